@@ -1,0 +1,94 @@
+"""One completion: text and cursor → prompt → engine → post-processing → Completion.
+
+This is the path every caller shares (CLI, server, evaluation), so what is measured is what users get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nanocomplete import postprocess, prompt
+from nanocomplete.config import GenerationConfig, PostprocessConfig, PromptConfig
+from nanocomplete.engine import CancelCheck, Engine, Timings
+from nanocomplete.errors import PromptError
+from nanocomplete.prompt import ExtraFile, FimInput
+
+
+@dataclass(frozen=True)
+class Settings:
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # what to insert at the cursor ("" when nothing is worth showing)
+    raw_text: str  # what the model generated, before post-processing
+    mean_logprob: float | None
+    min_logprob: float | None
+    stop_reason: str
+    timings: Timings
+    prefix_start_line: int
+    context_tokens: int
+    prefix_tokens: int
+    suffix_tokens: int
+
+
+def fim_input_at(
+    text: str,
+    line: int,
+    column: int,
+    path: str | None = None,
+    repo_name: str | None = None,
+    extra_files: tuple[ExtraFile, ...] = (),
+) -> FimInput:
+    """Split `text` at a 0-based line and column (in characters)."""
+    lines = text.split("\n")
+    if not 0 <= line < len(lines):
+        raise PromptError(f"line {line} is out of range: the document has {len(lines)} lines (0-based)")
+    if not 0 <= column <= len(lines[line]):
+        raise PromptError(f"column {column} is out of range: line {line} has {len(lines[line])} characters")
+    offset = sum(len(previous) + 1 for previous in lines[:line]) + column
+    return FimInput(text[:offset], text[offset:], path, repo_name, extra_files)
+
+
+class Completer:
+    def __init__(self, engine: Engine, settings: Settings = Settings()):
+        self.engine = engine
+        self.settings = settings
+
+    def complete(
+        self,
+        fim_input: FimInput,
+        cancel: CancelCheck | None = None,
+        prefix_start_hint: int | None = None,
+    ) -> Completion:
+        settings = self.settings
+        built = prompt.build(fim_input, self.engine.tokenize, settings.prompt, prefix_start_hint)
+        cursor = postprocess.CursorText.around(fim_input.prefix, fim_input.suffix)
+        generated = self.engine.generate(
+            built.tokens,
+            settings.generation,
+            should_stop=lambda text: postprocess.is_finished(text, cursor, settings.postprocess),
+            cancel=cancel,
+        )
+        result = postprocess.process(
+            generated.text,
+            cursor,
+            settings.postprocess,
+            generated.token_end_chars,
+            generated.token_logprobs,
+        )
+        return Completion(
+            text=result.text,
+            raw_text=generated.text,
+            mean_logprob=result.mean_logprob,
+            min_logprob=result.min_logprob,
+            stop_reason=generated.stop_reason,
+            timings=generated.timings,
+            prefix_start_line=built.prefix_start_line,
+            context_tokens=built.context_tokens,
+            prefix_tokens=built.prefix_tokens,
+            suffix_tokens=built.suffix_tokens,
+        )

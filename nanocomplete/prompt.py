@@ -1,0 +1,196 @@
+"""Prompt construction (pure: no I/O). Text around the cursor + other files → token ids.
+
+Layout, most stable first, so successive requests share the longest token prefix (the KV cache):
+
+    [<|repo_name|>name\n] [<|file_sep|>path\ncontent\n]...  other files, in the order given
+    [<|file_sep|>current_path\n]
+    <|fim_prefix|>prefix <|fim_suffix|>suffix <|fim_middle|>[typed part of the current line]
+
+Budgets are in tokens and truncation happens at line boundaries. The prefix keeps the lines closest to
+the cursor, and its first line is a multiple of `prefix_anchor_lines` (the smallest one whose lines
+fit), so while the user types the prefix start stays put and only the prompt's tail changes. A caller that
+remembers the previous start passes it as `prefix_start_hint`; it is kept while it still fits.
+
+User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
+"<|fim_prefix|>" in a file is text. Marker ids are inserted directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nanocomplete import fim
+from nanocomplete.config import PromptConfig
+from nanocomplete.errors import PromptError
+
+Tokenize = Callable[[str], list[int]]
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    """Another file of the workspace (or a snippet of one) to show the model."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FimInput:
+    prefix: str
+    suffix: str
+    path: str | None = None
+    repo_name: str | None = None
+    extra_files: tuple[ExtraFile, ...] = ()
+
+    @property
+    def line_prefix(self) -> str:
+        """The typed part of the current line (before the cursor)."""
+        return self.prefix.rpartition("\n")[2]
+
+    @property
+    def line_suffix(self) -> str:
+        """The rest of the current line (after the cursor)."""
+        return self.suffix.partition("\n")[0]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    tokens: tuple[int, ...]
+    prefix_start_line: int  # first line of the file that the prefix includes (0-based)
+    middle: str  # text placed after <|fim_middle|>; the completion continues it
+    context_tokens: int  # repo name, other files and the current path
+    prefix_tokens: int
+    suffix_tokens: int
+    extra_files_used: tuple[str, ...]
+
+
+def build(
+    fim_input: FimInput,
+    tokenize: Tokenize,
+    config: PromptConfig = PromptConfig(),
+    prefix_start_hint: int | None = None,
+) -> Prompt:
+    """The FIM prompt for `fim_input` within the budgets of `config`."""
+    head_lines, current_line = _split_prefix(fim_input.prefix)
+    start = _prefix_start(head_lines, current_line, tokenize, config, prefix_start_hint)
+    if config.current_line_after_middle:
+        prefix_text, middle = "".join(head_lines[start:]), current_line
+    else:
+        prefix_text, middle = "".join(head_lines[start:]) + current_line, ""
+    prefix_ids = tokenize(prefix_text)
+    middle_ids = tokenize(middle) if middle else []
+    suffix_ids = _truncate_suffix(fim_input.suffix, tokenize, config.max_suffix_tokens)
+    context_ids, used = _context(fim_input, tokenize, config.max_context_tokens)
+    tokens = (
+        *context_ids,
+        fim.FIM_PREFIX, *prefix_ids,
+        fim.FIM_SUFFIX, *suffix_ids,
+        fim.FIM_MIDDLE, *middle_ids,
+    )  # fmt: skip
+    return Prompt(
+        tokens=tokens,
+        prefix_start_line=start,
+        middle=middle,
+        context_tokens=len(context_ids),
+        prefix_tokens=len(prefix_ids) + len(middle_ids),
+        suffix_tokens=len(suffix_ids),
+        extra_files_used=used,
+    )
+
+
+def _split_prefix(prefix: str) -> tuple[list[str], str]:
+    """Complete lines before the cursor (each with its newline) and the typed part of the current line."""
+    lines = prefix.split("\n")
+    return [line + "\n" for line in lines[:-1]], lines[-1]
+
+
+def _prefix_start(
+    head_lines: Sequence[str],
+    current_line: str,
+    tokenize: Tokenize,
+    config: PromptConfig,
+    hint: int | None,
+) -> int:
+    """The first head line to keep: anchored, within budget, as early as possible."""
+    budget = config.max_prefix_tokens - len(tokenize(current_line))
+    if budget < 0:
+        raise PromptError(
+            f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}"
+        )
+    earliest = _earliest_fitting_line(head_lines, tokenize, budget)
+    if hint is not None and earliest <= hint <= len(head_lines):
+        start = hint
+    else:
+        anchor = max(1, config.prefix_anchor_lines)
+        start = -(-earliest // anchor) * anchor  # round up to a multiple of the anchor
+        if start > len(head_lines):
+            start = earliest
+    # Whole-text tokenization can differ slightly from the sum over lines; move on until it fits.
+    while start < len(head_lines) and len(tokenize("".join(head_lines[start:]))) > budget:
+        start += 1
+    return start
+
+
+def _earliest_fitting_line(head_lines: Sequence[str], tokenize: Tokenize, budget: int) -> int:
+    used = 0
+    for index in range(len(head_lines) - 1, -1, -1):
+        used += len(tokenize(head_lines[index]))
+        if used > budget:
+            return index + 1
+    return 0
+
+
+def _truncate_suffix(suffix: str, tokenize: Tokenize, budget: int) -> list[int]:
+    """The suffix's leading lines that fit `budget` (the rest of the current line always, cut if huge)."""
+    lines = suffix.split("\n")
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        piece = line if index == len(lines) - 1 else line + "\n"
+        cost = len(tokenize(piece))
+        if used + cost > budget and kept:
+            break
+        kept.append(piece)
+        used += cost
+    ids = tokenize("".join(kept))
+    return ids[:budget]
+
+
+def _context(fim_input: FimInput, tokenize: Tokenize, budget: int) -> tuple[list[int], tuple[str, ...]]:
+    """Repo-level header: repo name, other files (whole, or the leading lines that fit), current path."""
+    ids: list[int] = []
+    if fim_input.repo_name is not None:
+        ids += [fim.REPO_NAME, *tokenize(fim_input.repo_name + "\n")]
+    current = [fim.FILE_SEP, *tokenize((fim_input.path or "") + "\n")] if fim_input.path else []
+    if len(ids) + len(current) > budget:
+        return [], ()
+    used: list[str] = []
+    for extra in fim_input.extra_files:
+        room = budget - len(ids) - len(current)
+        entry = _file_entry(extra, tokenize, room)
+        if entry is None:
+            break
+        ids += entry
+        used.append(extra.path)
+    return ids + current, tuple(used)
+
+
+def _file_entry(extra: ExtraFile, tokenize: Tokenize, room: int) -> list[int] | None:
+    header = [fim.FILE_SEP, *tokenize(extra.path + "\n")]
+    text = extra.text if extra.text.endswith("\n") else extra.text + "\n"
+    body = tokenize(text)
+    if len(header) + len(body) <= room:
+        return header + body
+    kept: list[str] = []
+    used = len(header)
+    for line in text.splitlines(keepends=True):
+        cost = len(tokenize(line))
+        if used + cost > room:
+            break
+        kept.append(line)
+        used += cost
+    if not kept:
+        return None
+    body = tokenize("".join(kept))
+    return header + body if len(header) + len(body) <= room else None

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install llama-cpp-python into the current Python environment from a cached wheel,
+# building it once (about 11 minutes on 2 cores) when no wheel for this CPU exists yet.
+#
+# Why a custom build: on x86-64 the default (native) build turns on ggml's AMX kernels on CPUs
+# that advertise AMX, and the first matrix multiply dies with SIGILL on our machines. We build
+# with GGML_NATIVE=OFF and name the instruction sets the CPU really has (never AMX).
+# macOS keeps the default build (Metal).
+#
+# Usage: scripts/install_llama_cpp.sh PYTHON
+# Env:   NANOCOMPLETE_WHEEL_CACHE  where built wheels are kept (default: XDG cache dir)
+set -euo pipefail
+
+python=${1:?usage: install_llama_cpp.sh PYTHON}
+version=0.3.36
+cache_root=${NANOCOMPLETE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nanocomplete/wheels}
+
+cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
+
+cmake_args=""
+if [ "$(uname -s)" = "Linux" ] && [ "$(uname -m)" = "x86_64" ]; then
+  cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  cpu_has avx512f && cmake_args+=" -DGGML_AVX512=ON"
+  cpu_has avx512vbmi && cmake_args+=" -DGGML_AVX512_VBMI=ON"
+  cpu_has avx512_vnni && cmake_args+=" -DGGML_AVX512_VNNI=ON"
+  cpu_has avx512_bf16 && cmake_args+=" -DGGML_AVX512_BF16=ON"
+  cpu_has avx_vnni && cmake_args+=" -DGGML_AVX_VNNI=ON"
+fi
+
+key=$(printf '%s|%s|%s|%s' "$version" "$cmake_args" "$(uname -sm)" \
+      "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')" | sha256sum | cut -c1-12)
+wheel_dir="$cache_root/llama-cpp-python-$version-$key"
+marker_file=$("$python" -c 'import sys; print(sys.prefix)')/.llama-cpp-python-build
+
+if [ -f "$marker_file" ] && [ "$(cat "$marker_file")" = "$key" ] \
+   && "$python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$version')" 2>/dev/null; then
+  echo "llama-cpp-python $version ($key) already installed"
+  exit 0
+fi
+
+if ! ls "$wheel_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+  echo "Building llama-cpp-python $version from source (one time, ~11 min on 2 cores)"
+  echo "CMAKE_ARGS=$cmake_args"
+  mkdir -p "$cache_root"
+  tmp_dir=$(mktemp -d "$cache_root/.build.XXXXXX")
+  trap 'rm -rf "$tmp_dir"' EXIT
+  CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+    "$python" -m pip wheel --no-deps --no-binary llama-cpp-python --no-cache-dir \
+    "llama-cpp-python==$version" -w "$tmp_dir"
+  rm -rf "$wheel_dir"
+  mv "$tmp_dir" "$wheel_dir"
+  trap - EXIT
+fi
+
+"$python" -m pip install --force-reinstall --no-deps "$wheel_dir"/llama_cpp_python-*.whl
+"$python" -m pip install "llama-cpp-python==$version" --find-links "$wheel_dir" --no-index 2>/dev/null \
+  || "$python" -m pip install "llama-cpp-python==$version" --find-links "$wheel_dir"
+echo "$key" > "$marker_file"
