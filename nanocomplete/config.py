@@ -1,28 +1,17 @@
 """Settings, as frozen dataclasses. Every field has one name everywhere: `max_tokens` here is
-`--max-tokens` on the CLI and `max_tokens` in the API. Units are in the names.
-
-| setting | default | unit | cost / effect |
-|---|---|---|---|
-| context_window_tokens | 4096 | tokens | KV cache size (12 KiB per token for the 0.5B) |
-| batch_tokens | 512 | tokens | prompt tokens per llama.cpp decode; cancellation is checked between batches |
-| threads | all cores, at most 8 | threads | CPU threads for llama.cpp |
-| gpu_layers | -1 (all) | layers | offloaded to Metal on macOS; ignored by CPU builds |
-| max_prefix_tokens | 1024 | tokens | text before the cursor; ~9 ms per token to evaluate on a 2-core CPU |
-| max_suffix_tokens | 256 | tokens | text after the cursor |
-| max_context_tokens | 1024 | tokens | other files (repo-level format); 0 disables |
-| prefix_anchor_lines | 16 | lines | the prefix starts on a multiple of this, so it does not slide while typing |
-| current_line_after_middle | False | - | put the typed part of the current line after <|fim_middle|> (cache-stable) |
-| max_tokens | 32 | tokens | new tokens per completion (~50 ms each on a 2-core CPU) |
-| temperature | 0.0 | - | 0 is greedy |
-| seed | 0 | - | sampling seed when temperature > 0 |
-| max_lines | 6 | lines | lines in a multi-line completion |
-| min_chars | 2 | characters | shorter completions are dropped |
+`--max-tokens` on the CLI and `max_tokens` in the API. Units are in the names; each field's help (with its
+cost) is in its metadata, and `nanocomplete settings` prints them all as one table (docs/settings.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+def setting(default, help: str):
+    return field(default=default, metadata={"help": help})
 
 
 def default_threads() -> int:
@@ -31,10 +20,14 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    context_window_tokens: int = 4096
-    batch_tokens: int = 512
-    threads: int = 0  # 0: default_threads()
-    gpu_layers: int = -1
+    context_window_tokens: int = setting(4096, "KV cache size; 12 KiB per token for the 0.5B")
+    batch_tokens: int = setting(
+        512, "prompt tokens per llama.cpp decode; cancellation is checked between batches"
+    )
+    threads: int = setting(0, "CPU threads for llama.cpp; 0 means all cores, at most 8")
+    gpu_layers: int = setting(
+        -1, "layers offloaded to the GPU (Metal on macOS); -1 all; CPU builds ignore it"
+    )
 
     def resolved_threads(self) -> int:
         return self.threads or default_threads()
@@ -42,21 +35,39 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class PromptConfig:
-    max_prefix_tokens: int = 1024
-    max_suffix_tokens: int = 256
-    max_context_tokens: int = 1024
-    prefix_anchor_lines: int = 16
-    current_line_after_middle: bool = False
+    max_prefix_tokens: int = setting(
+        1024, "text before the cursor; each token costs ~4-9 ms to evaluate on a 2-core CPU when not cached"
+    )
+    max_suffix_tokens: int = setting(256, "text after the cursor")
+    max_context_tokens: int = setting(1024, "other files, in the repo-level format; 0 disables them")
+    prefix_anchor_lines: int = setting(
+        16, "the prefix starts on a multiple of this many lines, so it does not slide while typing"
+    )
+    current_line_after_middle: bool = setting(
+        False, "put the typed part of the current line after <|fim_middle|> (keeps the cache warm)"
+    )
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    max_tokens: int = 32
-    temperature: float = 0.0
-    seed: int = 0
+    max_tokens: int = setting(32, "new tokens per completion; each costs ~50 ms on a 2-core CPU")
+    temperature: float = setting(0.0, "sampling temperature; 0 is greedy")
+    seed: int = setting(0, "sampling seed when temperature > 0")
 
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    max_lines: int = 6
-    min_chars: int = 2
+    max_lines: int = setting(6, "lines in a multi-line completion (only at the end of a line)")
+    min_chars: int = setting(2, "completions with fewer non-blank characters are dropped")
+
+
+SETTING_GROUPS = (EngineConfig, PromptConfig, GenerationConfig, PostprocessConfig)
+
+
+def settings_table() -> str:
+    """Every setting as one Markdown table: name, default, help."""
+    rows = ["| setting | default | what it does / costs |", "|---|---|---|"]
+    for group in SETTING_GROUPS:
+        for item in dataclasses.fields(group):
+            rows.append(f"| `{item.name}` | `{item.default}` | {item.metadata['help']} |")
+    return "\n".join(rows) + "\n"

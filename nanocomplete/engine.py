@@ -48,6 +48,27 @@ class Generation:
     timings: Timings
 
 
+class Tokenizer:
+    """The model's tokenizer alone (a vocab-only load: no weights, a fraction of a second)."""
+
+    def __init__(self, model_path: str | Path, llama=None):
+        if llama is None:
+            from llama_cpp import Llama
+
+            llama = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        self._llama = llama
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of user text; special-token strings stay text."""
+        if not text:
+            return []
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, token_ids: Sequence[int], special: bool = False) -> str:
+        """Text of `token_ids`; with `special`, marker ids are rendered as their names."""
+        return self._llama.detokenize(list(token_ids), special=special).decode("utf-8", errors="replace")
+
+
 class Engine:
     def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()):
         from llama_cpp import Llama  # imported here so pure modules and --help stay fast
@@ -69,20 +90,12 @@ class Engine:
             )
         except (ValueError, RuntimeError) as error:
             raise EngineError(f"llama.cpp could not load {model_path}: {error}") from error
+        self.tokenizer = Tokenizer(model_path, self._llama)
+        self.tokenize = self.tokenizer.tokenize
+        self.detokenize = self.tokenizer.detokenize
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
-
-    # --- text <-> tokens ---
-
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of user text; special-token strings stay text."""
-        if not text:
-            return []
-        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-
-    def detokenize(self, token_ids: Sequence[int]) -> str:
-        return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
 
     @property
     def cached_tokens(self) -> tuple[int, ...]:

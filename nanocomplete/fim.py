@@ -31,4 +31,6 @@ MARKER_TEXT = {
 
 # Generation ends at any of these (Qwen's documented FIM stop set, plus the chat end marker that the
 # Instruct weights emit).
-STOP_TOKEN_IDS = frozenset({ENDOFTEXT, IM_END, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD, REPO_NAME, FILE_SEP})
+STOP_TOKEN_IDS = frozenset(
+    {ENDOFTEXT, IM_END, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD, REPO_NAME, FILE_SEP}
+)

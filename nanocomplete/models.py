@@ -145,9 +145,7 @@ def resolve(name_or_path: str, root: Path | None = None) -> Path:
     spec = get_spec(name_or_path)
     path = model_path(spec.name, root)
     if not path.is_file():
-        raise ModelMissingError(
-            f"model {spec.name!r} is not pulled yet: run `nanocomplete pull {spec.name}`"
-        )
+        raise ModelMissingError(f"model {spec.name!r} is not pulled yet: run `nanocomplete pull {spec.name}`")
     verify(path, _expected_sha256(spec, path))
     return path
 
@@ -310,9 +308,7 @@ def _pull_hub(spec: ModelSpec, source: HubSource, target: Path) -> None:
     try:
         info = HfApi().get_paths_info(source.repo_id, [source.filename], revision=source.revision)
         expected = spec.sha256 or (info[0].lfs.sha256 if info and info[0].lfs else None)
-        downloaded = Path(
-            hf_hub_download(source.repo_id, source.filename, revision=source.revision)
-        )
+        downloaded = Path(hf_hub_download(source.repo_id, source.filename, revision=source.revision))
     except (HfHubHTTPError, OSError, ValueError) as error:
         raise PullError(f"hub download failed ({type(error).__name__}): {error}") from error
     with _temporary_file(target) as partial:

@@ -2,8 +2,9 @@
 
 Rules, in order (each only ever shortens the text, so the result is a prefix of the raw completion):
 1. Mid-line cursor (code right of it): keep the first line only.
-   End of line: several lines are allowed, up to `max_lines`, but the completion stops before a line
-   indented less than the current block (or, after a line that opens a block, not deeper than it).
+   End of line: several lines are allowed, up to `max_lines`, but the completion stops at a blank line
+   after code and before a line indented less than the current block (or, after a line that opens a
+   block, not deeper than it).
 2. Stop before a line that repeats the next non-empty line of the document; drop a completion whose
    first line already is that line.
 3. Trim a tail that duplicates the start of the text right of the cursor when that makes the line's
@@ -82,29 +83,55 @@ def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:
     if cursor.mid_line:
         return len(lines[0])
     first = cursor.line_prefix + lines[0]
-    if _repeats_next_line(first, cursor):
+    if _repeats_next_line(first, cursor) or _repeats_next_line(lines[0], cursor):
         return 0
-    block_indent = _indent(cursor.line_prefix) if cursor.line_prefix.strip() else len(cursor.line_prefix)
-    opens_block = first.rstrip().endswith(BLOCK_OPENERS)
+    block = _Block.of(first, lines[1:])
     offset = len(lines[0])
+    seen_code = bool(first.strip())
     for index, line in enumerate(lines[1:], start=1):
-        if index >= config.max_lines:
+        terminated = index < len(lines) - 1
+        blank_after_code = seen_code and terminated and not line.strip()
+        if index >= config.max_lines or blank_after_code or block.ends_before(line):
             return offset
-        if line.strip():
-            too_shallow = _indent(line) <= block_indent if opens_block else _indent(line) < block_indent
-            if too_shallow or _repeats_next_line(line, cursor):
-                return offset
+        if _repeats_next_line(line, cursor):
+            return offset
+        seen_code = seen_code or bool(line.strip())
         offset += 1 + len(line)
     return len(raw)
 
 
 def is_finished(raw: str, cursor: CursorText, config: PostprocessConfig) -> bool:
-    """True once the rules would cut `raw` before its last (possibly unfinished) line: generating more
-    tokens cannot change the result, so the engine may stop early."""
-    last_newline = raw.rfind("\n")
-    if last_newline < 0:
+    """True once the rules cut `raw` before its end on evidence that more tokens cannot change:
+    complete lines, or the indentation of a started last line. The engine may then stop early."""
+    head, newline, last = raw.rpartition("\n")
+    if not newline:
         return False
-    return cut_index(raw[: last_newline + 1], cursor, config) <= last_newline
+    complete = head + newline
+    if cut_index(complete, cursor, config) < len(complete):
+        return True
+    lines = complete.split("\n")
+    if len(lines) > config.max_lines:
+        return True
+    block = _Block.of(cursor.line_prefix + lines[0], lines[1:])
+    return bool(last.strip()) and block.ends_before(last)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The indentation that continuation lines must keep."""
+
+    indent: int
+    opened: bool  # the first line opens a block: continuation lines must be deeper
+
+    @classmethod
+    def of(cls, first: str, rest: Sequence[str]) -> _Block:
+        reference = next((line for line in (first, *rest) if line.strip()), first)
+        return cls(_indent(reference), first.strip() != "" and first.rstrip().endswith(BLOCK_OPENERS))
+
+    def ends_before(self, line: str) -> bool:
+        if not line.strip():
+            return False
+        return _indent(line) <= self.indent if self.opened else _indent(line) < self.indent
 
 
 def _repeats_next_line(line: str, cursor: CursorText) -> bool:
@@ -169,7 +196,9 @@ def _with_confidence(text: str, token_end_chars: Sequence[int], token_logprobs: 
     return Result(text, len(kept), math.fsum(kept) / len(kept), min(kept))
 
 
-def _kept_logprobs(length: int, token_end_chars: Sequence[int], token_logprobs: Sequence[float]) -> list[float]:
+def _kept_logprobs(
+    length: int, token_end_chars: Sequence[int], token_logprobs: Sequence[float]
+) -> list[float]:
     """Log-probabilities of the tokens that begin inside the kept text."""
     kept = []
     start = 0

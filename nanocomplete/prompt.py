@@ -115,9 +115,7 @@ def _prefix_start(
     """The first head line to keep: anchored, within budget, as early as possible."""
     budget = config.max_prefix_tokens - len(tokenize(current_line))
     if budget < 0:
-        raise PromptError(
-            f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}"
-        )
+        raise PromptError(f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}")
     earliest = _earliest_fitting_line(head_lines, tokenize, budget)
     if hint is not None and earliest <= hint <= len(head_lines):
         start = hint

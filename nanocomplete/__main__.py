@@ -1,0 +1,5 @@
+import sys
+
+from nanocomplete.cli import main
+
+sys.exit(main())

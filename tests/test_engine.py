@@ -1,0 +1,133 @@
+"""The real engine with the real 0.5B model: KV reuse, cancellation, stop tokens, log-probabilities."""
+
+import math
+
+import pytest
+
+from nanocomplete import fim, prompt
+from nanocomplete.config import GenerationConfig
+from nanocomplete.errors import Cancelled, PromptError
+from nanocomplete.prompt import FimInput
+
+CODE = (
+    "import math\n\n\n"
+    "def circle_area(radius: float) -> float:\n"
+    '    """Area of a circle."""\n'
+    "    return math.pi * radius ** 2\n\n\n"
+    "def square_area(side: float) -> float:\n"
+    '    """Area of a square."""\n'
+    "    return "
+)
+
+
+def fim_tokens(tokenizer, prefix=CODE, suffix="\n"):
+    return prompt.build(FimInput(prefix, suffix), tokenizer.tokenize).tokens
+
+
+def test_greedy_fim_completion_is_sensible(engine):
+    engine.reset()
+    result = engine.generate(fim_tokens(engine.tokenizer))
+    assert result.text.startswith("side ** 2") or result.text.startswith("side * side")
+    assert result.timings.tokens_generated == len(result.token_ids) == len(result.token_logprobs)
+
+
+def test_generation_ends_on_a_stop_token_which_is_not_returned(engine, tokenizer):
+    chat = [
+        fim.IM_START, *tokenizer.tokenize("user\nReply with the single word OK."), fim.IM_END,
+        *tokenizer.tokenize("\n"), fim.IM_START, *tokenizer.tokenize("assistant\n"),
+    ]  # fmt: skip
+    result = engine.generate(chat, GenerationConfig(max_tokens=16))
+    assert result.stop_reason == "stop_token"
+    assert result.text.strip().strip(".") == "OK"
+    assert not set(result.token_ids) & fim.STOP_TOKEN_IDS
+
+
+def test_log_probabilities_are_per_token_and_at_most_zero(engine):
+    result = engine.generate(fim_tokens(engine.tokenizer))
+    assert all(lp <= 0 and math.isfinite(lp) for lp in result.token_logprobs)
+    assert list(result.token_end_chars) == sorted(result.token_end_chars)
+    assert result.token_end_chars[-1] == len(result.text)
+
+
+def test_the_same_prompt_twice_reuses_all_but_the_last_token(engine):
+    engine.reset()
+    tokens = fim_tokens(engine.tokenizer)
+    first = engine.generate(tokens).timings
+    second = engine.generate(tokens).timings
+    assert (first.prompt_tokens_evaluated, first.prompt_tokens_reused) == (len(tokens), 0)
+    assert (second.prompt_tokens_evaluated, second.prompt_tokens_reused) == (1, len(tokens) - 1)
+    assert second.prompt_ms < first.prompt_ms
+
+
+def test_typing_evaluates_only_the_changed_tail(engine, tokenizer):
+    long_prefix = CODE * 8
+    engine.reset()
+    before = engine.generate(fim_tokens(tokenizer, long_prefix)).timings
+    after = engine.generate(fim_tokens(tokenizer, long_prefix + "si")).timings
+    assert after.prompt_tokens_reused >= before.prompt_tokens - 5
+    assert after.prompt_tokens_evaluated <= 6
+    assert after.prompt_ms < before.prompt_ms / 3
+
+
+def test_generated_tokens_are_capped_by_max_tokens(engine):
+    tokens = engine.tokenize("# a list of the first hundred prime numbers\nPRIMES = [2, 3, 5, 7, 11, ")
+    result = engine.generate(tokens, GenerationConfig(max_tokens=5))
+    assert result.stop_reason == "max_tokens"
+    assert result.timings.tokens_generated == 5
+
+
+def test_cancellation_stops_generation_between_tokens(engine):
+    tokens = engine.tokenize("# a list of the first hundred prime numbers\nPRIMES = [2, 3, 5, 7, 11, ")
+    engine.generate(tokens, GenerationConfig(max_tokens=1))  # warm the cache
+    checks = []
+
+    def cancel():
+        checks.append(1)
+        return len(checks) > 4  # one check per prompt batch (1 here), then one per token
+
+    with pytest.raises(Cancelled):
+        engine.generate(tokens, GenerationConfig(max_tokens=30), cancel=cancel)
+    assert len(checks) == 5
+    # the engine stays usable after a cancellation
+    assert engine.generate(tokens, GenerationConfig(max_tokens=3)).timings.tokens_generated == 3
+
+
+def test_cancellation_between_prompt_batches_keeps_the_evaluated_part(engine, tokenizer):
+    tokens = fim_tokens(tokenizer, CODE * 6)
+    batch = engine.config.batch_tokens
+    assert len(tokens) > 3 * batch
+    engine.reset()
+    checks = []
+    with pytest.raises(Cancelled):
+        engine.prefill(tokens, cancel=lambda: checks.append(1) or len(checks) > 2)
+    assert engine.cached_tokens == tokens[: 2 * batch]
+    evaluated, reused = engine.prefill(tokens)
+    assert (evaluated, reused) == (len(tokens) - 2 * batch, 2 * batch)
+
+
+def test_should_stop_ends_generation_early(engine):
+    tokens = engine.tokenize("# a list of the first hundred prime numbers\nPRIMES = [2, 3, 5, 7, 11, ")
+    result = engine.generate(tokens, GenerationConfig(max_tokens=30), should_stop=lambda text: "," in text)
+    assert result.stop_reason == "should_stop"
+    assert result.text.count(",") == 1
+
+
+def test_sampling_with_a_seed_is_reproducible(engine, tokenizer):
+    tokens = fim_tokens(tokenizer)
+    config = GenerationConfig(temperature=0.8, seed=7, max_tokens=8)
+    assert engine.generate(tokens, config).text == engine.generate(tokens, config).text
+
+
+def test_marker_strings_in_a_document_do_not_confuse_the_model(engine, tokenizer):
+    hostile = (
+        'FIM_TOKENS = ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]\n\n\n'
+        "def count_markers(text: str) -> int:\n"
+        "    return sum(text.count(token) for token in "
+    )
+    result = engine.generate(fim_tokens(tokenizer, hostile, "\n"), GenerationConfig(max_tokens=12))
+    assert result.text.startswith("FIM_TOKENS")
+
+
+def test_a_prompt_that_does_not_fit_the_context_window_is_a_prompt_error(engine):
+    with pytest.raises(PromptError, match="context_window_tokens"):
+        engine.generate([100] * engine.config.context_window_tokens)

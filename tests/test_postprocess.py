@@ -1,0 +1,131 @@
+"""Post-processing rules, table-driven: (prefix, suffix, raw completion) → what the user sees."""
+
+import pytest
+
+from nanocomplete.config import PostprocessConfig
+from nanocomplete.postprocess import CursorText, cut_index, is_finished, process
+
+CASES = [
+    # (id, prefix, suffix, raw, expected)
+    ("mid-line keeps the first line only", "x = foo(", ")\n", "a, b)\nprint(x)", "a, b"),
+    ("mid-line without overlap keeps the line", "x = [", "]\n", "1, 2, 3", "1, 2, 3"),
+    ("closing bracket the document already has is trimmed", "print(", ")\n", '"hi")', '"hi"'),
+    ("a needed closing bracket is not trimmed", "print(len(", ")\n", "x)", "x)"),
+    ("output equal to the rest of the line is dropped", "x = ", "compute()\n", "compute()", ""),
+    (
+        "end of line allows several lines in the block",
+        "def f(x):\n",
+        "\n",
+        "    y = x + 1\n    return y\n",
+        "    y = x + 1\n    return y",
+    ),
+    (
+        "stops when indentation drops below the block",
+        "    if ok:\n        a = 1\n        ",
+        "\n",
+        "b = 2\n    else:\n        c = 3",
+        "b = 2",
+    ),
+    (
+        "a block opened on the line ends at its own indent",
+        "def f(x):",
+        "\n",
+        "\n    return x\ndef g():\n    pass",
+        "\n    return x",
+    ),
+    (
+        "stops before repeating the next line",
+        "items = []\n",
+        "\nreturn items\n",
+        "items.append(1)\nreturn items\n",
+        "items.append(1)",
+    ),
+    ("drops a first line that repeats the next line", "def f():\n    ", "\n    return 1\n", "return 1", ""),
+    (
+        "drops a continuation that repeats the next line",
+        "for (",
+        "\n\tlet node = first;\n",
+        "let node = first;\n\tnode",
+        "",
+    ),
+    ("a blank line after code ends it", "x = 1\n", "\n", "y = 2\n\ndef g():\n    pass", "y = 2"),
+    (
+        "a leading newline is not a blank line after code",
+        "def f():",
+        "\n",
+        "\n    return 1\n",
+        "\n    return 1",
+    ),
+    ("whitespace only is dropped", "x = 1\n", "\n", "   \n\n  ", ""),
+    ("too short is dropped", "x = 1\n", "\n", "y", ""),
+    ("trailing blank lines and spaces are stripped", "def f():\n", "\n", "    pass   \n\n\n", "    pass"),
+    (
+        "at most max_lines lines",
+        "",
+        "",
+        "a()\nb()\nc()\nd()\ne()\nf()\ng()\nh()",
+        "a()\nb()\nc()\nd()\ne()\nf()",
+    ),
+    (
+        "JS block closes at the brace's indent",
+        "function f() {\n  ",
+        "\n",
+        "return 1;\n}\nfunction g() {",
+        "return 1;",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "raw", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rules(prefix, suffix, raw, expected):
+    assert process(raw, CursorText.around(prefix, suffix)).text == expected
+
+
+def test_the_result_is_always_a_prefix_of_the_raw_completion():
+    for _, prefix, suffix, raw, _ in CASES:
+        assert raw.startswith(process(raw, CursorText.around(prefix, suffix)).text)
+
+
+def test_confidence_covers_only_the_tokens_kept():
+    # tokens: "a, b" | ")" | "\nprint" with end offsets 4, 5, 11
+    result = process(
+        "a, b)\nprint", CursorText.around("foo(", ")\n"), PostprocessConfig(), (4, 5, 11), (-0.5, -1.5, -9.0)
+    )
+    assert result.text == "a, b"
+    assert result.tokens_kept == 1
+    assert result.mean_logprob == -0.5 and result.min_logprob == -0.5
+
+
+def test_confidence_is_mean_and_minimum_log_probability():
+    result = process(
+        "abc = 1", CursorText.around("", "\n"), PostprocessConfig(), (3, 5, 7), (-0.1, -0.2, -0.6)
+    )
+    assert result.tokens_kept == 3
+    assert result.mean_logprob == pytest.approx(-0.3)
+    assert result.min_logprob == -0.6
+
+
+def test_an_empty_result_has_no_confidence():
+    result = process("  ", CursorText.around("x = ", "\n"), PostprocessConfig(), (2,), (-0.1,))
+    assert (result.text, result.mean_logprob, result.min_logprob) == ("", None, None)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "raw", "finished"),
+    [
+        ("x = foo(", ")\n", "a, b", False),
+        ("x = foo(", ")\n", "a, b)\n", True),
+        ("def f():\n", "\n", "    a = 1\n", False),
+        ("def f():\n", "\n", "    a = 1\nprint(", True),
+        ("def f():\n", "\n", "    a = 1\n    b", False),
+    ],
+)
+def test_generation_can_stop_once_the_rules_have_cut(prefix, suffix, raw, finished):
+    assert is_finished(raw, CursorText.around(prefix, suffix), PostprocessConfig()) is finished
+
+
+def test_cut_index_is_the_full_length_when_nothing_is_cut():
+    raw = "    a = 1\n    b = 2"
+    assert cut_index(raw, CursorText.around("def f():\n", "\n"), PostprocessConfig()) == len(raw)
