@@ -9,9 +9,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 # Until the completion server exists, the main job completes a real file at a cursor position.
-FILE ?= tests/fixtures/textwrap_stdlib.py
-LINE ?= 367
-COL ?= 16
+FILE ?= examples/inventory.py
+LINE ?= 33
+COL ?= 34
 
 .PHONY: setup run test lint bench clean
 

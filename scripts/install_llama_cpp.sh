@@ -27,8 +27,8 @@ if [ "$(uname -s)" = "Linux" ] && [ "$(uname -m)" = "x86_64" ]; then
   cpu_has avx_vnni && cmake_args+=" -DGGML_AVX_VNNI=ON"
 fi
 
-key=$(printf '%s|%s|%s|%s' "$version" "$cmake_args" "$(uname -sm)" \
-      "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')" | sha256sum | cut -c1-12)
+key=$("$python" -c 'import hashlib, sys; print(hashlib.sha256("|".join(sys.argv[1:]).encode()).hexdigest()[:12])' \
+      "$version" "$cmake_args" "$(uname -sm)" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')")
 wheel_dir="$cache_root/llama-cpp-python-$version-$key"
 marker_file=$("$python" -c 'import sys; print(sys.prefix)')/.llama-cpp-python-build
 
@@ -44,7 +44,7 @@ if ! ls "$wheel_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   mkdir -p "$cache_root"
   tmp_dir=$(mktemp -d "$cache_root/.build.XXXXXX")
   trap 'rm -rf "$tmp_dir"' EXIT
-  CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+  CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)" \
     "$python" -m pip wheel --no-deps --no-binary llama-cpp-python --no-cache-dir \
     "llama-cpp-python==$version" -w "$tmp_dir"
   rm -rf "$wheel_dir"

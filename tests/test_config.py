@@ -1,0 +1,27 @@
+"""Settings: one name per setting, documented in one generated table."""
+
+import dataclasses
+from pathlib import Path
+
+from nanocomplete import config
+from nanocomplete.cli import make_parser
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_docs_settings_table_is_generated_from_the_dataclasses():
+    assert (DOCS / "settings.md").read_text() == config.settings_table(), (
+        "run `nanocomplete settings > docs/settings.md`"
+    )
+
+
+def test_every_setting_is_a_cli_flag_of_the_same_name():
+    complete = make_parser().parse_args(["complete", "f.py", "--line", "1", "--col", "1"])
+    for group in config.SETTING_GROUPS:
+        for item in dataclasses.fields(group):
+            assert hasattr(complete, item.name), item.name
+
+
+def test_setting_names_are_unique_across_groups():
+    names = [item.name for group in config.SETTING_GROUPS for item in dataclasses.fields(group)]
+    assert len(names) == len(set(names))
