@@ -75,6 +75,40 @@ def make_parser() -> argparse.ArgumentParser:
     _add_settings_flags(engine, ("engine",))
     engine.set_defaults(run=run_bench_engine)
 
+    tasks = commands.add_parser("tasks", help="list the evaluation tasks")
+    tasks.set_defaults(run=run_tasks)
+
+    evaluate = commands.add_parser(
+        "eval", help="run an evaluation task: generate, then score in a separate process"
+    )
+    evaluate.add_argument("task", help="task name (see `nanocomplete tasks`)")
+    _add_model_flag(evaluate)
+    evaluate.add_argument("--limit", type=int, help="a seeded random sample of this many examples")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="sampling seed for --limit (default: %(default)s)"
+    )
+    evaluate.add_argument(
+        "--cursor",
+        choices=("line-start", "typed"),
+        default="line-start",
+        help="cursor at the start of the reference line, or after its first typed word",
+    )
+    evaluate.add_argument(
+        "--out", type=Path, help="run directory (default: out/eval/TASK--MODEL--CURSOR--LAYOUT)"
+    )
+    evaluate.add_argument("--workers", type=int, default=2, help="programs executed at once while scoring")
+    _add_settings_flags(evaluate, ("engine", "prompt"))
+    evaluate.set_defaults(run=run_eval)
+
+    report = commands.add_parser(
+        "report", help="a Markdown report with tables and plots from run directories"
+    )
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument(
+        "--out", type=Path, required=True, help="the Markdown file to write (plots go beside it)"
+    )
+    report.set_defaults(run=run_report)
+
     settings = commands.add_parser(
         "settings", help="print every setting with its default as a Markdown table"
     )
@@ -190,6 +224,44 @@ def run_bench_engine(args: argparse.Namespace) -> int:
         for name in names
     ]
     print(bench.engine_table(rows, args.prompt_tokens))
+    return 0
+
+
+def run_tasks(args: argparse.Namespace) -> int:
+    from nanocomplete.evals.tasks import TASKS
+
+    for task in TASKS.values():
+        print(f"{task.name:28} {task.description}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from nanocomplete.evals import runner
+    from nanocomplete.evals.tasks import get_task
+
+    try:
+        task = get_task(args.task)
+    except KeyError as error:
+        raise NanocompleteError(str(error.args[0])) from None
+    prompt = _settings(args, "prompt")
+    spec = runner.RunSpec(
+        args.task, args.model, args.limit, args.seed, args.cursor, prompt, _settings(args, "engine")
+    )
+    layout = "after-middle" if prompt.current_line_after_middle else "standard"
+    out = args.out or Path("out/eval") / f"{args.task}--{Path(args.model).stem}--{args.cursor}--{layout}"
+    runner.generate(spec, task, out)
+    summary = runner.score_in_subprocess(out, args.workers)
+    print(f"{out}: n={summary['n']}")
+    for name, value in summary["overall"].items():
+        print(f"  {name:10} {value['mean']:.3f}  [{value['low']:.3f}, {value['high']:.3f}]")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from nanocomplete.evals import report
+
+    report.write(args.run_dirs, args.out)
+    print(args.out)
     return 0
 
 

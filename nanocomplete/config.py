@@ -59,6 +59,7 @@ class GenerationConfig:
 class PostprocessConfig:
     max_lines: int = setting(6, "lines in a multi-line completion (only at the end of a line)")
     min_chars: int = setting(2, "completions with fewer non-blank characters are dropped")
+    stop_at_blank_line: bool = setting(True, "a multi-line completion ends at a blank line after code")
 
 
 SETTING_GROUPS = (EngineConfig, PromptConfig, GenerationConfig, PostprocessConfig)

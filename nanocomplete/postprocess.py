@@ -90,7 +90,7 @@ def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:
     seen_code = bool(first.strip())
     for index, line in enumerate(lines[1:], start=1):
         terminated = index < len(lines) - 1
-        blank_after_code = seen_code and terminated and not line.strip()
+        blank_after_code = config.stop_at_blank_line and seen_code and terminated and not line.strip()
         if index >= config.max_lines or blank_after_code or block.ends_before(line):
             return offset
         if _repeats_next_line(line, cursor):

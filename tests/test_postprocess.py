@@ -83,6 +83,12 @@ def test_rules(prefix, suffix, raw, expected):
     assert process(raw, CursorText.around(prefix, suffix)).text == expected
 
 
+def test_blank_lines_can_be_allowed_inside_a_completion():
+    config = PostprocessConfig(stop_at_blank_line=False)
+    raw = "    a = 1\n\n    return a\nprint(1)"
+    assert process(raw, CursorText.around("def f():\n", "\n"), config).text == "    a = 1\n\n    return a"
+
+
 def test_the_result_is_always_a_prefix_of_the_raw_completion():
     for _, prefix, suffix, raw, _ in CASES:
         assert raw.startswith(process(raw, CursorText.around(prefix, suffix)).text)

@@ -1,0 +1,1 @@
+"""Evaluation harness: tasks, execution sandbox, metrics, runner and reports."""

@@ -1,0 +1,199 @@
+"""Registered evaluation tasks: each turns a data set into Examples (cursor text, reference, what scores it)
+and names the completion settings it runs with. Pure data reading: no model code is imported here, so the
+scoring process can load tasks too.
+
+A `typed` cursor moves the first word of the reference line (and the space after it) into the prefix, so
+the model completes a line the user has started typing: the case where the two prompt layouts differ.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from nanocomplete.config import GenerationConfig, PostprocessConfig
+from nanocomplete.evals import humaneval
+from nanocomplete.prompt import ExtraFile, FimInput
+
+CURSORS = ("line-start", "typed")
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    prefix: str
+    suffix: str
+    reference: str  # what should be inserted at the cursor (a middle, a line's remainder, a body)
+    language: str  # "python" | "javascript" | "typescript"
+    path: str | None = None
+    repo_name: str | None = None
+    extra_files: tuple[ExtraFile, ...] = ()
+    meta: dict = field(default_factory=dict)  # tests, entry point, setting, package, ...
+
+    def fim_input(self) -> FimInput:
+        return FimInput(self.prefix, self.suffix, self.path, self.repo_name, self.extra_files)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    scorer: str  # "fim_exec" | "l2r_exec" | "next_line"
+    load: Callable[[], list[Example]]
+    generation: GenerationConfig = GenerationConfig()
+    postprocess: PostprocessConfig = PostprocessConfig()
+
+
+def select(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    """A seeded random sample of `limit` examples, in their original order (all when limit is None)."""
+    if limit is None or limit >= len(examples):
+        return examples
+    chosen = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in chosen]
+
+
+def with_cursor(example: Example, cursor: str) -> Example:
+    """The example with the cursor at the start of the reference line or after its first typed word."""
+    if cursor == "line-start":
+        return example
+    indent = example.reference[: len(example.reference) - len(example.reference.lstrip(" \t"))]
+    word = re.match(r"\S+[ \t]+(?=\S)", example.reference[len(indent) :])
+    if word is None:
+        return example
+    typed = indent + word.group(0)
+    return replace(example, prefix=example.prefix + typed, reference=example.reference[len(typed) :])
+
+
+# --- loaders ---------------------------------------------------------------------------------------------
+
+
+def _python_infilling(kind: str) -> Callable[[], list[Example]]:
+    def load() -> list[Example]:
+        return [
+            Example(
+                id=r["task_id"],
+                prefix=r["prompt"],
+                suffix=r["suffix"],
+                reference=r["canonical_solution"],
+                language="python",
+                meta={"test": r["test"], "entry_point": r["entry_point"]},
+            )
+            for r in humaneval.infilling(kind)
+        ]
+
+    return load
+
+
+def _javascript_infilling() -> list[Example]:
+    return [
+        Example(
+            r["task_id"],
+            r["prompt"],
+            r["suffix"],
+            r["canonical_solution"],
+            "javascript",
+            meta={"test": r["test"]},
+        )
+        for r in humaneval.javascript_single_line()
+    ]
+
+
+def _left_to_right() -> list[Example]:
+    return [
+        Example(
+            r["task_id"],
+            r["prompt"],
+            "",
+            r["canonical_solution"],
+            "python",
+            meta={"test": r["test"], "entry_point": r["entry_point"]},
+        )
+        for r in humaneval.left_to_right()
+    ]
+
+
+def _cross_file(language: str, context: str) -> Callable[[], list[Example]]:
+    def load() -> list[Example]:
+        from nanocomplete.evals import crossfile  # built data; only needed by these tasks
+
+        return [
+            Example(
+                id=r["id"],
+                prefix=r["prefix"],
+                suffix=r["suffix"],
+                reference=r["target"],
+                language=r["language"],
+                path=r["path"],
+                repo_name=r["package"],
+                extra_files=tuple(ExtraFile(c["path"], c["text"]) for c in r["contexts"][context]),
+                meta={
+                    "setting": r["setting"],
+                    "package": r["package"],
+                    "dialect": r.get("dialect", language),
+                },
+            )
+            for r in crossfile.load_language(language)
+        ]
+
+    return load
+
+
+# Qwen's FIM protocol generates up to 64 tokens and scores the first line.
+QWEN_FIM = GenerationConfig(max_tokens=64)
+MULTI_LINE = PostprocessConfig(max_lines=40, stop_at_blank_line=False)
+BODY = GenerationConfig(max_tokens=384)
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "humaneval-fim-single",
+            "HumanEval single-line infilling (Python, 1,033 tasks): pass@1 and Qwen first-line EM/ES",
+            "fim_exec",
+            _python_infilling("SingleLine"),
+            QWEN_FIM,
+        ),
+        Task(
+            "humaneval-fim-multi",
+            "HumanEval multi-line infilling (Python, 5,815 tasks; sample with --limit): pass@1, EM/ES",
+            "fim_exec",
+            _python_infilling("MultiLine"),
+            GenerationConfig(max_tokens=128),
+            MULTI_LINE,
+        ),
+        Task(
+            "humaneval-x-js-fim-single",
+            "HumanEval-X JavaScript single-line infilling, built from canonical solutions: pass@1, EM/ES",
+            "fim_exec",
+            _javascript_infilling,
+            QWEN_FIM,
+        ),
+        Task(
+            "humaneval",
+            "HumanEval left-to-right: complete the function body (164 problems), pass@1",
+            "l2r_exec",
+            _left_to_right,
+            BODY,
+            MULTI_LINE,
+        ),
+        *(
+            Task(
+                f"crossfile-{language}" + ("-oracle" if context == "oracle_import" else ""),
+                f"cross-file next line ({language}; context: {context}): EM, ES, identifier match",
+                "next_line",
+                _cross_file(language, context),
+            )
+            for language in ("python", "typescript")
+            for context in ("none", "oracle_import")
+        ),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}") from None

@@ -1,0 +1,67 @@
+"""The evaluation runner with the real 0.5B: samples through the product path, resumable, then scored."""
+
+import json
+
+import pytest
+
+from nanocomplete.config import EngineConfig, PromptConfig
+from nanocomplete.errors import NanocompleteError
+from nanocomplete.evals import runner
+from nanocomplete.evals.tasks import get_task
+
+TASK = get_task("humaneval-fim-single")
+
+
+def spec(limit=3, seed=0, **prompt):
+    return runner.RunSpec(
+        "humaneval-fim-single",
+        "qwen2.5-coder-0.5b-instruct",
+        limit,
+        seed,
+        "line-start",
+        PromptConfig(**prompt),
+        EngineConfig(),
+    )
+
+
+def read_samples(run_dir):
+    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_a_run_writes_one_sample_per_example_with_timings_and_confidence(model_path, tmp_path):
+    runner.generate(spec(), TASK, tmp_path, progress=False)
+    samples = read_samples(tmp_path)
+    assert len(samples) == 3 and len({s["id"] for s in samples}) == 3
+    for sample in samples:
+        assert sample["timings"]["prompt_tokens"] > 0 and sample["timings"]["tokens_generated"] > 0
+        assert set(sample["prompt"]) == {"context_tokens", "prefix_tokens", "suffix_tokens"}
+        assert sample["raw"].startswith(sample["completion"].rstrip()) or not sample["completion"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["generation"]["max_tokens"] == 64 and len(config["model_sha256"]) == 64
+
+
+def test_an_interrupted_run_resumes_without_repeating_or_corrupting(model_path, tmp_path):
+    runner.generate(spec(limit=2), TASK, tmp_path, progress=False)
+    lines = (tmp_path / "samples.jsonl").read_text().splitlines()
+    # the process died while writing the second line
+    (tmp_path / "samples.jsonl").write_text(lines[0] + "\n" + lines[1][:20])
+    runner.generate(spec(limit=2), TASK, tmp_path, progress=False)
+    samples = read_samples(tmp_path)
+    assert [s["id"] for s in samples] == [json.loads(line)["id"] for line in lines]
+
+
+def test_a_directory_holding_another_run_is_refused(model_path, tmp_path):
+    runner.generate(spec(limit=1), TASK, tmp_path, progress=False)
+    with pytest.raises(NanocompleteError, match="different run"):
+        runner.generate(spec(limit=1, max_prefix_tokens=64), TASK, tmp_path, progress=False)
+
+
+def test_scoring_in_a_separate_process_writes_results_and_summary(model_path, tmp_path):
+    runner.generate(spec(limit=3), TASK, tmp_path, progress=False)
+    summary = runner.score_in_subprocess(tmp_path)
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 3 and summary["n"] == 3
+    assert set(summary["overall"]) == {"pass", "em", "es", "strict_em"}
+    for value in summary["overall"].values():
+        assert value["low"] <= value["mean"] <= value["high"]
+    assert summary["latency"]["total_ms_p50"] > 0
