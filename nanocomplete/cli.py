@@ -248,7 +248,8 @@ def run_eval(args: argparse.Namespace) -> int:
         args.task, args.model, args.limit, args.seed, args.cursor, prompt, _settings(args, "engine")
     )
     layout = "after-middle" if prompt.current_line_after_middle else "standard"
-    out = args.out or Path("out/eval") / f"{args.task}--{Path(args.model).stem}--{args.cursor}--{layout}"
+    model_label = Path(args.model).stem if args.model.endswith(".gguf") else args.model
+    out = args.out or Path("out/eval") / f"{args.task}--{model_label}--{args.cursor}--{layout}"
     runner.generate(spec, task, out)
     summary = runner.score_in_subprocess(out, args.workers)
     print(f"{out}: n={summary['n']}")

@@ -1,0 +1,260 @@
+"""Cross-file context selection (pure: it reads a `Workspace`, never the disk).
+
+For a cursor in a document, candidates come from three sources, each ranked on its own:
+- import: names used near the cursor (the last `near_cursor_lines` lines and the current line) that
+  the document imports from workspace files → their definitions as signature-level skeletons (a short
+  definition whole), grouped per defining file; the closest use first;
+- similar: BM25 over 10-line windows of other files, queried with the last 10 non-empty lines before the
+  cursor; windows whose identifiers are nearly all in the local context already are dropped (they add
+  nothing, and the model would copy them);
+- recent: snippets of open / recently edited files that the editor sends, most recent first.
+A token budget is split across the sources by share (unused share flows to the next source). The result
+is ordered from most stable to least stable (imports, then recent, then similar; by path within each)
+so that successive requests share the longest prompt prefix.
+
+`greedy_fill` is the baseline the earlier prototype used: whole files nearest to the document's directory
+until the budget is full.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nanocomplete import syntax
+from nanocomplete.prompt import ExtraFile
+from nanocomplete.workspace import Workspace, code_tokens
+
+Tokenize = Callable[[str], list[int]]
+SOURCES = ("import", "recent", "similar")
+SHORT_DEFINITION_LINES = 8
+SKELETON_MAX_LINES = 24
+NEAR_DUPLICATE = 0.8
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    path: str
+    prefix: str
+    suffix: str
+    recent: tuple[ExtraFile, ...] = ()  # editor-supplied snippets, most recent first
+
+
+@dataclass(frozen=True)
+class Selection:
+    files: tuple[ExtraFile, ...]  # in prompt order
+    tokens: int
+    by_source: dict[str, int]  # tokens used per source
+
+
+@dataclass(frozen=True)
+class Candidate:
+    source: str
+    path: str
+    text: str
+    rank: int  # order within the source (0 = best)
+    line: int = 0  # where the snippet starts in its file, for a stable order
+
+
+def select(
+    workspace: Workspace,
+    request: ContextRequest,
+    tokenize: Tokenize,
+    budget_tokens: int,
+    sources: Sequence[str] = SOURCES,
+    shares: dict[str, float] | None = None,
+    near_cursor_lines: int = 30,
+    similar_windows: int = 8,
+) -> Selection:
+    """The snippets to show for `request`, within `budget_tokens` (prompt headers included)."""
+    shares = shares or {"import": 0.5, "recent": 0.2, "similar": 0.3}
+    gathered = {
+        "import": lambda: import_candidates(workspace, request, near_cursor_lines),
+        "recent": lambda: recent_candidates(request),
+        "similar": lambda: similar_candidates(workspace, request, similar_windows),
+    }
+    chosen: list[tuple[Candidate, int]] = []
+    carried = 0
+    for source in SOURCES:
+        if source not in sources:
+            continue
+        allowance = int(budget_tokens * shares.get(source, 0)) + carried
+        used = 0
+        for candidate in gathered[source]():
+            cost = entry_tokens(candidate.path, candidate.text, tokenize)
+            if used + cost <= allowance:
+                chosen.append((candidate, cost))
+                used += cost
+        carried = allowance - used
+    ordered = sorted(chosen, key=lambda pair: (SOURCES.index(pair[0].source), pair[0].path, pair[0].line))
+    by_source = {s: sum(cost for c, cost in chosen if c.source == s) for s in SOURCES}
+    files = tuple(ExtraFile(c.path, c.text) for c, _ in ordered)
+    return Selection(files, sum(by_source.values()), by_source)
+
+
+def entry_tokens(path: str, text: str, tokenize: Tokenize) -> int:
+    """What one `<|file_sep|>path\\ntext\\n` entry costs in the prompt."""
+    body = text if text.endswith("\n") else text + "\n"
+    return 1 + len(tokenize(path + "\n")) + len(tokenize(body))
+
+
+# --- import ----------------------------------------------------------------------------------------------
+
+
+def import_candidates(
+    workspace: Workspace, request: ContextRequest, near_cursor_lines: int
+) -> list[Candidate]:
+    language = syntax.language_of(request.path)
+    if language is None:
+        return []
+    document = syntax.parse(request.prefix + request.suffix, language)
+    names = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
+    bound = {imp.alias: imp for imp in document.imports if not imp.reexport}
+    per_file: dict[str, list[tuple[int, str]]] = {}
+    for rank, (name, attribute) in enumerate(names):
+        imp = bound.get(name)
+        if imp is None:
+            continue
+        target = workspace.resolve(request.path, imp)
+        if target is None:
+            continue
+        found = _imported_definition(workspace, target, imp.name, attribute)
+        if found is None:
+            continue
+        defining_path, definition = found
+        entries = per_file.setdefault(defining_path, [])
+        snippet = skeleton(workspace, defining_path, definition)
+        if all(snippet != text for _, text in entries):
+            entries.append((rank, snippet))
+    candidates = [
+        Candidate("import", path, "\n".join(text for _, text in entries), min(r for r, _ in entries))
+        for path, entries in per_file.items()
+    ]
+    return sorted(candidates, key=lambda c: c.rank)
+
+
+def names_near_cursor(
+    prefix: str, lines: int, skip_lines: frozenset[int] = frozenset()
+) -> list[tuple[str, str | None]]:
+    """(name, attribute read from it) pairs in the last `lines` lines (but `skip_lines`, such as import
+    statements), the closest to the cursor first."""
+    all_lines = prefix.split("\n")
+    first = max(0, len(all_lines) - lines)
+    seen: dict[tuple[str, str | None], None] = {}
+    for number in range(len(all_lines) - 1, first - 1, -1):
+        if number in skip_lines:
+            continue
+        line = all_lines[number]
+        matches = list(re.finditer(r"([A-Za-z_$][\w$]*)(?:\s*\.\s*([A-Za-z_$][\w$]*))?", line))
+        for match in reversed(matches):
+            seen.setdefault((match.group(1), match.group(2)), None)
+    return list(seen)
+
+
+def _imported_definition(workspace: Workspace, target: str, imported: str | None, attribute: str | None):
+    """What a use refers to: `name` for `from m import name`, `m.attr` for a module binding, the only
+    top-level definition for a default import."""
+    if imported is None:
+        return workspace.definition(target, attribute) if attribute else None
+    if imported == "default":
+        exported = [d for d in workspace.files[target].syntax.definitions if d.parent is None]
+        return (target, exported[0]) if len(exported) == 1 else None
+    return workspace.definition(target, imported)
+
+
+def skeleton(workspace: Workspace, path: str, definition) -> str:
+    """A short definition whole; a longer one as its header, members' headers for a class."""
+    lines = workspace.files[path].lines
+    if definition.end_line - definition.start_line < SHORT_DEFINITION_LINES:
+        return "\n".join(lines[definition.start_line : definition.end_line + 1])
+    parts = [definition.signature]
+    if definition.kind in ("class", "interface"):
+        indent = "    " if path.endswith(".py") else "  "
+        members = [
+            d
+            for d in workspace.files[path].syntax.definitions
+            if d.parent == definition.name and d.kind != "class"
+        ]
+        for member in members:
+            parts.extend(indent + line for line in member.signature.split("\n"))
+    elif path.endswith(".py"):
+        parts.append("    ...")
+    text = "\n".join(parts).split("\n")[:SKELETON_MAX_LINES]
+    return "\n".join(text)
+
+
+# --- similar ---------------------------------------------------------------------------------------------
+
+
+def query_lines(prefix: str, count: int = 10) -> str:
+    return "\n".join([line for line in prefix.split("\n") if line.strip()][-count:])
+
+
+def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int) -> list[Candidate]:
+    query = code_tokens(query_lines(request.prefix))
+    local = set(code_tokens(query_lines(request.prefix, 40)))
+    candidates = []
+    for score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
+        lines = workspace.files[window.path].lines[window.start_line : window.end_line]
+        text = "\n".join(lines)
+        tokens = set(code_tokens(text))
+        if tokens and len(tokens & local) / len(tokens) >= NEAR_DUPLICATE:  # adds nothing new
+            continue
+        candidates.append(Candidate("similar", window.path, text, len(candidates), window.start_line))
+        if len(candidates) == limit:
+            break
+    return candidates
+
+
+# --- recent ----------------------------------------------------------------------------------------------
+
+
+def recent_candidates(request: ContextRequest) -> list[Candidate]:
+    return [
+        Candidate("recent", snippet.path, snippet.text, rank)
+        for rank, snippet in enumerate(request.recent)
+        if snippet.path != request.path
+    ]
+
+
+# --- baseline --------------------------------------------------------------------------------------------
+
+
+def greedy_fill(
+    workspace: Workspace, request: ContextRequest, tokenize: Tokenize, budget_tokens: int
+) -> Selection:
+    """Whole files, nearest to the document's directory first, until the budget is full (cut to fit)."""
+    here = posixpath.dirname(request.path)
+
+    def distance(path: str) -> tuple[int, str]:
+        common = posixpath.commonpath([here, posixpath.dirname(path)]) if here else ""
+        hops = len(here.split("/")) + len(posixpath.dirname(path).split("/")) - 2 * len(common.split("/"))
+        return (hops if common else 99, path)
+
+    files, used = [], 0
+    for path in sorted((p for p in workspace.files if p != request.path), key=distance):
+        text = workspace.files[path].text
+        cost = entry_tokens(path, text, tokenize)
+        if used + cost > budget_tokens:
+            kept = _lines_that_fit(path, text, tokenize, budget_tokens - used)
+            if kept:
+                files.append(ExtraFile(path, kept))
+                used += entry_tokens(path, kept, tokenize)
+            break
+        files.append(ExtraFile(path, text))
+        used += cost
+    return Selection(tuple(files), used, {"greedy": used})
+
+
+def _lines_that_fit(path: str, text: str, tokenize: Tokenize, room: int) -> str:
+    header = 1 + len(tokenize(path + "\n"))
+    kept, used = [], header
+    for line in text.split("\n"):
+        cost = len(tokenize(line + "\n"))
+        if used + cost > room:
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(kept)

@@ -1,0 +1,241 @@
+"""The workspace as data (pure: no I/O): its source files, their syntax, import resolution between them and
+a BM25 index over line windows for similar-code retrieval. `index.py` fills it from the disk and from editor
+buffers; `context.py` reads it.
+
+Import resolution:
+- Python: absolute (`pkg.mod`) and relative (`from ..x import y`) imports; modules are named from their
+  topmost enclosing package (a `src/` layout works); `from pkg import sub` finds submodule files;
+  re-exports through `__init__.py` are followed.
+- TypeScript / JavaScript: relative specifiers with `.ts/.tsx/.js/.jsx` and `index.*` resolution (a `.js`
+  specifier also finds the `.ts` file), `paths` aliases from a tsconfig (`"@/*": ["src/*"]`), re-exports
+  (`export {a} from`, `export * from`) followed through `index.ts`.
+
+BM25 is written out here (about forty lines) rather than taken from a library because the index must be
+updated one file at a time as the user edits; the libraries we looked at rebuild the whole index.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from nanocomplete import syntax
+from nanocomplete.syntax import Definition, FileSyntax, Import
+
+WINDOW_LINES = 10
+WINDOW_STRIDE = 5
+TS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mts", ".mjs")
+IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+KEYWORDS = frozenset(
+    "and as assert async await break case catch class const continue def del elif else except export extends "
+    "false finally for from function if import in instanceof interface is lambda let new none not null or "
+    "pass private protected public raise readonly return self static super switch this throw true try type "
+    "typeof undefined var void while with yield".split()
+)
+
+
+def code_tokens(text: str) -> list[str]:
+    """Identifiers of `text` that carry meaning for retrieval (keywords dropped)."""
+    return [t for t in IDENTIFIER.findall(text) if t.lower() not in KEYWORDS]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # relative to the workspace root, "/"-separated
+    text: str
+    syntax: FileSyntax
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+
+@dataclass(frozen=True)
+class Window:
+    path: str
+    start_line: int
+    end_line: int  # exclusive
+    length: int  # tokens
+
+
+@dataclass
+class Bm25:
+    """Okapi BM25 over line windows, updatable one file at a time."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    windows: dict[int, Window] = field(default_factory=dict)
+    postings: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    by_file: dict[str, list[int]] = field(default_factory=dict)
+    total_length: int = 0
+    next_id: int = 0
+
+    def add_file(self, path: str, lines: list[str]) -> None:
+        self.remove_file(path)
+        ids = []
+        for start in range(0, max(1, len(lines) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE):
+            counts = Counter(code_tokens("\n".join(lines[start : start + WINDOW_LINES])))
+            if not counts:
+                continue
+            window_id, self.next_id = self.next_id, self.next_id + 1
+            length = sum(counts.values())
+            self.windows[window_id] = Window(path, start, min(len(lines), start + WINDOW_LINES), length)
+            self.total_length += length
+            for token, count in counts.items():
+                self.postings[token][window_id] = count
+            ids.append(window_id)
+        self.by_file[path] = ids
+
+    def remove_file(self, path: str) -> None:
+        for window_id in self.by_file.pop(path, []):
+            window = self.windows.pop(window_id)
+            self.total_length -= window.length
+        # postings of removed windows are dropped lazily in `search`
+
+    def search(
+        self, query: list[str], limit: int, exclude_path: str | None = None
+    ) -> list[tuple[float, Window]]:
+        if not self.windows:
+            return []
+        scores: dict[int, float] = defaultdict(float)
+        average = self.total_length / len(self.windows)
+        for token in set(query):
+            posting = self.postings.get(token)
+            if not posting:
+                continue
+            live = {i: c for i, c in posting.items() if i in self.windows}
+            self.postings[token] = live
+            idf = math.log(1 + (len(self.windows) - len(live) + 0.5) / (len(live) + 0.5))
+            for window_id, count in live.items():
+                norm = self.k1 * (1 - self.b + self.b * self.windows[window_id].length / average)
+                scores[window_id] += idf * count * (self.k1 + 1) / (count + norm)
+        ranked = sorted(
+            ((score, self.windows[i]) for i, score in scores.items() if self.windows[i].path != exclude_path),
+            key=lambda pair: (-pair[0], pair[1].path, pair[1].start_line),
+        )
+        return ranked[:limit]
+
+
+@dataclass
+class Workspace:
+    files: dict[str, SourceFile] = field(default_factory=dict)
+    ts_paths: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("@/*", ("src/*",)), paths from the root
+    bm25: Bm25 = field(default_factory=Bm25)
+    _python_modules: dict[str, str] | None = None
+
+    # --- content ---
+
+    def add(self, path: str, text: str) -> SourceFile | None:
+        """Parse and index one file; returns None for a language we do not parse."""
+        language = syntax.language_of(path)
+        if language is None:
+            return None
+        source = SourceFile(path, text, syntax.parse(text, language))
+        self.files[path] = source
+        self.bm25.add_file(path, source.lines)
+        if path.endswith(".py"):
+            self._python_modules = None
+        return source
+
+    def remove(self, path: str) -> None:
+        if self.files.pop(path, None) is not None:
+            self.bm25.remove_file(path)
+            self._python_modules = None
+
+    # --- import resolution ---
+
+    def resolve(self, importer: str, imp: Import) -> str | None:
+        """The workspace file an import refers to, or None (a third-party or missing module)."""
+        if importer.endswith(".py"):
+            return self._resolve_python(importer, imp)
+        return self._resolve_script(importer, imp.module)
+
+    def definition(self, path: str, name: str, depth: int = 3) -> tuple[str, Definition] | None:
+        """The top-level definition of `name` in `path`, following re-exports and imports there."""
+        source = self.files.get(path)
+        if source is None:
+            return None
+        for definition in source.syntax.definitions:
+            if definition.name == name and definition.parent is None:
+                return path, definition
+        if depth == 0:
+            return None
+        for imp in source.syntax.imports:
+            if imp.alias == name or imp.name == "*" or (imp.reexport and imp.name == name):
+                target = self.resolve(path, imp)
+                if target is not None and target != path:
+                    found = self.definition(
+                        target, imp.name if imp.name not in (None, "*") else name, depth - 1
+                    )
+                    if found is not None:
+                        return found
+        return None
+
+    def _resolve_python(self, importer: str, imp: Import) -> str | None:
+        if imp.level:
+            base = posixpath.dirname(importer)
+            for _ in range(imp.level - 1):
+                base = posixpath.dirname(base)
+            stem = posixpath.join(base, *imp.module.split(".")) if imp.module else base
+            candidates = [stem + ".py", stem + "/__init__.py"]
+            if imp.name not in (None, "*"):
+                candidates.insert(0, posixpath.join(stem, imp.name) + ".py")
+            return next((c for c in candidates if c in self.files), None)
+        modules = self.python_modules()
+        if imp.name not in (None, "*") and f"{imp.module}.{imp.name}" in modules:
+            return modules[f"{imp.module}.{imp.name}"]
+        return modules.get(imp.module)
+
+    def python_modules(self) -> dict[str, str]:
+        """Dotted module name → file, named from the topmost enclosing package."""
+        if self._python_modules is None:
+            packages = {posixpath.dirname(p) for p in self.files if p.endswith("/__init__.py")}
+            modules = {}
+            for path in self.files:
+                if path.endswith(".py"):
+                    modules[_python_module_name(path, packages)] = path
+            self._python_modules = modules
+        return self._python_modules
+
+    def _resolve_script(self, importer: str, specifier: str) -> str | None:
+        if specifier.startswith("."):
+            return self._script_file(
+                posixpath.normpath(posixpath.join(posixpath.dirname(importer), specifier))
+            )
+        for pattern, targets in self.ts_paths:
+            head, _, tail = pattern.partition("*")
+            if specifier.startswith(head) and specifier.endswith(tail):
+                middle = specifier[len(head) : len(specifier) - len(tail)] if "*" in pattern else ""
+                for target in targets:
+                    found = self._script_file(posixpath.normpath(target.replace("*", middle)))
+                    if found:
+                        return found
+        return None
+
+    def _script_file(self, stem: str) -> str | None:
+        stems = [stem]
+        if stem.endswith((".js", ".jsx", ".mjs")):
+            stems.insert(0, stem.rsplit(".", 1)[0])
+        for base in stems:
+            if base in self.files:
+                return base
+            for candidate in [base + ext for ext in TS_EXTENSIONS] + [
+                f"{base}/index{ext}" for ext in TS_EXTENSIONS
+            ]:
+                if candidate in self.files:
+                    return candidate
+        return None
+
+
+def _python_module_name(path: str, packages: set[str]) -> str:
+    parts = path[: -len(".py")].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    directory = posixpath.dirname(path)
+    start = len(directory.split("/")) if directory else 0
+    while start > 0 and "/".join(path.split("/")[:start]) in packages:
+        start -= 1
+    return ".".join(parts[start:]) if parts[start:] else parts[-1]

@@ -1,0 +1,175 @@
+"""Workspace index, import resolution and context selection on a small project written for the test."""
+
+import time
+
+import pytest
+
+from nanocomplete import context, prompt
+from nanocomplete.config import PromptConfig
+from nanocomplete.context import ContextRequest
+from nanocomplete.index import WorkspaceIndex
+from nanocomplete.prompt import ExtraFile, FimInput
+from nanocomplete.syntax import Import
+
+PROJECT = {
+    "pkg/__init__.py": "from .models import User\nfrom .db import *\n",
+    "pkg/models.py": (
+        "class User:\n"
+        '    """A user of the shop."""\n\n'
+        "    def __init__(self, name: str, email: str):\n        self.name = name\n        self.email = email\n\n"
+        "    def greeting(self) -> str:\n        return f'Hello {self.name}'\n\n"
+        "    def deactivate(self, reason: str) -> None:\n        self.active = False\n        self.reason = reason\n"
+    ),
+    "pkg/db.py": "def connect(url: str, timeout_s: float = 5.0):\n    return Connection(url, timeout_s)\n",
+    "pkg/sub/helpers.py": "from ..models import User as Member\n\n\ndef make(name):\n    return Member(name, '')\n",
+    "app/main.py": "import pkg.db as database\nfrom pkg import User\nfrom pkg.db import connect as open_db\n",
+    "tsconfig.json": '{\n  // aliases\n  "compilerOptions": {"baseUrl": ".", "paths": {"@/*": ["src/*"]},},\n}\n',
+    "src/index.ts": "export * from './shapes';\nexport { area } from './geometry';\n",
+    "src/shapes.ts": "export class Circle {\n  constructor(public radius: number) {}\n}\n",
+    "src/geometry.ts": "export function area(c: { radius: number }): number {\n  return Math.PI * c.radius ** 2;\n}\n",
+    "src/util/format.ts": "export const formatArea = (a: number): string => a.toFixed(2);\n",
+    "src/app.tsx": "import { Circle, area } from './index';\nimport { formatArea } from '@/util/format';\n",
+    "broken.py": "def broken(:\n    return ((\n",
+}
+
+
+@pytest.fixture
+def index(tmp_path):
+    for path, text in PROJECT.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    index = WorkspaceIndex(tmp_path)
+    index.refresh()
+    return index
+
+
+@pytest.mark.parametrize(
+    ("importer", "imp", "expected"),
+    [
+        ("pkg/sub/helpers.py", Import("models", "User", "Member", 0, level=2), "pkg/models.py"),
+        ("app/main.py", Import("pkg.db", "connect", "open_db", 2), "pkg/db.py"),
+        ("app/main.py", Import("pkg.db", None, "database", 0), "pkg/db.py"),
+        ("app/main.py", Import("pkg", "User", "User", 1), "pkg/__init__.py"),
+        ("src/app.tsx", Import("./index", "Circle", "Circle", 0), "src/index.ts"),
+        ("src/app.tsx", Import("@/util/format", "formatArea", "formatArea", 1), "src/util/format.ts"),
+        ("src/app.tsx", Import("react", "useState", "useState", 0), None),
+    ],
+)
+def test_imports_resolve_to_workspace_files(index, importer, imp, expected):
+    assert index.workspace.resolve(importer, imp) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "defined_in"),
+    [
+        ("pkg/__init__.py", "User", "pkg/models.py"),  # re-export through __init__.py
+        ("pkg/__init__.py", "connect", "pkg/db.py"),  # star re-export
+        ("src/index.ts", "Circle", "src/shapes.ts"),  # export * from
+        ("src/index.ts", "area", "src/geometry.ts"),  # export { area } from
+    ],
+)
+def test_definitions_are_found_through_re_exports(index, path, name, defined_in):
+    found = index.workspace.definition(path, name)
+    assert found is not None and found[0] == defined_in and found[1].name == name
+
+
+def request(path, prefix, suffix="\n", recent=()):
+    return ContextRequest(path, PROJECT.get(path, "") + prefix, suffix, tuple(recent))
+
+
+def test_names_used_near_the_cursor_bring_their_definitions(index, tokenizer):
+    selection = context.select(
+        index.workspace,
+        request("app/main.py", "\nuser = User('a', 'b')\nconn = open_db("),
+        tokenizer.tokenize,
+        1000,
+    )
+    by_path = {f.path: f.text for f in selection.files}
+    assert "def connect(url: str, timeout_s: float = 5.0):" in by_path["pkg/db.py"]
+    assert (
+        "class User:" in by_path["pkg/models.py"] and "def greeting(self) -> str:" in by_path["pkg/models.py"]
+    )
+
+
+def test_a_module_alias_attribute_brings_the_attribute_definition(index, tokenizer):
+    selection = context.select(
+        index.workspace,
+        request("app/main.py", "\nconn = database.connect("),
+        tokenizer.tokenize,
+        1000,
+        sources=["import"],
+    )
+    assert [f.path for f in selection.files] == ["pkg/db.py"]
+
+
+def test_typescript_imports_through_index_and_alias(index, tokenizer):
+    selection = context.select(
+        index.workspace,
+        request("src/app.tsx", "\nconst c = new Circle(2);\nconst label = formatArea(area(c));\n"),
+        tokenizer.tokenize,
+        1000,
+        sources=["import"],
+    )
+    assert {f.path for f in selection.files} == {"src/shapes.ts", "src/geometry.ts", "src/util/format.ts"}
+
+
+@pytest.mark.parametrize("budget", [0, 10, 40, 80, 200, 1000])
+def test_the_budget_is_never_exceeded(index, tokenizer, budget):
+    recent = [ExtraFile("notes/todo.py", "x = 1\n" * 30)]
+    req = request("app/main.py", "\nuser = User('a', 'b')\nconn = open_db(", recent=recent)
+    selection = context.select(index.workspace, req, tokenizer.tokenize, budget)
+    assert selection.tokens <= budget
+    fim_input = FimInput(req.prefix, req.suffix, req.path, None, selection.files)
+    built = prompt.build(fim_input, tokenizer.tokenize, PromptConfig(max_context_tokens=budget + 20))
+    assert built.extra_files_used == tuple(f.path for f in selection.files)
+
+
+def test_the_order_is_stable_while_typing_on_a_line(index, tokenizer):
+    base = "\nuser = User('a', 'b')\nconn = open_db("
+    first = context.select(index.workspace, request("app/main.py", base), tokenizer.tokenize, 600)
+    again = context.select(index.workspace, request("app/main.py", base), tokenizer.tokenize, 600)
+    typed = context.select(
+        index.workspace, request("app/main.py", base + "'sqlite:"), tokenizer.tokenize, 600
+    )
+    assert first == again
+    assert [f.path for f in typed.files][:2] == [f.path for f in first.files][:2]
+
+
+def test_similar_code_comes_from_other_files_and_skips_near_duplicates(index, tokenizer):
+    index.update("pkg/copy.py", "def make(name):\n    return Member(name, '')\n")
+    req = ContextRequest("pkg/sub/helpers.py", PROJECT["pkg/sub/helpers.py"], "\n")
+    candidates = context.similar_candidates(index.workspace, req, 5)
+    assert all(c.path != "pkg/sub/helpers.py" for c in candidates)
+    assert all("return Member(name, '')" not in c.text for c in candidates)  # a near copy of the local code
+
+
+def test_an_unparseable_file_degrades_gracefully(index):
+    broken = index.workspace.files["broken.py"]
+    assert broken.syntax.parse_error
+    index.update("broken.py", "class (((\n")
+    assert index.workspace.files["broken.py"].syntax.parse_error
+    selection = context.select(
+        index.workspace, request("broken.py", "\nbroken("), lambda text: [0] * len(text), 500
+    )
+    assert selection.tokens <= 500
+
+
+def test_refresh_is_incremental(index, tmp_path):
+    assert index.refresh().parsed == 0
+    (tmp_path / "pkg/db.py").write_text("def connect(url):\n    return None\n")
+    (tmp_path / "src/util/format.ts").unlink()
+    stats = index.refresh()
+    assert stats.parsed == 1 and "src/util/format.ts" not in index.workspace.files
+
+
+def test_greedy_fill_takes_the_nearest_files_first_within_budget(index, tokenizer):
+    selection = context.greedy_fill(index.workspace, request("pkg/db.py", ""), tokenizer.tokenize, 120)
+    assert selection.tokens <= 120
+    assert selection.files[0].path.startswith("pkg/")
+
+
+def test_selection_is_fast(index, tokenizer):
+    req = request("app/main.py", "\nuser = User('a', 'b')\nconn = open_db(")
+    started = time.perf_counter()
+    context.select(index.workspace, req, tokenizer.tokenize, 1000)
+    assert time.perf_counter() - started < 0.5  # a generous bound for a tiny project; see `bench context`

@@ -1,0 +1,49 @@
+"""The Markdown report: tables with intervals and plots, from scored run directories."""
+
+import json
+
+from nanocomplete.evals import report
+from nanocomplete.evals.score import summarise
+
+
+def make_run(run_dir, task, model, settings):
+    run_dir.mkdir()
+    config = {
+        "task": task,
+        "model": model,
+        "cursor": "line-start",
+        "prompt": {"current_line_after_middle": False},
+    }
+    results, samples = [], []
+    for i, (setting, em, prompt_tokens) in enumerate(settings):
+        results.append(
+            {"id": str(i), "setting": setting, "bucket": "<512" if prompt_tokens < 512 else "512-1023", "error": None,
+             "scores": {"em": em, "es": 0.5 + em / 2}}
+        )  # fmt: skip
+        timings = {"prompt_ms": 100.0 + i, "generation_ms": 50.0, "prompt_tokens": prompt_tokens}
+        samples.append(
+            {"id": str(i), "timings": {**timings, "prompt_tokens_evaluated": 10, "tokens_generated": 4}}
+        )
+    (run_dir / "summary.json").write_text(json.dumps(summarise(config, results, samples)))
+    (run_dir / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    return run_dir
+
+
+def test_report_has_a_row_per_run_group_tables_and_plots(tmp_path):
+    rows = [
+        ("cross_file_first", 1.0, 300),
+        ("cross_file_first", 0.0, 700),
+        ("in_file", 1.0, 800),
+        ("in_file", 1.0, 100),
+    ]
+    first = make_run(tmp_path / "a", "crossfile-python", "m1", rows)
+    second = make_run(tmp_path / "b", "crossfile-python-oracle", "m1", rows[:2])
+    out = tmp_path / "report" / "report.md"
+    report.write([first, second], out)
+    text = out.read_text()
+    assert "| crossfile-python · m1 · line-start · standard | 4 | 0.750 [" in text
+    assert "| crossfile-python-oracle · m1 · line-start · standard | 2 | 0.500 [" in text
+    assert "| cross_file_first | 2 |" in text and "| in_file | 2 |" in text
+    for image in ("report-by_setting-em.png", "report-by_bucket-em.png", "report-latency.png"):
+        assert (out.parent / image).stat().st_size > 1000
+        assert f"({image})" in text
