@@ -196,7 +196,7 @@ def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int
     query = code_tokens(query_lines(request.prefix))
     local = set(code_tokens(query_lines(request.prefix, 40)))
     candidates = []
-    for score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
+    for _score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
         lines = workspace.files[window.path].lines[window.start_line : window.end_line]
         text = "\n".join(lines)
         tokens = set(code_tokens(text))
