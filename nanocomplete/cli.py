@@ -14,6 +14,7 @@ from nanocomplete.errors import NanocompleteError
 SETTINGS_FLAGS = {
     "engine": config.EngineConfig,
     "prompt": config.PromptConfig,
+    "context": config.ContextConfig,
     "generation": config.GenerationConfig,
     "postprocess": config.PostprocessConfig,
 }
@@ -53,6 +54,9 @@ def make_parser() -> argparse.ArgumentParser:
     complete.add_argument("--col", type=int, required=True, help="cursor column in characters, 1-based")
     _add_model_flag(complete)
     complete.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    complete.add_argument(
+        "--workspace", type=Path, help="project root: index it and add cross-file context from its files"
+    )
     complete.add_argument("--repo-name", help="repository name for the repo-level prompt format")
     complete.add_argument(
         "--extra-file",
@@ -61,7 +65,7 @@ def make_parser() -> argparse.ArgumentParser:
         default=[],
         help="another file to show the model (repeatable)",
     )
-    _add_settings_flags(complete, ("engine", "prompt", "generation", "postprocess"))
+    _add_settings_flags(complete, ("engine", "prompt", "context", "generation", "postprocess"))
     complete.set_defaults(run=run_complete)
 
     bench = commands.add_parser("bench", help="benchmarks")
@@ -93,11 +97,12 @@ def make_parser() -> argparse.ArgumentParser:
         default="line-start",
         help="cursor at the start of the reference line, or after its first typed word",
     )
+    evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(
         "--out", type=Path, help="run directory (default: out/eval/TASK--MODEL--CURSOR--LAYOUT)"
     )
     evaluate.add_argument("--workers", type=int, default=2, help="programs executed at once while scoring")
-    _add_settings_flags(evaluate, ("engine", "prompt"))
+    _add_settings_flags(evaluate, ("engine", "prompt", "context"))
     evaluate.set_defaults(run=run_eval)
 
     report = commands.add_parser(
@@ -180,6 +185,10 @@ def run_complete(args: argparse.Namespace) -> int:
     settings = Settings(
         _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
     )
+    if args.workspace is not None:
+        fim_input = _with_workspace_context(
+            fim_input, args, engine.tokenize, settings.prompt.max_context_tokens
+        )
     completion = Completer(engine, settings).complete(fim_input)
     if args.json:
         print(json.dumps(dataclasses.asdict(completion), indent=2))
@@ -187,6 +196,21 @@ def run_complete(args: argparse.Namespace) -> int:
         print(completion.text if completion.text else "(no completion)")
         print(_describe(completion), file=sys.stderr)
     return 0
+
+
+def _with_workspace_context(fim_input, args: argparse.Namespace, tokenize, budget_tokens: int):
+    from nanocomplete import context
+    from nanocomplete.index import WorkspaceIndex
+
+    root = args.workspace.resolve()
+    try:
+        relative = args.file.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise NanocompleteError(f"{args.file} is not inside the workspace {root}") from None
+    index = WorkspaceIndex(root)
+    index.refresh()
+    fim_input = dataclasses.replace(fim_input, path=relative, repo_name=fim_input.repo_name or root.name)
+    return context.attach(fim_input, index.workspace, tokenize, budget_tokens, _settings(args, "context"))[0]
 
 
 def _read_text(path: Path) -> str:
@@ -245,11 +269,15 @@ def run_eval(args: argparse.Namespace) -> int:
         raise NanocompleteError(str(error.args[0])) from None
     prompt = _settings(args, "prompt")
     spec = runner.RunSpec(
-        args.task, args.model, args.limit, args.seed, args.cursor, prompt, _settings(args, "engine")
-    )
+        args.task, args.model, args.limit, args.seed, args.cursor, prompt, _settings(args, "engine"),
+        _settings(args, "context"), args.setting,
+    )  # fmt: skip
     layout = "after-middle" if prompt.current_line_after_middle else "standard"
     model_label = Path(args.model).stem if args.model.endswith(".gguf") else args.model
-    out = args.out or Path("out/eval") / f"{args.task}--{model_label}--{args.cursor}--{layout}"
+    name = f"{args.task}--{model_label}--{args.cursor}--{layout}" + (
+        f"--{args.setting}" if args.setting else ""
+    )
+    out = args.out or Path("out/eval") / name
     runner.generate(spec, task, out)
     summary = runner.score_in_subprocess(out, args.workers)
     print(f"{out}: n={summary['n']}")

@@ -49,6 +49,14 @@ class PromptConfig:
 
 
 @dataclass(frozen=True)
+class ContextConfig:
+    context_sources: str = setting(
+        "import,recent,similar", "cross-file context sources, comma-separated: import, recent, similar"
+    )
+    near_cursor_lines: int = setting(30, "lines before the cursor whose imported names bring definitions")
+
+
+@dataclass(frozen=True)
 class GenerationConfig:
     max_tokens: int = setting(32, "new tokens per completion; each costs ~50 ms on a 2-core CPU")
     temperature: float = setting(0.0, "sampling temperature; 0 is greedy")
@@ -62,7 +70,7 @@ class PostprocessConfig:
     stop_at_blank_line: bool = setting(True, "a multi-line completion ends at a blank line after code")
 
 
-SETTING_GROUPS = (EngineConfig, PromptConfig, GenerationConfig, PostprocessConfig)
+SETTING_GROUPS = (EngineConfig, PromptConfig, ContextConfig, GenerationConfig, PostprocessConfig)
 
 
 def settings_table() -> str:

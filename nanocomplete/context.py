@@ -3,7 +3,8 @@
 For a cursor in a document, candidates come from three sources, each ranked on its own:
 - import: names used near the cursor (the last `near_cursor_lines` lines and the current line) that
   the document imports from workspace files → their definitions as signature-level skeletons (a short
-  definition whole), grouped per defining file; the closest use first;
+  definition whole; for `module.` with nothing typed after it, the module's outline), grouped per
+  defining file; the closest use first;
 - similar: BM25 over 10-line windows of other files, queried with the last 10 non-empty lines before the
   cursor; windows whose identifiers are nearly all in the local context already are dropped (they add
   nothing, and the model would copy them);
@@ -18,13 +19,15 @@ until the budget is full.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nanocomplete import syntax
-from nanocomplete.prompt import ExtraFile
+from nanocomplete.config import ContextConfig
+from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.workspace import Workspace, code_tokens
 
 Tokenize = Callable[[str], list[int]]
@@ -120,13 +123,15 @@ def import_candidates(
         target = workspace.resolve(request.path, imp)
         if target is None:
             continue
-        found = _imported_definition(workspace, target, imp.name, attribute)
-        if found is None:
-            continue
-        defining_path, definition = found
+        if imp.name is None and attribute is None:
+            defining_path, snippet = target, outline(workspace, target)  # `module.` with nothing after it yet
+        else:
+            found = _imported_definition(workspace, target, imp.name, attribute)
+            if found is None:
+                continue
+            defining_path, snippet = found[0], skeleton(workspace, *found)
         entries = per_file.setdefault(defining_path, [])
-        snippet = skeleton(workspace, defining_path, definition)
-        if all(snippet != text for _, text in entries):
+        if snippet and all(snippet != text for _, text in entries):
             entries.append((rank, snippet))
     candidates = [
         Candidate("import", path, "\n".join(text for _, text in entries), min(r for r, _ in entries))
@@ -183,6 +188,16 @@ def skeleton(workspace: Workspace, path: str, definition) -> str:
         parts.append("    ...")
     text = "\n".join(parts).split("\n")[:SKELETON_MAX_LINES]
     return "\n".join(text)
+
+
+def outline(workspace: Workspace, path: str) -> str:
+    """A module's top-level definitions and their members, one header line each."""
+    lines = []
+    for definition in workspace.files[path].syntax.definitions:
+        depth = 0 if definition.parent is None else definition.parent.count(".") + 1
+        indent = ("    " if path.endswith(".py") else "  ") * depth
+        lines.append(indent + definition.signature.split("\n")[0])
+    return "\n".join(lines[: SKELETON_MAX_LINES * 2])
 
 
 # --- similar ---------------------------------------------------------------------------------------------
@@ -258,3 +273,15 @@ def _lines_that_fit(path: str, text: str, tokenize: Tokenize, room: int) -> str:
         kept.append(line)
         used += cost
     return "\n".join(kept)
+
+
+def attach(
+    fim_input: FimInput, workspace: Workspace, tokenize: Tokenize, budget_tokens: int, config: ContextConfig
+) -> tuple[FimInput, Selection]:
+    """`fim_input` with the selected other files (its own `extra_files` are treated as recent snippets)."""
+    request = ContextRequest(fim_input.path or "", fim_input.prefix, fim_input.suffix, fim_input.extra_files)
+    sources = [s.strip() for s in config.context_sources.split(",") if s.strip()]
+    selection = select(
+        workspace, request, tokenize, budget_tokens, sources, near_cursor_lines=config.near_cursor_lines
+    )
+    return dataclasses.replace(fim_input, extra_files=selection.files), selection

@@ -112,3 +112,37 @@ def test_a_model_that_is_not_pulled_says_what_to_run(tmp_path, monkeypatch):
     result = nanocomplete("complete", str(FIXTURES / "textwrap_stdlib.py"), "--line", "1", "--col", "1")
     assert result.returncode == 1
     assert "nanocomplete pull qwen2.5-coder-0.5b-instruct" in result.stderr
+
+
+BILLING_CLIENT = '''class InvoiceClient:
+    """Talks to the billing API (v2)."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def submit_invoice_v2(self, invoice_id: str, amount_cents: int) -> dict:
+        """Submit an invoice; replaces the removed `send_invoice`."""
+        return {"id": invoice_id, "amount_cents": amount_cents}
+
+    def cancel_invoice_v2(self, invoice_id: str) -> None:
+        """Cancel an invoice that was submitted."""
+'''
+BILLING_MAIN = """from billing.client import InvoiceClient
+
+
+def charge(token: str, invoice_id: str, amount_cents: int) -> dict:
+    client = InvoiceClient(token)
+    return client.
+"""
+
+
+def test_workspace_context_brings_the_right_api_from_another_file(tmp_path):
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "__init__.py").write_text("")
+    (tmp_path / "billing" / "client.py").write_text(BILLING_CLIENT)
+    (tmp_path / "main.py").write_text(BILLING_MAIN)
+    args = ["complete", str(tmp_path / "main.py"), "--line", "6", "--col", "19"]
+    without = nanocomplete(*args)
+    with_context = nanocomplete(*args, "--workspace", str(tmp_path))
+    assert not without.stdout.startswith("submit_invoice_v2")  # the model cannot know the name
+    assert with_context.stdout.startswith("submit_invoice_v2(")

@@ -173,3 +173,15 @@ def test_selection_is_fast(index, tokenizer):
     started = time.perf_counter()
     context.select(index.workspace, req, tokenizer.tokenize, 1000)
     assert time.perf_counter() - started < 0.5  # a generous bound for a tiny project; see `bench context`
+
+
+def test_a_bare_module_attribute_brings_the_module_outline(index, tokenizer):
+    selection = context.select(
+        index.workspace,
+        request("app/main.py", "\nconn = database."),
+        tokenizer.tokenize,
+        1000,
+        sources=["import"],
+    )
+    assert selection.files[0].path == "pkg/db.py"
+    assert selection.files[0].text.startswith("def connect(url: str, timeout_s: float = 5.0):")

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nanocomplete import models
+from nanocomplete import context, models
 from nanocomplete.completion import Completer, Settings
-from nanocomplete.config import EngineConfig, PromptConfig
+from nanocomplete.config import ContextConfig, EngineConfig, PromptConfig
+from nanocomplete.context import ContextRequest
 from nanocomplete.engine import Engine
 from nanocomplete.errors import NanocompleteError, PromptError
-from nanocomplete.evals.tasks import Example, Task, select, with_cursor
+from nanocomplete.evals.tasks import Example, Task, examples_for, with_cursor
+from nanocomplete.workspace import Workspace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,11 +37,13 @@ class RunSpec:
     cursor: str
     prompt: PromptConfig
     engine: EngineConfig
+    context: ContextConfig = ContextConfig()
+    setting: str | None = None  # only the examples of this setting (cross-file tasks)
 
 
 def run_config(spec: RunSpec, task: Task, model_path: Path) -> dict:
     """What identifies a run: resuming into a directory that holds a different run is refused."""
-    return {
+    config = {
         "task": spec.task,
         "model": spec.model,
         "model_sha256": _recorded_sha256(model_path),
@@ -50,6 +54,11 @@ def run_config(spec: RunSpec, task: Task, model_path: Path) -> dict:
         "generation": dataclasses.asdict(task.generation),
         "postprocess": dataclasses.asdict(task.postprocess),
     }
+    if spec.setting is not None:
+        config["setting"] = spec.setting
+    if task.context != "given":
+        config["context"] = {"mode": task.context, **dataclasses.asdict(spec.context)}
+    return config
 
 
 def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) -> Path:
@@ -57,21 +66,78 @@ def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) ->
     model_path = models.resolve(spec.model)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(out_dir, run_config(spec, task, model_path), spec.engine)
-    examples = [with_cursor(e, spec.cursor) for e in select(task.load(), spec.limit, spec.seed)]
+    examples = [with_cursor(e, spec.cursor) for e in examples_for(task, spec.limit, spec.seed, spec.setting)]
     samples_path = out_dir / "samples.jsonl"
     _drop_partial_last_line(samples_path)
     done = _done_ids(samples_path)
     todo = [e for e in examples if e.id not in done]
     if not todo:
         return samples_path
-    completer = Completer(
-        Engine(model_path, spec.engine), Settings(spec.prompt, task.generation, task.postprocess)
-    )
+    engine = Engine(model_path, spec.engine)
+    completer = Completer(engine, Settings(spec.prompt, task.generation, task.postprocess))
+    provider = None
+    if task.context != "given":
+        provider = RetrievedContext(
+            task.context, spec.context, engine.tokenize, spec.prompt.max_context_tokens
+        )
     with open(samples_path, "a", encoding="utf-8") as out:
         for example in tqdm(todo, desc=f"{spec.task} · {spec.model}", disable=not progress, unit="ex"):
-            out.write(json.dumps(_sample(completer, example)) + "\n")
+            cost = {}
+            if provider is not None:
+                example, cost = provider(example)
+            out.write(json.dumps({**_sample(completer, example), **cost}) + "\n")
             out.flush()
     return samples_path
+
+
+class RetrievedContext:
+    """Cross-file context for benchmark examples, selected the way the product does: each example's
+    package becomes a workspace, and the document is its file without the target line (the answer is
+    never used to retrieve). "greedy" fills the budget with the nearest whole files instead."""
+
+    def __init__(self, mode: str, config: ContextConfig, tokenize, budget_tokens: int):
+        self.mode, self.config, self.tokenize, self.budget_tokens = mode, config, tokenize, budget_tokens
+        self._workspaces: dict[str, tuple[Workspace, dict[str, str]]] = {}
+
+    def __call__(self, example: Example) -> tuple[Example, dict]:
+        workspace, texts = self._workspace(example.meta["package"])
+        lines = texts[example.path].split("\n")
+        line = example.meta["line"]
+        typed = example.prefix.rpartition("\n")[2]
+        request = ContextRequest(
+            example.path, "\n".join(lines[:line]) + "\n" + typed, "\n" + "\n".join(lines[line + 1 :])
+        )
+        started = time.perf_counter()
+        if self.mode == "greedy":
+            selection = context.greedy_fill(workspace, request, self.tokenize, self.budget_tokens)
+            example = dataclasses.replace(example, extra_files=selection.files)
+        else:
+            fim_input = dataclasses.replace(example.fim_input(), prefix=request.prefix, suffix=request.suffix)
+            attached, selection = context.attach(
+                fim_input, workspace, self.tokenize, self.budget_tokens, self.config
+            )
+            example = dataclasses.replace(example, extra_files=attached.extra_files)
+        cost = {
+            "context": {
+                "tokens": selection.tokens,
+                "by_source": selection.by_source,
+                "select_ms": (time.perf_counter() - started) * 1000,
+                "paths": [f.path for f in selection.files],
+            }
+        }
+        return example, cost
+
+    def _workspace(self, package: str) -> tuple[Workspace, dict[str, str]]:
+        if package not in self._workspaces:
+            from nanocomplete.evals import crossfile, crossfile_sources
+
+            pin = crossfile_sources.pins_named([package])[0]
+            loaded = crossfile_sources.load_package(pin, crossfile.default_out_dir() / "archives")
+            workspace = Workspace()
+            for path, text in loaded.files:
+                workspace.add(path, text)
+            self._workspaces[package] = (workspace, dict(loaded.files))
+        return self._workspaces[package]
 
 
 def score_in_subprocess(out_dir: Path, workers: int = 2) -> dict:

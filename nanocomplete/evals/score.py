@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nanocomplete.evals import humaneval, metrics
 from nanocomplete.evals.sandbox import Limits, run_node, run_python
-from nanocomplete.evals.tasks import Example, get_task, select, with_cursor
+from nanocomplete.evals.tasks import Example, examples_for, get_task, with_cursor
 
 PROMPT_BUCKETS = ((0, "<512"), (512, "512-1023"), (1024, "1024-2047"), (2048, "2048+"))
 EXEC_LIMITS = Limits(timeout_s=10, cpu_s=10, memory_mb=1024)
@@ -83,7 +83,7 @@ def _execute(example: Example, completion: str) -> bool:
 def score_run(run_dir: Path, workers: int = 2) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     task = get_task(config["task"])
-    examples = {e.id: e for e in select(task.load(), config["limit"], config["seed"])}
+    examples = {e.id: e for e in examples_for(task, config["limit"], config["seed"], config.get("setting"))}
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     scorer = SCORERS[task.scorer]
 

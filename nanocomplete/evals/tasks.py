@@ -44,6 +44,7 @@ class Task:
     load: Callable[[], list[Example]]
     generation: GenerationConfig = GenerationConfig()
     postprocess: PostprocessConfig = PostprocessConfig()
+    context: str = "given"  # "given": as loaded; "retrieved" / "greedy": the runner selects other files
 
 
 def select(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
@@ -52,6 +53,14 @@ def select(examples: list[Example], limit: int | None, seed: int) -> list[Exampl
         return examples
     chosen = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in chosen]
+
+
+def examples_for(task: Task, limit: int | None, seed: int, setting: str | None = None) -> list[Example]:
+    """The examples a run uses: those of one `setting` (if given), then a seeded sample of `limit`."""
+    examples = task.load()
+    if setting is not None:
+        examples = [e for e in examples if e.meta.get("setting") == setting]
+    return select(examples, limit, seed)
 
 
 def with_cursor(example: Example, cursor: str) -> Example:
@@ -115,30 +124,39 @@ def _left_to_right() -> list[Example]:
 
 
 def _cross_file(language: str, context: str) -> Callable[[], list[Example]]:
+    """Examples of the cross-file benchmark; `context` "oracle_import" attaches its oracle snippets (the
+    runner adds retrieved ones for the "retrieved" and "greedy" tasks)."""
+
     def load() -> list[Example]:
         from nanocomplete.evals import crossfile  # built data; only needed by these tasks
 
+        path = crossfile.default_out_dir() / f"{language}.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `python -m nanocomplete.evals.crossfile build`")
         return [
             Example(
-                id=r["id"],
-                prefix=r["prefix"],
-                suffix=r["suffix"],
-                reference=r["target"],
-                language=r["language"],
-                path=r["path"],
-                repo_name=r["package"],
-                extra_files=tuple(ExtraFile(c["path"], c["text"]) for c in r["contexts"][context]),
-                meta={
-                    "setting": r["setting"],
-                    "package": r["package"],
-                    "dialect": r.get("dialect", language),
-                },
+                id=e.id,
+                prefix=e.prefix,
+                suffix=e.suffix,
+                reference=e.target,
+                language=e.language,
+                path=e.path,
+                repo_name=e.package,
+                extra_files=tuple(ExtraFile(s.path, s.text) for s in e.contexts.get(context, ())),
+                meta={"setting": e.setting, "package": e.package, "version": e.version, "line": e.line},
             )
-            for r in crossfile.load_language(language)
+            for e in crossfile.load(path)
         ]
 
     return load
 
+
+CROSS_FILE_CONTEXTS = (
+    ("", "none, in-file only", "given"),
+    ("-oracle", "snippets of the imported definitions, as RepoBench gives", "given"),
+    ("-retrieved", "the context engine, sources from --context-sources", "retrieved"),
+    ("-greedy", "whole nearest files until the budget is full (baseline)", "greedy"),
+)
 
 # Qwen's FIM protocol generates up to 64 tokens and scores the first line.
 QWEN_FIM = GenerationConfig(max_tokens=64)
@@ -180,13 +198,14 @@ TASKS: dict[str, Task] = {
         ),
         *(
             Task(
-                f"crossfile-{language}" + ("-oracle" if context == "oracle_import" else ""),
-                f"cross-file next line ({language}; context: {context}): EM, ES, identifier match",
+                f"crossfile-{language}{suffix}",
+                f"cross-file next line ({language}; context: {description}): EM, ES, identifier match",
                 "next_line",
-                _cross_file(language, context),
+                _cross_file(language, "oracle_import" if suffix == "-oracle" else "none"),
+                context=context,
             )
             for language in ("python", "typescript")
-            for context in ("none", "oracle_import")
+            for suffix, description, context in CROSS_FILE_CONTEXTS
         ),
     )
 }

@@ -1,0 +1,400 @@
+"""Candidate examples of the cross-file next-line benchmark, from one package's files (pure: no I/O).
+
+Per package: keep the files worth predicting in (drop generated, unparseable and near-duplicate files),
+resolve each file's imports to other files of the package, then sort every eligible target line into a
+RepoBench setting:
+- cross_file_first: the first use of a name bound by an import from another file of the package;
+- cross_file_random: a later line that uses such a name (and is no name's first use);
+- in_file: a line that uses none.
+A name counts as cross-file when its import resolves to another file: Python absolute (`pkg.mod`) and
+relative imports, packages through `__init__.py`; TS relative specifiers with .ts/.tsx/index resolution
+(`./x.js` means `./x.ts`). Star imports and bare-package specifiers bind no cross-file name.
+
+"Unparseable" means tree-sitter errors touch more than MAX_ERROR_LINE_SHARE of the lines: the TypeScript
+grammar lags the language (it rejects `in`/`out` variance annotations, which zod's core schemas use on a
+handful of lines), so a few error lines only take those lines out of the targets. Dropped files still
+count when resolving imports: a name imported from one is still a cross-file name.
+
+The oracle context (what RepoBench gives) is the signature-level snippet of each imported definition: the
+definitions the target line uses first, then the file's other imports, followed through re-exports in
+`__init__.py`/`index.ts`. A cross-file example needs at least one snippet for a name its line uses.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nanocomplete import syntax
+from nanocomplete.evals.crossfile_sources import Package
+
+SETTINGS = ("cross_file_first", "cross_file_random", "in_file")
+MAX_FILE_BYTES = 200_000  # larger files count as generated
+MAX_LINE_CHARS = 1_000  # so do files with a longer line
+MAX_ERROR_LINE_SHARE = 0.01  # files with more lines touched by parse errors count as unparseable
+NEAR_DUPLICATE_JACCARD = 0.5  # of 5-token shingles, string literals blanked (zod's locales are 0.5-1.0)
+MIN_TARGET_CHARS = 8  # non-space characters
+MIN_CODE_LINES_BEFORE = 3
+MAX_PREFIX_LINES = 300
+MAX_SUFFIX_LINES = 60
+MAX_SNIPPET_LINES = 15
+MAX_SNIPPETS = 8
+MAX_REEXPORT_HOPS = 4
+TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
+TS_COMPILED_SUFFIX = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
+COMMENT_STARTS = ("#", "//", "/*", "*")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`')
+_TOKEN = re.compile(r"[A-Za-z_$][\w$]*|\S")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # inside the package
+    text: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One benchmark item; `to_json` gives the JSONL object, field for field."""
+
+    id: str  # "<language>/<package>/<path>:<line>"
+    language: str  # python | typescript
+    dialect: str  # python | ts | tsx
+    package: str
+    version: str
+    path: str
+    line: int  # 0-based target line
+    setting: str  # one of SETTINGS
+    prefix: str  # file start (at most MAX_PREFIX_LINES lines back) up to the cursor, after the indentation
+    suffix: str  # from the target line's newline on, at most MAX_SUFFIX_LINES lines
+    target: str  # the target line without its indentation and trailing whitespace
+    cross_file_names: tuple[str, ...]
+    contexts: dict[str, tuple[Snippet, ...]] = field(hash=False)  # "none", "oracle_import"
+    prefix_lines: int  # lines before the target in the whole file
+
+    def to_json(self) -> dict:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["cross_file_names"] = list(self.cross_file_names)
+        data["contexts"] = {
+            k: [{"path": s.path, "text": s.text} for s in v] for k, v in self.contexts.items()
+        }
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Example:
+        contexts = {k: tuple(Snippet(**s) for s in v) for k, v in data["contexts"].items()}
+        return cls(**{**data, "cross_file_names": tuple(data["cross_file_names"]), "contexts": contexts})
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    text: str
+    lines: tuple[str, ...]
+    language: str  # the syntax language: python | typescript | tsx
+    facts: syntax.FileSyntax
+    dropped: str | None = None  # why no examples come from it: generated | parse_error | near_duplicate
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A target line before sampling (an Example is made only for the chosen ones)."""
+
+    language: str
+    setting: str
+    package: str
+    path: str
+    line: int
+    names: tuple[str, ...]  # cross-file names the line uses, in line order
+
+
+def select_files(package: Package) -> list[SourceFile]:
+    """Every source file of the package, parsed; `dropped` says which ones give no examples and why.
+    Dropped files still count for import resolution (a name from them is still a cross-file name)."""
+    files: list[SourceFile] = []
+    shingles: list[set[tuple[str, ...]]] = []
+    for path, text in package.files:
+        language = syntax.language_of(path)
+        if language is None:
+            continue
+        lines = tuple(text.split("\n"))
+        facts = syntax.parse(text, language)
+        reason = None
+        if len(text.encode()) > MAX_FILE_BYTES or max(map(len, lines)) > MAX_LINE_CHARS:
+            reason = "generated"
+        elif len(facts.error_lines) > MAX_ERROR_LINE_SHARE * len(lines):
+            reason = "parse_error"
+        else:
+            mine = _shingles(text)
+            if any(_jaccard(mine, other) >= NEAR_DUPLICATE_JACCARD for other in shingles):
+                reason = "near_duplicate"
+            else:
+                shingles.append(mine)
+        files.append(SourceFile(path, text, lines, language, facts, reason))
+    return files
+
+
+def dropped_paths(files: list[SourceFile]) -> dict[str, list[str]]:
+    """The files that give no examples, by reason."""
+    dropped: dict[str, list[str]] = {"generated": [], "parse_error": [], "near_duplicate": []}
+    for file in files:
+        if file.dropped:
+            dropped[file.dropped].append(file.path)
+    return dropped
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    tokens = _TOKEN.findall(_STRING.sub('""', text))
+    return {tuple(tokens[i : i + 5]) for i in range(len(tokens) - 4)}
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+# --- one package: import resolution and definitions ----------------------------------------------------
+
+Target = tuple[str, str | None]  # (path of the file, name defined there; None: the module itself)
+
+
+class PackageIndex:
+    """One package's files by path and by Python module name; finds candidates and makes examples.
+    Definition lookups and each file's import snippets are memoized."""
+
+    def __init__(self, package: Package, files: list[SourceFile]):
+        self.package = package
+        self.files = {file.path: file for file in files}
+        self.modules = {_module_name(file.path): file.path for file in files if file.language == "python"}
+        self._found: dict[Target, tuple[str, syntax.Definition] | None] = {}
+        self._import_snippets: dict[str, list[Snippet]] = {}
+
+    def resolve(self, file: SourceFile, imp: syntax.Import) -> Target | None:
+        """Where an import points inside the package, or None (outside it, or a star import)."""
+        if imp.name == "*":
+            return None
+        if file.language == "python":
+            return self._resolve_python(file, imp)
+        path = self._resolve_specifier(file.path, imp.module)
+        return (path, imp.name) if path else None
+
+    def _resolve_python(self, file: SourceFile, imp: syntax.Import) -> Target | None:
+        base = _absolute_module(file.path, imp.module, imp.level)
+        if base is None:
+            return None
+        if imp.name is None:
+            bound = imp.alias if imp.level == 0 and imp.alias == base.split(".")[0] else base
+            return (self.modules[bound], None) if bound in self.modules else None
+        submodule = f"{base}.{imp.name}" if base else imp.name
+        if submodule in self.modules:
+            return self.modules[submodule], None
+        return (self.modules[base], imp.name) if base in self.modules else None
+
+    def _resolve_specifier(self, path: str, specifier: str) -> str | None:
+        if not specifier.startswith("."):
+            return None
+        base = posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier))
+        candidates = [base] if base.endswith(TS_SUFFIXES) else []
+        for compiled, sources in TS_COMPILED_SUFFIX.items():
+            if base.endswith(compiled):
+                candidates += [base[: -len(compiled)] + suffix for suffix in sources]
+        candidates += [base + suffix for suffix in TS_SUFFIXES] + [f"{base}/index.ts", f"{base}/index.tsx"]
+        return next((candidate for candidate in candidates if candidate in self.files), None)
+
+    def definition(self, target: Target, hops: int = 0) -> tuple[str, syntax.Definition] | None:
+        """The definition a target names, followed through re-exports (memoized)."""
+        if target not in self._found:
+            self._found[target] = None  # guards against import cycles
+            self._found[target] = self._lookup(target, hops)
+        return self._found[target]
+
+    def _lookup(self, target: Target, hops: int) -> tuple[str, syntax.Definition] | None:
+        path, name = target
+        file = self.files.get(path)
+        if file is None or name is None or hops > MAX_REEXPORT_HOPS:
+            return None
+        for definition in file.facts.definitions:
+            if definition.parent is None and _defines(definition, name):
+                return path, definition
+        for imp in file.facts.imports:
+            if imp.alias == name or imp.name == "*":
+                inner = self.resolve(file, imp if imp.name != "*" else _named(imp, name))
+                if inner is not None and inner[1] is not None and inner[0] != path:
+                    found = self.definition(inner, hops + 1)
+                    if found is not None:
+                        return found
+        return None
+
+    def cross_file_names(self, file: SourceFile) -> dict[str, Target]:
+        """Local names bound by imports that resolve to another file of the package, in import order."""
+        names: dict[str, Target] = {}
+        for imp in file.facts.imports:
+            if imp.reexport or imp.alias in names:
+                continue
+            target = self.resolve(file, imp)
+            if target is not None and target[0] != file.path:
+                names[imp.alias] = target
+        return names
+
+    def snippets(self, file: SourceFile, alias: str, target: Target, line_text: str | None) -> list[Snippet]:
+        """Snippets for one cross-file name: its definition; for a module, the attributes that
+        `line_text` reads from it (`sessions.Session` → `Session` in sessions.py)."""
+        path, name = target
+        if name is None:
+            attributes = re.findall(rf"(?<![\w$.]){re.escape(alias)}\.([A-Za-z_$][\w$]*)", line_text or "")
+            targets = [(path, attribute) for attribute in dict.fromkeys(attributes)]
+        else:
+            targets = [target]
+        found = [self.definition(t) for t in targets]
+        return [_snippet(self.files[p], d) for p, d in filter(None, found) if p != file.path]
+
+    # --- candidates and examples ------------------------------------------------------------------------
+
+    def candidates(self) -> list[Candidate]:
+        """Every target line of the kept files that import from another file, in path and line order."""
+        return [c for file in self.files.values() if not file.dropped for c in self._file_candidates(file)]
+
+    def _file_candidates(self, file: SourceFile) -> list[Candidate]:
+        cross = self.cross_file_names(file)
+        if not cross:
+            return []
+        used_on, first_use = _uses(file, cross)
+        language = "python" if file.language == "python" else "typescript"
+        found = []
+        for row in _target_rows(file):
+            names = _in_line_order(file.lines[row], used_on.get(row, []))
+            if names and not self._primary_snippets(file, row, names, cross):
+                continue  # a cross-file line whose definitions cannot be shown
+            if not names:
+                setting = "in_file"
+            elif any(first_use[alias] == row for alias in names):
+                setting = "cross_file_first"
+            else:
+                setting = "cross_file_random"
+            found.append(Candidate(language, setting, self.package.name, file.path, row, tuple(names)))
+        return found
+
+    def example(self, candidate: Candidate) -> Example:
+        file = self.files[candidate.path]
+        cross = self.cross_file_names(file)
+        primary = self._primary_snippets(file, candidate.line, candidate.names, cross)
+        oracle = tuple(dict.fromkeys(primary + self._all_import_snippets(file, cross)))[:MAX_SNIPPETS]
+        return _make_example(self.package, file, candidate, oracle)
+
+    def _primary_snippets(
+        self, file: SourceFile, row: int, names: Sequence[str], cross: dict[str, Target]
+    ) -> list[Snippet]:
+        return [s for alias in names for s in self.snippets(file, alias, cross[alias], file.lines[row])]
+
+    def _all_import_snippets(self, file: SourceFile, cross: dict[str, Target]) -> list[Snippet]:
+        if file.path not in self._import_snippets:
+            found = [s for alias, target in cross.items() for s in self.snippets(file, alias, target, None)]
+            self._import_snippets[file.path] = found
+        return self._import_snippets[file.path]
+
+
+def _uses(file: SourceFile, cross: dict[str, Target]) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Which cross-file names each line uses, and each name's first use (after its import)."""
+    uses = syntax.identifier_lines(file.text, file.language)
+    import_line: dict[str, int] = {}
+    for imp in file.facts.imports:
+        if not imp.reexport:
+            import_line.setdefault(imp.alias, imp.line)
+    used_on: dict[int, list[str]] = {}
+    first_use: dict[str, int] = {}
+    for alias in cross:
+        rows = [row for row in uses.get(alias, ()) if row > import_line[alias]]
+        for row in rows:
+            used_on.setdefault(row, []).append(alias)
+        if rows:
+            first_use[alias] = rows[0]
+    return used_on, first_use
+
+
+def _module_name(path: str) -> str:
+    parts = path[: -len(".py")].split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute_module(path: str, module: str, level: int) -> str | None:
+    """The absolute module of a Python import written in `path` (relative when `level` > 0)."""
+    if level == 0:
+        return module
+    package = _module_name(path).split(".")
+    if not path.endswith("__init__.py"):
+        package = package[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join(base + ([module] if module else []))
+
+
+def _defines(definition: syntax.Definition, name: str) -> bool:
+    if name == "default":
+        return definition.signature.startswith("export default")
+    return definition.name == name
+
+
+def _named(star: syntax.Import, name: str) -> syntax.Import:
+    """A star import (or `export *`) read as importing `name`."""
+    return syntax.Import(star.module, name, name, star.line, star.level, star.reexport)
+
+
+def _snippet(file: SourceFile, definition: syntax.Definition) -> Snippet:
+    end = min(definition.end_line, definition.start_line + MAX_SNIPPET_LINES - 1)
+    return Snippet(file.path, "\n".join(file.lines[definition.start_line : end + 1]))
+
+
+def _target_rows(file: SourceFile) -> list[int]:
+    """Lines worth predicting: code (not blank, comment, docstring or import) with enough characters, after
+    at least MIN_CODE_LINES_BEFORE code lines."""
+    noncode = syntax.noncode_lines(file.text, file.language)
+    rows, code_before = [], 0
+    for row, line in enumerate(file.lines):
+        stripped = line.strip()
+        is_code = bool(stripped) and row not in noncode and not stripped.startswith(COMMENT_STARTS)
+        if (
+            is_code
+            and code_before >= MIN_CODE_LINES_BEFORE
+            and row not in file.facts.import_lines
+            and row not in file.facts.error_lines
+            and len("".join(stripped.split())) >= MIN_TARGET_CHARS
+        ):
+            rows.append(row)
+        code_before += is_code
+    return rows
+
+
+def _in_line_order(line: str, names: list[str]) -> list[str]:
+    def position(name: str) -> int:
+        found = re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", line)
+        return found.start() if found else len(line)
+
+    return sorted(names, key=position)
+
+
+def _make_example(
+    package: Package, file: SourceFile, candidate: Candidate, oracle: tuple[Snippet, ...]
+) -> Example:
+    lines, row = file.lines, candidate.line
+    line = lines[row]
+    indent = line[: len(line) - len(line.lstrip())]
+    start = max(0, row - MAX_PREFIX_LINES)
+    after = lines[row + 1 : row + 1 + MAX_SUFFIX_LINES]
+    return Example(
+        id=f"{candidate.language}/{package.name}/{file.path}:{row}",
+        language=candidate.language,
+        dialect={"python": "python", "tsx": "tsx"}.get(file.language, "ts"),
+        package=package.name,
+        version=package.version,
+        path=file.path,
+        line=row,
+        setting=candidate.setting,
+        prefix="".join(text + "\n" for text in lines[start:row]) + indent,
+        suffix="\n" + "\n".join(after) if after else "",
+        target=line.strip(),
+        cross_file_names=candidate.names,
+        contexts={"none": (), "oracle_import": oracle},
+        prefix_lines=row,
+    )
