@@ -8,10 +8,9 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-# Until the completion server exists, the main job completes a real file at a cursor position.
-FILE ?= examples/inventory.py
-LINE ?= 33
-COL ?= 34
+# The main job: the completion server on 127.0.0.1:8012 with the default model (SERVE_FLAGS for more,
+# e.g. `make run SERVE_FLAGS="--port 9000"`).
+SERVE_FLAGS ?=
 
 .PHONY: setup run test lint bench clean
 
@@ -29,7 +28,7 @@ $(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh | $(PY)
 	touch $@
 
 run: setup
-	$(BIN)/nanocomplete complete $(FILE) --line $(LINE) --col $(COL)
+	$(BIN)/nanocomplete serve $(SERVE_FLAGS)
 
 test: setup lint
 	$(PY) -m pytest

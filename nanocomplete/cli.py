@@ -17,6 +17,7 @@ SETTINGS_FLAGS = {
     "context": config.ContextConfig,
     "generation": config.GenerationConfig,
     "postprocess": config.PostprocessConfig,
+    "server": config.ServerConfig,
 }
 
 
@@ -78,6 +79,16 @@ def make_parser() -> argparse.ArgumentParser:
     engine.add_argument("--prompt-tokens", type=int, nargs="+", default=[16, 128, 512, 2048])
     _add_settings_flags(engine, ("engine",))
     engine.set_defaults(run=run_bench_engine)
+
+    serve = commands.add_parser(
+        "serve", help="run the completion server (127.0.0.1:8012 unless told otherwise)"
+    )
+    _add_model_flag(serve)
+    serve.add_argument(
+        "--telemetry-db", type=Path, help="SQLite file for editor events (default: XDG state dir)"
+    )
+    _add_settings_flags(serve, ("server", "engine", "prompt", "context", "generation", "postprocess"))
+    serve.set_defaults(run=run_serve)
 
     tasks = commands.add_parser("tasks", help="list the evaluation tasks")
     tasks.set_defaults(run=run_tasks)
@@ -248,6 +259,29 @@ def run_bench_engine(args: argparse.Namespace) -> int:
         for name in names
     ]
     print(bench.engine_table(rows, args.prompt_tokens))
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from nanocomplete.completion import Settings
+    from nanocomplete.engine import Engine
+    from nanocomplete.server import create_app
+    from nanocomplete.service import CompletionService
+    from nanocomplete.telemetry import EventStore, default_database
+
+    server = _settings(args, "server")
+    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.api_token:
+        print(f"warning: listening on {server.host} without --api-token: anyone who can reach it can use it")
+    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    settings = Settings(
+        _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
+    )
+    events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
+    label = Path(args.model).stem if args.model.endswith(".gguf") else args.model
+    service = CompletionService(engine, label, settings, _settings(args, "context"), server, events)
+    uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0
 
 

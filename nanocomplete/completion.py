@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from nanocomplete import postprocess, prompt
 from nanocomplete.config import GenerationConfig, PostprocessConfig, PromptConfig
-from nanocomplete.engine import CancelCheck, Engine, Timings
+from nanocomplete.engine import CancelCheck, Engine, Generation, Timings
 from nanocomplete.errors import PromptError
 from nanocomplete.prompt import ExtraFile, FimInput
 
@@ -27,6 +27,7 @@ class Completion:
     raw_text: str  # what the model generated, before post-processing
     mean_logprob: float | None
     min_logprob: float | None
+    hidden: bool  # the confidence gate hid it (text is then "")
     stop_reason: str
     timings: Timings
     prefix_start_line: int
@@ -53,7 +54,52 @@ def fim_input_at(
     return FimInput(text[:offset], text[offset:], path, repo_name, extra_files)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request made ready for the engine: its prompt and what post-processing needs to know."""
+
+    prompt: prompt.Prompt
+    cursor: postprocess.CursorText
+
+    def should_stop(self, settings: Settings):
+        return lambda text: postprocess.is_finished(text, self.cursor, settings.postprocess)
+
+
+def prepare(
+    fim_input: FimInput, tokenize, settings: Settings, prefix_start_hint: int | None = None
+) -> Prepared:
+    built = prompt.build(fim_input, tokenize, settings.prompt, prefix_start_hint)
+    return Prepared(built, postprocess.CursorText.around(fim_input.prefix, fim_input.suffix))
+
+
+def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Completion:
+    result = postprocess.process(
+        generated.text,
+        prepared.cursor,
+        settings.postprocess,
+        generated.token_end_chars,
+        generated.token_logprobs,
+    )
+    built = prepared.prompt
+    return Completion(
+        text=result.text,
+        raw_text=generated.text,
+        mean_logprob=result.mean_logprob,
+        min_logprob=result.min_logprob,
+        hidden=result.hidden,
+        stop_reason=generated.stop_reason,
+        timings=generated.timings,
+        prefix_start_line=built.prefix_start_line,
+        context_tokens=built.context_tokens,
+        prefix_tokens=built.prefix_tokens,
+        suffix_tokens=built.suffix_tokens,
+    )
+
+
 class Completer:
+    """The whole path in the caller's thread (the CLI and the evaluation runner); the server runs the same
+    `prepare` and `finish` around its scheduler."""
+
     def __init__(self, engine: Engine, settings: Settings = Settings()):
         self.engine = engine
         self.settings = settings
@@ -64,31 +110,8 @@ class Completer:
         cancel: CancelCheck | None = None,
         prefix_start_hint: int | None = None,
     ) -> Completion:
-        settings = self.settings
-        built = prompt.build(fim_input, self.engine.tokenize, settings.prompt, prefix_start_hint)
-        cursor = postprocess.CursorText.around(fim_input.prefix, fim_input.suffix)
+        prepared = prepare(fim_input, self.engine.tokenize, self.settings, prefix_start_hint)
         generated = self.engine.generate(
-            built.tokens,
-            settings.generation,
-            should_stop=lambda text: postprocess.is_finished(text, cursor, settings.postprocess),
-            cancel=cancel,
+            prepared.prompt.tokens, self.settings.generation, prepared.should_stop(self.settings), cancel
         )
-        result = postprocess.process(
-            generated.text,
-            cursor,
-            settings.postprocess,
-            generated.token_end_chars,
-            generated.token_logprobs,
-        )
-        return Completion(
-            text=result.text,
-            raw_text=generated.text,
-            mean_logprob=result.mean_logprob,
-            min_logprob=result.min_logprob,
-            stop_reason=generated.stop_reason,
-            timings=generated.timings,
-            prefix_start_line=built.prefix_start_line,
-            context_tokens=built.context_tokens,
-            prefix_tokens=built.prefix_tokens,
-            suffix_tokens=built.suffix_tokens,
-        )
+        return finish(prepared, generated, self.settings)

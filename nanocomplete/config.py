@@ -68,9 +68,30 @@ class PostprocessConfig:
     max_lines: int = setting(6, "lines in a multi-line completion (only at the end of a line)")
     min_chars: int = setting(2, "completions with fewer non-blank characters are dropped")
     stop_at_blank_line: bool = setting(True, "a multi-line completion ends at a blank line after code")
+    min_token_logprob: float = setting(
+        -8.0, "a completion is cut before its first token less likely than this"
+    )
+    min_mean_logprob: float = setting(-99.0, "completions whose mean token log-prob is lower are not shown")
 
 
-SETTING_GROUPS = (EngineConfig, PromptConfig, ContextConfig, GenerationConfig, PostprocessConfig)
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = setting("127.0.0.1", "address to listen on; anything but loopback should set api_token")
+    port: int = setting(8012, "TCP port")
+    api_token: str = setting("", "if set, requests must send `Authorization: Bearer <token>`")
+    max_request_bytes: int = setting(4_000_000, "larger request bodies are refused with 413")
+    kv_snapshot_budget_mb: int = setting(256, "memory for per-file KV snapshots (~12 KiB per token, 0.5B)")
+    store_code_in_telemetry: bool = setting(False, "keep completion text in the local telemetry database")
+
+
+SETTING_GROUPS = (
+    EngineConfig,
+    PromptConfig,
+    ContextConfig,
+    GenerationConfig,
+    PostprocessConfig,
+    ServerConfig,
+)
 
 
 def settings_table() -> str:

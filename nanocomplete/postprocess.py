@@ -11,7 +11,9 @@ Rules, in order (each only ever shortens the text, so the result is a prefix of 
    brackets and quotes balance better (the model closed what the document already closes); drop a
    completion equal to the rest of the line.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
-A confidence (mean and minimum log-probability of the tokens kept) goes with every result.
+5. Confidence gate: the completion is cut before its first token whose log-probability is below
+   `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
+   `min_mean_logprob`. The mean and minimum go with every result.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Result:
     tokens_kept: int
     mean_logprob: float | None
     min_logprob: float | None
+    hidden: bool = False  # the confidence gate hid a completion the other rules kept
 
 
 def process(
@@ -69,12 +72,28 @@ def process(
     token_logprobs: Sequence[float] = (),
 ) -> Result:
     """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`."""
-    text = raw[: cut_index(raw, cursor, config)]
+    confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
+    text = raw[: min(confident, cut_index(raw, cursor, config))]
     text = _trim_suffix_overlap(text, cursor)
     text = _strip_trailing(text)
     if _rejected(text, cursor, config):
         text = ""
-    return _with_confidence(text, token_end_chars, token_logprobs)
+    result = _with_confidence(text, token_end_chars, token_logprobs)
+    if result.mean_logprob is not None and result.mean_logprob < config.min_mean_logprob:
+        return Result("", result.tokens_kept, result.mean_logprob, result.min_logprob, hidden=True)
+    return result
+
+
+def _confident_length(
+    raw: str, token_end_chars: Sequence[int], token_logprobs: Sequence[float], min_token_logprob: float
+) -> int:
+    """Where the first token less likely than `min_token_logprob` starts (len(raw) if none is)."""
+    start = 0
+    for end, logprob in zip(token_end_chars, token_logprobs, strict=True):
+        if logprob < min_token_logprob:
+            return start
+        start = end
+    return len(raw)
 
 
 def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:

@@ -135,3 +135,21 @@ def test_generation_can_stop_once_the_rules_have_cut(prefix, suffix, raw, finish
 def test_cut_index_is_the_full_length_when_nothing_is_cut():
     raw = "    a = 1\n    b = 2"
     assert cut_index(raw, CursorText.around("def f():\n", "\n"), PostprocessConfig()) == len(raw)
+
+
+def test_a_completion_is_cut_before_its_first_very_unsure_token():
+    config = PostprocessConfig(min_token_logprob=-3.0)
+    result = process(
+        "foo(bar, baz)", CursorText.around("x = ", "\n"), config, (3, 7, 12, 13), (-0.1, -0.2, -5.0, -0.1)
+    )
+    assert result.text == "foo(bar"
+    assert result.tokens_kept == 2
+
+
+def test_an_unsure_completion_is_hidden_by_the_mean_gate():
+    config = PostprocessConfig(min_mean_logprob=-1.0)
+    sure = process("foo()", CursorText.around("x = ", "\n"), config, (3, 5), (-0.1, -0.3))
+    unsure = process("foo()", CursorText.around("x = ", "\n"), config, (3, 5), (-1.5, -1.0))
+    assert (sure.text, sure.hidden) == ("foo()", False)
+    assert (unsure.text, unsure.hidden) == ("", True)
+    assert unsure.mean_logprob == pytest.approx(-1.25)

@@ -1,0 +1,171 @@
+"""The HTTP API's request and response schemas (version 1), validated by pydantic; FastAPI publishes them
+as OpenAPI at /openapi.json. Positions are 0-based; `character` counts UTF-16 code units, as in LSP and
+VS Code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_TEXT_CHARS = 2_000_000
+MAX_SNIPPETS = 32
+
+Strict = ConfigDict(extra="forbid")
+
+
+class Position(BaseModel):
+    model_config = Strict
+    line: int = Field(ge=0, description="0-based line")
+    character: int = Field(ge=0, description="0-based column in UTF-16 code units")
+
+
+class Range(BaseModel):
+    start: Position
+    end: Position
+
+
+class Snippet(BaseModel):
+    model_config = Strict
+    path: str = Field(max_length=1000, description="path relative to the workspace root (or a file name)")
+    text: str = Field(max_length=100_000)
+
+
+class Document(BaseModel):
+    """The document and cursor: either the full `text` with a `cursor`, or `prefix` and `suffix`."""
+
+    model_config = Strict
+    uri: str = Field(min_length=1, max_length=2000, description="identifies the document (and its KV cache)")
+    language: str | None = Field(default=None, max_length=50)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    cursor: Position | None = None
+    prefix: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    suffix: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    workspace_root: str | None = Field(
+        default=None, max_length=4000, description="absolute path of the project"
+    )
+    recent: list[Snippet] = Field(default_factory=list, max_length=MAX_SNIPPETS, description="open / edited")
+
+    @model_validator(mode="after")
+    def _text_or_prefix(self) -> Document:
+        full = self.text is not None and self.cursor is not None
+        split = self.prefix is not None and self.suffix is not None
+        if full == split:
+            raise ValueError("send either `text` with `cursor`, or `prefix` with `suffix`")
+        return self
+
+
+class CompleteRequest(Document):
+    request_id: str | None = Field(default=None, max_length=200)
+    trigger_kind: Literal["automatic", "invoked"] = "automatic"
+    model: str | None = Field(default=None, max_length=200, description="must name the loaded model if set")
+    max_tokens: int | None = Field(default=None, ge=1, le=256)
+
+
+class Timings(BaseModel):
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    prompt_tokens_reused: int
+    prompt_ms: float
+    generation_ms: float
+    tokens_generated: int
+    queue_ms: float
+    total_ms: float
+
+
+class Confidence(BaseModel):
+    mean_logprob: float | None
+    min_logprob: float | None
+
+
+class CompleteResponse(BaseModel):
+    request_id: str | None
+    completion: str = Field(description='the text to insert at the cursor; "" when nothing is worth showing')
+    replace_range: Range
+    confidence: Confidence
+    hidden_by_confidence: bool
+    cancelled: bool
+    cache: Literal["hit", "snapshot", "miss", "result_cache", "none"]
+    timings: Timings | None
+    model: str
+
+
+class WarmRequest(Document):
+    pass
+
+
+class WarmResponse(BaseModel):
+    queued: bool
+
+
+class Event(BaseModel):
+    model_config = Strict
+    request_id: str | None = Field(default=None, max_length=200)
+    kind: Literal["shown", "accepted", "partially_accepted", "rejected", "retained"]
+    language: str | None = Field(default=None, max_length=50)
+    shown_chars: int | None = Field(default=None, ge=0)
+    accepted_chars: int | None = Field(default=None, ge=0)
+    retained_chars: int | None = Field(default=None, ge=0, description="accepted characters still present")
+    after_s: float | None = Field(default=None, ge=0, description="for retained: seconds after acceptance")
+    latency_ms: float | None = Field(default=None, ge=0)
+    text: str | None = Field(
+        default=None, max_length=10_000, description="kept only with store_code_in_telemetry"
+    )
+
+
+class EventsRequest(BaseModel):
+    model_config = Strict
+    events: list[Event] = Field(max_length=1000)
+
+
+class EventsResponse(BaseModel):
+    stored: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model: str
+    version: str
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# --- compatibility: llama.cpp's /infill and OpenAI's /v1/completions --------------------------------------
+
+
+class InfillExtra(BaseModel):
+    filename: str = Field(default="", max_length=1000)
+    text: str = Field(default="", max_length=100_000)
+
+
+class InfillRequest(BaseModel):
+    """What llama.vscode and llama.vim send; fields we do not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    input_prefix: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    input_suffix: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    input_extra: list[InfillExtra] = Field(default_factory=list, max_length=MAX_SNIPPETS)
+    prompt: str = Field(default="", max_length=100_000, description="the typed part of the current line")
+    n_predict: int | None = Field(default=None, ge=-1, le=1024)
+    id_slot: int | None = None
+
+
+class OpenAICompletionRequest(BaseModel):
+    """OpenAI-style FIM: `prompt` before the cursor, `suffix` after it (what Continue sends)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = Field(default=None, max_length=200)
+    prompt: str | list[str] = Field(max_length=MAX_TEXT_CHARS)
+    suffix: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    max_tokens: int | None = Field(default=None, ge=1, le=1024)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    stop: str | list[str] | None = None
+    stream: bool = False

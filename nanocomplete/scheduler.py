@@ -1,0 +1,204 @@
+"""The scheduler: one worker thread owns the engine and runs jobs one at a time.
+
+- Completions go first. A warmup (priming the KV cache for a document, e.g. on a file switch) runs in
+  small batches and yields as soon as a completion is waiting: a completion waits at most one warmup batch.
+- A newer completion for the same document cancels the older one (queued, or running: it stops at the
+  next batch or token boundary). A newer warmup for a document replaces a queued one.
+- Before a job runs, the KV state of the document being left is copied into the snapshot cache, and the
+  snapshot that shares the longest prefix with the job's prompt is restored when it beats the live cache.
+
+Callers get a `concurrent.futures.Future`; a cancelled job's future raises `Cancelled`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from nanocomplete.config import GenerationConfig
+from nanocomplete.engine import Engine, Generation
+from nanocomplete.errors import Cancelled, NanocompleteError
+from nanocomplete.kvcache import SnapshotCache
+
+WARM_BATCH_TOKENS = 64
+SNAPSHOT_MIN_GAIN_TOKENS = 32  # restoring a snapshot must save at least this many tokens of evaluation
+
+
+@dataclass(frozen=True)
+class WarmResult:
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    prompt_tokens_reused: int
+    prompt_ms: float
+
+
+@dataclass
+class Job:
+    kind: str  # "complete" | "warm"
+    key: str  # the document (its URI)
+    prompt: Sequence[int]
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    should_stop: Callable[[str], bool] | None = None
+    future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.perf_counter)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cache_outcome: str = "miss"  # "hit" (live cache holds half the prompt or more), "snapshot", "miss"
+    queue_ms: float = 0.0
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+@dataclass
+class SchedulerStats:
+    completions: int = 0
+    warmups: int = 0
+    cancelled: int = 0
+    preempted_warmups: int = 0
+    snapshot_restores: int = 0
+    snapshot_saves: int = 0
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, snapshot_budget_bytes: int = 256 * 1024 * 1024):
+        self.engine = engine
+        self.snapshots = SnapshotCache(snapshot_budget_bytes)
+        self.stats = SchedulerStats()
+        self._live_key: str | None = None  # the document whose prompt the live KV cache holds
+        self._running: Job | None = None
+        self._completions: list[Job] = []
+        self._warmups: list[Job] = []
+        self._condition = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="nanocomplete-engine", daemon=True)
+        self._thread.start()
+
+    # --- submitting ---
+
+    def complete(
+        self,
+        key: str,
+        prompt: Sequence[int],
+        generation: GenerationConfig,
+        should_stop: Callable[[str], bool] | None = None,
+    ) -> Job:
+        job = Job("complete", key, prompt, generation, should_stop)
+        with self._condition:
+            self._check_open()
+            for older in self._completions:
+                if older.key == key:
+                    older.cancel()
+            if self._running is not None and self._running.key == key and self._running.kind == "complete":
+                self._running.cancel()
+            self._completions.append(job)
+            self._condition.notify()
+        return job
+
+    def warm(self, key: str, prompt: Sequence[int]) -> Job:
+        job = Job("warm", key, prompt)
+        with self._condition:
+            self._check_open()
+            for older in [w for w in self._warmups if w.key == key]:
+                self._warmups.remove(older)
+                older.future.set_exception(Cancelled("replaced by a newer warmup"))
+            self._warmups.append(job)
+            self._condition.notify()
+        return job
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            for job in self._completions + self._warmups:
+                job.cancel()
+            if self._running is not None:
+                self._running.cancel()
+            self._condition.notify_all()
+        self._thread.join(timeout=10)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NanocompleteError("the engine is shutting down")
+
+    # --- the worker ---
+
+    def _loop(self) -> None:
+        while True:
+            with self._condition:
+                while not self._closed and not self._completions and not self._warmups:
+                    self._condition.wait()
+                if self._closed:
+                    self._fail_queued()
+                    return
+                job = self._completions.pop(0) if self._completions else self._warmups.pop(0)
+                self._running = job
+            try:
+                self._run(job)
+            finally:
+                with self._condition:
+                    self._running = None
+
+    def _run(self, job: Job) -> None:
+        job.queue_ms = (time.perf_counter() - job.submitted) * 1000
+        if job.cancelled:
+            self.stats.cancelled += 1
+            job.future.set_exception(Cancelled("superseded before it ran"))
+            return
+        try:
+            self._switch_to(job)
+            result = self._complete(job) if job.kind == "complete" else self._warm(job)
+        except Cancelled as error:
+            if job.kind == "warm":
+                self.stats.preempted_warmups += 1
+            else:
+                self.stats.cancelled += 1
+            job.future.set_exception(error)
+        except Exception as error:  # reported to the waiting request; the worker lives on
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    def _complete(self, job: Job) -> Generation:
+        result = self.engine.generate(
+            job.prompt, job.generation, job.should_stop, cancel=lambda: job.cancelled
+        )
+        self.stats.completions += 1
+        return result
+
+    def _warm(self, job: Job) -> WarmResult:
+        started = time.perf_counter()
+
+        def yield_to_completions() -> bool:
+            return job.cancelled or bool(self._completions) or self._closed
+
+        evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
+        self.stats.warmups += 1
+        return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)
+
+    def _switch_to(self, job: Job) -> None:
+        """Keep the document being left as a snapshot; restore the best snapshot for this prompt."""
+        live = self.engine.cached_prefix_length(job.prompt)
+        _, snapshot, length = self.snapshots.best(job.prompt)
+        leaving = self._live_key is not None and self._live_key != job.key
+        if leaving and live < len(self.engine.cached_tokens) - SNAPSHOT_MIN_GAIN_TOKENS:
+            self.snapshots.put(self._live_key, self.engine.snapshot())
+            self.stats.snapshot_saves += 1
+        if snapshot is not None and length > live + SNAPSHOT_MIN_GAIN_TOKENS:
+            self.engine.restore(snapshot)
+            self.stats.snapshot_restores += 1
+            job.cache_outcome = "snapshot"
+        elif live >= len(job.prompt) / 2:
+            job.cache_outcome = "hit"
+        self._live_key = job.key
+
+    def _fail_queued(self) -> None:
+        for job in self._completions + self._warmups:
+            job.future.set_exception(Cancelled("the engine is shutting down"))
+        self._completions.clear()
+        self._warmups.clear()

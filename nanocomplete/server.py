@@ -1,0 +1,293 @@
+"""The HTTP server (FastAPI on uvicorn). Routes turn requests into service calls and errors into JSON:
+
+    POST /v1/complete      completion at a cursor (cancelled if the client goes away or a newer request
+                           for the same document arrives)
+    POST /v1/warm          prime the KV cache for a document (returns at once; never delays completions)
+    POST /v1/events        editor telemetry (shown / accepted / rejected / retained), stored locally
+    GET  /health           liveness and the loaded model
+    GET  /metrics          Prometheus text
+    POST /infill           llama.cpp server compatibility (llama.vscode, llama.vim)
+    POST /v1/completions   OpenAI-style FIM compatibility (`prompt` + `suffix`, e.g. Continue)
+
+Every error is `{"error": {"type", "message"}}` with a 4xx status for bad input (400 malformed, 401 bad
+token, 413 too large, 422 invalid fields) and 503 when the engine fails; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nanocomplete import __version__, api
+from nanocomplete.config import ServerConfig
+from nanocomplete.errors import Cancelled, EngineError, ModelError, NanocompleteError, PromptError
+from nanocomplete.service import CompletionService
+
+DISCONNECT_POLL_S = 0.05
+PUBLIC_PATHS = frozenset({"/health"})
+
+
+def create_app(service: CompletionService, config: ServerConfig = ServerConfig()) -> FastAPI:
+    app = FastAPI(title="nanocomplete", version=__version__, lifespan=_lifespan(service))
+    _add_guards(app, config)
+    _add_error_handlers(app)
+
+    @app.get("/health", response_model=api.Health)
+    def health() -> api.Health:
+        return api.Health(status="ok", model=service.model_name, version=__version__)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(service.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    @app.post(
+        "/v1/complete", response_model=api.CompleteResponse, responses={400: {"model": api.ErrorResponse}}
+    )
+    async def complete(body: api.CompleteRequest, request: Request) -> api.CompleteResponse:
+        _check_model(service, body.model)
+        return await _complete(service, body, request)
+
+    @app.post("/v1/warm", response_model=api.WarmResponse, status_code=202)
+    async def warm(body: api.WarmRequest) -> api.WarmResponse:
+        return await run_in_threadpool(service.warm, body)
+
+    @app.post("/v1/events", response_model=api.EventsResponse)
+    async def events(body: api.EventsRequest) -> api.EventsResponse:
+        service.metrics.observe_events(body.events)
+        stored = await run_in_threadpool(service.events.add, body.events) if service.events else 0
+        return api.EventsResponse(stored=stored)
+
+    @app.post("/infill")
+    async def infill(body: api.InfillRequest, request: Request) -> dict:
+        completion = await _complete(service, _infill_request(body), request)
+        return _infill_response(completion)
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: api.OpenAICompletionRequest, request: Request):
+        _check_model(service, body.model)
+        completion = await _complete(service, _openai_request(body), request)
+        payload = _openai_response(completion, service.model_name)
+        if body.stream:
+            return StreamingResponse(_sse(payload), media_type="text/event-stream")
+        return payload
+
+    return app
+
+
+async def _complete(
+    service: CompletionService, body: api.CompleteRequest, request: Request
+) -> api.CompleteResponse:
+    """Run one completion, cancelling it if the client disconnects before it is done."""
+    pending = await run_in_threadpool(service.submit, body)
+    if pending.job is None:
+        return service.finish(pending)
+    waiting = asyncio.wrap_future(pending.job.future)
+    while not waiting.done():
+        done, _ = await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_S)
+        if not done and await request.is_disconnected():
+            pending.job.cancel()
+            break
+    try:
+        await waiting
+        response = service.finish(pending)
+    except Cancelled:
+        return service.cancelled_response(body)
+    service.metrics.requests.labels("complete", "ok").inc()
+    return response
+
+
+def _check_model(service: CompletionService, model: str | None) -> None:
+    if model and model not in (service.model_name, "default"):
+        raise ModelError(f"this server runs {service.model_name!r}, not {model!r}")
+
+
+def _lifespan(service: CompletionService):
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    return lifespan
+
+
+# --- guards and errors ---------------------------------------------------------------------------------
+
+
+def _error(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+def _add_guards(app: FastAPI, config: ServerConfig) -> None:
+    app.add_middleware(Guard, config=config)
+
+
+class Guard:
+    """API token, body size and UTF-8 checks, as plain ASGI (not BaseHTTPMiddleware: the endpoint must
+    still see the client's disconnect to cancel its completion)."""
+
+    def __init__(self, app, config: ServerConfig):
+        self.app, self.config = app, config
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._check_headers(scope["path"], headers)
+        if refusal is None and scope["method"] == "POST":
+            body, refusal = await self._read_body(receive)
+            receive = _replay(body, receive)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    def _check_headers(self, path: str, headers: dict[str, str]) -> JSONResponse | None:
+        token = self.config.api_token
+        given, expected = headers.get("authorization", "").encode("latin-1"), f"Bearer {token}".encode()
+        wrong = not secrets.compare_digest(given, expected)
+        if token and path not in PUBLIC_PATHS and wrong:
+            return _error(401, "unauthorized", "missing or wrong `Authorization: Bearer <api_token>`")
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.config.max_request_bytes):
+            return self._too_large()
+        return None
+
+    async def _read_body(self, receive) -> tuple[bytes, JSONResponse | None]:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"", None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.config.max_request_bytes:
+                return b"", self._too_large()
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return body, _error(400, "invalid_utf8", f"the request body is not valid UTF-8 ({error.reason})")
+        return body, None
+
+    def _too_large(self) -> JSONResponse:
+        return _error(
+            413, "too_large", f"request body over max_request_bytes={self.config.max_request_bytes}"
+        )
+
+
+def _replay(body: bytes, receive):
+    """A `receive` that first returns the body already read, then the client's later messages."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return _error(400, "invalid_json", "the request body is not valid JSON")
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in p.get('loc', ()) if part != 'body') or 'body'}: {p.get('msg')}"
+            for p in problems[:5]
+        )
+        return _error(422, "invalid_request", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, "http_error", str(error.detail))
+
+    @app.exception_handler(NanocompleteError)
+    async def domain_error(request: Request, error: NanocompleteError) -> JSONResponse:
+        if isinstance(error, PromptError | ModelError):
+            return _error(400, "invalid_request", str(error))
+        if isinstance(error, EngineError):
+            return _error(503, "engine_error", str(error))
+        return _error(503, "unavailable", str(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return _error(503, "internal_error", f"{type(error).__name__}: {error}")
+
+
+# --- compatibility -------------------------------------------------------------------------------------
+
+
+def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
+    recent = [api.Snippet(path=e.filename or "snippet", text=e.text) for e in body.input_extra]
+    return api.CompleteRequest(
+        uri=f"infill-slot-{body.id_slot if body.id_slot is not None else 0}",
+        prefix=body.input_prefix + body.prompt,
+        suffix=body.input_suffix,
+        recent=recent,
+        max_tokens=body.n_predict if body.n_predict and body.n_predict > 0 else None,
+    )
+
+
+def _infill_response(completion: api.CompleteResponse) -> dict:
+    """The fields llama.cpp's /infill answers with that its clients read."""
+    t = completion.timings
+    return {
+        "content": completion.completion,
+        "stop": True,
+        "tokens_predicted": t.tokens_generated if t else 0,
+        "tokens_evaluated": t.prompt_tokens if t else 0,
+        "tokens_cached": t.prompt_tokens_reused if t else 0,
+        "timings": {
+            "prompt_n": t.prompt_tokens_evaluated if t else 0,
+            "prompt_ms": t.prompt_ms if t else 0.0,
+            "predicted_n": t.tokens_generated if t else 0,
+            "predicted_ms": t.generation_ms if t else 0.0,
+        },
+        "model": completion.model,
+    }
+
+
+def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
+    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+    return api.CompleteRequest(
+        uri="openai-completions", prefix=prompt, suffix=body.suffix or "", max_tokens=body.max_tokens
+    )
+
+
+def _openai_response(completion: api.CompleteResponse, model: str) -> dict:
+    t = completion.timings
+    prompt_tokens = t.prompt_tokens if t else 0
+    generated = t.tokens_generated if t else 0
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"text": completion.completion, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": generated,
+            "total_tokens": prompt_tokens + generated,
+        },
+    }
+
+
+async def _sse(payload: dict) -> AsyncIterator[bytes]:
+    yield f"data: {json.dumps(payload)}\n\n".encode()
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,291 @@
+"""The completion service behind the HTTP routes: API documents → prompt (with cross-file context) →
+scheduler → post-processing → API responses. Per document it remembers what keeps requests cheap:
+
+- the prefix start line (passed back to the prompt builder, so the prompt start does not slide);
+- the cross-file context it chose ("sticky": kept while the cursor stays within `STICKY_CONTEXT_LINES`
+  lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt);
+- the last completion, so that typing the characters it suggested is answered without the model.
+
+Workspaces are indexed in a background thread; until an index is ready a request simply gets no
+cross-file context (indexing never delays a completion).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from nanocomplete import api, context
+from nanocomplete.completion import Prepared, Settings, finish, prepare
+from nanocomplete.config import ContextConfig, ServerConfig
+from nanocomplete.engine import Engine
+from nanocomplete.errors import PromptError
+from nanocomplete.index import WorkspaceIndex
+from nanocomplete.prompt import ExtraFile, FimInput
+from nanocomplete.scheduler import Job, Scheduler
+from nanocomplete.telemetry import EventStore, Metrics
+
+STICKY_CONTEXT_LINES = 15
+REFRESH_INTERVAL_S = 10.0
+IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:import\s|from\s+\S+\s+import\s|export\s.*\sfrom\s).*$|^.*require\(.*$", re.M
+)
+
+
+@dataclass
+class DocumentState:
+    prefix_start_line: int | None = None
+    context_line: int = -1
+    context_signature: str = ""
+    context_files: tuple[ExtraFile, ...] = ()
+    last_prefix: str = ""
+    last_suffix: str = ""
+    last_completion: str = ""
+
+
+@dataclass
+class Pending:
+    """A completion on its way: either a queued `job` or an immediate `answer`."""
+
+    request: api.CompleteRequest
+    job: Job | None
+    prepared: Prepared | None
+    fim_input: FimInput
+    position: api.Position
+    started: float
+    answer: api.CompleteResponse | None = None
+
+
+class Workspaces:
+    """Workspace indexes by root, built and refreshed off the request path."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[str, WorkspaceIndex] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._refreshed: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def get(self, root: str) -> tuple[WorkspaceIndex, threading.Lock] | None:
+        """The index of `root` if it is ready; starts (re)indexing in the background when due."""
+        with self._guard:
+            if root not in self._indexes:
+                if not Path(root).is_dir():
+                    return None
+                self._indexes[root] = WorkspaceIndex(Path(root))
+                self._locks[root] = threading.Lock()
+                self._refreshed[root] = 0.0
+            index, lock = self._indexes[root], self._locks[root]
+            due = time.monotonic() - self._refreshed[root] > REFRESH_INTERVAL_S
+            if due:
+                self._refreshed[root] = time.monotonic()
+        if due:
+            threading.Thread(target=self._refresh, args=(index, lock), daemon=True).start()
+        return (index, lock) if index.workspace.files or not due else None
+
+    @staticmethod
+    def _refresh(index: WorkspaceIndex, lock: threading.Lock) -> None:
+        with lock:
+            index.refresh()
+
+
+class CompletionService:
+    def __init__(
+        self,
+        engine: Engine,
+        model_name: str,
+        settings: Settings,
+        context_config: ContextConfig = ContextConfig(),
+        server: ServerConfig = ServerConfig(),
+        events: EventStore | None = None,
+    ):
+        self.engine = engine
+        self.model_name = model_name
+        self.settings = settings
+        self.context_config = context_config
+        self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024)
+        self.workspaces = Workspaces()
+        self.metrics = Metrics()
+        self.events = events
+        self._documents: dict[str, DocumentState] = {}
+
+    # --- completions ---
+
+    def submit(self, request: api.CompleteRequest) -> Pending:
+        """Start a completion: answered at once when the user typed through the last completion,
+        otherwise queued on the scheduler."""
+        started = time.perf_counter()
+        fim_input, position = self.fim_input(request)
+        state = self._documents.setdefault(request.uri, DocumentState())
+        settings = self._settings_for(request)
+        typed_through = self._typed_through(state, fim_input)
+        if typed_through is not None:
+            self._remember(state, fim_input, typed_through)
+            self.metrics.observe_completion(None, "result_cache")
+            answer = self._response(request, typed_through, position, "result_cache", None)
+            return Pending(request, None, None, fim_input, position, started, answer)
+        prepared = prepare(fim_input, self.engine.tokenize, settings, state.prefix_start_line)
+        state.prefix_start_line = prepared.prompt.prefix_start_line
+        job = self.scheduler.complete(
+            request.uri, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings)
+        )
+        return Pending(request, job, prepared, fim_input, position, started)
+
+    def finish(self, pending: Pending) -> api.CompleteResponse:
+        """The response for a finished job (raises what the job raised, such as Cancelled)."""
+        if pending.answer is not None:
+            return pending.answer
+        request, job = pending.request, pending.job
+        completion = finish(pending.prepared, job.future.result(), self._settings_for(request))
+        self._remember(self._documents[request.uri], pending.fim_input, completion.text)
+        total_ms = (time.perf_counter() - pending.started) * 1000
+        timings = api.Timings(
+            **dataclasses.asdict(completion.timings), queue_ms=job.queue_ms, total_ms=total_ms
+        )
+        self.metrics.observe_completion(timings, job.cache_outcome)
+        response = self._response(request, completion.text, pending.position, job.cache_outcome, timings)
+        response.confidence = api.Confidence(
+            mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
+        )
+        response.hidden_by_confidence = completion.hidden
+        return response
+
+    def cancelled_response(self, request: api.CompleteRequest) -> api.CompleteResponse:
+        _, position = self.fim_input(request)
+        self.metrics.requests.labels("complete", "cancelled").inc()
+        response = self._response(request, "", position, "none", None)
+        response.cancelled = True
+        return response
+
+    def warm(self, request: api.WarmRequest) -> api.WarmResponse:
+        fim_input, _ = self.fim_input(request)
+        state = self._documents.setdefault(request.uri, DocumentState())
+        prepared = prepare(fim_input, self.engine.tokenize, self.settings, state.prefix_start_line)
+        state.prefix_start_line = prepared.prompt.prefix_start_line
+        self.scheduler.warm(request.uri, prepared.prompt.tokens)
+        return api.WarmResponse(queued=True)
+
+    def close(self) -> None:
+        self.scheduler.close()
+        if self.events is not None:
+            self.events.close()
+
+    # --- documents ---
+
+    def fim_input(self, document: api.Document) -> tuple[FimInput, api.Position]:
+        """Prefix, suffix, path and cross-file context of an API document, and the cursor position."""
+        if document.text is not None:
+            prefix, suffix = split_utf16(document.text, document.cursor.line, document.cursor.character)
+            position = document.cursor
+        else:
+            prefix, suffix = document.prefix, document.suffix
+            last_line = prefix.rpartition("\n")[2]
+            position = api.Position(
+                line=prefix.count("\n"), character=len(last_line.encode("utf-16-le")) // 2
+            )
+        root = document.workspace_root
+        path = relative_path(document.uri, root)
+        recent = tuple(ExtraFile(s.path, s.text) for s in document.recent)
+        fim_input = FimInput(prefix, suffix, path, Path(root).name if root else None, recent)
+        return self._with_context(document, fim_input, position.line), position
+
+    def _with_context(self, document: api.Document, fim_input: FimInput, line: int) -> FimInput:
+        budget = self.settings.prompt.max_context_tokens
+        state = self._documents.setdefault(document.uri, DocumentState())
+        signature = _imports_signature(fim_input.prefix)
+        if abs(line - state.context_line) <= STICKY_CONTEXT_LINES and signature == state.context_signature:
+            return dataclasses.replace(fim_input, extra_files=state.context_files)
+        found = self.workspaces.get(document.workspace_root) if document.workspace_root else None
+        if budget <= 0 or (found is None and not fim_input.extra_files):
+            return dataclasses.replace(fim_input, extra_files=())
+        from nanocomplete.workspace import Workspace
+
+        if found is None:
+            workspace, lock = Workspace(), threading.Lock()
+        else:
+            workspace, lock = found[0].workspace, found[1]
+        if not lock.acquire(blocking=False):  # being re-indexed: keep what we had, never wait
+            return dataclasses.replace(fim_input, extra_files=state.context_files)
+        try:
+            attached, _ = context.attach(
+                fim_input, workspace, self.engine.tokenize, budget, self.context_config
+            )
+        finally:
+            lock.release()
+        state.context_line, state.context_signature = line, signature
+        state.context_files = attached.extra_files
+        return attached
+
+    def _typed_through(self, state: DocumentState, fim_input: FimInput) -> str | None:
+        """The rest of the last completion when the user has typed its beginning since."""
+        if not state.last_completion or fim_input.suffix != state.last_suffix:
+            return None
+        if not fim_input.prefix.startswith(state.last_prefix):
+            return None
+        typed = fim_input.prefix[len(state.last_prefix) :]
+        if typed and state.last_completion.startswith(typed) and len(state.last_completion) > len(typed):
+            return state.last_completion[len(typed) :]
+        return None
+
+    @staticmethod
+    def _remember(state: DocumentState, fim_input: FimInput, completion: str) -> None:
+        state.last_prefix, state.last_suffix, state.last_completion = (
+            fim_input.prefix,
+            fim_input.suffix,
+            completion,
+        )
+
+    def _settings_for(self, request: api.CompleteRequest) -> Settings:
+        if request.max_tokens is None:
+            return self.settings
+        generation = dataclasses.replace(self.settings.generation, max_tokens=request.max_tokens)
+        return dataclasses.replace(self.settings, generation=generation)
+
+    def _response(self, request, text, position, cache, timings) -> api.CompleteResponse:
+        return api.CompleteResponse(
+            request_id=request.request_id,
+            completion=text,
+            replace_range=api.Range(start=position, end=position),
+            confidence=api.Confidence(mean_logprob=None, min_logprob=None),
+            hidden_by_confidence=False,
+            cancelled=False,
+            cache=cache,
+            timings=timings,
+            model=self.model_name,
+        )
+
+
+def split_utf16(text: str, line: int, character: int) -> tuple[str, str]:
+    """Split at a 0-based line and a column counted in UTF-16 code units (LSP / VS Code positions)."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        raise PromptError(f"cursor line {line} is out of range: the document has {len(lines)} lines")
+    encoded = lines[line].encode("utf-16-le")
+    if character * 2 > len(encoded):
+        raise PromptError(f"cursor character {character} is past the end of line {line}")
+    try:
+        column = len(encoded[: character * 2].decode("utf-16-le"))
+    except UnicodeDecodeError:
+        raise PromptError(f"cursor character {character} splits a surrogate pair on line {line}") from None
+    offset = sum(len(previous) + 1 for previous in lines[:line]) + column
+    return text[:offset], text[offset:]
+
+
+def relative_path(uri: str, root: str | None) -> str:
+    """The document's path relative to the workspace root (its name when outside it or not a file)."""
+    path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if uri.startswith("file:") else uri
+    if root:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return Path(path).name or uri
+
+
+def _imports_signature(prefix: str) -> str:
+    return hashlib.sha1("\n".join(m.group(0) for m in IMPORT_LINE.finditer(prefix)).encode()).hexdigest()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every evaluation run behind docs/results.md, in priority order, through the product's completion path.
+# Each run is resumable: rerun this script after an interruption and finished runs are skipped.
+# Usage: runs/baselines.sh [FLAGS...]   FLAGS go to every `nanocomplete eval` (e.g. --threads 1; engine
+# flags change timings, not results). Needs the cross-file set: python -m nanocomplete.evals.crossfile build
+#
+# Cross-file runs use the cross_file_first setting, 80 examples each (seeded), and a 512-token prefix /
+# 128-token suffix budget so that the whole study fits a 2-core CPU; context budgets are per run.
+set -uo pipefail
+nc=.venv/bin/nanocomplete
+small=qwen2.5-coder-0.5b-instruct
+large=qwen2.5-coder-1.5b-instruct
+xf=(--setting cross_file_first --limit 80 --max-prefix-tokens 512 --max-suffix-tokens 128)
+FLAGS=("$@")
+
+run() {  # run OUT_NAME TASK ARGS...
+  local out=out/eval/$1; shift
+  $nc eval "$@" --out "$out" "${FLAGS[@]}" || echo "FAILED: $out"
+}
+
+run he-fim-single--0.5b humaneval-fim-single --model $small
+run he-l2r--0.5b humaneval --model $small
+for lang in python typescript; do
+  run xf-$lang-none--0.5b crossfile-$lang --model $small "${xf[@]}"
+  run xf-$lang-retrieved512--0.5b crossfile-$lang-retrieved --model $small "${xf[@]}" --max-context-tokens 512
+  run xf-$lang-greedy1024--0.5b crossfile-$lang-greedy --model $small "${xf[@]}" --max-context-tokens 1024
+done
+# prompt layout A/B: typed part of the current line before the suffix (standard) vs after <|fim_middle|>
+run he-fim-single-typed-standard--0.5b humaneval-fim-single --model $small --cursor typed --limit 300
+run he-fim-single-typed-after-middle--0.5b humaneval-fim-single --model $small --cursor typed --limit 300 --current-line-after-middle
+run xf-python-none-after-middle--0.5b crossfile-python --model $small "${xf[@]}" --current-line-after-middle
+run he-fim-single--1.5b humaneval-fim-single --model $large --limit 400
+for lang in python typescript; do
+  run xf-$lang-oracle--0.5b crossfile-$lang-oracle --model $small "${xf[@]}" --max-context-tokens 1024
+done
+run he-js-fim-single--0.5b humaneval-x-js-fim-single --model $small --limit 300
+run he-fim-multi--0.5b humaneval-fim-multi --model $small --limit 150
+for lang in python typescript; do
+  run xf-$lang-none--1.5b crossfile-$lang --model $large "${xf[@]}"
+  run xf-$lang-retrieved512--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
+done
+run he-l2r--1.5b humaneval --model $large
+for source in import similar; do
+  run xf-python-$source-only512--0.5b crossfile-python-retrieved --model $small "${xf[@]}" --max-context-tokens 512 --context-sources $source
+done
+run he-js-fim-single--1.5b humaneval-x-js-fim-single --model $large --limit 300
+run he-fim-multi--1.5b humaneval-fim-multi --model $large --limit 150

@@ -1,0 +1,262 @@
+"""The real server on loopback with the real 0.5B engine: completions, KV reuse across files, typing
+through, cancellation, warmup preemption, error statuses, compatibility endpoints, events and metrics."""
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from server_harness import RunningServer, free_port
+
+from nanocomplete.config import ServerConfig
+from nanocomplete.errors import EngineError
+
+CODE = (
+    "import math\n\n\n"
+    "def circle_area(radius: float) -> float:\n"
+    '    """Area of a circle."""\n'
+    "    return math.pi * radius ** 2\n\n\n"
+)
+
+
+def long_file(name: str, functions: int) -> str:
+    body = "".join(
+        f"def {name}_{i}(value: int) -> int:\n    '''Step {i} of the {name} pipeline.'''\n    return value * {i} + {i % 7}\n\n\n"
+        for i in range(functions)
+    )
+    return body + f"def {name}_total(value: int) -> int:\n    return "
+
+
+def complete(client, uri, text, **extra):
+    lines = text.split("\n")
+    body = {
+        "uri": uri,
+        "text": text + "\n",
+        "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
+        **extra,
+    }
+    response = client.post("/v1/complete", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def server(engine, tmp_path):
+    engine.reset()
+    with RunningServer(engine, tmp_path) as running:
+        yield running
+
+
+def test_health_names_the_model(server):
+    with server.client() as client:
+        assert client.get("/health").json() == {"status": "ok", "model": "test-model", "version": "0.1.0"}
+
+
+def test_a_completion_has_text_range_confidence_and_timings(server):
+    with server.client() as client:
+        body = complete(
+            client, "file:///w/area.py", CODE + "def square_area(side: float) -> float:\n    return "
+        )
+    assert body["completion"].startswith("side")
+    assert body["replace_range"]["start"] == body["replace_range"]["end"] == {"line": 9, "character": 11}
+    assert body["confidence"]["min_logprob"] <= body["confidence"]["mean_logprob"] <= 0
+    timings = body["timings"]
+    assert timings["prompt_tokens_evaluated"] + timings["prompt_tokens_reused"] == timings["prompt_tokens"]
+    assert timings["total_ms"] >= timings["prompt_ms"] + timings["generation_ms"]
+
+
+def test_typing_through_a_shown_completion_needs_no_model(server):
+    text = CODE + "def square_area(side: float) -> float:\n    return "
+    with server.client() as client:
+        first = complete(client, "file:///w/area.py", text)
+        shown = first["completion"]
+        assert len(shown) > 2
+        second = complete(client, "file:///w/area.py", text + shown[:2])
+    assert second["cache"] == "result_cache" and second["timings"] is None
+    assert second["completion"] == shown[2:]
+
+
+def test_returning_to_a_file_restores_its_kv_snapshot(server):
+    first, other = long_file("alpha", 20), long_file("beta", 20)
+    with server.client() as client:
+        cold = complete(client, "file:///w/alpha.py", first)
+        complete(client, "file:///w/beta.py", other)
+        back = complete(client, "file:///w/alpha.py", first + "value")
+    assert cold["timings"]["prompt_tokens_reused"] == 0
+    assert back["cache"] == "snapshot"
+    assert back["timings"]["prompt_tokens_evaluated"] <= 8
+    assert back["timings"]["prompt_ms"] < cold["timings"]["prompt_ms"] / 4
+    assert server.service.scheduler.stats.snapshot_restores >= 1
+
+
+def test_a_newer_request_for_the_same_document_cancels_the_older(server):
+    slow = long_file("gamma", 40)
+    results = {}
+
+    def first():
+        with server.client() as client:
+            results["first"] = complete(client, "file:///w/gamma.py", slow)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.3)  # the first request is evaluating its prompt
+    with server.client() as client:
+        results["second"] = complete(client, "file:///w/gamma.py", slow + "v")
+    thread.join()
+    assert results["first"]["cancelled"] is True and results["first"]["completion"] == ""
+    assert results["second"]["cancelled"] is False
+
+
+def test_a_client_that_goes_away_cancels_its_completion(server):
+    slow = long_file("delta", 40)
+    with server.client(timeout=0.3) as client, pytest.raises(httpx.ReadTimeout):
+        complete(client, "file:///w/delta.py", slow)
+    deadline = time.monotonic() + 10
+    while server.service.scheduler.stats.cancelled == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.service.scheduler.stats.cancelled >= 1
+
+
+def test_a_completion_during_a_long_warmup_waits_at_most_one_batch(server):
+    warm_text = long_file("epsilon", 60)
+    with server.client() as client:
+        lines = warm_text.split("\n")
+        cursor = {"line": len(lines) - 1, "character": len(lines[-1])}
+        assert (
+            client.post(
+                "/v1/warm", json={"uri": "file:///w/eps.py", "text": warm_text, "cursor": cursor}
+            ).status_code
+            == 202
+        )
+        time.sleep(0.3)  # the warmup is running
+        body = complete(
+            client, "file:///w/area.py", CODE + "def square_area(side: float) -> float:\n    return "
+        )
+    stats = server.service.scheduler.stats
+    assert stats.preempted_warmups >= 1
+    # a warmup batch is 64 tokens: well under a second even on a busy 2-core CPU
+    assert body["timings"]["queue_ms"] < 1500
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "kind"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'{"uri": "\xff"}', 400, "invalid_utf8"),
+        (json.dumps({"uri": "x"}).encode(), 422, "invalid_request"),
+        (
+            json.dumps({"uri": "x", "text": "a", "cursor": {"line": 3, "character": 0}}).encode(),
+            400,
+            "invalid_request",
+        ),
+        (
+            json.dumps({"uri": "x", "text": "ab", "cursor": {"line": 0, "character": 9}}).encode(),
+            400,
+            "invalid_request",
+        ),
+        (
+            json.dumps({"uri": "x", "prefix": "a", "suffix": "", "model": "gpt-17"}).encode(),
+            400,
+            "invalid_request",
+        ),
+        (
+            json.dumps({"uri": "x", "prefix": "a", "suffix": "", "surprise": 1}).encode(),
+            422,
+            "invalid_request",
+        ),
+        (json.dumps({"uri": "x", "prefix": "a" * 5_000_001, "suffix": ""}).encode(), 413, "too_large"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, payload, status, kind):
+    with server.client() as client:
+        response = client.post("/v1/complete", content=payload, headers={"content-type": "application/json"})
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["type"] == kind and response.json()["error"]["message"]
+        assert client.get("/health").status_code == 200
+
+
+def test_an_engine_failure_is_a_503_and_the_next_request_works(server, monkeypatch):
+    real_generate = server.service.engine.generate
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise EngineError("llama.cpp decode failed: simulated")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(server.service.engine, "generate", failing_once)
+    with server.client() as client:
+        body = {"uri": "x", "prefix": "def add(a, b):\n    return ", "suffix": "\n"}
+        failed = client.post("/v1/complete", json=body)
+        assert failed.status_code == 503 and "simulated" in failed.json()["error"]["message"]
+        assert client.post("/v1/complete", json={**body, "uri": "y"}).status_code == 200
+
+
+def test_llama_cpp_infill_compatibility(server):
+    with server.client() as client:
+        response = client.post(
+            "/infill",
+            json={
+                "input_prefix": "def add(a, b):\n",
+                "prompt": "    return ",
+                "input_suffix": "\n",
+                "input_extra": [{"filename": "util.py", "text": "def helper():\n    pass\n"}],
+                "n_predict": 16,
+                "cache_prompt": True,
+                "samplers": ["top_k"],
+            },
+        )
+    body = response.json()
+    assert response.status_code == 200 and body["content"].startswith("a + b")
+    assert body["stop"] is True and body["timings"]["predicted_n"] >= 1 and body["timings"]["prompt_n"] > 0
+
+
+def test_openai_completions_compatibility(server):
+    request = {
+        "model": "test-model",
+        "prompt": "def add(a, b):\n    return ",
+        "suffix": "\n",
+        "max_tokens": 16,
+    }
+    with server.client() as client:
+        plain = client.post("/v1/completions", json=request).json()
+        stream = client.post("/v1/completions", json={**request, "stream": True})
+    assert plain["object"] == "text_completion" and plain["choices"][0]["text"].startswith("a + b")
+    assert (
+        plain["usage"]["total_tokens"]
+        == plain["usage"]["prompt_tokens"] + plain["usage"]["completion_tokens"]
+    )
+    chunks = [line for line in stream.text.split("\n") if line.startswith("data: ")]
+    assert (
+        json.loads(chunks[0][6:])["choices"][0]["text"].startswith("a + b") and chunks[-1] == "data: [DONE]"
+    )
+
+
+def test_events_are_stored_locally_and_counted_in_metrics(server):
+    events = [
+        {"request_id": "r1", "kind": "shown", "shown_chars": 12, "language": "python"},
+        {"request_id": "r1", "kind": "accepted", "accepted_chars": 12},
+        {"request_id": "r2", "kind": "rejected", "shown_chars": 5, "text": "secret code"},
+    ]
+    with server.client() as client:
+        assert client.post("/v1/events", json={"events": events}).json() == {"stored": 3}
+        complete(client, "file:///w/m.py", "def add(a, b):\n    return ")
+        metrics = client.get("/metrics").text
+    assert server.service.events.counts() == {"shown": 1, "accepted": 1, "rejected": 1}
+    stored = server.service.events._connection.execute("SELECT text FROM events").fetchall()
+    assert stored == [(None,), (None,), (None,)]  # no code is kept unless the user opts in
+    assert 'nanocomplete_events_total{kind="accepted"} 1.0' in metrics
+    assert "nanocomplete_acceptance_ratio 1.0" in metrics
+    assert "nanocomplete_completion_latency_seconds_count 1.0" in metrics
+
+
+def test_an_api_token_is_required_when_configured(engine, tmp_path):
+    config = ServerConfig(port=free_port(), api_token="s3cret")
+    with RunningServer(engine, tmp_path, config=config) as running, running.client() as client:
+        body = {"uri": "x", "prefix": "x = ", "suffix": "\n", "max_tokens": 2}
+        assert client.post("/v1/complete", json=body).status_code == 401
+        ok = client.post("/v1/complete", json=body, headers={"authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert client.get("/health").status_code == 200
