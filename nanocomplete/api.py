@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
+MAX_TOKENS = 256
 
 Strict = ConfigDict(extra="forbid")
 
@@ -49,10 +50,12 @@ class Document(BaseModel):
 
     @model_validator(mode="after")
     def _text_or_prefix(self) -> Document:
-        full = self.text is not None and self.cursor is not None
-        split = self.prefix is not None and self.suffix is not None
-        if full == split:
-            raise ValueError("send either `text` with `cursor`, or `prefix` with `suffix`")
+        full = (self.text, self.cursor)
+        split = (self.prefix, self.suffix)
+        whole = all(v is not None for v in full) and all(v is None for v in split)
+        parts = all(v is not None for v in split) and all(v is None for v in full)
+        if not (whole or parts):
+            raise ValueError("send either `text` with `cursor`, or `prefix` with `suffix` (not both)")
         return self
 
 
@@ -60,7 +63,7 @@ class CompleteRequest(Document):
     request_id: str | None = Field(default=None, max_length=200)
     trigger_kind: Literal["automatic", "invoked"] = "automatic"
     model: str | None = Field(default=None, max_length=200, description="must name the loaded model if set")
-    max_tokens: int | None = Field(default=None, ge=1, le=256)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
 
 
 class Timings(BaseModel):

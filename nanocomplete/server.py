@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -213,6 +214,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         return _error(422, "invalid_request", message)
 
+    @app.exception_handler(ValidationError)
+    async def invalid_conversion(request: Request, error: ValidationError) -> JSONResponse:
+        return _error(422, "invalid_request", str(error).split("\n")[1] if "\n" in str(error) else str(error))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return _error(error.status_code, "http_error", str(error.detail))
@@ -240,7 +245,7 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
         prefix=body.input_prefix + body.prompt,
         suffix=body.input_suffix,
         recent=recent,
-        max_tokens=body.n_predict if body.n_predict and body.n_predict > 0 else None,
+        max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
     )
 
 
@@ -291,3 +296,37 @@ def _openai_response(completion: api.CompleteResponse, model: str) -> dict:
 async def _sse(payload: dict) -> AsyncIterator[bytes]:
     yield f"data: {json.dumps(payload)}\n\n".encode()
     yield b"data: [DONE]\n\n"
+
+
+class BackgroundServer:
+    """The app served by uvicorn on a loopback port in a background thread (benchmarks and tests)."""
+
+    def __init__(self, app: FastAPI, port: int, host: str = "127.0.0.1"):
+        import threading
+
+        import uvicorn
+
+        self.url = f"http://{host}:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise NanocompleteError(f"the server did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
