@@ -125,6 +125,17 @@ def make_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(run=run_report)
 
+    replay = bench_kinds.add_parser(
+        "replay", help="a simulated editing session over HTTP: our caching vs a naive configuration"
+    )
+    _add_model_flag(replay)
+    replay.add_argument(
+        "--package", default="httpx", help="eval-split package to edit (default: %(default)s)"
+    )
+    replay.add_argument("--out", type=Path, default=Path("out/bench"), help="where the JSON results go")
+    _add_settings_flags(replay, ("engine", "prompt", "context", "generation", "postprocess"))
+    replay.set_defaults(run=run_bench_replay)
+
     settings = commands.add_parser(
         "settings", help="print every setting with its default as a Markdown table"
     )
@@ -224,6 +235,11 @@ def _with_workspace_context(fim_input, args: argparse.Namespace, tokenize, budge
     return context.attach(fim_input, index.workspace, tokenize, budget_tokens, _settings(args, "context"))[0]
 
 
+def _model_label(model: str) -> str:
+    """A registered name as is; a .gguf path by its file name."""
+    return Path(model).stem if model.endswith(".gguf") else model
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -262,6 +278,34 @@ def run_bench_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench_replay(args: argparse.Namespace) -> int:
+    from nanocomplete import replay
+    from nanocomplete.completion import Settings
+    from nanocomplete.engine import Engine
+    from nanocomplete.evals import crossfile, crossfile_sources
+
+    pin = crossfile_sources.pins_named([args.package])[0]
+    files = dict(crossfile_sources.load_package(pin, crossfile.default_out_dir() / "archives").files)
+    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    settings = Settings(
+        _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
+    )
+    results = {}
+    for name, reuse_kv in (("nanocomplete", True), ("naive", False)):
+        session = replay.run(engine, args.model, files, settings, reuse_kv)
+        results[name] = {
+            "summary": replay.summarise(session),
+            "gate": replay.gate_tradeoff(session),
+            "requests": replay.session_records(session),
+        }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"replay-{args.package}-{_model_label(args.model)}.json"
+    path.write_text(json.dumps({"package": f"{pin.name} {pin.version}", **results}, indent=2))
+    print(replay.table(results))
+    print(f"\nresults: {path}")
+    return 0
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -279,8 +323,9 @@ def run_serve(args: argparse.Namespace) -> int:
         _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
     )
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
-    label = Path(args.model).stem if args.model.endswith(".gguf") else args.model
-    service = CompletionService(engine, label, settings, _settings(args, "context"), server, events)
+    service = CompletionService(
+        engine, _model_label(args.model), settings, _settings(args, "context"), server, events
+    )
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0
 
@@ -307,8 +352,7 @@ def run_eval(args: argparse.Namespace) -> int:
         _settings(args, "context"), args.setting,
     )  # fmt: skip
     layout = "after-middle" if prompt.current_line_after_middle else "standard"
-    model_label = Path(args.model).stem if args.model.endswith(".gguf") else args.model
-    name = f"{args.task}--{model_label}--{args.cursor}--{layout}" + (
+    name = f"{args.task}--{_model_label(args.model)}--{args.cursor}--{layout}" + (
         f"--{args.setting}" if args.setting else ""
     )
     out = args.out or Path("out/eval") / name

@@ -67,8 +67,10 @@ class SchedulerStats:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, snapshot_budget_bytes: int = 256 * 1024 * 1024):
+    def __init__(self, engine: Engine, snapshot_budget_bytes: int = 256 * 1024 * 1024, reuse_kv: bool = True):
+        """`reuse_kv=False` is the naive baseline for benchmarks: every job starts from an empty cache."""
         self.engine = engine
+        self.reuse_kv = reuse_kv
         self.snapshots = SnapshotCache(snapshot_budget_bytes)
         self.stats = SchedulerStats()
         self._live_key: str | None = None  # the document whose prompt the live KV cache holds
@@ -183,6 +185,9 @@ class Scheduler:
 
     def _switch_to(self, job: Job) -> None:
         """Keep the document being left as a snapshot; restore the best snapshot for this prompt."""
+        if not self.reuse_kv:
+            self.engine.reset()
+            return
         live = self.engine.cached_prefix_length(job.prompt)
         _, snapshot, length = self.snapshots.best(job.prompt)
         leaving = self._live_key is not None and self._live_key != job.key

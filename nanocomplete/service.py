@@ -103,12 +103,15 @@ class CompletionService:
         context_config: ContextConfig = ContextConfig(),
         server: ServerConfig = ServerConfig(),
         events: EventStore | None = None,
+        reuse_kv: bool = True,
     ):
+        """`reuse_kv=False` is the naive baseline (no KV reuse, no typing-through answers) for benchmarks."""
         self.engine = engine
         self.model_name = model_name
         self.settings = settings
         self.context_config = context_config
-        self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024)
+        self.reuse_kv = reuse_kv
+        self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024, reuse_kv)
         self.workspaces = Workspaces()
         self.metrics = Metrics()
         self.events = events
@@ -123,7 +126,7 @@ class CompletionService:
         fim_input, position = self.fim_input(request)
         state = self._documents.setdefault(request.uri, DocumentState())
         settings = self._settings_for(request)
-        typed_through = self._typed_through(state, fim_input)
+        typed_through = self._typed_through(state, fim_input) if self.reuse_kv else None
         if typed_through is not None:
             self._remember(state, fim_input, typed_through)
             self.metrics.observe_completion(None, "result_cache")

@@ -8,57 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes import FakeEngine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_harness import RunningServer
 
-from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Generation, KvSnapshot, Timings
-
 ENDPOINTS = ("/v1/complete", "/v1/warm", "/v1/events", "/infill", "/v1/completions")
-
-
-class FakeEngine:
-    """Tokens are Unicode code points; the 'model' always answers with the same short text."""
-
-    def __init__(self):
-        self.cached_tokens: tuple[int, ...] = ()
-
-    def tokenize(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
-
-    def detokenize(self, ids) -> str:
-        return "".join(chr(i) for i in ids)
-
-    def cached_prefix_length(self, prompt) -> int:
-        n = 0
-        for a, b in zip(self.cached_tokens, prompt, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
-
-    def prefill(self, prompt, cancel=None, batch_tokens=None):
-        reused = self.cached_prefix_length(prompt)
-        self.cached_tokens = tuple(prompt)
-        return len(prompt) - reused, reused
-
-    def generate(
-        self, prompt, generation: GenerationConfig = GenerationConfig(), should_stop=None, cancel=None
-    ):
-        evaluated, reused = self.prefill(prompt)
-        text = "value + 1"
-        timings = Timings(len(prompt), evaluated, reused, 0.1, 0.1, 3)
-        return Generation(text, (1, 2, 3), (-0.1, -0.2, -0.1), (5, 7, 9), "stop_token", timings)
-
-    def snapshot(self) -> KvSnapshot:
-        return KvSnapshot(self.cached_tokens, b"x" * len(self.cached_tokens))
-
-    def restore(self, snapshot: KvSnapshot) -> None:
-        self.cached_tokens = snapshot.tokens
-
-    def reset(self) -> None:
-        self.cached_tokens = ()
 
 
 json_values = st.recursive(
