@@ -121,3 +121,49 @@ def engine_table(rows: list[EngineSpeed], prompt_sizes: list[int]) -> str:
             f"{row.warm_request_ms:.0f} |"
         )
     return "\n".join(lines)
+
+
+# --- context selection -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextSpeed:
+    files: int
+    index_s: float
+    refresh_unchanged_s: float
+    selections: int
+    select_ms_p50: float
+    select_ms_p95: float
+    context_tokens_median: float
+
+
+def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed: int = 0) -> ContextSpeed:
+    """Index `root`, then time context selection at `requests` random cursor positions in its files."""
+    import random
+
+    from nanocomplete import context
+    from nanocomplete.config import ContextConfig
+    from nanocomplete.index import WorkspaceIndex
+    from nanocomplete.prompt import FimInput
+
+    index = WorkspaceIndex(root)
+    stats = index.refresh()
+    again = index.refresh()
+    rng = random.Random(seed)
+    paths = sorted(index.workspace.files)
+    times, tokens = [], []
+    for _ in range(requests):
+        path = rng.choice(paths)
+        text = index.workspace.files[path].text
+        cut = rng.randrange(len(text) + 1)
+        started = time.perf_counter()
+        _, selection = context.attach(
+            FimInput(text[:cut], text[cut:], path), index.workspace, tokenize, budget_tokens, ContextConfig()
+        )
+        times.append((time.perf_counter() - started) * 1000)
+        tokens.append(selection.tokens)
+    times.sort()
+    return ContextSpeed(
+        stats.files, stats.seconds, again.seconds, requests, statistics.median(times),
+        times[min(len(times) - 1, int(0.95 * len(times)))], statistics.median(tokens),
+    )  # fmt: skip

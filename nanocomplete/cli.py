@@ -125,6 +125,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(run=run_report)
 
+    ctx = bench_kinds.add_parser("context", help="workspace indexing time and context selection time")
+    ctx.add_argument("root", type=Path, help="a project directory to index")
+    ctx.add_argument("--requests", type=int, default=200, help="cursor positions to select context for")
+    ctx.add_argument("--max-context-tokens", type=int, default=1024, help="the context budget")
+    _add_model_flag(ctx)
+    ctx.set_defaults(run=run_bench_context)
+
     replay = bench_kinds.add_parser(
         "replay", help="a simulated editing session over HTTP: our caching vs a naive configuration"
     )
@@ -275,6 +282,18 @@ def run_bench_engine(args: argparse.Namespace) -> int:
         for name in names
     ]
     print(bench.engine_table(rows, args.prompt_tokens))
+    return 0
+
+
+def run_bench_context(args: argparse.Namespace) -> int:
+    from nanocomplete import bench
+    from nanocomplete.engine import Tokenizer
+
+    tokenizer = Tokenizer(models.resolve(args.model))
+    speed = bench.context_speed(args.root, tokenizer.tokenize, args.max_context_tokens, args.requests)
+    print(f"machine: {bench.machine_description()}")
+    for name, value in dataclasses.asdict(speed).items():
+        print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
     return 0
 
 

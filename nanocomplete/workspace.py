@@ -16,6 +16,7 @@ updated one file at a time as the user edits; the libraries we looked at rebuild
 
 from __future__ import annotations
 
+import heapq
 import math
 import posixpath
 import re
@@ -59,14 +60,19 @@ class Window:
     start_line: int
     end_line: int  # exclusive
     length: int  # tokens
+    tokens: frozenset[str]
 
 
 @dataclass
 class Bm25:
-    """Okapi BM25 over line windows, updatable one file at a time."""
+    """Okapi BM25 over line windows, updatable one file at a time. At query time only the
+    `max_query_tokens` rarest query tokens count, and tokens found in more than `max_document_share` of
+    the windows are skipped: they carry little information and cost the most to score."""
 
     k1: float = 1.2
     b: float = 0.75
+    max_document_share: float = 0.03
+    max_query_tokens: int = 12
     windows: dict[int, Window] = field(default_factory=dict)
     postings: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     by_file: dict[str, list[int]] = field(default_factory=dict)
@@ -82,7 +88,8 @@ class Bm25:
                 continue
             window_id, self.next_id = self.next_id, self.next_id + 1
             length = sum(counts.values())
-            self.windows[window_id] = Window(path, start, min(len(lines), start + WINDOW_LINES), length)
+            end = min(len(lines), start + WINDOW_LINES)
+            self.windows[window_id] = Window(path, start, end, length, frozenset(counts))
             self.total_length += length
             for token, count in counts.items():
                 self.postings[token][window_id] = count
@@ -93,30 +100,30 @@ class Bm25:
         for window_id in self.by_file.pop(path, []):
             window = self.windows.pop(window_id)
             self.total_length -= window.length
-        # postings of removed windows are dropped lazily in `search`
+            for token in window.tokens:
+                posting = self.postings[token]
+                posting.pop(window_id, None)
+                if not posting:
+                    del self.postings[token]
 
     def search(
         self, query: list[str], limit: int, exclude_path: str | None = None
     ) -> list[tuple[float, Window]]:
         if not self.windows:
             return []
+        total = len(self.windows)
+        average = self.total_length / total
         scores: dict[int, float] = defaultdict(float)
-        average = self.total_length / len(self.windows)
-        for token in set(query):
-            posting = self.postings.get(token)
-            if not posting:
-                continue
-            live = {i: c for i, c in posting.items() if i in self.windows}
-            self.postings[token] = live
-            idf = math.log(1 + (len(self.windows) - len(live) + 0.5) / (len(live) + 0.5))
-            for window_id, count in live.items():
+        postings = [self.postings[t] for t in set(query) if t in self.postings]
+        informative = sorted((p for p in postings if len(p) <= self.max_document_share * total), key=len)
+        for posting in informative[: self.max_query_tokens]:
+            idf = math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
+            for window_id, count in posting.items():
                 norm = self.k1 * (1 - self.b + self.b * self.windows[window_id].length / average)
                 scores[window_id] += idf * count * (self.k1 + 1) / (count + norm)
-        ranked = sorted(
-            ((score, self.windows[i]) for i, score in scores.items() if self.windows[i].path != exclude_path),
-            key=lambda pair: (-pair[0], pair[1].path, pair[1].start_line),
-        )
-        return ranked[:limit]
+        eligible = ((score, i) for i, score in scores.items() if self.windows[i].path != exclude_path)
+        best = heapq.nlargest(limit, eligible, key=lambda pair: (pair[0], -pair[1]))
+        return [(score, self.windows[i]) for score, i in best]
 
 
 @dataclass
