@@ -1,10 +1,11 @@
 """Cross-file context selection (pure: it reads a `Workspace`, never the disk).
 
 For a cursor in a document, candidates come from three sources, each ranked on its own:
-- import: names used near the cursor (the last `near_cursor_lines` lines and the current line) that
-  the document imports from workspace files → their definitions as signature-level skeletons (a short
-  definition whole; for `module.` with nothing typed after it, the module's outline), grouped per
-  defining file; the closest use first;
+- import: names the document imports from workspace files → their definitions as signature-level
+  skeletons (a short definition whole; for `module.` with nothing typed after it, the module's outline):
+  first the names used in the last `near_cursor_lines` lines (closest first), then the names imported but
+  not used yet, since the next lines are likely to use them (the first use of an imported name is
+  exactly where a small model guesses wrong); one entry per defining file;
 - similar: BM25 over 10-line windows of other files, queried with the last 10 non-empty lines before the
   cursor; windows whose identifiers are nearly all in the local context already are dropped (they add
   nothing, and the model would copy them);
@@ -93,8 +94,24 @@ def select(
         carried = allowance - used
     ordered = sorted(chosen, key=lambda pair: (SOURCES.index(pair[0].source), pair[0].path, pair[0].line))
     by_source = {s: sum(cost for c, cost in chosen if c.source == s) for s in SOURCES}
-    files = tuple(ExtraFile(c.path, c.text) for c, _ in ordered)
+    files = _merge_definitions([c for c, _ in ordered])
     return Selection(files, sum(by_source.values()), by_source)
+
+
+def _merge_definitions(ordered: list[Candidate]) -> tuple[ExtraFile, ...]:
+    """One entry per file for the definitions taken from it (a merged entry costs less than its parts:
+    one header instead of several)."""
+    merged: dict[str, list[str]] = {}
+    files: list[ExtraFile | str] = []
+    for candidate in ordered:
+        if candidate.source != "import":
+            files.append(ExtraFile(candidate.path, candidate.text))
+        elif candidate.path in merged:
+            merged[candidate.path].append(candidate.text)
+        else:
+            merged[candidate.path] = [candidate.text]
+            files.append(candidate.path)
+    return tuple(f if isinstance(f, ExtraFile) else ExtraFile(f, "\n\n".join(merged[f])) for f in files)
 
 
 def entry_tokens(path: str, text: str, tokenize: Tokenize) -> int:
@@ -109,18 +126,21 @@ def entry_tokens(path: str, text: str, tokenize: Tokenize) -> int:
 def import_candidates(
     workspace: Workspace, request: ContextRequest, near_cursor_lines: int
 ) -> list[Candidate]:
+    """Definitions of imported names: those used near the cursor first (closest first), then those
+    imported but not used yet (the next lines are likely to use them), in import order."""
     language = syntax.language_of(request.path)
     if language is None:
         return []
     document = syntax.parse(request.prefix + request.suffix, language)
-    names = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
     bound = {imp.alias: imp for imp in document.imports if not imp.reexport}
-    per_file: dict[str, list[tuple[int, str]]] = {}
-    for rank, (name, attribute) in enumerate(names):
+    wanted = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
+    used = {name for name, _ in names_near_cursor(request.prefix, 1 << 30, document.import_lines)}
+    wanted += [(imp.alias, None) for imp in document.imports if imp.name and imp.alias not in used]
+    candidates: list[Candidate] = []
+    seen: set[str] = set()
+    for name, attribute in wanted:
         imp = bound.get(name)
-        if imp is None:
-            continue
-        target = workspace.resolve(request.path, imp)
+        target = workspace.resolve(request.path, imp) if imp is not None else None
         if target is None:
             continue
         if imp.name is None and attribute is None:
@@ -130,14 +150,10 @@ def import_candidates(
             if found is None:
                 continue
             defining_path, snippet = found[0], skeleton(workspace, *found)
-        entries = per_file.setdefault(defining_path, [])
-        if snippet and all(snippet != text for _, text in entries):
-            entries.append((rank, snippet))
-    candidates = [
-        Candidate("import", path, "\n".join(text for _, text in entries), min(r for r, _ in entries))
-        for path, entries in per_file.items()
-    ]
-    return sorted(candidates, key=lambda c: c.rank)
+        if snippet and snippet not in seen:
+            seen.add(snippet)
+            candidates.append(Candidate("import", defining_path, snippet, len(candidates)))
+    return candidates
 
 
 def names_near_cursor(

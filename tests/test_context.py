@@ -99,7 +99,15 @@ def test_a_module_alias_attribute_brings_the_attribute_definition(index, tokeniz
         1000,
         sources=["import"],
     )
-    assert [f.path for f in selection.files] == ["pkg/db.py"]
+    by_path = {f.path: f.text for f in selection.files}
+    assert by_path["pkg/db.py"].startswith("def connect(url: str, timeout_s: float = 5.0):")
+
+
+def test_names_imported_but_not_used_yet_bring_their_definitions_after_the_used_ones(index, tokenizer):
+    req = request("app/main.py", "\nconn = open_db('sqlite://')\n")
+    candidates = context.import_candidates(index.workspace, req, 30)
+    assert [c.path for c in candidates] == ["pkg/db.py", "pkg/models.py"]  # open_db used, User not yet
+    assert candidates[1].text.startswith("class User:")
 
 
 def test_typescript_imports_through_index_and_alias(index, tokenizer):
