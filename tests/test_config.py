@@ -15,11 +15,14 @@ def test_docs_settings_table_is_generated_from_the_dataclasses():
     )
 
 
-def test_every_setting_is_a_cli_flag_of_the_same_name():
-    complete = make_parser().parse_args(["complete", "f.py", "--line", "1", "--col", "1"])
+def test_every_setting_is_a_flag_of_the_same_name_on_the_commands_that_use_it():
+    parser = make_parser()
+    serve = parser.parse_args(["serve"])
+    complete = parser.parse_args(["complete", "f.py", "--line", "1", "--col", "1"])
     for group in config.SETTING_GROUPS:
         for item in dataclasses.fields(group):
-            assert hasattr(complete, item.name), item.name
+            assert hasattr(serve, item.name), item.name
+            assert hasattr(complete, item.name) or group is config.ServerConfig, item.name
 
 
 def test_setting_names_are_unique_across_groups():

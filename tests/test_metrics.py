@@ -58,3 +58,9 @@ def test_mean_with_interval_uses_wilson_for_binary_and_bootstrap_otherwise():
     assert binary["mean"] == 0.5 and round(binary["low"], 4) == 0.2366
     graded = metrics.mean_with_interval([0.2, 0.4, 0.6, 0.8])
     assert graded["low"] <= 0.5 <= graded["high"] and graded["n"] == 4
+
+
+def test_paired_difference_hand_computed():
+    result = metrics.paired_difference([1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0])
+    assert result["difference"] == 0.25 and result["b_wins"] == 1 and result["a_wins"] == 0
+    assert result["low"] <= 0.25 <= result["high"]

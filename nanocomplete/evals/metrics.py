@@ -104,3 +104,24 @@ def mean_with_interval(values: Sequence[float]) -> dict[str, float]:
     binary = all(v in (0.0, 1.0) for v in values)
     low, high = wilson_interval(sum(values), n) if binary else bootstrap_interval(values)
     return {"mean": mean, "low": low, "high": high, "n": n}
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], resamples: int = 5000, seed: int = 0
+) -> dict[str, float]:
+    """Mean of b - a over paired examples, with a 95% percentile bootstrap interval (resampling pairs),
+    and how many pairs each side wins."""
+    if len(a) != len(b) or not a:
+        raise ValueError("paired_difference needs two non-empty lists of the same length")
+    differences = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), size=(resamples, len(differences)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "difference": float(differences.mean()),
+        "low": float(low),
+        "high": float(high),
+        "n": len(differences),
+        "a_wins": int((differences < 0).sum()),
+        "b_wins": int((differences > 0).sum()),
+    }

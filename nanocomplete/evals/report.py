@@ -120,3 +120,17 @@ def _save(figure, out: Path, name: str) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def compare(run_a: Path, run_b: Path, metric: str) -> dict:
+    """Paired comparison of two scored runs on the examples both have: b - a."""
+    from nanocomplete.evals.metrics import paired_difference
+
+    def scores(run_dir: Path) -> dict[str, float]:
+        lines = (run_dir / "results.jsonl").read_text().splitlines()
+        results = [json.loads(line) for line in lines]
+        return {r["id"]: r["scores"][metric] for r in results if not r["error"]}
+
+    a, b = scores(run_a), scores(run_b)
+    shared = sorted(set(a) & set(b))
+    return paired_difference([a[i] for i in shared], [b[i] for i in shared])
