@@ -28,16 +28,14 @@ done
 # prompt layout A/B: typed part of the current line before the suffix (standard) vs after <|fim_middle|>
 run he-fim-single-typed-standard--0.5b humaneval-fim-single --model $small --cursor typed --limit 300
 run he-fim-single-typed-after-middle--0.5b humaneval-fim-single --model $small --cursor typed --limit 300 --current-line-after-middle
-run he-fim-single--1.5b humaneval-fim-single --model $large --limit 400
+run he-fim-single--1.5b humaneval-fim-single --model $large --limit 200
+run he-js-fim-single--0.5b humaneval-x-js-fim-single --model $small --limit 200
+run he-fim-multi--0.5b humaneval-fim-multi --model $small --limit 100
 for lang in python typescript; do
+  run xf-$lang-oracle--0.5b crossfile-$lang-oracle --model $small "${xf[@]}" --max-context-tokens 1024
   run xf-$lang-none--1.5b crossfile-$lang --model $large "${xf[@]}"
 done
 run xf-python-none-after-middle--0.5b crossfile-python --model $small "${xf[@]}" --current-line-after-middle
-for lang in python typescript; do
-  run xf-$lang-oracle--0.5b crossfile-$lang-oracle --model $small "${xf[@]}" --max-context-tokens 1024
-done
-run he-js-fim-single--0.5b humaneval-x-js-fim-single --model $small --limit 300
-run he-fim-multi--0.5b humaneval-fim-multi --model $small --limit 150
 for source in import similar; do
   run xf-python-$source-only512--0.5b crossfile-python-retrieved --model $small "${xf[@]}" --max-context-tokens 512 --context-sources $source
 done
@@ -45,5 +43,5 @@ for lang in python typescript; do
   run xf-$lang-retrieved512--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
 done
 run he-l2r--1.5b humaneval --model $large
-run he-js-fim-single--1.5b humaneval-x-js-fim-single --model $large --limit 300
-run he-fim-multi--1.5b humaneval-fim-multi --model $large --limit 150
+run he-js-fim-single--1.5b humaneval-x-js-fim-single --model $large --limit 200
+run he-fim-multi--1.5b humaneval-fim-multi --model $large --limit 100
