@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 # e.g. `make run SERVE_FLAGS="--port 9000"`).
 SERVE_FLAGS ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean vscode e2e
 
 setup: $(INSTALLED)
 	@scripts/install_llama_cpp.sh $(PY)
@@ -30,8 +30,17 @@ $(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh | $(PY)
 run: setup
 	$(BIN)/nanocomplete serve $(SERVE_FLAGS)
 
+# The README's test command: lint, the Python suite (real model, real server on loopback), then the VS Code
+# extension's unit tests and its end-to-end test in a real VS Code (code-server + headless Chromium).
 test: setup lint
 	$(PY) -m pytest
+	scripts/e2e.sh
+
+vscode:  # the VS Code extension only: build, lint, unit tests, editors/vscode/dash-0.1.0.vsix
+	scripts/e2e.sh --unit
+
+e2e: setup  # the extension in code-server + headless Chromium against the real server and model
+	scripts/e2e.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check nanocomplete tests

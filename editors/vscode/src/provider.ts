@@ -1,0 +1,144 @@
+/**
+ * The inline completion provider: gate, debounce, one `POST /v1/complete`, one item. VS Code cancels
+ * the token when the user types on; that aborts the debounce or the HTTP request, and the server stops
+ * the generation.
+ */
+
+import * as vscode from "vscode";
+import type * as api from "./api";
+import { type Client, isAbort } from "./client";
+import { debounceMs, delay, type KeystrokeClock } from "./debounce";
+import type { Tracker } from "./events";
+import type { RecentSnippets } from "./recent";
+import { completeRequest, type DocumentState, newRequestId, shouldComplete, withinLimits } from "./request";
+
+export interface Settings {
+  serverUrl: string;
+  enabled: boolean;
+  maxTokens: number | null;
+  debounceMs: number;
+  serverCommand: string;
+  autoStartServer: boolean;
+  apiToken: string;
+}
+
+export interface ProviderDeps {
+  client: Client;
+  settings: () => Settings;
+  clock: KeystrokeClock;
+  tracker: Tracker;
+  recent: RecentSnippets;
+  cancelWarm: (uri: string) => void;
+  editorReportsShown: () => boolean;
+  answered: (latencyMs: number, response: api.CompleteResponse) => void;
+  failed: (error: unknown) => void;
+}
+
+export const ACCEPTED_COMMAND = "nanocomplete.accepted";
+export const SELECTOR: vscode.DocumentSelector = [{ scheme: "file" }, { scheme: "untitled" }];
+
+export class Provider implements vscode.InlineCompletionItemProvider {
+  constructor(private readonly deps: ProviderDeps) {}
+
+  async provideInlineCompletionItems(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+    const trigger = invoked ? "invoked" : "automatic";
+    const settings = this.deps.settings();
+    const line = document.lineAt(position.line).text;
+    if (!wanted(settings, context, trigger, line, position.character)) return undefined;
+    const linePrefix = line.slice(0, position.character);
+    this.deps.tracker.requested(document.uri.toString(), position.line, linePrefix);
+    this.deps.cancelWarm(document.uri.toString());
+    const abort = new AbortController();
+    const subscription = token.onCancellationRequested(() => abort.abort());
+    try {
+      if (!(await delay(this.pauseMs(trigger, linePrefix, settings), abort.signal))) return undefined;
+      return await this.complete(document, position, linePrefix, trigger, abort.signal);
+    } catch (error) {
+      if (!isAbort(error)) this.deps.failed(error);
+      return undefined;
+    } finally {
+      subscription.dispose();
+    }
+  }
+
+  private pauseMs(trigger: api.TriggerKind, linePrefix: string, settings: Settings): number {
+    if (trigger === "invoked") return 0;
+    return debounceMs(linePrefix, this.deps.clock.burstIntervalMs(Date.now()), settings.debounceMs);
+  }
+
+  private async complete(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    linePrefix: string,
+    triggerKind: api.TriggerKind,
+    signal: AbortSignal,
+  ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    const requestId = newRequestId();
+    const state = documentState(document, position, this.deps.recent);
+    if (!withinLimits(state.text)) return undefined;
+    const maxTokens = this.deps.settings().maxTokens;
+    const body = completeRequest(state, { requestId, triggerKind, maxTokens });
+    const started = performance.now();
+    const response = await this.deps.client.complete(body, signal);
+    const latencyMs = performance.now() - started;
+    this.deps.answered(latencyMs, response);
+    if (signal.aborted || response.cancelled || !response.completion || response.hidden_by_confidence) {
+      return undefined;
+    }
+    const { uri, language } = state;
+    const { completion } = response;
+    const answer = { requestId, uri, language, completion, latencyMs, line: position.line, linePrefix };
+    const id = this.deps.tracker.answered(answer, !this.deps.editorReportsShown());
+    const command = { title: "Dash: accepted", command: ACCEPTED_COMMAND, arguments: [id] };
+    return [new vscode.InlineCompletionItem(response.completion, toRange(response.replace_range), command)];
+  }
+}
+
+function wanted(
+  settings: Settings,
+  context: vscode.InlineCompletionContext,
+  trigger: api.TriggerKind,
+  line: string,
+  character: number,
+): boolean {
+  if (trigger === "automatic" && !settings.enabled) return false;
+  if (context.selectedCompletionInfo) return false; // the suggest widget is open: its item comes first
+  return shouldComplete(line, character, trigger);
+}
+
+/** The document, cursor and context as the server wants them. */
+export function documentState(
+  document: vscode.TextDocument,
+  position: vscode.Position,
+  recent: RecentSnippets,
+): DocumentState {
+  const uri = document.uri.toString();
+  return {
+    uri,
+    language: document.languageId,
+    text: document.getText(),
+    cursor: { line: position.line, character: position.character },
+    workspaceRoot: vscode.workspace.getWorkspaceFolder(document.uri)?.uri.fsPath,
+    recent: recent.snippets(uri, readLines),
+  };
+}
+
+function readLines(uri: string, startLine: number, endLine: number): string | undefined {
+  const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+  return document?.getText(new vscode.Range(startLine, 0, Math.min(endLine, document.lineCount), 0));
+}
+
+export function itemRequestId(item: vscode.InlineCompletionItem): string | undefined {
+  const id = item.command?.arguments?.[0];
+  return typeof id === "string" ? id : undefined;
+}
+
+function toRange(range: api.Range): vscode.Range {
+  return new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
+}

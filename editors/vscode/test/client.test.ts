@@ -1,0 +1,158 @@
+import * as assert from "node:assert/strict";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import type * as api from "../src/api";
+import { Client, isAbort, ServerError, Unreachable } from "../src/client";
+
+/** A tiny stand-in for the nanocomplete server: records requests, answers per path. */
+class FakeServer {
+  readonly requests: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+  readonly closedEarly: string[] = [];
+  private server = http.createServer((req, res) => this.handle(req, res));
+  url = "";
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      this.requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      this.answer(req.url!, res);
+    });
+  }
+
+  private answer(url: string, res: http.ServerResponse): void {
+    const json = (status: number, value: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(value));
+    };
+    if (url === "/slow/v1/complete") {
+      res.on("close", () => !res.writableEnded && this.closedEarly.push(url));
+      return; // never answers: the client must abort
+    }
+    if (url === "/health") return json(200, { status: "ok", model: "qwen-test", version: "0.1.0" });
+    if (url === "/v1/complete") return json(200, completion("return a + b"));
+    if (url === "/v1/events") return json(200, { stored: 2 });
+    if (url === "/bad/v1/complete")
+      return json(422, { error: { type: "invalid_request", message: "cursor: bad" } });
+    res.writeHead(502).end("bad gateway");
+  }
+}
+
+function completion(text: string): api.CompleteResponse {
+  const at = { line: 1, character: 4 };
+  return {
+    request_id: "r1",
+    completion: text,
+    replace_range: { start: at, end: at },
+    confidence: { mean_logprob: -0.1, min_logprob: -0.5 },
+    hidden_by_confidence: false,
+    cancelled: false,
+    cache: "miss",
+    timings: null,
+    model: "qwen-test",
+  };
+}
+
+const request: api.CompleteRequest = {
+  uri: "file:///w/a.py",
+  language: "python",
+  text: "def add(a, b):\n    ",
+  cursor: { line: 1, character: 4 },
+  recent: [],
+  request_id: "r1",
+  trigger_kind: "automatic",
+};
+
+describe("Client", () => {
+  const server = new FakeServer();
+  before(() => server.start());
+  after(() => server.stop());
+  const client = (path = "", apiToken = "") => new Client(() => ({ serverUrl: server.url + path, apiToken }));
+
+  it("posts the completion request as JSON and returns the answer", async () => {
+    const answer = await client().complete(request);
+    assert.equal(answer.completion, "return a + b");
+    const sent = server.requests.at(-1)!;
+    assert.equal(sent.method, "POST");
+    assert.equal(sent.headers["content-type"], "application/json");
+    assert.deepEqual(JSON.parse(sent.body), request);
+    assert.equal(sent.headers["authorization"], undefined);
+  });
+
+  it("sends the API token as a bearer token", async () => {
+    await client("", "s3cret").health();
+    assert.equal(server.requests.at(-1)!.headers["authorization"], "Bearer s3cret");
+  });
+
+  it("tolerates a trailing slash in the server URL", async () => {
+    assert.equal((await client("/").health()).model, "qwen-test");
+    assert.equal(server.requests.at(-1)!.url, "/health");
+  });
+
+  it("wraps events in {events: [...]}", async () => {
+    const events: api.Event[] = [{ kind: "shown", request_id: "r1", shown_chars: 12 }];
+    assert.deepEqual(await client().events(events), { stored: 2 });
+    assert.deepEqual(JSON.parse(server.requests.at(-1)!.body), { events });
+  });
+
+  it("turns the server's error body into a ServerError", async () => {
+    const error = await client("/bad")
+      .complete(request)
+      .catch((e) => e);
+    assert.ok(error instanceof ServerError);
+    assert.equal(error.status, 422);
+    assert.equal(error.type, "invalid_request");
+    assert.match(error.message, /cursor: bad/);
+  });
+
+  it("keeps a non-JSON error body as the message", async () => {
+    const error = await client("/nowhere")
+      .health()
+      .catch((e) => e);
+    assert.ok(error instanceof ServerError);
+    assert.equal(error.status, 502);
+    assert.equal(error.type, "http_error");
+    assert.match(error.message, /bad gateway/);
+  });
+
+  it("reports a server that is not there as Unreachable", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const gone = new Client(() => ({ serverUrl: `http://127.0.0.1:${port}`, apiToken: "" }));
+    await assert.rejects(
+      gone.health(),
+      (e: unknown) => e instanceof Unreachable && /ECONNREFUSED/.test(e.message),
+    );
+  });
+
+  it("aborting really closes the connection, so the server can cancel the generation", async () => {
+    const abort = new AbortController();
+    const pending = client("/slow").complete(request, abort.signal);
+    await waitFor(() => server.requests.some((r) => r.url === "/slow/v1/complete"));
+    abort.abort();
+    const error = await pending.catch((e) => e);
+    assert.ok(isAbort(error), `expected an abort, got ${error}`);
+    await waitFor(() => server.closedEarly.includes("/slow/v1/complete"));
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
