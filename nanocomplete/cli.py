@@ -184,25 +184,22 @@ def _add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]
 
 
 def _serving_settings(args: argparse.Namespace):
-    """Settings for the server and the replay benchmark: like the CLI's, except that the typed part of
-    the current line goes after <|fim_middle|> unless told otherwise (typing then evaluates only the
-    typed characters; measured to cost 2 points of EM, within noise: docs/results.md)."""
+    """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_PROMPT`."""
     from nanocomplete.completion import Settings
 
-    prompt = _settings(args, "prompt")
-    if args.current_line_after_middle is None:
-        prompt = dataclasses.replace(prompt, current_line_after_middle=True)
+    prompt = _settings(args, "prompt", config.SERVING_PROMPT)
     return Settings(prompt, _settings(args, "generation"), _settings(args, "postprocess"))
 
 
-def _settings(args: argparse.Namespace, group: str):
+def _settings(args: argparse.Namespace, group: str, base=None):
+    """The settings of `group`: the flags given, over `base` (default: the dataclass defaults)."""
     cls = SETTINGS_FLAGS[group]
     given = {
         item.name: getattr(args, item.name)
         for item in dataclasses.fields(cls)
         if getattr(args, item.name, None) is not None
     }
-    return cls(**given)
+    return dataclasses.replace(base or cls(), **given)
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -62,7 +62,9 @@ class Prepared:
     cursor: postprocess.CursorText
 
     def should_stop(self, settings: Settings):
-        return lambda text: postprocess.is_finished(text, self.cursor, settings.postprocess)
+        return lambda text: postprocess.is_finished(
+            self.prompt.unheal(text), self.cursor, settings.postprocess
+        )
 
 
 def prepare(
@@ -73,13 +75,10 @@ def prepare(
 
 
 def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Completion:
-    result = postprocess.process(
-        generated.text,
-        prepared.cursor,
-        settings.postprocess,
-        generated.token_end_chars,
-        generated.token_logprobs,
-    )
+    text = prepared.prompt.unheal(generated.text)
+    shift = len(generated.text) - len(text)
+    ends = [max(0, end - shift) for end in generated.token_end_chars]
+    result = postprocess.process(text, prepared.cursor, settings.postprocess, ends, generated.token_logprobs)
     built = prepared.prompt
     return Completion(
         text=result.text,

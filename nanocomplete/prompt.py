@@ -11,6 +11,11 @@ the cursor, and its first line is a multiple of `prefix_anchor_lines` (the small
 fit), so while the user types the prefix start stays put and only the prompt's tail changes. A caller that
 remembers the previous start passes it as `prefix_start_hint`; it is kept while it still fits.
 
+Token healing for whitespace: the tokenizer writes "    return" as "   " + " return", so a prompt that
+ends in the spaces before the cursor ends on a token boundary the model never saw, and it answers
+" return" (one space too many). With `heal_trailing_whitespace` those spaces are left out of the prompt,
+the model writes them again, and `Prompt.unheal` removes them from what it wrote.
+
 User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
 "<|fim_prefix|>" in a file is text. Marker ids are inserted directly.
 """
@@ -63,6 +68,11 @@ class Prompt:
     prefix_tokens: int
     suffix_tokens: int
     extra_files_used: tuple[str, ...]
+    healed: str = ""  # whitespace before the cursor left out of the prompt; the model writes it again
+
+    def unheal(self, generated: str) -> str:
+        """The generated text as it goes after the cursor: without the left-out whitespace."""
+        return generated[len(self.healed) :] if generated.startswith(self.healed) else generated
 
 
 def build(
@@ -73,6 +83,10 @@ def build(
 ) -> Prompt:
     """The FIM prompt for `fim_input` within the budgets of `config`."""
     head_lines, current_line = _split_prefix(fim_input.prefix)
+    healed = ""
+    if config.heal_trailing_whitespace:
+        kept = current_line.rstrip(" \t")
+        current_line, healed = kept, current_line[len(kept) :]
     start = _prefix_start(head_lines, current_line, tokenize, config, prefix_start_hint)
     if config.current_line_after_middle:
         prefix_text, middle = "".join(head_lines[start:]), current_line
@@ -96,6 +110,7 @@ def build(
         prefix_tokens=len(prefix_ids) + len(middle_ids),
         suffix_tokens=len(suffix_ids),
         extra_files_used=used,
+        healed=healed,
     )
 
 

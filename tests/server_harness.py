@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from nanocomplete.completion import Settings
-from nanocomplete.config import ServerConfig
+from nanocomplete.config import SERVING_PROMPT, ServerConfig
 from nanocomplete.server import BackgroundServer, create_app, free_port
 from nanocomplete.service import CompletionService
 from nanocomplete.telemetry import EventStore
@@ -20,7 +20,11 @@ class RunningServer(BackgroundServer):
         self.config = config or ServerConfig(port=free_port())
         events = EventStore(tmp_path / "telemetry.sqlite3", self.config.store_code_in_telemetry)
         self.service = CompletionService(
-            engine, "test-model", settings or Settings(), server=self.config, events=events
+            engine,
+            "test-model",
+            settings or Settings(prompt=SERVING_PROMPT),
+            server=self.config,
+            events=events,
         )
         super().__init__(create_app(self.service, self.config), self.config.port)
 

@@ -155,3 +155,16 @@ def test_a_current_line_larger_than_the_prefix_budget_is_a_prompt_error(tokenize
         prompt.build(
             FimInput("x = " + "a + " * 200, ""), tokenizer.tokenize, PromptConfig(max_prefix_tokens=50)
         )
+
+
+def test_whitespace_before_the_cursor_is_left_to_the_model_and_removed_from_its_answer(tokenizer):
+    config = PromptConfig(heal_trailing_whitespace=True)
+    built = prompt.build(FimInput("def f(x):\n    return ", "\n"), tokenizer.tokenize, config)
+    assert tokenizer.detokenize(built.tokens, special=True).startswith(
+        "<|fim_prefix|>def f(x):\n    return<|fim_suffix|>"
+    )
+    assert built.healed == " "
+    assert built.unheal(" x + 1") == "x + 1"
+    assert built.unheal("x + 1") == "x + 1"  # the model chose no space: nothing to remove
+    indented = prompt.build(FimInput("def f(x):\n    ", "\n"), tokenizer.tokenize, config)
+    assert indented.healed == "    " and indented.unheal("    return x") == "return x"

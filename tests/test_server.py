@@ -66,6 +66,18 @@ def test_a_completion_has_text_range_confidence_and_timings(server):
     assert timings["total_ms"] >= timings["prompt_ms"] + timings["generation_ms"]
 
 
+def test_accepting_after_a_space_or_indentation_gives_no_double_space(server):
+    with server.client() as client:
+        after_space = complete(
+            client, "file:///w/area.py", CODE + "def square_area(side: float) -> float:\n    return "
+        )
+        after_indent = complete(
+            client, "file:///w/b.py", CODE + "def square_area(side: float) -> float:\n    "
+        )
+    assert after_space["completion"][:1] not in (" ", "\t")
+    assert after_indent["completion"][:1] not in (" ", "\t")
+
+
 def test_typing_through_a_shown_completion_needs_no_model(server):
     text = CODE + "def square_area(side: float) -> float:\n    return "
     with server.client() as client:

@@ -174,13 +174,26 @@ def _check_or_write_config(out_dir: Path, config: dict, engine: EngineConfig) ->
     path = out_dir / "config.json"
     if path.is_file():
         existing = json.loads(path.read_text())
-        if {k: existing.get(k) for k in config} != config:
+        if not _same_run(existing, config):
             raise NanocompleteError(
                 f"{out_dir} holds a different run (see its config.json): use another --out"
             )
         return
     record = {**config, "engine": dataclasses.asdict(engine), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _same_run(existing: dict, config: dict) -> bool:
+    """Whether a run directory's config is this run's. Settings added after the run was written are not
+    in its config; they compare equal (a new setting's default keeps the old behaviour)."""
+    for key, value in config.items():
+        recorded = existing.get(key)
+        if isinstance(value, dict) and isinstance(recorded, dict):
+            if any(recorded[k] != v for k, v in value.items() if k in recorded):
+                return False
+        elif recorded != value:
+            return False
+    return True
 
 
 def _drop_partial_last_line(samples_path: Path) -> None:
