@@ -153,6 +153,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(run=run_compare)
 
+    gate = commands.add_parser(
+        "gate", help="the confidence gate's trade-off (shown vs quality) from scored runs"
+    )
+    gate.add_argument("run_dirs", type=Path, nargs="+")
+    gate.add_argument("--metric", default="em", help="the acceptance proxy (default: %(default)s)")
+    gate.set_defaults(run=run_gate)
+
     settings = commands.add_parser(
         "settings", help="print every setting with its default as a Markdown table"
     )
@@ -404,6 +411,19 @@ def run_compare(args: argparse.Namespace) -> int:
         f"{args.metric}: B - A = {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
         f"(95% paired bootstrap), n={d['n']}, A better on {d['a_wins']}, B better on {d['b_wins']}"
     )
+    return 0
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    from nanocomplete.evals import report
+
+    print(f"| min_mean_logprob | shown | shown share | {args.metric} of shown | {args.metric}=1 kept |")
+    print("|---|---|---|---|---|")
+    for row in report.gate_tradeoff(args.run_dirs, args.metric):
+        print(
+            f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "
+            f"{row[args.metric]:.3f} | {row['good_kept_share']:.2f} |"
+        )
     return 0
 
 

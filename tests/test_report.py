@@ -47,3 +47,24 @@ def test_report_has_a_row_per_run_group_tables_and_plots(tmp_path):
     for image in ("report-by_setting-em.png", "report-by_bucket-em.png", "report-latency.png"):
         assert (out.parent / image).stat().st_size > 1000
         assert f"({image})" in text
+
+
+def test_gate_tradeoff_counts_what_a_threshold_would_show(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    samples = [
+        {"id": "a", "completion": "x", "mean_logprob": -0.1},
+        {"id": "b", "completion": "y", "mean_logprob": -0.6},
+        {"id": "c", "completion": "z", "mean_logprob": -1.6},
+        {"id": "d", "completion": "", "mean_logprob": None},  # nothing shown: not counted
+    ]
+    results = [
+        {"id": i, "error": None, "scores": {"em": em}}
+        for i, em in zip("abcd", (1.0, 1.0, 0.0, 0.0), strict=True)
+    ]
+    (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    rows = {row["min_mean_logprob"]: row for row in report.gate_tradeoff([run], "em")}
+    assert (rows[-99.0]["shown"], rows[-99.0]["em"]) == (3, 2 / 3)
+    assert (rows[-1.5]["shown"], rows[-1.5]["em"], rows[-1.5]["good_kept_share"]) == (2, 1.0, 1.0)
+    assert (rows[-0.5]["shown"], rows[-0.5]["good_kept_share"]) == (1, 0.5)

@@ -134,3 +134,35 @@ def compare(run_a: Path, run_b: Path, metric: str) -> dict:
     a, b = scores(run_a), scores(run_b)
     shared = sorted(set(a) & set(b))
     return paired_difference([a[i] for i in shared], [b[i] for i in shared])
+
+
+GATE_THRESHOLDS = (-99.0, -2.0, -1.5, -1.0, -0.75, -0.5, -0.3, -0.2)
+
+
+def gate_tradeoff(run_dirs: list[Path], metric: str) -> list[dict]:
+    """If completions whose mean token log-prob is below a threshold were not shown: how many would be
+    shown, and how good (mean `metric`, an acceptance proxy) the shown ones are."""
+    pairs = []
+    for run_dir in run_dirs:
+        samples = {
+            json.loads(line)["id"]: json.loads(line)
+            for line in (run_dir / "samples.jsonl").read_text().splitlines()
+        }
+        for line in (run_dir / "results.jsonl").read_text().splitlines():
+            result = json.loads(line)
+            sample = samples[result["id"]]
+            if not result["error"] and sample.get("completion") and sample.get("mean_logprob") is not None:
+                pairs.append((sample["mean_logprob"], result["scores"][metric]))
+    rows = []
+    for threshold in GATE_THRESHOLDS:
+        kept = [score for logprob, score in pairs if logprob >= threshold]
+        rows.append(
+            {
+                "min_mean_logprob": threshold,
+                "shown": len(kept),
+                "shown_share": len(kept) / len(pairs) if pairs else 0.0,
+                metric: sum(kept) / len(kept) if kept else 0.0,
+                "good_kept_share": sum(kept) / max(1e-9, sum(score for _, score in pairs)),
+            }
+        )
+    return rows
