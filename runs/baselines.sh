@@ -28,6 +28,7 @@ done
 # prompt layout A/B: typed part of the current line before the suffix (standard) vs after <|fim_middle|>
 run he-fim-single-typed-standard--0.5b humaneval-fim-single --model $small --cursor typed --limit 300
 run he-fim-single-typed-after-middle--0.5b humaneval-fim-single --model $small --cursor typed --limit 300 --current-line-after-middle
+run xf-python-oracle--0.5b crossfile-python-oracle --model $small "${xf[@]}" --max-context-tokens 1024
 run he-fim-single--1.5b humaneval-fim-single --model $large --limit 200
 run he-js-fim-single--0.5b humaneval-x-js-fim-single --model $small --limit 200
 run he-fim-multi--0.5b humaneval-fim-multi --model $small --limit 100
