@@ -191,11 +191,14 @@ def _add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]
 
 
 def _serving_settings(args: argparse.Namespace):
-    """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_PROMPT`."""
+    """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_PROMPT`
+    and `config.SERVING_POSTPROCESS`."""
     from nanocomplete.completion import Settings
 
     prompt = _settings(args, "prompt", config.SERVING_PROMPT)
-    return Settings(prompt, _settings(args, "generation"), _settings(args, "postprocess"))
+    return Settings(
+        prompt, _settings(args, "generation"), _settings(args, "postprocess", config.SERVING_POSTPROCESS)
+    )
 
 
 def _settings(args: argparse.Namespace, group: str, base=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from nanocomplete.completion import Settings
-from nanocomplete.config import SERVING_PROMPT, ServerConfig
+from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT, ServerConfig
 from nanocomplete.server import BackgroundServer, create_app, free_port
 from nanocomplete.service import CompletionService
 from nanocomplete.telemetry import EventStore
@@ -22,7 +22,7 @@ class RunningServer(BackgroundServer):
         self.service = CompletionService(
             engine,
             "test-model",
-            settings or Settings(prompt=SERVING_PROMPT),
+            settings or Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS),
             server=self.config,
             events=events,
         )
