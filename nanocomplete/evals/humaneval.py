@@ -1,5 +1,6 @@
 """HumanEval-family data (evaluation only; never training data): loaders and the programs that test a
-completion. Data files live in `../shared/data` next to the repository ($NANOCOMPLETE_DATA_DIR overrides).
+completion. The data files are in the repository's `data/` ($NANOCOMPLETE_DATA_DIR overrides; see
+data/README.md for their origin, license and hash).
 
 - Single-line and multi-line infilling (Bavarian et al. 2022): prefix / middle / suffix per task.
 - HumanEval-X JavaScript single-line infilling, built here from the canonical solutions: one task per
@@ -28,7 +29,7 @@ def data_dir() -> Path:
     override = os.environ.get("NANOCOMPLETE_DATA_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def read_jsonl_gz(relative: str) -> Iterator[dict]:
