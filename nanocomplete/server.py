@@ -103,7 +103,7 @@ async def _complete(
         await waiting
         response = service.finish(pending)
     except Cancelled:
-        return service.cancelled_response(body)
+        return service.cancelled_response(pending)
     service.metrics.requests.labels("complete", "ok").inc()
     return response
 

@@ -32,6 +32,7 @@ from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
 
 STICKY_CONTEXT_LINES = 15
+MAX_DOCUMENTS = 256
 REFRESH_INTERVAL_S = 10.0
 IMPORT_LINE = re.compile(
     r"^[ \t]*(?:import\s|from\s+\S+\s+import\s|export\s.*\sfrom\s).*$|^.*require\(.*$", re.M
@@ -124,7 +125,7 @@ class CompletionService:
         otherwise queued on the scheduler."""
         started = time.perf_counter()
         fim_input, position = self.fim_input(request)
-        state = self._documents.setdefault(request.uri, DocumentState())
+        state = self._state(request.uri)
         settings = self._settings_for(request)
         typed_through = self._typed_through(state, fim_input) if self.reuse_kv else None
         if typed_through is not None:
@@ -145,7 +146,7 @@ class CompletionService:
             return pending.answer
         request, job = pending.request, pending.job
         completion = finish(pending.prepared, job.future.result(), self._settings_for(request))
-        self._remember(self._documents[request.uri], pending.fim_input, completion.text)
+        self._remember(self._state(request.uri), pending.fim_input, completion.text)
         total_ms = (time.perf_counter() - pending.started) * 1000
         timings = api.Timings(
             **dataclasses.asdict(completion.timings), queue_ms=job.queue_ms, total_ms=total_ms
@@ -158,16 +159,15 @@ class CompletionService:
         response.hidden_by_confidence = completion.hidden
         return response
 
-    def cancelled_response(self, request: api.CompleteRequest) -> api.CompleteResponse:
-        _, position = self.fim_input(request)
+    def cancelled_response(self, pending: Pending) -> api.CompleteResponse:
         self.metrics.requests.labels("complete", "cancelled").inc()
-        response = self._response(request, "", position, "none", None)
+        response = self._response(pending.request, "", pending.position, "none", None)
         response.cancelled = True
         return response
 
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
         fim_input, _ = self.fim_input(request)
-        state = self._documents.setdefault(request.uri, DocumentState())
+        state = self._state(request.uri)
         prepared = prepare(fim_input, self.engine.tokenize, self.settings, state.prefix_start_line)
         state.prefix_start_line = prepared.prompt.prefix_start_line
         self.scheduler.warm(request.uri, prepared.prompt.tokens)
@@ -199,7 +199,7 @@ class CompletionService:
 
     def _with_context(self, document: api.Document, fim_input: FimInput, line: int) -> FimInput:
         budget = self.settings.prompt.max_context_tokens
-        state = self._documents.setdefault(document.uri, DocumentState())
+        state = self._state(document.uri)
         signature = _imports_signature(fim_input.prefix)
         if abs(line - state.context_line) <= STICKY_CONTEXT_LINES and signature == state.context_signature:
             return dataclasses.replace(fim_input, extra_files=state.context_files)
@@ -223,6 +223,14 @@ class CompletionService:
         state.context_line, state.context_signature = line, signature
         state.context_files = attached.extra_files
         return attached
+
+    def _state(self, uri: str) -> DocumentState:
+        """The document's state; the least recently used documents are forgotten past MAX_DOCUMENTS."""
+        state = self._documents.pop(uri, None) or DocumentState()
+        self._documents[uri] = state
+        while len(self._documents) > MAX_DOCUMENTS:
+            del self._documents[next(iter(self._documents))]
+        return state
 
     def _typed_through(self, state: DocumentState, fim_input: FimInput) -> str | None:
         """The rest of the last completion when the user has typed its beginning since."""
