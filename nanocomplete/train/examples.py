@@ -1,0 +1,278 @@
+"""Examples of one package (pure: no I/O; the tokenizer is passed in): candidates at editor-like cursors,
+and each example's prompt made on the server's path.
+
+The document is the file with the answer cut out, and the workspace holds the document in place of the file
+(as the server's index holds the editor's buffer), so the answer is never used to retrieve. Then
+`context.attach` and `prompt.build` with the recipe's settings (the server's by default). The answer's
+tokens are the healed whitespace plus the answer, then <|endoftext|> (so the model learns to stop); answers
+longer than `max_target_tokens` are shortened by block lines, or dropped.
+
+Sampling inside a package (seeded): cursor kinds take turns by KIND_WEIGHTS, TSX files count double, and
+about `context_copy_share` of the examples are context copies: the answer uses an identifier (of at least
+MIN_COPY_NAME_CHARS characters) that the cross-file context shows and the in-file prompt text does not.
+Candidates whose answer has an identifier found nowhere else in the file are tried first for those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nanocomplete import context, fim, prompt, syntax
+from nanocomplete.config import SERVING_PROMPT, ContextConfig, GenerationConfig, PromptConfig
+from nanocomplete.errors import PromptError
+from nanocomplete.evals.crossfile_examples import SourceFile, dropped_paths, select_files
+from nanocomplete.evals.crossfile_sources import Package
+from nanocomplete.prompt import FimInput
+from nanocomplete.train import cursors, decontaminate
+from nanocomplete.train.cursors import Cursor
+from nanocomplete.workspace import Workspace, code_tokens
+
+Tokenize = Callable[[str], list[int]]
+DIALECT_WEIGHTS = {"python": 1.0, "ts": 1.0, "tsx": 2.0}
+KIND_WEIGHTS = {"after_trigger": 0.45, "end_of_line": 0.2, "new_line": 0.35}
+CONTEXT_COPY_SHARE = 0.3
+MIN_COPY_NAME_CHARS = 3  # shorter identifiers (`i`, `lt`) do not make a context copy
+COPY_TRIES_PER_SLOT = 6  # candidates tried per context-copy slot before giving up on the share
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How prompts and answers are made: the server's settings by default."""
+
+    prompt: PromptConfig = SERVING_PROMPT
+    context: ContextConfig = ContextConfig()
+    max_target_tokens: int = GenerationConfig().max_tokens
+    context_copy_share: float = CONTEXT_COPY_SHARE
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example; `record` is its JSONL line (ids, no source text)."""
+
+    id: str  # "<package>/<path>:<row>:<column>"
+    language: str  # python | typescript
+    dialect: str  # python | ts | tsx
+    package: str
+    path: str
+    kind: str  # one of cursors.KINDS
+    row: int
+    column: int
+    prefix: str  # the file up to the cursor
+    target: str  # the answer
+    suffix: str  # the file after the answer
+    prompt: prompt.Prompt
+    target_ids: tuple[int, ...]  # healed whitespace + answer, then <|endoftext|>
+    copy_names: tuple[str, ...]  # answer identifiers only the cross-file context shows
+
+    @property
+    def block_lines(self) -> int:
+        return self.target.strip("\n").count("\n") + 1
+
+    def record(self) -> dict:
+        return {
+            "id": self.id,
+            "language": self.language,
+            "dialect": self.dialect,
+            "package": self.package,
+            "path": self.path,
+            "row": self.row,
+            "column": self.column,
+            "kind": self.kind,
+            "block_lines": self.block_lines,
+            "context_copy": bool(self.copy_names),
+            "copy_names": list(self.copy_names),
+            "context_tokens": self.prompt.context_tokens,
+            "prefix_tokens": self.prompt.prefix_tokens,
+            "suffix_tokens": self.prompt.suffix_tokens,
+            "target": self.target,
+            "prompt_ids": list(self.prompt.tokens),
+            "target_ids": list(self.target_ids),
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    file: SourceFile
+    cursor: Cursor
+    novel: bool  # the answer has an identifier found nowhere else in the file
+
+
+class PackageBuilder:
+    """Candidates of one package and the examples made from them."""
+
+    def __init__(
+        self,
+        package: Package,
+        tokenize: Tokenize,
+        cleaner: decontaminate.Decontaminator,
+        recipe: Recipe,
+        seed: int,
+    ):
+        self.package, self.tokenize, self.recipe, self.seed = package, tokenize, recipe, seed
+        self.files = select_files(package)
+        self.workspace = Workspace()
+        self.workspace_texts = {file.path: file.text for file in self.files}
+        for file in self.files:
+            self.workspace.add(file.path, file.text)
+        self.counts: Counter[str] = Counter()
+        self._edited: str | None = None  # the file whose text in the workspace is a document
+        self.candidates = [
+            c for file in self.files if not file.dropped for c in self._candidates(file, cleaner)
+        ]
+
+    def _candidates(self, file: SourceFile, cleaner: decontaminate.Decontaminator) -> list[Candidate]:
+        rng = random.Random(f"{self.seed}/{self.package.name}/{file.path}")
+        code = cursors.code_rows(
+            file.lines, syntax.noncode_lines(file.text, file.language), file.facts.error_lines
+        )
+        flagged = cleaner.flagged_rows(file.lines)
+        in_file = Counter(code_tokens(file.text))
+        found = []
+        for cursor in cursors.cursors(file.lines, code, rng):
+            answer, last_row = cursors.target(file.lines, cursor)
+            if flagged and cleaner.near(flagged, cursor.row, last_row):
+                self.counts["decontaminated"] += 1
+                continue
+            mine = Counter(code_tokens(answer))
+            found.append(Candidate(file, cursor, any(in_file[name] == n for name, n in mine.items())))
+        return found
+
+    def example(self, candidate: Candidate) -> Example | None:
+        """The example at a candidate, or None (answer too long, or the line alone over budget)."""
+        file, cursor = candidate.file, candidate.cursor
+        self.counts["tried"] += 1
+        text = file.text
+        start = cursors.offset(file.lines, cursor)
+        for block_lines in range(cursor.block_lines, 0, -1):
+            answer, _ = cursors.target(file.lines, cursor, block_lines)
+            prefix, suffix = text[:start], text[start + len(answer) :]
+            try:
+                built, fim_input = self.prompt(file.path, prefix, suffix)
+            except PromptError:
+                self.counts["over_budget"] += 1
+                return None
+            target_ids = tuple(self.tokenize(built.healed + answer))
+            if len(target_ids) <= self.recipe.max_target_tokens:
+                copies = context_copies(answer, prefix, suffix, built, fim_input)
+                return self._example(file, cursor, prefix, answer, suffix, built, target_ids, copies)
+        self.counts["target_too_long"] += 1
+        return None
+
+    def prompt(self, path: str, prefix: str, suffix: str) -> tuple[prompt.Prompt, FimInput]:
+        """The server's path: the document in the workspace, context attached, prompt built."""
+        if self._edited not in (None, path):
+            self.workspace.add(self._edited, self.package_text(self._edited))
+        self.workspace.add(path, prefix + suffix)
+        self._edited = path
+        fim_input = FimInput(prefix, suffix, path, repo_name(self.package.name))
+        budget = self.recipe.prompt.max_context_tokens
+        if budget > 0:
+            fim_input, _ = context.attach(
+                fim_input, self.workspace, self.tokenize, budget, self.recipe.context
+            )
+        return prompt.build(fim_input, self.tokenize, self.recipe.prompt), fim_input
+
+    def package_text(self, path: str) -> str:
+        return self.workspace_texts[path]
+
+    def _example(self, file, cursor, prefix, answer, suffix, built, target_ids, copies) -> Example:
+        language = "python" if file.language == "python" else "typescript"
+        return Example(
+            id=f"{self.package.name}/{file.path}:{cursor.row}:{cursor.column}",
+            language=language,
+            dialect={"python": "python", "tsx": "tsx"}.get(file.language, "ts"),
+            package=self.package.name,
+            path=file.path,
+            kind=cursor.kind,
+            row=cursor.row,
+            column=cursor.column,
+            prefix=prefix,
+            target=answer,
+            suffix=suffix,
+            prompt=built,
+            target_ids=(*target_ids, fim.ENDOFTEXT),
+            copy_names=copies,
+        )
+
+    # --- sampling ---
+
+    def sample(self, quota: int) -> list[Example]:
+        """`quota` examples (fewer when the package runs out): context copies first, up to their share."""
+        ordered = self.ordered()
+        copy_quota = round(quota * self.recipe.context_copy_share)
+        chosen: dict[int, Example] = {}
+        tried: dict[int, Example | None] = {}
+        novel = [i for i, c in enumerate(ordered) if c.novel]
+        for i in novel[: copy_quota * COPY_TRIES_PER_SLOT]:
+            if len(chosen) >= copy_quota:
+                break
+            tried[i] = self.example(ordered[i])
+            if tried[i] is not None and tried[i].copy_names:
+                chosen[i] = tried[i]
+        for i, candidate in enumerate(ordered):
+            if len(chosen) >= quota:
+                break
+            if i not in chosen:
+                found = tried[i] if i in tried else self.example(candidate)
+                if found is not None:
+                    chosen[i] = found
+        return [chosen[i] for i in sorted(chosen)]
+
+    def ordered(self) -> list[Candidate]:
+        """Every candidate, in a seeded order where kinds take turns by KIND_WEIGHTS and TSX counts double."""
+        rng = random.Random(f"{self.seed}/{self.package.name}")
+        by_kind: dict[str, list[Candidate]] = {kind: [] for kind in cursors.KINDS}
+        for candidate in self.candidates:
+            by_kind[candidate.cursor.kind].append(candidate)
+        for kind, group in by_kind.items():
+            keys = [rng.random() ** (1 / DIALECT_WEIGHTS[_dialect(c.file)]) for c in group]
+            by_kind[kind] = [c for _, c in sorted(zip(keys, group, strict=True), key=lambda p: -p[0])]
+        ordered: list[Candidate] = []
+        while any(by_kind.values()):
+            kinds = [kind for kind in cursors.KINDS if by_kind[kind]]
+            kind = rng.choices(kinds, [KIND_WEIGHTS[k] for k in kinds])[0]
+            ordered.append(by_kind[kind].pop(0))
+        return ordered
+
+    def facts(self) -> dict:
+        package = self.package
+        return {
+            "version": package.version,
+            "ecosystem": package.ecosystem,
+            "license": package.license,
+            "archive": package.archive,
+            "sha256": package.sha256,
+            "copyright": list(package.copyright),
+            "notice": package.notice,
+            "files": sum(1 for file in self.files if not file.dropped),
+            "dropped": dropped_paths(self.files),
+            "candidates": len(self.candidates),
+        }
+
+
+def repo_name(package_name: str) -> str:
+    """What the server would send as the workspace folder's name (`@tanstack/query-core` → `query-core`)."""
+    return package_name.rpartition("/")[2]
+
+
+def context_copies(
+    answer: str, prefix: str, suffix: str, built: prompt.Prompt, fim_input: FimInput
+) -> tuple[str, ...]:
+    """Identifiers of the answer that the prompt's cross-file context shows and its in-file text does not."""
+    shown = fim_input.extra_files[: len(built.extra_files_used)]
+    in_context = {name for extra in shown for name in code_tokens(extra.text)}
+    in_file_text = "\n".join(prefix.split("\n")[built.prefix_start_line :]) + suffix
+    in_file = set(code_tokens(in_file_text))
+    names = (n for n in code_tokens(answer) if len(n) >= MIN_COPY_NAME_CHARS)
+    return tuple(dict.fromkeys(n for n in names if n in in_context and n not in in_file))
+
+
+def _dialect(file: SourceFile) -> str:
+    return {"python": "python", "tsx": "tsx"}.get(file.language, "ts")

@@ -1,0 +1,271 @@
+"""The training data builder on a tiny local package (no network; the real tokenizer): answers cut at
+editor-like cursors, prompts built on the server's path within budgets, the train/eval split,
+decontamination, determinism and context copies."""
+
+import dataclasses
+
+import pytest
+
+from nanocomplete import context, fim, prompt
+from nanocomplete.config import ContextConfig, PromptConfig
+from nanocomplete.evals import crossfile_sources
+from nanocomplete.evals.crossfile_sources import SourceError
+from nanocomplete.prompt import FimInput
+from nanocomplete.train import cursors, data, decontaminate, sources
+from nanocomplete.workspace import Workspace, code_tokens
+
+PLANTED = "        if sorted_numbers[i + 1] - sorted_numbers[i] < threshold:"  # HumanEval/0's solution
+
+FILES = {
+    "shop/__init__.py": '"""A shop."""\nfrom .models import Item, make_item\nfrom .pricing import total\n',
+    "shop/models.py": '''\
+"""Items."""
+
+from dataclasses import dataclass
+
+DEFAULT_PRICE = 1.5
+
+
+@dataclass
+class Item:
+    """An item for sale."""
+
+    name: str
+    unit_price: float = DEFAULT_PRICE
+    quantity_in_stock: int = 0
+
+
+def make_item(name: str, unit_price: float | None = None) -> Item:
+    """Make an item, with the default price unless given."""
+    return Item(name, DEFAULT_PRICE if unit_price is None else unit_price)
+''',
+    "shop/pricing.py": '''\
+"""Prices."""
+
+from .models import Item
+
+TAX_RATE = 0.2
+
+
+def apply_discount(amount: float, percent: float) -> float:
+    """The amount less a discount."""
+    return round(amount * (1 - percent / 100), 2)
+
+
+def with_tax(amount: float) -> float:
+    """The amount with tax."""
+    rounded = round(amount * (1 + TAX_RATE), 2)
+    return rounded
+
+
+def total(items: list[Item]) -> float:
+    """The price of all items, with tax."""
+    subtotal = sum(item.unit_price for item in items)
+    return with_tax(subtotal)
+''',
+    "shop/cart.py": '''\
+"""A shopping cart."""
+
+import logging
+
+from shop.models import Item, make_item
+from . import pricing
+
+log = logging.getLogger(__name__)
+
+
+class Cart:
+    """Items to buy."""
+
+    def __init__(self, owner: str) -> None:
+        self.items: list[Item] = []
+        self.owner = owner
+        self.count_added = 0
+
+    def add(self, name: str) -> Item:
+        item = make_item(name)
+        self.items.append(item)
+        self.count_added += 1
+        log.debug("added %s", item.name)
+        return item
+
+    def value(self) -> float:
+        amount = sum(item.unit_price * item.quantity_in_stock for item in self.items)
+        return pricing.apply_discount(pricing.with_tax(amount), 5)
+
+    def in_stock(self) -> list[Item]:
+        return [item for item in self.items if item.quantity_in_stock > 0]
+
+    def close_to(self, numbers: list[float], threshold: float) -> bool:
+        for i in range(len(numbers) - 1):
+            sorted_numbers = sorted(numbers)
+PLANTED
+                return True
+        return False
+'''.replace("PLANTED", PLANTED),
+    "web/view.tsx": """\
+import { Cart, formatPrice } from "./cart";
+
+export interface ViewProps {
+  cart: Cart;
+  title: string;
+}
+
+export function CartView(props: ViewProps) {
+  const items = props.cart.lineItems;
+  const label = formatPrice(props.cart.totalCents);
+  return (
+    <div className="cart">
+      <h1>{props.title}</h1>
+      <span>{label}</span>
+      {items.map((item) => <p key={item.sku}>{item.name}</p>)}
+    </div>
+  );
+}
+""",
+    "web/cart.ts": """\
+export interface LineItem {
+  sku: string;
+  name: string;
+  priceCents: number;
+}
+
+export class Cart {
+  lineItems: LineItem[] = [];
+  totalCents = 0;
+
+  addLineItem(item: LineItem): void {
+    this.lineItems.push(item);
+    this.totalCents += item.priceCents;
+  }
+}
+
+export function formatPrice(cents: number): string {
+  const dollars = Math.floor(cents / 100);
+  return `$${dollars}.${String(cents % 100).padStart(2, "0")}`;
+}
+""",
+}
+SMALL = PromptConfig(
+    max_prefix_tokens=96,
+    max_suffix_tokens=32,
+    max_context_tokens=384,
+    current_line_after_middle=True,
+    heal_trailing_whitespace=True,
+)
+
+
+@pytest.fixture()
+def package(tmp_path):
+    for path, text in FILES.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    return crossfile_sources.directory_package(tmp_path, "shop")
+
+
+@pytest.fixture(scope="module")
+def cleaner():
+    return decontaminate.Decontaminator.humaneval()
+
+
+@pytest.fixture()
+def built(package, tokenizer, cleaner):
+    return data.build(
+        [package], tokenizer.tokenize, examples=60, recipe=data.Recipe(prompt=SMALL), cleaner=cleaner
+    )
+
+
+def test_prefix_target_and_suffix_rebuild_the_file(built, package):
+    texts = dict(package.files)
+    assert len(built.examples) >= 30
+    for example in built.examples:
+        assert example.prefix + example.target + example.suffix == texts[example.path]
+    assert {e.kind for e in built.examples} == set(cursors.KINDS)
+    assert {e.dialect for e in built.examples} == {"python", "tsx", "ts"}
+    assert any(e.block_lines > 1 for e in built.examples)
+
+
+def test_prompts_are_the_servers_within_budgets(built, package, tokenizer):
+    for example in built.examples:
+        built_prompt = example.prompt
+        assert built_prompt.prefix_tokens <= SMALL.max_prefix_tokens
+        assert built_prompt.suffix_tokens <= SMALL.max_suffix_tokens
+        assert built_prompt.context_tokens <= SMALL.max_context_tokens
+        assert example.target_ids[-1] == fim.ENDOFTEXT
+        assert len(example.target_ids) <= data.Recipe().max_target_tokens + 1
+        answer = tokenizer.detokenize(example.target_ids[:-1])
+        assert built_prompt.unheal(answer) == example.target
+        assert tuple(server_prompt(package, example, tokenizer.tokenize).tokens) == built_prompt.tokens
+
+
+def server_prompt(package, example, tokenize) -> prompt.Prompt:
+    """What service.py does for this document: the workspace holds the buffer, context, then the prompt."""
+    workspace = Workspace()
+    for path, text in package.files:
+        workspace.add(path, example.prefix + example.suffix if path == example.path else text)
+    fim_input = FimInput(example.prefix, example.suffix, example.path, "shop")
+    attached, _ = context.attach(fim_input, workspace, tokenize, SMALL.max_context_tokens, ContextConfig())
+    return prompt.build(attached, tokenize, SMALL)
+
+
+def test_no_eval_package_can_be_training_data(package, tokenizer):
+    eval_names = {pin.name for pin in crossfile_sources.PINS}
+    assert not eval_names & {pin.name for pin in sources.TRAIN_PINS}
+    assert {pin.name for pin in sources.TRAIN_PINS} <= sources.TRAIN_PACKAGES
+    assert not eval_names & sources.TRAIN_PACKAGES
+    sources.check_split()
+    for name in ("flask", "zod", "@trpc/server"):
+        with pytest.raises(SourceError, match="eval package"):
+            sources.pins_named([name])
+    with pytest.raises(SourceError, match="not a pinned train package"):
+        sources.pins_named(["left-pad"])
+    leaking = dataclasses.replace(package, name="requests")
+    with pytest.raises(SourceError, match="eval package"):
+        data.build([leaking], tokenizer.tokenize, examples=5)
+
+
+def test_decontamination_drops_the_planted_humaneval_line(built, package, cleaner):
+    planted_row = FILES["shop/cart.py"].split("\n").index(PLANTED)
+    assert cleaner.flagged_rows(FILES["shop/cart.py"].split("\n")) == {planted_row}
+    assert cleaner.flagged_rows(["def has_close_elements(numbers: List[float], threshold: float) -> bool:"])
+    assert not cleaner.flagged_rows(["        return False"])
+    assert built.manifest["decontamination"]["candidates_dropped"]["shop"] > 0
+    for example in built.examples:
+        if example.path == "shop/cart.py":
+            last_row = example.row + example.target.count("\n")
+            window = range(
+                example.row - decontaminate.WINDOW_LINES, last_row + decontaminate.WINDOW_LINES + 1
+            )
+            assert planted_row not in window
+
+
+def test_two_builds_write_identical_files(built, package, tokenizer, cleaner, tmp_path):
+    again = data.build(
+        [package], tokenizer.tokenize, examples=60, recipe=data.Recipe(prompt=SMALL), cleaner=cleaner
+    )
+    data.write(built, tmp_path / "a")
+    data.write(again, tmp_path / "b")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["manifest.json", "train-00000.jsonl"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    records = data.load(tmp_path / "a")
+    assert [r["prompt_ids"] for r in records] == [list(e.prompt.tokens) for e in built.examples]
+
+
+def test_some_answers_copy_an_identifier_only_the_context_shows(built, package, tokenizer, cleaner):
+    copies = [e for e in built.examples if e.copy_names]
+    assert len(copies) >= 3
+    few = data.build(
+        [package], tokenizer.tokenize, examples=10, recipe=data.Recipe(prompt=SMALL), cleaner=cleaner
+    )
+    assert sum(1 for e in few.examples if e.copy_names) >= 3  # the share is filled first: 30% of 10
+    for example in copies:
+        in_file = "\n".join(example.prefix.split("\n")[example.prompt.prefix_start_line :]) + example.suffix
+        shown = tokenizer.detokenize(example.prompt.tokens[: example.prompt.context_tokens])
+        for name in example.copy_names:
+            assert name in code_tokens(example.target)
+            assert name in code_tokens(shown)
+            assert name not in code_tokens(in_file)
+    counts = built.manifest["counts"]["context_copy"]
+    assert sum(c["yes"] for c in counts.values()) == len(copies)
