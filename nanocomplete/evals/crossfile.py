@@ -54,6 +54,7 @@ __all__ = [
     "load",
     "main",
     "make_parser",
+    "package_record",
     "sample",
     "summary",
     "write",
@@ -88,7 +89,7 @@ def build(
         files = select_files(package)
         indexes[package.name] = PackageIndex(package, files)
         candidates += indexes[package.name].candidates()
-        package_facts[package.name] = _package_facts(package, files)
+        package_facts[package.name] = package_record(package, files)
     chosen = sample(candidates, per_setting, seed, max_package_share)
     manifest = {
         "benchmark": BENCHMARK_NAME,
@@ -103,7 +104,8 @@ def build(
     return Built(examples, manifest)
 
 
-def _package_facts(package: Package, files: list[SourceFile]) -> dict:
+def package_record(package: Package, files: list[SourceFile]) -> dict:
+    """What a manifest records about one package: version, license, archive hash, files kept/dropped."""
     return {
         "version": package.version,
         "ecosystem": package.ecosystem,

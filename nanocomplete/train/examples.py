@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from nanocomplete import context, fim, prompt, syntax
 from nanocomplete.config import SERVING_PROMPT, ContextConfig, GenerationConfig, PromptConfig
 from nanocomplete.errors import PromptError
-from nanocomplete.evals.crossfile_examples import SourceFile, dropped_paths, select_files
+from nanocomplete.evals.crossfile import package_record
+from nanocomplete.evals.crossfile_examples import SourceFile, select_files
 from nanocomplete.evals.crossfile_sources import Package
 from nanocomplete.prompt import FimInput
 from nanocomplete.train import cursors, decontaminate
@@ -242,19 +243,7 @@ class PackageBuilder:
         return ordered
 
     def facts(self) -> dict:
-        package = self.package
-        return {
-            "version": package.version,
-            "ecosystem": package.ecosystem,
-            "license": package.license,
-            "archive": package.archive,
-            "sha256": package.sha256,
-            "copyright": list(package.copyright),
-            "notice": package.notice,
-            "files": sum(1 for file in self.files if not file.dropped),
-            "dropped": dropped_paths(self.files),
-            "candidates": len(self.candidates),
-        }
+        return {**package_record(self.package, self.files), "candidates": len(self.candidates)}
 
 
 def repo_name(package_name: str) -> str:
