@@ -332,7 +332,7 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete.evals import crossfile, crossfile_sources
 
     pin = crossfile_sources.pins_named([args.package])[0]
-    files = dict(crossfile_sources.load_package(pin, crossfile.default_out_dir() / "archives").files)
+    files = crossfile.package_files(args.package)
     engine = Engine(models.resolve(args.model), _settings(args, "engine"))
     settings = _serving_settings(args)
     results = {}

@@ -45,13 +45,18 @@ def fim_input_at(
     extra_files: tuple[ExtraFile, ...] = (),
 ) -> FimInput:
     """Split `text` at a 0-based line and column (in characters)."""
+    return FimInput(*split_at(text, line, column), path, repo_name, extra_files)
+
+
+def split_at(text: str, line: int, column: int) -> tuple[str, str]:
+    """The text before and after a 0-based line and column (in characters)."""
     lines = text.split("\n")
     if not 0 <= line < len(lines):
         raise PromptError(f"line {line} is out of range: the document has {len(lines)} lines (0-based)")
     if not 0 <= column <= len(lines[line]):
         raise PromptError(f"column {column} is out of range: line {line} has {len(lines[line])} characters")
     offset = sum(len(previous) + 1 for previous in lines[:line]) + column
-    return FimInput(text[:offset], text[offset:], path, repo_name, extra_files)
+    return text[:offset], text[offset:]
 
 
 @dataclass(frozen=True)

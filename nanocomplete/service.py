@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nanocomplete import api, context
-from nanocomplete.completion import Prepared, Settings, finish, prepare
+from nanocomplete.completion import Prepared, Settings, finish, prepare, split_at
 from nanocomplete.config import ContextConfig, ServerConfig
 from nanocomplete.engine import Engine
 from nanocomplete.errors import PromptError
@@ -283,8 +283,7 @@ def split_utf16(text: str, line: int, character: int) -> tuple[str, str]:
         column = len(encoded[: character * 2].decode("utf-16-le"))
     except UnicodeDecodeError:
         raise PromptError(f"cursor character {character} splits a surrogate pair on line {line}") from None
-    offset = sum(len(previous) + 1 for previous in lines[:line]) + column
-    return text[:offset], text[offset:]
+    return split_at(text, line, column)
 
 
 def relative_path(uri: str, root: str | None) -> str:

@@ -54,6 +54,7 @@ __all__ = [
     "load",
     "main",
     "make_parser",
+    "package_files",
     "package_record",
     "sample",
     "summary",
@@ -195,6 +196,12 @@ def write(built: Built, out_dir: Path) -> None:
         ]
         _write_atomic(out_dir / f"{language}.jsonl", "".join(line + "\n" for line in lines))
     _write_atomic(out_dir / "manifest.json", json.dumps(built.manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def package_files(name: str) -> dict[str, str]:
+    """The library files (path → text) of the pinned eval package `name`, from the cached archives."""
+    pin = crossfile_sources.pins_named([name])[0]
+    return dict(crossfile_sources.load_package(pin, default_out_dir() / "archives").files)
 
 
 def load(path: Path | str) -> list[Example]:

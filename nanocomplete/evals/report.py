@@ -38,8 +38,12 @@ def write(run_dirs: list[Path], out: Path) -> None:
 
 def _load(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
-    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    samples = _jsonl(run_dir / "samples.jsonl")
     return {"dir": run_dir, "summary": summary, "samples": samples, "label": _label(summary)}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _label(summary: dict) -> str:
@@ -127,9 +131,7 @@ def compare(run_a: Path, run_b: Path, metric: str) -> dict:
     from nanocomplete.evals.metrics import paired_difference
 
     def scores(run_dir: Path) -> dict[str, float]:
-        lines = (run_dir / "results.jsonl").read_text().splitlines()
-        results = [json.loads(line) for line in lines]
-        return {r["id"]: r["scores"][metric] for r in results if not r["error"]}
+        return {r["id"]: r["scores"][metric] for r in _jsonl(run_dir / "results.jsonl") if not r["error"]}
 
     a, b = scores(run_a), scores(run_b)
     shared = sorted(set(a) & set(b))
@@ -144,12 +146,8 @@ def gate_tradeoff(run_dirs: list[Path], metric: str) -> list[dict]:
     shown, and how good (mean `metric`, an acceptance proxy) the shown ones are."""
     pairs = []
     for run_dir in run_dirs:
-        samples = {
-            json.loads(line)["id"]: json.loads(line)
-            for line in (run_dir / "samples.jsonl").read_text().splitlines()
-        }
-        for line in (run_dir / "results.jsonl").read_text().splitlines():
-            result = json.loads(line)
+        samples = {sample["id"]: sample for sample in _jsonl(run_dir / "samples.jsonl")}
+        for result in _jsonl(run_dir / "results.jsonl"):
             sample = samples[result["id"]]
             if not result["error"] and sample.get("completion") and sample.get("mean_logprob") is not None:
                 pairs.append((sample["mean_logprob"], result["scores"][metric]))

@@ -129,14 +129,13 @@ class RetrievedContext:
 
     def _workspace(self, package: str) -> tuple[Workspace, dict[str, str]]:
         if package not in self._workspaces:
-            from nanocomplete.evals import crossfile, crossfile_sources
+            from nanocomplete.evals import crossfile
 
-            pin = crossfile_sources.pins_named([package])[0]
-            loaded = crossfile_sources.load_package(pin, crossfile.default_out_dir() / "archives")
+            files = crossfile.package_files(package)
             workspace = Workspace()
-            for path, text in loaded.files:
+            for path, text in files.items():
                 workspace.add(path, text)
-            self._workspaces[package] = (workspace, dict(loaded.files))
+            self._workspaces[package] = (workspace, files)
         return self._workspaces[package]
 
 
