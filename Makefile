@@ -5,6 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# torch for the training pipeline: the CPU build on Linux (TORCH_INDEX= for PyPI's CUDA build)
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu,)
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
@@ -24,7 +26,8 @@ $(PY):
 
 $(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh | $(PY)
 	scripts/install_llama_cpp.sh $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+	$(PY) -m pip install --quiet -e '.[dev,train]'
 	touch $@
 
 run: setup

@@ -34,11 +34,9 @@ class EngineSpeed:
     warm_request_ms: float  # evaluate WARM_NEW_TOKENS after WARM_BASE_TOKENS cached ones
 
 
-def engine_speed(
-    name: str, path: Path, config: EngineConfig, prompt_sizes: list[int], repeats: int
-) -> EngineSpeed:
+def engine_speed(name: str, config: EngineConfig, prompt_sizes: list[int], repeats: int) -> EngineSpeed:
     started = time.perf_counter()
-    engine = Engine(path, config)
+    engine = Engine.for_model(name, config)
     load_ms = (time.perf_counter() - started) * 1000
     code = engine.tokenize(_reference_code())
     prompt_speed = {size: _prompt_speed(engine, code[:size], repeats) for size in prompt_sizes}

@@ -66,7 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
         default=[],
         help="another file to show the model (repeatable)",
     )
-    _add_settings_flags(complete, ("engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(complete, ("engine", "prompt", "context", "generation", "postprocess"))
     complete.set_defaults(run=run_complete)
 
     bench = commands.add_parser("bench", help="benchmarks")
@@ -77,7 +77,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     engine.add_argument("--repeats", type=int, default=3, help="runs per measurement; medians are reported")
     engine.add_argument("--prompt-tokens", type=int, nargs="+", default=[16, 128, 512, 2048])
-    _add_settings_flags(engine, ("engine",))
+    add_settings_flags(engine, ("engine",))
     engine.set_defaults(run=run_bench_engine)
 
     serve = commands.add_parser(
@@ -87,7 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--telemetry-db", type=Path, help="SQLite file for editor events (default: XDG state dir)"
     )
-    _add_settings_flags(serve, ("server", "engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(serve, ("server", "engine", "prompt", "context", "generation", "postprocess"))
     serve.set_defaults(run=run_serve)
 
     tasks = commands.add_parser("tasks", help="list the evaluation tasks")
@@ -113,7 +113,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="run directory (default: out/eval/TASK--MODEL--CURSOR--LAYOUT)"
     )
     evaluate.add_argument("--workers", type=int, default=2, help="programs executed at once while scoring")
-    _add_settings_flags(evaluate, ("engine", "prompt", "context"))
+    add_settings_flags(evaluate, ("engine", "prompt", "context"))
     evaluate.set_defaults(run=run_eval)
 
     report = commands.add_parser(
@@ -140,7 +140,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--package", default="httpx", help="eval-split package to edit (default: %(default)s)"
     )
     replay.add_argument("--out", type=Path, default=Path("out/bench"), help="where the JSON results go")
-    _add_settings_flags(replay, ("engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(replay, ("engine", "prompt", "context", "generation", "postprocess"))
     replay.set_defaults(run=run_bench_replay)
 
     compare = commands.add_parser(
@@ -175,7 +175,7 @@ def _add_model_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
     """One flag per setting field: `max_tokens` → `--max-tokens`."""
     for group in groups:
         section = parser.add_argument_group(f"{group} settings")
@@ -195,13 +195,15 @@ def _serving_settings(args: argparse.Namespace):
     and `config.SERVING_POSTPROCESS`."""
     from nanocomplete.completion import Settings
 
-    prompt = _settings(args, "prompt", config.SERVING_PROMPT)
+    prompt = settings_from_args(args, "prompt", config.SERVING_PROMPT)
     return Settings(
-        prompt, _settings(args, "generation"), _settings(args, "postprocess", config.SERVING_POSTPROCESS)
+        prompt,
+        settings_from_args(args, "generation"),
+        settings_from_args(args, "postprocess", config.SERVING_POSTPROCESS),
     )
 
 
-def _settings(args: argparse.Namespace, group: str, base=None):
+def settings_from_args(args: argparse.Namespace, group: str, base=None):
     """The settings of `group`: the flags given, over `base` (default: the dataclass defaults)."""
     cls = SETTINGS_FLAGS[group]
     given = {
@@ -221,6 +223,8 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"{mark} {spec.name:30} {state:11} {size:>14}  {spec.description}")
         for source in spec.sources:
             print(f"  {'':30} source: {source.describe()}")
+        if spec.adapter:
+            print(f"  {'':30} adapter: {models.ADAPTER_DIR / spec.adapter} over {spec.base}")
     print(f"\n* default model; cache: {models.cache_dir()}")
     return 0
 
@@ -239,9 +243,11 @@ def run_complete(args: argparse.Namespace) -> int:
     text = _read_text(args.file)
     extra = tuple(ExtraFile(str(path), _read_text(path)) for path in args.extra_file)
     fim_input = fim_input_at(text, args.line - 1, args.col - 1, str(args.file), args.repo_name, extra)
-    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = Settings(
-        _settings(args, "prompt"), _settings(args, "generation"), _settings(args, "postprocess")
+        settings_from_args(args, "prompt"),
+        settings_from_args(args, "generation"),
+        settings_from_args(args, "postprocess"),
     )
     if args.workspace is not None:
         fim_input = _with_workspace_context(
@@ -268,7 +274,9 @@ def _with_workspace_context(fim_input, args: argparse.Namespace, tokenize, budge
     index = WorkspaceIndex(root)
     index.refresh()
     fim_input = dataclasses.replace(fim_input, path=relative, repo_name=fim_input.repo_name or root.name)
-    return context.attach(fim_input, index.workspace, tokenize, budget_tokens, _settings(args, "context"))[0]
+    return context.attach(
+        fim_input, index.workspace, tokenize, budget_tokens, settings_from_args(args, "context")
+    )[0]
 
 
 def _model_label(model: str) -> str:
@@ -305,9 +313,7 @@ def run_bench_engine(args: argparse.Namespace) -> int:
     if not names:
         raise NanocompleteError("no model is pulled: run `nanocomplete pull` first")
     rows = [
-        bench.engine_speed(
-            name, models.resolve(name), _settings(args, "engine"), args.prompt_tokens, args.repeats
-        )
+        bench.engine_speed(name, settings_from_args(args, "engine"), args.prompt_tokens, args.repeats)
         for name in names
     ]
     print(bench.engine_table(rows, args.prompt_tokens))
@@ -333,7 +339,7 @@ def run_bench_replay(args: argparse.Namespace) -> int:
 
     pin = crossfile_sources.pins_named([args.package])[0]
     files = crossfile.package_files(args.package)
-    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = _serving_settings(args)
     results = {}
     for name, reuse_kv in (("nanocomplete", True), ("naive", False)):
@@ -359,14 +365,14 @@ def run_serve(args: argparse.Namespace) -> int:
     from nanocomplete.service import CompletionService
     from nanocomplete.telemetry import EventStore, default_database
 
-    server = _settings(args, "server")
+    server = settings_from_args(args, "server")
     if server.host not in ("127.0.0.1", "localhost", "::1") and not server.api_token:
         print(f"warning: listening on {server.host} without --api-token: anyone who can reach it can use it")
-    engine = Engine(models.resolve(args.model), _settings(args, "engine"))
+    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = _serving_settings(args)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
     service = CompletionService(
-        engine, _model_label(args.model), settings, _settings(args, "context"), server, events
+        engine, _model_label(args.model), settings, settings_from_args(args, "context"), server, events
     )
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0
@@ -388,10 +394,10 @@ def run_eval(args: argparse.Namespace) -> int:
         task = get_task(args.task)
     except KeyError as error:
         raise NanocompleteError(str(error.args[0])) from None
-    prompt = _settings(args, "prompt")
+    prompt = settings_from_args(args, "prompt")
     spec = runner.RunSpec(
-        args.task, args.model, args.limit, args.seed, args.cursor, prompt, _settings(args, "engine"),
-        _settings(args, "context"), args.setting,
+        args.task, args.model, args.limit, args.seed, args.cursor, prompt, settings_from_args(args, "engine"),
+        settings_from_args(args, "context"), args.setting,
     )  # fmt: skip
     layout = "after-middle" if prompt.current_line_after_middle else "standard"
     name = f"{args.task}--{_model_label(args.model)}--{args.cursor}--{layout}" + (

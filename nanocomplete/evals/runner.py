@@ -41,12 +41,12 @@ class RunSpec:
     setting: str | None = None  # only the examples of this setting (cross-file tasks)
 
 
-def run_config(spec: RunSpec, task: Task, model_path: Path) -> dict:
+def run_config(spec: RunSpec, task: Task, files: models.ModelFiles) -> dict:
     """What identifies a run: resuming into a directory that holds a different run is refused."""
     config = {
         "task": spec.task,
         "model": spec.model,
-        "model_sha256": _recorded_sha256(model_path),
+        "model_sha256": _recorded_sha256(files.model),
         "limit": spec.limit,
         "seed": spec.seed,
         "cursor": spec.cursor,
@@ -54,6 +54,8 @@ def run_config(spec: RunSpec, task: Task, model_path: Path) -> dict:
         "generation": dataclasses.asdict(task.generation),
         "postprocess": dataclasses.asdict(task.postprocess),
     }
+    if files.adapter is not None:
+        config["adapter_sha256"] = _recorded_sha256(files.adapter)
     if spec.setting is not None:
         config["setting"] = spec.setting
     if task.context != "given":
@@ -63,9 +65,9 @@ def run_config(spec: RunSpec, task: Task, model_path: Path) -> dict:
 
 def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) -> Path:
     """Write (or complete) `out_dir/samples.jsonl`; returns its path."""
-    model_path = models.resolve(spec.model)
+    files = models.resolve_files(spec.model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_or_write_config(out_dir, run_config(spec, task, model_path), spec.engine)
+    _check_or_write_config(out_dir, run_config(spec, task, files), spec.engine)
     examples = [with_cursor(e, spec.cursor) for e in examples_for(task, spec.limit, spec.seed, spec.setting)]
     samples_path = out_dir / "samples.jsonl"
     _drop_partial_last_line(samples_path)
@@ -73,7 +75,7 @@ def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) ->
     todo = [e for e in examples if e.id not in done]
     if not todo:
         return samples_path
-    engine = Engine(model_path, spec.engine)
+    engine = Engine(files.model, spec.engine, files.adapter)
     completer = Completer(engine, Settings(spec.prompt, task.generation, task.postprocess))
     provider = None
     if task.context != "given":

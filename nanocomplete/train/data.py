@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nanocomplete import models
+from nanocomplete.config import SERVING_PROMPT
 from nanocomplete.evals import crossfile_sources
 from nanocomplete.evals.crossfile_sources import Package
 from nanocomplete.train import decontaminate, sources
@@ -229,6 +230,16 @@ def make_parser() -> argparse.ArgumentParser:
     build_.add_argument("--packages", nargs="+", default=None, help="train packages (default: all pinned)")
     build_.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, help="examples in all")
     build_.add_argument("--seed", type=int, default=0, help="sampling seed")
+    build_.add_argument(
+        "--standard-layout-share",
+        type=float,
+        default=Recipe.standard_layout_share,
+        help="share of examples in the standard prompt layout; the rest use the server's",
+    )
+    # how: the prompt budgets (the server's by default; smaller ones make CPU training cheaper)
+    from nanocomplete.cli import add_settings_flags
+
+    add_settings_flags(build_, ("prompt",))
     return parser
 
 
@@ -248,7 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nanocomplete.engine import Tokenizer
 
     tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
-    built = build(packages, tokenizer.tokenize, args.examples, args.seed)
+    from nanocomplete.cli import settings_from_args
+
+    recipe = Recipe(
+        prompt=settings_from_args(args, "prompt", SERVING_PROMPT),
+        standard_layout_share=args.standard_layout_share,
+    )
+    built = build(packages, tokenizer.tokenize, args.examples, args.seed, recipe)
     manifest = write(built, out_dir)
     print(summary(manifest))
     print(f"wrote {len(built.examples)} examples to {out_dir} in {time.monotonic() - started:.1f} s")

@@ -36,6 +36,7 @@ Tokenize = Callable[[str], list[int]]
 DIALECT_WEIGHTS = {"python": 1.0, "ts": 1.0, "tsx": 2.0}
 KIND_WEIGHTS = {"after_trigger": 0.45, "end_of_line": 0.2, "new_line": 0.35}
 CONTEXT_COPY_SHARE = 0.3
+STANDARD_LAYOUT_SHARE = 0.5
 MIN_COPY_NAME_CHARS = 3  # shorter identifiers (`i`, `lt`) do not make a context copy
 COPY_TRIES_PER_SLOT = 6  # candidates tried per context-copy slot before giving up on the share
 
@@ -48,6 +49,17 @@ class Recipe:
     context: ContextConfig = ContextConfig()
     max_target_tokens: int = GenerationConfig().max_tokens
     context_copy_share: float = CONTEXT_COPY_SHARE
+    # share of examples in the standard layout (typed line before the suffix, no healing), so the model
+    # also serves clients and benchmarks that do not use the server's layout
+    standard_layout_share: float = STANDARD_LAYOUT_SHARE
+
+    def layout_for(self, seed: int, path: str, cursor_offset: int) -> PromptConfig:
+        """The prompt settings of the example at `cursor_offset` of `path` (seeded, stable)."""
+        if random.Random(f"{seed}/{path}/{cursor_offset}").random() >= self.standard_layout_share:
+            return self.prompt
+        return dataclasses.replace(
+            self.prompt, current_line_after_middle=False, heal_trailing_whitespace=False
+        )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -71,6 +83,7 @@ class Example:
     prompt: prompt.Prompt
     target_ids: tuple[int, ...]  # healed whitespace + answer, then <|endoftext|>
     copy_names: tuple[str, ...]  # answer identifiers only the cross-file context shows
+    layout: str  # "after_middle" (the server's) or "standard"
 
     @property
     def block_lines(self) -> int:
@@ -86,6 +99,7 @@ class Example:
             "row": self.row,
             "column": self.column,
             "kind": self.kind,
+            "layout": self.layout,
             "block_lines": self.block_lines,
             "context_copy": bool(self.copy_names),
             "copy_names": list(self.copy_names),
@@ -178,7 +192,8 @@ class PackageBuilder:
             fim_input, _ = context.attach(
                 fim_input, self.workspace, self.tokenize, budget, self.recipe.context
             )
-        return prompt.build(fim_input, self.tokenize, self.recipe.prompt), fim_input
+        layout = self.recipe.layout_for(self.seed, path, len(prefix))
+        return prompt.build(fim_input, self.tokenize, layout), fim_input
 
     def package_text(self, path: str) -> str:
         return self.workspace_texts[path]
@@ -200,7 +215,12 @@ class PackageBuilder:
             prompt=built,
             target_ids=(*target_ids, fim.ENDOFTEXT),
             copy_names=copies,
+            layout=self._layout_name(file.path, len(prefix)),
         )
+
+    def _layout_name(self, path: str, cursor_offset: int) -> str:
+        layout = self.recipe.layout_for(self.seed, path, cursor_offset)
+        return "after_middle" if layout.current_line_after_middle else "standard"
 
     # --- sampling ---
 

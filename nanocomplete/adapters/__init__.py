@@ -1,0 +1,1 @@
+"""GGUF LoRA adapters shipped with the code (each with a model card); the registry names them."""

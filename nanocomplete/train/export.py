@@ -1,0 +1,142 @@
+"""A PEFT LoRA adapter → a GGUF LoRA adapter that llama.cpp applies at load time.
+
+    python -m nanocomplete.train.export ADAPTER_DIR OUT.gguf [--check DATA_DIR] [--check-examples N]
+
+`--check` then scores the first N examples of a built set twice, with transformers + PEFT (the trained
+adapter on the dequantized base) and with the engine + the GGUF adapter on the Q4_K_M base, and prints how
+far apart the answer tokens' log-probs are (they should agree to quantization noise).
+
+What llama.cpp's convert_lora_to_gguf.py writes, for the Qwen2 LoRA shapes we train (the script itself needs
+the base model's Hugging Face folder, which we do not have offline: our base is a GGUF): general.type
+"adapter", adapter.type "lora", adapter.lora.alpha, and for each adapted weight `<gguf name>.lora_a`
+(rank × in) and `.lora_b` (out × rank) in float16, named with gguf's own Hugging Face → GGUF name map.
+llama.cpp scales by alpha / rank, as PEFT does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ARCHITECTURE = "qwen2"
+_LORA_NAME = re.compile(r"^base_model\.model\.(?P<base>.+)\.lora_(?P<part>[AB])\.weight$")
+
+
+class ExportError(ValueError):
+    pass
+
+
+def gguf_names(peft_names: Sequence[str], blocks: int) -> dict[str, str]:
+    """PEFT tensor name → GGUF adapter tensor name (`blk.N.attn_q.weight.lora_a`)."""
+    import gguf
+
+    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, blocks)
+    names = {}
+    for peft_name in peft_names:
+        found = _LORA_NAME.match(peft_name)
+        if found is None:
+            raise ExportError(f"{peft_name}: not a LoRA A/B weight (embeddings and biases are not exported)")
+        base = name_map.get_name(found["base"] + ".weight", try_suffixes=(".weight",))
+        if base is None:
+            raise ExportError(f"{peft_name}: no GGUF tensor for {found['base']}")
+        names[peft_name] = f"{base}.lora_{found['part'].lower()}"
+    return names
+
+
+def export(adapter_dir: Path | str, out_path: Path | str) -> Path:
+    """Write the adapter in `adapter_dir` (PEFT's adapter_config.json + adapter_model.safetensors)."""
+    import gguf
+    from safetensors.numpy import load_file
+
+    adapter_dir, out_path = Path(adapter_dir), Path(out_path)
+    settings = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    if settings.get("peft_type") != "LORA":
+        raise ExportError(f"{adapter_dir}: a {settings.get('peft_type')} adapter, not LoRA")
+    tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    blocks = 1 + max(int(m) for m in re.findall(r"\.layers\.(\d+)\.", " ".join(tensors)))
+    names = gguf_names(sorted(tensors), blocks)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_suffix(out_path.suffix + ".partial")
+    writer = gguf.GGUFWriter(str(partial), ARCHITECTURE)
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(settings["lora_alpha"]))
+    for peft_name in sorted(tensors):
+        writer.add_tensor(names[peft_name], tensors[peft_name].astype(np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    partial.replace(out_path)
+    return out_path
+
+
+def check(adapter_dir: Path, gguf_path: Path, records: Sequence[dict], base_model: str) -> dict:
+    """Answer-token log-probs of `records` under PEFT and under the engine with the exported adapter."""
+    import torch
+    from peft import PeftModel
+
+    from nanocomplete.config import EngineConfig
+    from nanocomplete.engine import Engine
+    from nanocomplete.train import trainer
+
+    model = PeftModel.from_pretrained(trainer.load_base(base_model), str(adapter_dir)).eval()
+    engine = Engine.for_model(base_model, EngineConfig())
+    adapted = Engine(engine.model_path, EngineConfig(), gguf_path)
+    gaps, base_gaps = [], []
+    for record in records:
+        prompt, answer = record["prompt_ids"], record["target_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=trainer.model_input(prompt, answer), logits_to_keep=len(answer)).logits[
+                0
+            ]
+        peft_logprobs = torch.log_softmax(logits.float(), -1)[range(len(answer)), answer].numpy()
+        engine_logprobs = np.array(adapted.answer_logprobs(prompt, answer))
+        base_logprobs = np.array(engine.answer_logprobs(prompt, answer))
+        gaps += list(np.abs(peft_logprobs - engine_logprobs))
+        base_gaps += list(np.abs(peft_logprobs - base_logprobs))
+    return {
+        "examples": len(records),
+        "median_abs_logprob_gap_adapter": float(np.median(gaps)),
+        "median_abs_logprob_gap_without_adapter": float(np.median(base_gaps)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nanocomplete.train.export", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("adapter_dir", type=Path, help="a PEFT LoRA adapter folder")
+    parser.add_argument("out", type=Path, help="the GGUF adapter to write")
+    parser.add_argument("--check", type=Path, default=None, help="a built data folder to compare on")
+    parser.add_argument("--check-examples", type=int, default=8)
+    parser.add_argument("--base-model", default=None, help="the base model (default: the registry's)")
+    args = parser.parse_args(argv)
+    try:
+        path = export(args.adapter_dir, args.out)
+    except (ExportError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if args.check is not None:
+        from nanocomplete import models
+        from nanocomplete.train import data
+
+        records = data.load(args.check)[: args.check_examples]
+        print(
+            json.dumps(
+                check(args.adapter_dir, path, records, args.base_model or models.DEFAULT_MODEL), indent=2
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Fine-tuning the 0.5B on the built shards: LoRA (or full), loss on the answer tokens only.
+
+    python -m nanocomplete.train.trainer --data DIR --out DIR [--max-examples N] [--resume] ...
+    accelerate launch -m nanocomplete.train.trainer ...     (several GPUs: the same code, through accelerate)
+
+The base weights are the registry's GGUF, dequantized by transformers, so the adapter is trained on the very
+weights the engine serves. Each example is its prompt ids then its answer ids (the answer ends with
+<|endoftext|>); only the answer's positions reach the LM head and the loss (`answer_loss`), so prompt tokens
+cost a forward and backward pass but no vocabulary projection. Examples go one at a time (no padding) and
+`batch_examples` of them make one optimizer step. With `--teacher FILE` (top-k log-probs from
+train/teacher.py), `distill_weight` mixes a distillation loss into the cross-entropy.
+
+Runs are reproducible (seeded order, seeded init) and resumable: every `checkpoint_steps` steps the adapter,
+optimizer, scheduler and step go to `OUT/checkpoint/`, and `--resume` goes on from there. `OUT/config.json`
+holds the run's settings; `OUT/log.jsonl` one line per step. This is the only module that imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nanocomplete import models
+from nanocomplete.train import data, teacher
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+CHECKPOINT = "checkpoint"
+ADAPTER = "adapter"  # the final PEFT adapter folder inside OUT
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str  # folder of train-*.jsonl shards (python -m nanocomplete.train.data build)
+    out: str
+    base_model: str = models.DEFAULT_MODEL
+    method: str = "lora"  # lora | full
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    learning_rate: float = 2e-4
+    warmup_steps: int = 4
+    batch_examples: int = 8  # examples per optimizer step (gradient accumulation)
+    epochs: int = 1
+    max_examples: int | None = None  # the first N examples of the (seeded) order
+    max_sequence_tokens: int = 2048  # longer examples are skipped
+    teacher: str | None = None  # teacher top-k file (python -m nanocomplete.train.teacher)
+    distill_weight: float = 0.0  # 0: cross-entropy only; above 0 needs `teacher`
+    checkpoint_steps: int = 10
+    precision: str = "bf16"  # bf16 autocast (CPU or GPU) | fp32
+    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --- the loss (pure torch, tested on a tiny model) -------------------------------------------------------
+
+
+def model_input(prompt_ids: Sequence[int], target_ids: Sequence[int]):
+    """The ids fed to the model: the prompt and all answer tokens but the last (the last one is only a
+    label). The last len(target_ids) positions then predict the answer."""
+    import torch
+
+    return torch.tensor([[*prompt_ids, *target_ids[:-1]]], dtype=torch.long)
+
+
+def answer_loss(model, prompt_ids, target_ids, teacher=None, distill_weight: float = 0.0):
+    """Mean cross-entropy over the answer tokens only (LM head evaluated on those positions alone),
+    mixed with the distillation loss against `teacher` = (top-k ids, top-k log-probs) per answer token."""
+    import torch
+    import torch.nn.functional as F
+
+    input_ids = model_input(prompt_ids, target_ids).to(model.device)
+    logits = model(input_ids=input_ids, logits_to_keep=len(target_ids)).logits[0].float()
+    labels = torch.tensor(target_ids, dtype=torch.long, device=logits.device)
+    log_probs = F.log_softmax(logits, dim=-1)
+    loss = F.nll_loss(log_probs, labels)
+    if teacher is None or distill_weight == 0.0:
+        return loss
+    top_ids, top_logprobs = teacher
+    ids = torch.tensor(top_ids, dtype=torch.long, device=logits.device)
+    weights = torch.softmax(torch.tensor(top_logprobs, dtype=torch.float, device=logits.device), dim=-1)
+    distill = -(weights * log_probs.gather(1, ids)).sum(dim=-1).mean()
+    return (1 - distill_weight) * loss + distill_weight * distill
+
+
+# --- the model ---------------------------------------------------------------------------------------------
+
+
+def load_base(name_or_path: str):
+    """The base model as a transformers model, dequantized from the registry's GGUF (float32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = models.resolve(name_or_path)
+    return AutoModelForCausalLM.from_pretrained(
+        str(path.parent), gguf_file=path.name, dtype=torch.float32, low_cpu_mem_usage=True
+    )
+
+
+def prepare(model, config: TrainConfig, adapter_dir: Path | None = None):
+    """Wrap `model` for training: a LoRA adapter (new, or loaded from `adapter_dir`), or all weights."""
+    if config.method == "full":
+        return model
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if adapter_dir is not None:
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        target_modules=list(LORA_TARGETS),
+        lora_dropout=0.0,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+
+
+def order(records: list[dict], config: TrainConfig) -> list[dict]:
+    """The examples in training order: seeded shuffle per epoch, the first `max_examples`, too long ones
+    left out."""
+    fits = [r for r in records if len(r["prompt_ids"]) + len(r["target_ids"]) <= config.max_sequence_tokens]
+    rng = random.Random(config.seed)
+    chosen = fits[: config.max_examples] if config.max_examples else fits
+    ordered = []
+    for _ in range(config.epochs):
+        epoch = list(chosen)
+        rng.shuffle(epoch)
+        ordered += epoch
+    return ordered
+
+
+def with_teacher(records: list[dict], config: TrainConfig) -> list[dict]:
+    """The records with their teacher top-k attached (all of them must have one) when distilling."""
+    if config.distill_weight == 0.0:
+        return records
+    if config.teacher is None:
+        raise SystemExit("--distill-weight above 0 needs --teacher FILE")
+    found = teacher.load(config.teacher)
+    chosen = order(records, dataclasses.replace(config, epochs=1))
+    missing = [r["id"] for r in chosen if r["id"] not in found]
+    if missing:
+        raise SystemExit(
+            f"{len(missing)} examples have no teacher scores in {config.teacher} (e.g. {missing[0]})"
+        )
+    return [{**r, "teacher": found[r["id"]]} if r["id"] in found else r for r in records]
+
+
+def schedule(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Learning-rate factor: linear warmup, then cosine decay to 10%."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train; returns the final adapter folder (or the model folder with method "full")."""
+    import torch
+    from accelerate import Accelerator
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_or_write_config(out, config, resume)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
+    examples = order(with_teacher(data.load(config.data), config), config)
+    total_steps = math.ceil(len(examples) / config.batch_examples)
+    checkpoint = out / CHECKPOINT
+    resuming = resume and (checkpoint / "state.pt").is_file()
+    model = prepare(load_base(config.base_model), config, checkpoint / ADAPTER if resuming else None)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: schedule(step, total_steps, config.warmup_steps)
+    )
+    step = 0
+    if resuming:
+        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.train()
+    bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not progress)
+    with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+        while step < total_steps:
+            batch = examples[step * config.batch_examples : (step + 1) * config.batch_examples]
+            started, loss_sum, tokens = time.perf_counter(), 0.0, 0
+            for record in batch:
+                with accelerator.autocast():
+                    loss = answer_loss(
+                        model,
+                        record["prompt_ids"],
+                        record["target_ids"],
+                        _teacher(record),
+                        config.distill_weight,
+                    )
+                accelerator.backward(loss / len(batch))
+                loss_sum += loss.item()
+                tokens += len(record["prompt_ids"]) + len(record["target_ids"])
+            accelerator.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            seconds = time.perf_counter() - started
+            line = {
+                "step": step,
+                "loss": loss_sum / len(batch),
+                "learning_rate": scheduler.get_last_lr()[0],
+                "tokens_per_s": tokens / seconds,
+                "examples": step * config.batch_examples,
+            }
+            log.write(json.dumps(line) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{line['loss']:.3f}", tok_s=f"{line['tokens_per_s']:.0f}")
+            if step % config.checkpoint_steps == 0 or step == total_steps:
+                _save_checkpoint(accelerator, model, optimizer, scheduler, step, checkpoint)
+    bar.close()
+    final = out / ADAPTER
+    accelerator.unwrap_model(model).save_pretrained(str(final))
+    return final
+
+
+def _teacher(record: dict):
+    teacher = record.get("teacher")
+    return (teacher["top_ids"], teacher["top_logprobs"]) if teacher else None
+
+
+def _save_checkpoint(accelerator, model, optimizer, scheduler, step: int, checkpoint: Path) -> None:
+    """Adapter, optimizer, scheduler and step, replaced as a whole (a crash keeps the previous one)."""
+    import shutil
+
+    import torch
+
+    partial = checkpoint.with_name(checkpoint.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    accelerator.unwrap_model(model).save_pretrained(str(partial / ADAPTER))
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
+    torch.save(state, partial / "state.pt")
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    partial.rename(checkpoint)
+
+
+def _check_or_write_config(out: Path, config: TrainConfig, resume: bool) -> None:
+    path = out / "config.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if recorded != config.to_json():
+            raise SystemExit(f"{out} holds a run with other settings; use another --out")
+        if not resume:
+            raise SystemExit(f"{out} already holds this run; pass --resume to go on")
+    path.write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+# --- command line --------------------------------------------------------------------------------------
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nanocomplete.train.trainer", description=__doc__.split("\n")[0]
+    )
+    for item in dataclasses.fields(TrainConfig):
+        flag = "--" + item.name.replace("_", "-")
+        required = item.default is dataclasses.MISSING
+        kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
+        parser.add_argument(flag, type=kind, required=required, default=None if required else item.default)
+    parser.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    final = train(config, resume=args.resume)
+    print(f"adapter: {final}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

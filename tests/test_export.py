@@ -1,0 +1,79 @@
+"""A PEFT LoRA adapter exported to GGUF is what llama.cpp loads, and it changes the real engine's output."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gguf")
+from safetensors.numpy import save_file
+
+from nanocomplete.config import EngineConfig, GenerationConfig
+from nanocomplete.engine import Engine
+from nanocomplete.train import export
+
+HIDDEN, LAYERS = 896, 24  # Qwen2.5-Coder-0.5B
+PROMPT = "def fibonacci(n):\n    if n < 2:\n        return n\n    return "
+
+
+def test_peft_names_map_to_llama_cpp_adapter_names():
+    names = export.gguf_names(
+        [
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+            "base_model.model.model.layers.23.mlp.down_proj.lora_B.weight",
+            "base_model.model.model.layers.5.self_attn.o_proj.lora_A.weight",
+        ],
+        LAYERS,
+    )
+    assert list(names.values()) == [
+        "blk.0.attn_q.weight.lora_a",
+        "blk.23.ffn_down.weight.lora_b",
+        "blk.5.attn_output.weight.lora_a",
+    ]
+
+
+def test_tensors_that_are_not_lora_weights_are_refused():
+    with pytest.raises(export.ExportError, match="not a LoRA"):
+        export.gguf_names(["base_model.model.model.embed_tokens.weight"], LAYERS)
+
+
+def write_peft_adapter(folder, b_scale: float, rank: int = 4, seed: int = 0) -> None:
+    """A q_proj LoRA on every layer, in PEFT's on-disk format; `b_scale` 0 makes it a no-op."""
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for layer in range(LAYERS):
+        base = f"base_model.model.model.layers.{layer}.self_attn.q_proj"
+        tensors[f"{base}.lora_A.weight"] = rng.normal(0, 0.05, (rank, HIDDEN)).astype(np.float32)
+        tensors[f"{base}.lora_B.weight"] = rng.normal(0, b_scale, (HIDDEN, rank)).astype(np.float32)
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    settings = {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": ["q_proj"]}
+    (folder / "adapter_config.json").write_text(json.dumps(settings))
+
+
+def greedy(engine: Engine) -> tuple[str, tuple[float, ...]]:
+    generation = engine.generate(engine.tokenize(PROMPT), GenerationConfig(max_tokens=12))
+    return generation.text, generation.token_logprobs
+
+
+@pytest.mark.model
+def test_an_exported_adapter_is_loaded_by_the_engine_and_changes_its_output(model_path, tmp_path):
+    config = EngineConfig(context_window_tokens=512, batch_tokens=64)
+    base_text, base_logprobs = greedy(Engine(model_path, config))
+
+    write_peft_adapter(tmp_path / "noop", b_scale=0.0)
+    noop = export.export(tmp_path / "noop", tmp_path / "noop.gguf")
+    noop_text, noop_logprobs = greedy(Engine(model_path, config, noop))
+    assert noop_text == base_text
+    assert np.allclose(noop_logprobs, base_logprobs, atol=1e-3)
+
+    write_peft_adapter(tmp_path / "strong", b_scale=0.5)
+    strong = export.export(tmp_path / "strong", tmp_path / "strong.gguf")
+    strong_text, _ = greedy(Engine(model_path, config, strong))
+    assert strong_text != base_text
+
+
+def test_a_non_lora_adapter_folder_is_refused(tmp_path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "IA3"}))
+    with pytest.raises(export.ExportError, match="not LoRA"):
+        export.export(tmp_path, tmp_path / "out.gguf")

@@ -1,0 +1,185 @@
+"""The trainer's loss, schedule, order and resumption, on a tiny randomly initialised Qwen2 (the logic is
+the same for the 0.5B; the real model's round trip is in test_export.py)."""
+
+import itertools
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from nanocomplete.train import trainer  # noqa: E402
+from nanocomplete.train.trainer import TrainConfig  # noqa: E402
+
+VOCAB = 64
+
+
+def tiny_qwen2(seed: int = 0):
+    torch.manual_seed(seed)
+    config = transformers.Qwen2Config(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    return transformers.Qwen2ForCausalLM(config).eval()
+
+
+def manual_cross_entropy(model, prompt, answer) -> float:
+    """Cross-entropy of the answer tokens from the full logits, position by position."""
+    ids = torch.tensor([[*prompt, *answer]])
+    logits = model(input_ids=ids).logits[0]
+    total = 0.0
+    for i, token in enumerate(answer):
+        position = len(prompt) - 1 + i  # the position whose next token is answer[i]
+        total -= torch.log_softmax(logits[position], -1)[token].item()
+    return total / len(answer)
+
+
+def test_loss_is_the_cross_entropy_of_the_answer_tokens_only():
+    model = tiny_qwen2()
+    prompt, answer = [5, 9, 11, 3, 7, 2], [13, 17, 1]
+    with torch.no_grad():
+        loss = trainer.answer_loss(model, prompt, answer).item()
+    assert loss == pytest.approx(manual_cross_entropy(model, prompt, answer), rel=1e-4)
+
+
+def test_prompt_tokens_get_no_gradient_as_labels():
+    """Only answer positions are labels: the loss of (prompt, answer) does not change when the prompt's own
+    next tokens would have been easy or hard to predict, beyond their effect as context."""
+    model = tiny_qwen2()
+    answer = [13, 17, 1]
+    with torch.no_grad():
+        repeated = trainer.answer_loss(model, [4, 4, 4, 4, 4, 4], answer).item()
+        expected = manual_cross_entropy(model, [4, 4, 4, 4, 4, 4], answer)
+    # were prompt positions labels, this prompt's near-certain repeats would pull the mean loss far down
+    assert repeated == pytest.approx(expected, rel=1e-4)
+    assert trainer.model_input([1, 2], [3, 4, 5]).tolist() == [[1, 2, 3, 4]]
+
+
+def test_distillation_toward_a_one_hot_teacher_is_the_cross_entropy():
+    model = tiny_qwen2()
+    prompt, answer = [5, 9, 11], [13, 17]
+    teacher = ([[13, 2], [17, 3]], [[0.0, -50.0], [0.0, -50.0]])  # all mass on the real answer
+    with torch.no_grad():
+        plain = trainer.answer_loss(model, prompt, answer).item()
+        distilled = trainer.answer_loss(model, prompt, answer, teacher, distill_weight=1.0).item()
+        mixed = trainer.answer_loss(model, prompt, answer, teacher, distill_weight=0.5).item()
+    assert distilled == pytest.approx(plain, rel=1e-4)
+    assert mixed == pytest.approx(plain, rel=1e-4)
+
+
+def test_distillation_follows_the_teacher_when_it_disagrees():
+    model = tiny_qwen2()
+    prompt, answer = [5, 9, 11], [13]
+    teacher = ([[20]], [[0.0]])  # the teacher is sure of token 20
+    with torch.no_grad():
+        distilled = trainer.answer_loss(model, prompt, [13], teacher, distill_weight=1.0).item()
+        toward_20 = trainer.answer_loss(model, prompt, [20]).item()
+    assert distilled == pytest.approx(toward_20, rel=1e-4)
+    assert answer == [13]
+
+
+def test_schedule_warms_up_linearly_then_decays_to_a_tenth():
+    factors = [trainer.schedule(step, total_steps=20, warmup_steps=4) for step in range(20)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in itertools.pairwise(factors[3:]))
+    assert trainer.schedule(100, total_steps=20, warmup_steps=4) == pytest.approx(0.1)
+
+
+def records(n: int, length: int = 6) -> list[dict]:
+    return [
+        {
+            "id": f"ex{i}",
+            "prompt_ids": [(i + j) % 50 + 2 for j in range(length)],
+            "target_ids": [i % 7 + 3, 1],
+        }
+        for i in range(n)
+    ]
+
+
+def test_order_is_seeded_and_leaves_out_examples_over_the_length_limit():
+    data = [*records(10), {"id": "long", "prompt_ids": list(range(40)), "target_ids": [1]}]
+    config = TrainConfig(data="-", out="-", max_sequence_tokens=20, epochs=2, seed=3)
+    first, again = trainer.order(data, config), trainer.order(data, config)
+    assert [r["id"] for r in first] == [r["id"] for r in again]
+    assert len(first) == 20 and "long" not in {r["id"] for r in first}
+    other = trainer.order(data, TrainConfig(data="-", out="-", max_sequence_tokens=20, epochs=2, seed=4))
+    assert [r["id"] for r in other] != [r["id"] for r in first]
+
+
+def write_shard(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def adapter_weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_an_interrupted_run_resumed_ends_with_the_same_adapter_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    write_shard(tmp_path / "data", records(6))
+    monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
+    common = dict(data=str(tmp_path / "data"), batch_examples=2, checkpoint_steps=1, lora_rank=4)
+    common.update(learning_rate=1e-2, warmup_steps=1, precision="fp32")
+
+    whole = trainer.train(TrainConfig(out=str(tmp_path / "whole"), **common), progress=False)
+
+    calls = {"n": 0}
+    real_loss = trainer.answer_loss
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the first example of the third step
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "answer_loss", interrupted)
+    config = TrainConfig(out=str(tmp_path / "resumed"), **common)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(config, progress=False)
+    monkeypatch.setattr(trainer, "answer_loss", real_loss)
+    with pytest.raises(SystemExit, match="--resume"):
+        trainer.train(config, progress=False)
+    resumed = trainer.train(config, resume=True, progress=False)
+
+    expected, got = adapter_weights(whole), adapter_weights(resumed)
+    assert expected.keys() == got.keys() and len(expected) > 0
+    for name in expected:
+        assert torch.allclose(expected[name], got[name], atol=1e-6), name
+    steps = [
+        json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()
+    ]
+    assert steps == [1, 2, 3]
+
+
+def test_full_fine_tuning_lowers_the_loss_on_what_it_trains_on(tmp_path, monkeypatch):
+    write_shard(tmp_path / "data", records(4))
+    monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=2))
+    config = TrainConfig(
+        data=str(tmp_path / "data"), out=str(tmp_path / "run"), batch_examples=4, epochs=15, method="full"
+    )
+    config = trainer.dataclasses.replace(config, learning_rate=1e-2, warmup_steps=1, precision="fp32")
+    trainer.train(config, progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 15
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_distilling_without_teacher_scores_is_refused(tmp_path):
+    write_shard(tmp_path / "data", records(2))
+    config = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"), distill_weight=0.5)
+    with pytest.raises(SystemExit, match="--teacher"):
+        trainer.with_teacher(records(2), config)
+    (tmp_path / "teacher.jsonl").write_text(
+        json.dumps({"id": "ex0", "top_ids": [[1]], "top_logprobs": [[0.0]]}) + "\n"
+    )
+    config = trainer.dataclasses.replace(config, teacher=str(tmp_path / "teacher.jsonl"))
+    with pytest.raises(SystemExit, match="no teacher scores"):
+        trainer.with_teacher(records(2), config)
