@@ -36,6 +36,18 @@ for lang in python typescript; do
   run xf-$lang-oracle--0.5b crossfile-$lang-oracle --model $small "${xf[@]}" --max-context-tokens 1024
   run xf-$lang-none--1.5b crossfile-$lang --model $large "${xf[@]}"
 done
+# the trained model (runs/train.sh), paired with the rows above
+trained=nanocomplete-0.5b
+run he-fim-single--trained humaneval-fim-single --model $trained --limit 400
+for lang in python typescript; do
+  run xf-$lang-none--trained crossfile-$lang --model $trained "${xf[@]}"
+  run xf-$lang-retrieved512--trained crossfile-$lang-retrieved --model $trained "${xf[@]}" --max-context-tokens 512
+done
+run he-l2r--trained humaneval --model $trained
+for lang in python typescript; do
+  run xf-$lang-greedy1024--trained crossfile-$lang-greedy --model $trained "${xf[@]}" --max-context-tokens 1024
+done
+run he-js-fim-single--trained humaneval-x-js-fim-single --model $trained --limit 200
 run xf-python-none-after-middle--0.5b crossfile-python --model $small "${xf[@]}" --current-line-after-middle
 for source in import similar; do
   run xf-python-$source-only512--0.5b crossfile-python-retrieved --model $small "${xf[@]}" --max-context-tokens 512 --context-sources $source

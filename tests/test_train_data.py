@@ -3,6 +3,7 @@ editor-like cursors, prompts built on the server's path within budgets, the trai
 decontamination, determinism and context copies."""
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
@@ -205,7 +206,26 @@ def server_prompt(package, example, tokenize) -> prompt.Prompt:
         workspace.add(path, example.prefix + example.suffix if path == example.path else text)
     fim_input = FimInput(example.prefix, example.suffix, example.path, "shop")
     attached, _ = context.attach(fim_input, workspace, tokenize, SMALL.max_context_tokens, ContextConfig())
-    return prompt.build(attached, tokenize, SMALL)
+    return prompt.build(attached, tokenize, layout_of(example))
+
+
+def layout_of(example) -> PromptConfig:
+    if example.layout == "after_middle":
+        return SMALL
+    return dataclasses.replace(SMALL, current_line_after_middle=False, heal_trailing_whitespace=False)
+
+
+def test_examples_mix_the_servers_layout_with_the_standard_one_by_the_recipes_share(built):
+    layouts = Counter(e.layout for e in built.examples)
+    assert set(layouts) == {"after_middle", "standard"}
+    assert 0.25 <= layouts["standard"] / len(built.examples) <= 0.75
+    assert all(not e.prompt.healed for e in built.examples if e.layout == "standard")
+
+
+def test_a_recipe_without_standard_share_builds_only_the_servers_layout(package, tokenizer, cleaner):
+    recipe = data.Recipe(prompt=SMALL, standard_layout_share=0.0)
+    only = data.build([package], tokenizer.tokenize, examples=20, recipe=recipe, cleaner=cleaner)
+    assert {e.layout for e in only.examples} == {"after_middle"}
 
 
 def test_no_eval_package_can_be_training_data(package, tokenizer):
