@@ -115,6 +115,14 @@ REGISTRY: dict[str, ModelSpec] = {
             size_bytes=1_117_320_768,
         ),
         ModelSpec(
+            name="nanocomplete-0.5b",
+            description="the 0.5B-Instruct with our LoRA (runs/train.sh; nanocomplete/adapters/nanocomplete-0.5b.md)",
+            sha256="9804859a2493290cbf3f39a3d6f568077eea5176de9c2ba55731f02c95412f19",
+            size_bytes=17_619_424,
+            base="qwen2.5-coder-0.5b-instruct",
+            adapter="nanocomplete-0.5b.gguf",
+        ),
+        ModelSpec(
             name="qwen2.5-coder-0.5b",
             description="Qwen2.5-Coder-0.5B base, Q8_0 (better at FIM; needs internet)",
             sources=(HubSource("ggml-org/Qwen2.5-Coder-0.5B-Q8_0-GGUF", "qwen2.5-coder-0.5b-q8_0.gguf"),),
