@@ -140,6 +140,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--package", default="httpx", help="eval-split package to edit (default: %(default)s)"
     )
     replay.add_argument("--out", type=Path, default=Path("out/bench"), help="where the JSON results go")
+    replay.add_argument(
+        "--skip-naive",
+        action="store_true",
+        help="replay only our configuration (comparing models rather than caching)",
+    )
     add_settings_flags(replay, ("engine", "prompt", "context", "generation", "postprocess"))
     replay.set_defaults(run=run_bench_replay)
 
@@ -225,6 +230,9 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"  {'':30} source: {source.describe()}")
         if spec.adapter:
             print(f"  {'':30} adapter: {models.ADAPTER_DIR / spec.adapter} over {spec.base}")
+            merged = models.merged_path(spec)
+            how = f"merged: {merged}" if merged.is_file() else "applied at load time until pulled (merged)"
+            print(f"  {'':30} {how}")
     print(f"\n* default model; cache: {models.cache_dir()}")
     return 0
 
@@ -342,7 +350,10 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = _serving_settings(args)
     results = {}
-    for name, reuse_kv in (("nanocomplete", True), ("naive", False)):
+    configurations = (
+        (("nanocomplete", True),) if args.skip_naive else (("nanocomplete", True), ("naive", False))
+    )
+    for name, reuse_kv in configurations:
         session = replay.run(engine, args.model, files, settings, reuse_kv)
         results[name] = {
             "summary": replay.summarise(session),

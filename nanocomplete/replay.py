@@ -309,26 +309,28 @@ def _wait_for_index(service, root: Path, timeout_s: float = 60) -> None:
 
 
 def table(results: dict) -> str:
-    """Both configurations side by side; the ratio of median latencies last."""
-    ours, naive = results["nanocomplete"]["summary"], results["naive"]["summary"]
-    rows = ["| metric | nanocomplete | naive |", "|---|---|---|"]
+    """The configurations side by side (ours, then naive if it ran); the ratio of median latencies last."""
+    names = [name for name in ("nanocomplete", "naive") if name in results]
+    summaries = [results[name]["summary"] for name in names]
+    rows = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in (
         "requests", "shown", "accepted", "acceptance_rate", "accepted_chars_per_100_typed", "latency_ms_p50",
         "model_latency_ms_p50", "latency_ms_p95", "prompt_tokens_median", "prompt_tokens_evaluated_median",
         "cache_hit_ratio", "prompt_ms_total", "generation_ms_total",
     ):  # fmt: skip
-        rows.append(f"| {key} | {_fmt(ours[key])} | {_fmt(naive[key])} |")
-    for event, values in ours["by_event"].items():
-        other = naive["by_event"][event]
-        rows.append(
-            f"| {event}: n / p50 ms / evaluated | {values['n']} / {values['latency_ms_p50']:.0f} / "
-            f"{values['evaluated_median']:.0f} | {other['n']} / {other['latency_ms_p50']:.0f} / "
-            f"{other['evaluated_median']:.0f} |"
-        )
-    ratio = naive["latency_ms_p50"] / ours["latency_ms_p50"] if ours["latency_ms_p50"] else float("inf")
-    model_ratio = naive["model_latency_ms_p50"] / max(ours["model_latency_ms_p50"], 1e-9)
-    rows.append(f"\np50 latency of requests the model answered, naive / nanocomplete: {model_ratio:.1f}x")
-    rows.append(f"p50 latency, naive / nanocomplete: {ratio:.1f}x")
+        rows.append(f"| {key} | " + " | ".join(_fmt(summary[key]) for summary in summaries) + " |")
+    for event in summaries[0]["by_event"]:
+        cells = []
+        for summary in summaries:
+            values = summary["by_event"][event]
+            cells.append(f"{values['n']} / {values['latency_ms_p50']:.0f} / {values['evaluated_median']:.0f}")
+        rows.append(f"| {event}: n / p50 ms / evaluated | " + " | ".join(cells) + " |")
+    if len(summaries) == 2:
+        ours, naive = summaries
+        ratio = naive["latency_ms_p50"] / ours["latency_ms_p50"] if ours["latency_ms_p50"] else float("inf")
+        model_ratio = naive["model_latency_ms_p50"] / max(ours["model_latency_ms_p50"], 1e-9)
+        rows.append(f"\np50 latency of requests the model answered, naive / nanocomplete: {model_ratio:.1f}x")
+        rows.append(f"p50 latency, naive / nanocomplete: {ratio:.1f}x")
     return "\n".join(rows)
 
 

@@ -16,7 +16,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     try:
-        return models.resolve(models.DEFAULT_MODEL)
+        return models.resolve(
+            models.BASE_MODEL
+        )  # the default model runs these weights (+ our merged adapter)
     except ModelMissingError as error:
         pytest.fail(f"{error} (or run `make test`, which pulls it)")
 

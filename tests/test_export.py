@@ -77,3 +77,27 @@ def test_a_non_lora_adapter_folder_is_refused(tmp_path):
     (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "IA3"}))
     with pytest.raises(export.ExportError, match="not LoRA"):
         export.export(tmp_path, tmp_path / "out.gguf")
+
+
+@pytest.mark.model
+def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_bases_size(
+    model_path, tmp_path
+):
+    config = EngineConfig(context_window_tokens=512, batch_tokens=64, threads=1)
+    base_text, _ = greedy(Engine(model_path, config))
+
+    write_peft_adapter(tmp_path / "noop", b_scale=0.0)
+    noop = export.merge(
+        model_path, export.export(tmp_path / "noop", tmp_path / "noop.gguf"), tmp_path / "m0.gguf"
+    )
+    assert greedy(Engine(noop, config))[0] == base_text
+    assert (
+        noop.stat().st_size == model_path.stat().st_size
+    )  # the base's quantization scheme, tensor by tensor
+
+    write_peft_adapter(tmp_path / "strong", b_scale=0.2, seed=1)
+    adapter = export.export(tmp_path / "strong", tmp_path / "strong.gguf")
+    at_run_time, _ = greedy(Engine(model_path, config, adapter))
+    merged, _ = greedy(Engine(export.merge(model_path, adapter, tmp_path / "m1.gguf"), config))
+    assert at_run_time != base_text
+    assert merged == at_run_time

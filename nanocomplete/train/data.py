@@ -126,7 +126,7 @@ def _manifest(builders, chosen, requested, seed, recipe, cleaner) -> dict:
         "dataset": DATASET_NAME,
         "seed": seed,
         "examples_requested": requested,
-        "model": models.DEFAULT_MODEL,
+        "model": models.BASE_MODEL,
         "recipe": recipe.to_json(),
         "weights": {"language": LANGUAGE_WEIGHTS, "dialect": DIALECT_WEIGHTS, "kind": KIND_WEIGHTS},
         "format": "JSONL shards; prompt_ids: the server's prompt; target_ids: answer then <|endoftext|>",
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from nanocomplete.engine import Tokenizer
 
-    tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
+    tokenizer = Tokenizer(models.resolve(models.BASE_MODEL))
     from nanocomplete.cli import settings_from_args
 
     recipe = Recipe(

@@ -40,7 +40,7 @@ ADAPTER = "adapter"  # the final PEFT adapter folder inside OUT
 class TrainConfig:
     data: str  # folder of train-*.jsonl shards (python -m nanocomplete.train.data build)
     out: str
-    base_model: str = models.DEFAULT_MODEL
+    base_model: str = models.BASE_MODEL
     method: str = "lora"  # lora | full
     lora_rank: int = 16
     lora_alpha: float = 32.0
