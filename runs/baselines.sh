@@ -44,6 +44,9 @@ for lang in python typescript; do
   run xf-$lang-retrieved512--trained crossfile-$lang-retrieved --model $trained "${xf[@]}" --max-context-tokens 512
 done
 run he-l2r--trained humaneval --model $trained
+# the Python no-context difference on a larger sample (the later --limit wins)
+run xf-python-none-200--0.5b crossfile-python --model $small "${xf[@]}" --limit 200
+run xf-python-none-200--trained crossfile-python --model $trained "${xf[@]}" --limit 200
 for lang in python typescript; do
   run xf-$lang-greedy1024--trained crossfile-$lang-greedy --model $trained "${xf[@]}" --max-context-tokens 1024
 done

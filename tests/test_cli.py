@@ -40,8 +40,9 @@ def test_models_lists_the_registry_and_marks_the_default_as_pulled():
     result = nanocomplete("models")
     assert result.returncode == 0
     default_line = next(line for line in result.stdout.splitlines() if line.startswith("*"))
-    assert "qwen2.5-coder-0.5b-instruct" in default_line and " pulled " in default_line
-    assert "qwen2.5-coder-1.5b-instruct" in result.stdout
+    assert "nanocomplete-0.5b" in default_line and " pulled " in default_line
+    assert "qwen2.5-coder-0.5b-instruct" in result.stdout and "qwen2.5-coder-1.5b-instruct" in result.stdout
+    assert "adapter: " in result.stdout and "over qwen2.5-coder-0.5b-instruct" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -234,9 +234,33 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             if step % config.checkpoint_steps == 0 or step == total_steps:
                 _save_checkpoint(accelerator, model, optimizer, scheduler, step, checkpoint)
     bar.close()
+    plot_log(out / "log.jsonl", out / "loss.png")
     final = out / ADAPTER
     accelerator.unwrap_model(model).save_pretrained(str(final))
     return final
+
+
+def plot_log(log_path: Path, png_path: Path) -> Path:
+    """The answer-token loss per step (and its 10-step mean) from a run's log.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    steps, losses = [line["step"] for line in lines], [line["loss"] for line in lines]
+    window = [
+        sum(losses[max(0, i - 9) : i + 1]) / len(losses[max(0, i - 9) : i + 1]) for i in range(len(losses))
+    ]
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    axes.plot(steps, losses, alpha=0.4, label="step")
+    axes.plot(steps, window, label="10-step mean")
+    axes.set(xlabel="optimizer step", ylabel="answer-token loss (nats)", title=log_path.parent.name)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=110)
+    plt.close(figure)
+    return png_path
 
 
 def _teacher(record: dict):
