@@ -25,10 +25,11 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from nanocomplete import models
+from nanocomplete.config import setting
 from nanocomplete.train import data, teacher
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -38,24 +39,24 @@ ADAPTER = "adapter"  # the final PEFT adapter folder inside OUT
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str  # folder of train-*.jsonl shards (python -m nanocomplete.train.data build)
-    out: str
-    base_model: str = models.BASE_MODEL
-    method: str = "lora"  # lora | full
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    learning_rate: float = 2e-4
-    warmup_steps: int = 4
-    batch_examples: int = 8  # examples per optimizer step (gradient accumulation)
-    epochs: int = 1
-    max_examples: int | None = None  # the first N examples of the (seeded) order
-    max_sequence_tokens: int = 2048  # longer examples are skipped
-    teacher: str | None = None  # teacher top-k file (python -m nanocomplete.train.teacher)
-    distill_weight: float = 0.0  # 0: cross-entropy only; above 0 needs `teacher`
-    checkpoint_steps: int = 10
-    precision: str = "bf16"  # bf16 autocast (CPU or GPU) | fp32
-    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
-    seed: int = 0
+    data: str = setting(MISSING, "folder of train-*.jsonl shards (python -m nanocomplete.train.data build)")
+    out: str = setting(MISSING, "run folder: config.json, log.jsonl, loss.png, checkpoint/, adapter/")
+    base_model: str = setting(models.BASE_MODEL, "registered model (or .gguf) to start from")
+    method: str = setting("lora", "lora | full")
+    lora_rank: int = setting(16, "LoRA rank r")
+    lora_alpha: float = setting(32.0, "LoRA alpha (scale alpha / r)")
+    learning_rate: float = setting(2e-4, "peak AdamW learning rate")
+    warmup_steps: int = setting(4, "linear warmup steps, then cosine decay to 10%")
+    batch_examples: int = setting(8, "examples per optimizer step (gradient accumulation)")
+    epochs: int = setting(1, "passes over the examples")
+    max_examples: int | None = setting(None, "only the first N examples of the seeded order")
+    max_sequence_tokens: int = setting(2048, "longer examples are skipped")
+    teacher: str | None = setting(None, "teacher top-k file (python -m nanocomplete.train.teacher)")
+    distill_weight: float = setting(0.0, "share of the distillation loss; above 0 needs --teacher")
+    checkpoint_steps: int = setting(10, "steps between checkpoints")
+    precision: str = setting("bf16", "bf16 (autocast, CPU or GPU) | fp32")
+    threads: int = setting(0, "CPU threads for torch; 0 leaves torch's default")
+    seed: int = setting(0, "seed of the example order and the LoRA initialisation")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -304,9 +305,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
-        required = item.default is dataclasses.MISSING
+        required = item.default is MISSING
         kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
-        parser.add_argument(flag, type=kind, required=required, default=None if required else item.default)
+        default = None if required else item.default
+        help_text = item.metadata["help"] + ("" if required else f" (default: {default})")
+        parser.add_argument(
+            flag, type=kind, required=required, default=default, help=help_text.replace("%", "%%")
+        )
     parser.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint")
     return parser
 
