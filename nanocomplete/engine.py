@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,29 +243,30 @@ class Engine:
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Teacher forcing: at each position of `answer` after `prompt`, the `top_k` most likely token ids
         and their log-probabilities (temperature 1), best first. The KV cache keeps prompt + answer."""
-        if len(prompt) + len(answer) >= self.config.context_window_tokens:
-            raise PromptError(f"{len(prompt) + len(answer)} tokens do not fit the context window")
-        self.prefill(prompt)
         top_ids, top_values = [], []
-        for i, token in enumerate(answer):
-            logprobs = self._last_logprobs()
+        for logprobs in self._teacher_forced(prompt, answer):
             best = np.argsort(-logprobs)[:top_k]
             top_ids.append([int(t) for t in best])
             top_values.append([float(logprobs[t]) for t in best])
-            if i + 1 < len(answer):
-                self._decode([token])
         return top_ids, top_values
 
     def answer_logprobs(self, prompt: Sequence[int], answer: Sequence[int]) -> list[float]:
         """Teacher forcing: the log-probability of each token of `answer` after `prompt` and the answer's
         earlier tokens."""
-        values = []
+        return [
+            float(logprobs[token])
+            for logprobs, token in zip(self._teacher_forced(prompt, answer), answer, strict=True)
+        ]
+
+    def _teacher_forced(self, prompt: Sequence[int], answer: Sequence[int]) -> Iterator[np.ndarray]:
+        """The log-probs over the vocabulary at each answer position, feeding the real answer tokens."""
+        if len(prompt) + len(answer) >= self.config.context_window_tokens:
+            raise PromptError(f"{len(prompt) + len(answer)} tokens do not fit the context window")
         self.prefill(prompt)
         for i, token in enumerate(answer):
-            values.append(float(self._last_logprobs()[token]))
+            yield self._last_logprobs()
             if i + 1 < len(answer):
                 self._decode([token])
-        return values
 
     # --- llama.cpp calls ---
 

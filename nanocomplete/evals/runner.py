@@ -70,7 +70,7 @@ def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) ->
     _check_or_write_config(out_dir, run_config(spec, task, files), spec.engine)
     examples = [with_cursor(e, spec.cursor) for e in examples_for(task, spec.limit, spec.seed, spec.setting)]
     samples_path = out_dir / "samples.jsonl"
-    _drop_partial_last_line(samples_path)
+    drop_partial_last_line(samples_path)
     done = _done_ids(samples_path)
     todo = [e for e in examples if e.id not in done]
     if not todo:
@@ -197,7 +197,7 @@ def _same_run(existing: dict, config: dict) -> bool:
     return True
 
 
-def _drop_partial_last_line(samples_path: Path) -> None:
+def drop_partial_last_line(samples_path: Path) -> None:
     """An interrupted write leaves a line without its newline; cut it so appending stays valid JSONL."""
     if not samples_path.is_file():
         return

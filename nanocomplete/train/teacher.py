@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from nanocomplete import models
 from nanocomplete.config import EngineConfig
+from nanocomplete.evals.runner import drop_partial_last_line
 from nanocomplete.train import data
 
 TEACHER_MODEL = "qwen2.5-coder-1.5b-instruct"
@@ -47,12 +48,9 @@ def load(path: Path | str) -> dict[str, dict]:
 
 def score(records: Sequence[dict], engine, top_k: int, out_path: Path, progress: bool = True) -> int:
     """Append the teacher's top-k for every record not yet in `out_path`; returns how many were scored."""
+    drop_partial_last_line(out_path)
     done = load(out_path)
     todo = [r for r in records if r["id"] not in done]
-    if out_path.is_file() and not out_path.read_text(encoding="utf-8").endswith("\n"):
-        out_path.write_text(
-            "".join(json.dumps({"id": k, **v}) + "\n" for k, v in done.items()), encoding="utf-8"
-        )
     with open(out_path, "a", encoding="utf-8") as out:
         for record in tqdm(todo, desc="teacher", unit="ex", disable=not progress):
             top_ids, top_logprobs = engine.top_logprobs(record["prompt_ids"], record["target_ids"], top_k)
