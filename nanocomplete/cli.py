@@ -132,6 +132,20 @@ def make_parser() -> argparse.ArgumentParser:
     _add_model_flag(ctx)
     ctx.set_defaults(run=run_bench_context)
 
+    coverage = bench_kinds.add_parser(
+        "coverage",
+        help="how much of the names a cross-file completion needs each context arm shows (no model)",
+    )
+    coverage.add_argument("--languages", default="python,typescript", help="comma-separated")
+    coverage.add_argument(
+        "--budgets", default="256,512,1024,2048", help="context token budgets, comma-separated"
+    )
+    coverage.add_argument("--limit", type=int, default=None, help="examples per language (default: all)")
+    coverage.add_argument("--setting", default="cross_file_first", help="benchmark setting")
+    coverage.add_argument("--seed", type=int, default=0, help="example sample seed")
+    _add_model_flag(coverage)
+    coverage.set_defaults(run=run_bench_coverage)
+
     replay = bench_kinds.add_parser(
         "replay", help="a simulated editing session over HTTP: our caching vs a naive configuration"
     )
@@ -337,6 +351,19 @@ def run_bench_context(args: argparse.Namespace) -> int:
     print(f"machine: {bench.machine_description()}")
     for name, value in dataclasses.asdict(speed).items():
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
+    return 0
+
+
+def run_bench_coverage(args: argparse.Namespace) -> int:
+    from nanocomplete.engine import Tokenizer
+    from nanocomplete.evals import coverage
+
+    tokenizer = Tokenizer(models.resolve(args.model))
+    budgets = [int(b) for b in args.budgets.split(",")]
+    rows = []
+    for language in args.languages.split(","):
+        rows += coverage.measure(language, tokenizer.tokenize, budgets, args.limit, args.seed, args.setting)
+    print(coverage.table(rows))
     return 0
 
 

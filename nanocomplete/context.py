@@ -4,15 +4,18 @@ For a cursor in a document, candidates come from three sources, each ranked on i
 - import: names the document imports from workspace files → their definitions as signature-level
   skeletons (a short definition whole; for `module.` with nothing typed after it, the module's outline):
   first the names used in the last `near_cursor_lines` lines (closest first), then the names imported but
-  not used yet, since the next lines are likely to use them (the first use of an imported name is
-  exactly where a small model guesses wrong); one entry per defining file;
+  not used yet, as compact headers (a class with its constructor), since the next lines are likely to use
+  one of them (the first use of an imported name is exactly where a small model guesses wrong); one entry
+  per defining file;
 - similar: BM25 over 10-line windows of other files, queried with the last 10 non-empty lines before the
-  cursor; windows whose identifiers are nearly all in the local context already are dropped (they add
-  nothing, and the model would copy them);
+  cursor; each window comes with the CONTINUATION_LINES lines after it (what followed similar code is what
+  the model should write next), no line is shown twice, and adjacent snippets of a file become one entry;
+  windows whose identifiers are nearly all in the local context already are dropped (they add nothing,
+  and the model would copy them);
 - recent: snippets of open / recently edited files that the editor sends, most recent first.
-A token budget is split across the sources by share (unused share flows to the next source). The result
-is ordered from most stable to least stable (imports, then recent, then similar; by path within each)
-so that successive requests share the longest prompt prefix.
+A token budget is split across the enabled sources by share (unused share flows to the next source).
+The result is ordered from most stable to least stable (imports, then recent, then similar; by path
+within each) so that successive requests share the longest prompt prefix.
 
 `greedy_fill` is the baseline the earlier prototype used: whole files nearest to the document's directory
 until the budget is full.
@@ -36,6 +39,8 @@ SOURCES = ("import", "recent", "similar")
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
 NEAR_DUPLICATE = 0.8
+CONTINUATION_LINES = 5  # lines after a similar window that come with it
+DEFAULT_SHARES = {"import": 0.5, "recent": 0.2, "similar": 0.3}  # of the budget; unused share flows on
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Candidate:
     text: str
     rank: int  # order within the source (0 = best)
     line: int = 0  # where the snippet starts in its file, for a stable order
+    end_line: int = 0  # where it ends (exclusive), for snippets of line ranges
 
 
 def select(
@@ -73,7 +79,7 @@ def select(
     similar_windows: int = 8,
 ) -> Selection:
     """The snippets to show for `request`, within `budget_tokens` (prompt headers included)."""
-    shares = shares or {"import": 0.5, "recent": 0.2, "similar": 0.3}
+    shares = shares or DEFAULT_SHARES
     gathered = {
         "import": lambda: import_candidates(workspace, request, near_cursor_lines),
         "recent": lambda: recent_candidates(request),
@@ -81,10 +87,10 @@ def select(
     }
     chosen: list[tuple[Candidate, int]] = []
     carried = 0
-    for source in SOURCES:
-        if source not in sources:
-            continue
-        allowance = int(budget_tokens * shares.get(source, 0)) + carried
+    enabled = [source for source in SOURCES if source in sources]
+    total_share = sum(shares.get(source, 0) for source in enabled) or 1.0  # disabled sources' share too
+    for source in enabled:
+        allowance = int(budget_tokens * shares.get(source, 0) / total_share) + carried
         used = 0
         for candidate in gathered[source]():
             cost = entry_tokens(candidate.path, candidate.text, tokenize)
@@ -99,19 +105,33 @@ def select(
 
 
 def _merge_definitions(ordered: list[Candidate]) -> tuple[ExtraFile, ...]:
-    """One entry per file for the definitions taken from it (a merged entry costs less than its parts:
-    one header instead of several)."""
+    """One entry per file for the definitions taken from it, and one per run of adjacent similar
+    snippets of a file (a merged entry costs less than its parts: one header instead of several)."""
     merged: dict[str, list[str]] = {}
     files: list[ExtraFile | str] = []
+    previous: Candidate | None = None
     for candidate in ordered:
-        if candidate.source != "import":
-            files.append(ExtraFile(candidate.path, candidate.text))
-        elif candidate.path in merged:
+        if candidate.source == "import":
+            if candidate.path not in merged:
+                merged[candidate.path] = []
+                files.append(candidate.path)
             merged[candidate.path].append(candidate.text)
+        elif _continues(previous, candidate):
+            last = files[-1]
+            files[-1] = ExtraFile(last.path, last.text + "\n" + candidate.text)
         else:
-            merged[candidate.path] = [candidate.text]
-            files.append(candidate.path)
+            files.append(ExtraFile(candidate.path, candidate.text))
+        previous = candidate
     return tuple(f if isinstance(f, ExtraFile) else ExtraFile(f, "\n\n".join(merged[f])) for f in files)
+
+
+def _continues(previous: Candidate | None, candidate: Candidate) -> bool:
+    return (
+        previous is not None
+        and candidate.source == previous.source == "similar"
+        and candidate.path == previous.path
+        and candidate.line == previous.end_line
+    )
 
 
 def entry_tokens(path: str, text: str, tokenize: Tokenize) -> int:
@@ -135,10 +155,11 @@ def import_candidates(
     bound = {imp.alias: imp for imp in document.imports if not imp.reexport}
     wanted = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
     used = {name for name, _ in names_near_cursor(request.prefix, 1 << 30, document.import_lines)}
+    near = len(wanted)
     wanted += [(imp.alias, None) for imp in document.imports if imp.name and imp.alias not in used]
     candidates: list[Candidate] = []
     seen: set[str] = set()
-    for name, attribute in wanted:
+    for position, (name, attribute) in enumerate(wanted):
         imp = bound.get(name)
         target = workspace.resolve(request.path, imp) if imp is not None else None
         if target is None:
@@ -149,7 +170,7 @@ def import_candidates(
             found = _imported_definition(workspace, target, imp.name, attribute)
             if found is None:
                 continue
-            defining_path, snippet = found[0], skeleton(workspace, *found)
+            defining_path, snippet = found[0], skeleton(workspace, *found, compact=position >= near)
         if snippet and snippet not in seen:
             seen.add(snippet)
             candidates.append(Candidate("import", defining_path, snippet, len(candidates)))
@@ -185,9 +206,12 @@ def _imported_definition(workspace: Workspace, target: str, imported: str | None
     return workspace.definition(target, imported)
 
 
-def skeleton(workspace: Workspace, path: str, definition) -> str:
-    """A short definition whole; a longer one as its header, members' headers for a class."""
+def skeleton(workspace: Workspace, path: str, definition, compact: bool = False) -> str:
+    """A short definition whole; a longer one as its header, members' headers for a class. `compact`:
+    the header alone (with a class's constructor), for names not used yet."""
     lines = workspace.files[path].lines
+    if compact:
+        return _compact_skeleton(workspace, path, definition)
     if definition.end_line - definition.start_line < SHORT_DEFINITION_LINES:
         return "\n".join(lines[definition.start_line : definition.end_line + 1])
     parts = [definition.signature]
@@ -204,6 +228,21 @@ def skeleton(workspace: Workspace, path: str, definition) -> str:
         parts.append("    ...")
     text = "\n".join(parts).split("\n")[:SKELETON_MAX_LINES]
     return "\n".join(text)
+
+
+def _compact_skeleton(workspace: Workspace, path: str, definition) -> str:
+    if definition.kind == "variable":
+        return "\n".join(workspace.files[path].lines[definition.start_line : definition.end_line + 1][:3])
+    parts = [definition.signature]
+    if definition.kind == "class":
+        indent = "    " if path.endswith(".py") else "  "
+        parts += [
+            indent + line
+            for d in workspace.files[path].syntax.definitions
+            if d.parent == definition.name and d.name in ("__init__", "constructor")
+            for line in d.signature.split("\n")
+        ]
+    return "\n".join(parts)
 
 
 def outline(workspace: Workspace, path: str) -> str:
@@ -224,16 +263,26 @@ def query_lines(prefix: str, count: int = 10) -> str:
 
 
 def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int) -> list[Candidate]:
+    """The best BM25 windows, each with the lines that follow it (what came next in similar code is what
+    the model should write next); lines an earlier window already shows are not shown twice."""
     query = code_tokens(query_lines(request.prefix))
     local = set(code_tokens(query_lines(request.prefix, 40)))
-    candidates = []
+    candidates: list[Candidate] = []
+    shown: dict[str, set[int]] = {}
     for _score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
-        lines = workspace.files[window.path].lines[window.start_line : window.end_line]
-        text = "\n".join(lines)
+        file_lines = workspace.files[window.path].lines
+        end = min(len(file_lines), window.end_line + CONTINUATION_LINES)
+        covered = shown.setdefault(window.path, set())
+        fresh = [n for n in range(window.start_line, end) if n not in covered]
+        if not fresh:
+            continue
+        start, end = fresh[0], fresh[-1] + 1
+        text = "\n".join(file_lines[start:end])
         tokens = set(code_tokens(text))
         if tokens and len(tokens & local) / len(tokens) >= NEAR_DUPLICATE:  # adds nothing new
             continue
-        candidates.append(Candidate("similar", window.path, text, len(candidates), window.start_line))
+        covered.update(range(start, end))
+        candidates.append(Candidate("similar", window.path, text, len(candidates), start, end))
         if len(candidates) == limit:
             break
     return candidates

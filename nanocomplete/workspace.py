@@ -67,12 +67,14 @@ class Window:
 class Bm25:
     """Okapi BM25 over line windows, updatable one file at a time. At query time only the
     `max_query_tokens` rarest query tokens count, and tokens found in more than `max_document_share` of
-    the windows are skipped: they carry little information and cost the most to score."""
+    the windows (and at least `min_common_windows`) are skipped: they carry little information and cost the
+    most to score."""
 
     k1: float = 1.2
     b: float = 0.75
     max_document_share: float = 0.03
     max_query_tokens: int = 12
+    min_common_windows: int = 5  # in a small workspace every token is in 3% of the windows
     windows: dict[int, Window] = field(default_factory=dict)
     postings: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     by_file: dict[str, list[int]] = field(default_factory=dict)
@@ -115,7 +117,8 @@ class Bm25:
         average = self.total_length / total
         scores: dict[int, float] = defaultdict(float)
         postings = [self.postings[t] for t in set(query) if t in self.postings]
-        informative = sorted((p for p in postings if len(p) <= self.max_document_share * total), key=len)
+        common = max(self.min_common_windows, self.max_document_share * total)
+        informative = sorted((p for p in postings if len(p) <= common), key=len)
         for posting in informative[: self.max_query_tokens]:
             idf = math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
             for window_id, count in posting.items():

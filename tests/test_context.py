@@ -10,6 +10,7 @@ from nanocomplete.context import ContextRequest
 from nanocomplete.index import WorkspaceIndex
 from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.syntax import Import
+from nanocomplete.workspace import Workspace
 
 PROJECT = {
     "pkg/__init__.py": "from .models import User\nfrom .db import *\n",
@@ -110,6 +111,30 @@ def test_names_imported_but_not_used_yet_bring_their_definitions_after_the_used_
     assert candidates[1].text.startswith("class User:")
 
 
+def test_names_not_used_yet_come_as_compact_headers(index, tokenizer):
+    unused = context.import_candidates(index.workspace, request("app/main.py", "\n"), 30)
+    used = context.import_candidates(index.workspace, request("app/main.py", "\nuser = User("), 30)
+    compact = next(c.text for c in unused if c.path == "pkg/models.py")
+    whole = next(c.text for c in used if c.path == "pkg/models.py")
+    assert "def __init__(self, name: str, email: str):" in compact and "greeting" not in compact
+    assert "def greeting(self) -> str:" in whole
+
+
+def test_similar_windows_bring_the_lines_after_them_and_no_line_twice(tokenizer):
+    lines = [f"step_{n} = run_{n}(step_{n - 1})" for n in range(40)]
+    workspace = Workspace()
+    workspace.add("pkg/pipeline.py", "\n".join(lines))
+    req = ContextRequest("app/copy.py", "\n".join(lines[10:20]) + "\n", "\n")
+    candidates = context.similar_candidates(workspace, req, 4)
+    shown = [line for c in candidates for line in c.text.split("\n")]
+    assert len(shown) == len(set(shown))
+    assert lines[20] in shown and lines[24] in shown  # what followed the matching window
+    selection = context.select(workspace, req, tokenizer.tokenize, 2000, sources=["similar"])
+    assert len(selection.files) == 1  # adjacent snippets of one file: one entry, in file order
+    text = selection.files[0].text
+    assert text in "\n".join(lines) and lines[24] in text
+
+
 def test_typescript_imports_through_index_and_alias(index, tokenizer):
     selection = context.select(
         index.workspace,
@@ -132,6 +157,13 @@ def test_the_budget_is_never_exceeded(index, tokenizer, budget):
     assert built.extra_files_used == tuple(f.path for f in selection.files)
 
 
+def test_a_source_alone_gets_the_whole_budget(index, tokenizer):
+    recent = tuple(ExtraFile(f"notes/n{i}.py", f"value_{i} = {i}\n" * 5) for i in range(30))
+    req = request("app/main.py", "\n", recent=recent)
+    alone = context.select(index.workspace, req, tokenizer.tokenize, 400, sources=["recent"])
+    assert 0.8 * 400 < alone.tokens <= 400  # not just the recent share (20%) of it
+
+
 def test_the_order_is_stable_while_typing_on_a_line(index, tokenizer):
     base = "\nuser = User('a', 'b')\nconn = open_db("
     first = context.select(index.workspace, request("app/main.py", base), tokenizer.tokenize, 600)
@@ -147,6 +179,7 @@ def test_similar_code_comes_from_other_files_and_skips_near_duplicates(index, to
     index.update("pkg/copy.py", "def make(name):\n    return Member(name, '')\n")
     req = ContextRequest("pkg/sub/helpers.py", PROJECT["pkg/sub/helpers.py"], "\n")
     candidates = context.similar_candidates(index.workspace, req, 5)
+    assert candidates
     assert all(c.path != "pkg/sub/helpers.py" for c in candidates)
     assert all("return Member(name, '')" not in c.text for c in candidates)  # a near copy of the local code
 
