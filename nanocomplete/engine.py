@@ -14,6 +14,7 @@ Not thread-safe: one request at a time (the server serialises them).
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ import numpy as np
 from nanocomplete import fim
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.errors import Cancelled, EngineError, PromptError
+
+SHORT_TEXT_CHARS = 4096  # texts up to this long are cached by the tokenizer
+CACHED_TEXTS = 4096  # at most ~16 MB
 
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
@@ -68,11 +72,21 @@ class Tokenizer:
 
             llama = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
         self._llama = llama
+        raw = llama.tokenize  # the cache holds the model's method, not this object: no reference cycle
+
+        @functools.lru_cache(maxsize=CACHED_TEXTS)
+        def short(text: str) -> tuple[int, ...]:
+            return tuple(raw(text.encode("utf-8"), add_bos=False, special=False))
+
+        self._short = short
 
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of user text; special-token strings stay text."""
+        """Token ids of user text; special-token strings stay text. Short texts (prompt lines, context
+        snippets, paths) come from a cache: successive requests tokenize mostly the same ones."""
         if not text:
             return []
+        if len(text) <= SHORT_TEXT_CHARS:
+            return list(self._short(text))
         return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def detokenize(self, token_ids: Sequence[int], special: bool = False) -> str:

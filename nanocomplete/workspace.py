@@ -124,9 +124,10 @@ class Bm25:
             for window_id, count in posting.items():
                 norm = self.k1 * (1 - self.b + self.b * self.windows[window_id].length / average)
                 scores[window_id] += idf * count * (self.k1 + 1) / (count + norm)
-        eligible = ((score, i) for i, score in scores.items() if self.windows[i].path != exclude_path)
-        best = heapq.nlargest(limit, eligible, key=lambda pair: (pair[0], -pair[1]))
-        return [(score, self.windows[i]) for score, i in best]
+        for window_id in self.by_file.get(exclude_path, ()) if exclude_path else ():
+            scores.pop(window_id, None)
+        best = heapq.nlargest(limit, scores.items(), key=lambda pair: (pair[1], -pair[0]))
+        return [(score, self.windows[i]) for i, score in best]
 
 
 @dataclass

@@ -61,16 +61,18 @@ done
 run he-l2r--1.5b humaneval --model $large
 run he-js-fim-single--1.5b humaneval-x-js-fim-single --model $large --limit 200
 run he-fim-multi--1.5b humaneval-fim-multi --model $large --limit 100
-# the context study on 200 pairs per arm, trained model, context engine v2 (similar windows with their
-# continuation, merged; compact skeletons for names not used yet)
+# the context study on 200 pairs per arm, trained model (merged, as `make run` serves it), context engine v2
+# (similar windows with the lines after them, merged; compact headers for names not used yet)
 xf200=("${xf[@]}" --limit 200)
 for lang in typescript python; do
   run xf-$lang-retrieved512-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512
-done
-run xf-typescript-none-200--trained crossfile-typescript --model $trained "${xf200[@]}"
-for lang in python typescript; do
+  run xf-$lang-import-only512-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources import
   run xf-$lang-greedy1024-200--trained crossfile-$lang-greedy --model $trained "${xf200[@]}" --max-context-tokens 1024
 done
-# the no-context Python arm again on the merged model (the study's other arms run it; the row above ran the
-# adapter at load time)
+run xf-typescript-none-200--trained crossfile-typescript --model $trained "${xf200[@]}"
+# the no-context Python arm again on the merged model (the 200-example row above ran the adapter at load time)
 run xf-python-none-200-merged--trained crossfile-python --model $trained "${xf200[@]}"
+# the 1.5B at the chosen budget, paired with its no-context runs (80 examples)
+for lang in typescript python; do
+  run xf-$lang-retrieved512-v2--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
+done
