@@ -131,3 +131,21 @@ def test_marker_strings_in_a_document_do_not_confuse_the_model(engine, tokenizer
 def test_a_prompt_that_does_not_fit_the_context_window_is_a_prompt_error(engine):
     with pytest.raises(PromptError, match="context_window_tokens"):
         engine.generate([100] * engine.config.context_window_tokens)
+
+
+def test_cached_tokenization_equals_llama_cpp_and_does_not_keep_the_tokenizer_alive(model_path):
+    import weakref
+
+    from nanocomplete.engine import SHORT_TEXT_CHARS, Tokenizer
+
+    tokenizer = Tokenizer(model_path)
+    short, long = "def area(r):\n    return 3.14 * r ** 2\n", "x = 1\n" * (SHORT_TEXT_CHARS // 5)
+    for text in (short, short, long, "<|fim_prefix|>"):
+        direct = tokenizer._llama.tokenize(text.encode(), add_bos=False, special=False)
+        assert tokenizer.tokenize(text) == direct
+    ids = tokenizer.tokenize(short)
+    ids.append(0)  # callers may change the list they get
+    assert tokenizer.tokenize(short) == ids[:-1]
+    alive = weakref.ref(tokenizer)
+    del tokenizer
+    assert alive() is None  # freed at once: the cache makes no reference cycle
