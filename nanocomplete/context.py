@@ -35,7 +35,8 @@ from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.workspace import Workspace, code_tokens
 
 Tokenize = Callable[[str], list[int]]
-SOURCES = ("import", "recent", "similar")
+SOURCES = ("import", "recent", "similar")  # the order the budget is handed out in
+PROMPT_ORDER = SOURCES  # the order in the prompt: most stable first, so successive prompts share a prefix
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
 NEAR_DUPLICATE = 0.8
@@ -98,7 +99,8 @@ def select(
                 chosen.append((candidate, cost))
                 used += cost
         carried = allowance - used
-    ordered = sorted(chosen, key=lambda pair: (SOURCES.index(pair[0].source), pair[0].path, pair[0].line))
+    place = {source: PROMPT_ORDER.index(source) for source in SOURCES}
+    ordered = sorted(chosen, key=lambda pair: (place[pair[0].source], pair[0].path, pair[0].line))
     by_source = {s: sum(cost for c, cost in chosen if c.source == s) for s in SOURCES}
     files = _merge_definitions([c for c, _ in ordered])
     return Selection(files, sum(by_source.values()), by_source)

@@ -76,3 +76,6 @@ run xf-python-none-200-merged--trained crossfile-python --model $trained "${xf20
 for lang in typescript python; do
   run xf-$lang-retrieved512-v2--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
 done
+# exploratory: imported definitions nearest the cursor (after similar code), Python
+.venv/bin/python runs/explore_context_order.py crossfile-python-retrieved --model $trained "${xf200[@]}" \
+  --max-context-tokens 512 --out out/eval/xf-python-retrieved512-definitions-last-200--trained "${FLAGS[@]}"
