@@ -40,6 +40,9 @@ PROMPT_ORDER = SOURCES  # the order in the prompt: most stable first, so success
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
 NEAR_DUPLICATE = 0.8
+_USE = re.compile(
+    r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*[A-Za-z_$][\w$]*)?"
+)  # a name, and the attribute read
 CONTINUATION_LINES = 5  # lines after a similar window that come with it
 DEFAULT_SHARES = {"import": 0.5, "recent": 0.2, "similar": 0.3}  # of the budget; unused share flows on
 
@@ -156,7 +159,7 @@ def import_candidates(
     document = syntax.parse(request.prefix + request.suffix, language)
     bound = {imp.alias: imp for imp in document.imports if not imp.reexport}
     wanted = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
-    used = {name for name, _ in names_near_cursor(request.prefix, 1 << 30, document.import_lines)}
+    used = names_used(request.prefix, document.import_lines)
     near = len(wanted)
     wanted += [(imp.alias, None) for imp in document.imports if imp.name and imp.alias not in used]
     candidates: list[Candidate] = []
@@ -195,6 +198,13 @@ def names_near_cursor(
         for match in reversed(matches):
             seen.setdefault((match.group(1), match.group(2)), None)
     return list(seen)
+
+
+def names_used(prefix: str, skip_lines: frozenset[int] = frozenset()) -> set[str]:
+    """Every name in `prefix` but on `skip_lines` (one pass: the prefix can be a whole large file)."""
+    lines = prefix.split("\n")
+    kept = "\n".join(line for number, line in enumerate(lines) if number not in skip_lines)
+    return set(_USE.findall(kept))
 
 
 def _imported_definition(workspace: Workspace, target: str, imported: str | None, attribute: str | None):

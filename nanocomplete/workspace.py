@@ -16,6 +16,7 @@ updated one file at a time as the user edits; the libraries we looked at rebuild
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import posixpath
@@ -49,8 +50,9 @@ class SourceFile:
     text: str
     syntax: FileSyntax
 
-    @property
+    @functools.cached_property
     def lines(self) -> list[str]:
+        """The text's lines, split once (selection reads them for every snippet; do not modify)."""
         return self.text.split("\n")
 
 
@@ -116,10 +118,14 @@ class Bm25:
         total = len(self.windows)
         average = self.total_length / total
         scores: dict[int, float] = defaultdict(float)
-        postings = [self.postings[t] for t in set(query) if t in self.postings]
         common = max(self.min_common_windows, self.max_document_share * total)
-        informative = sorted((p for p in postings if len(p) <= common), key=len)
-        for posting in informative[: self.max_query_tokens]:
+        rare = sorted(  # ties by token, so that every process picks the same ones
+            (len(self.postings[t]), t)
+            for t in set(query)
+            if t in self.postings and len(self.postings[t]) <= common
+        )
+        for _, token in rare[: self.max_query_tokens]:
+            posting = self.postings[token]
             idf = math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
             for window_id, count in posting.items():
                 norm = self.k1 * (1 - self.b + self.b * self.windows[window_id].length / average)

@@ -1,5 +1,6 @@
 """Workspace index, import resolution and context selection on a small project written for the test."""
 
+import os
 import time
 
 import pytest
@@ -226,3 +227,32 @@ def test_a_bare_module_attribute_brings_the_module_outline(index, tokenizer):
     )
     assert selection.files[0].path == "pkg/db.py"
     assert selection.files[0].text.startswith("def connect(url: str, timeout_s: float = 5.0):")
+
+
+def test_similar_code_is_the_same_in_every_process():
+    """Python salts string hashes per process: ties between equally rare query tokens must not follow
+    set order, or the same request gets different context (and different completions) after a restart."""
+    import subprocess
+    import sys
+
+    script = (
+        "from nanocomplete import context\n"
+        "from nanocomplete.workspace import Workspace\n"
+        "w = Workspace()\n"
+        "for f in range(6):\n"
+        "    w.add(f'pkg/m{f}.py', '\\n'.join(f'v = run(arg_{f}_{n}, alt_{f}_{n})' for n in range(40)))\n"
+        "lines = (f'x = run(arg_{n % 6}_{n}, alt_{(n + 3) % 6}_{n})' for n in range(10, 30))\n"
+        "req = context.ContextRequest('app.py', '\\n'.join(lines), '')\n"
+        "print([(c.path, c.line) for c in context.similar_candidates(w, req, 4)])\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1 and "pkg/" in outputs.pop()
