@@ -5,8 +5,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch for the training pipeline: the CPU build on Linux (TORCH_INDEX= for PyPI's CUDA build)
+# torch for the training pipeline: the CPU build on Linux (TORCH_INDEX= for PyPI's CUDA build). PyTorch's
+# index is added only when it answers, so that machines limited to package mirrors or local wheels
+# (find-links) install the same pinned build without minutes of retries.
+TORCH_VERSION := 2.13.0
 TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu,)
+TORCH_SPEC = torch==$(TORCH_VERSION)$(if $(TORCH_INDEX),+cpu,)
+TORCH_INDEX_FLAGS = $(if $(TORCH_INDEX),$(shell $(PY) -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/', timeout=5)" 2>/dev/null && echo --extra-index-url $(TORCH_INDEX)),)
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
@@ -26,7 +31,7 @@ $(PY):
 
 $(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh | $(PY)
 	scripts/install_llama_cpp.sh $(PY)
-	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+	$(PY) -m pip install --quiet '$(TORCH_SPEC)' $(TORCH_INDEX_FLAGS)
 	$(PY) -m pip install --quiet -e '.[dev,train]'
 	touch $@
 
