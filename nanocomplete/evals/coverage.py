@@ -63,7 +63,7 @@ def measure(
     setting: str = "cross_file_first",
 ) -> list[Coverage]:  # fmt: skip
     examples = tasks.examples_for(tasks.get_task(f"crossfile-{language}-retrieved"), limit, seed, setting)
-    defined, rows = _DefinedNames(), []
+    defined, rows = DefinedNames(), []
     for arm, mode, sources in ARMS:
         for budget in budgets:
             provider = RetrievedContext(mode, ContextConfig(context_sources=sources), tokenize, budget)
@@ -101,7 +101,7 @@ def _score(language, arm, budget, examples, provider, defined, tokenize) -> Cove
     )  # fmt: skip
 
 
-class _DefinedNames:
+class DefinedNames:
     """The names each package defines (any definition, any depth), computed once per package."""
 
     def __init__(self):
