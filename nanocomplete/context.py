@@ -40,9 +40,7 @@ PROMPT_ORDER = SOURCES  # the order in the prompt: most stable first, so success
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
 NEAR_DUPLICATE = 0.8
-_USE = re.compile(
-    r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*[A-Za-z_$][\w$]*)?"
-)  # a name, and the attribute read
+USE = re.compile(r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*([A-Za-z_$][\w$]*))?")  # a name, attribute read
 CONTINUATION_LINES = 5  # lines after a similar window that come with it
 DEFAULT_SHARES = {"import": 0.5, "recent": 0.2, "similar": 0.3}  # of the budget; unused share flows on
 
@@ -194,7 +192,7 @@ def names_near_cursor(
         if number in skip_lines:
             continue
         line = all_lines[number]
-        matches = list(re.finditer(r"([A-Za-z_$][\w$]*)(?:\s*\.\s*([A-Za-z_$][\w$]*))?", line))
+        matches = list(USE.finditer(line))
         for match in reversed(matches):
             seen.setdefault((match.group(1), match.group(2)), None)
     return list(seen)
@@ -204,7 +202,7 @@ def names_used(prefix: str, skip_lines: frozenset[int] = frozenset()) -> set[str
     """Every name in `prefix` but on `skip_lines` (one pass: the prefix can be a whole large file)."""
     lines = prefix.split("\n")
     kept = "\n".join(line for number, line in enumerate(lines) if number not in skip_lines)
-    return set(_USE.findall(kept))
+    return {name for name, _attribute in USE.findall(kept)}
 
 
 def _imported_definition(workspace: Workspace, target: str, imported: str | None, attribute: str | None):
@@ -221,14 +219,14 @@ def _imported_definition(workspace: Workspace, target: str, imported: str | None
 def skeleton(workspace: Workspace, path: str, definition, compact: bool = False) -> str:
     """A short definition whole; a longer one as its header, members' headers for a class. `compact`:
     the header alone (with a class's constructor), for names not used yet."""
-    lines = workspace.files[path].lines
     if compact:
         return _compact_skeleton(workspace, path, definition)
+    lines = workspace.files[path].lines
     if definition.end_line - definition.start_line < SHORT_DEFINITION_LINES:
         return "\n".join(lines[definition.start_line : definition.end_line + 1])
     parts = [definition.signature]
     if definition.kind in ("class", "interface"):
-        indent = "    " if path.endswith(".py") else "  "
+        indent = _indent(path)
         members = [
             d
             for d in workspace.files[path].syntax.definitions
@@ -247,9 +245,8 @@ def _compact_skeleton(workspace: Workspace, path: str, definition) -> str:
         return "\n".join(workspace.files[path].lines[definition.start_line : definition.end_line + 1][:3])
     parts = [definition.signature]
     if definition.kind == "class":
-        indent = "    " if path.endswith(".py") else "  "
         parts += [
-            indent + line
+            _indent(path) + line
             for d in workspace.files[path].syntax.definitions
             if d.parent == definition.name and d.name in ("__init__", "constructor")
             for line in d.signature.split("\n")
@@ -257,12 +254,16 @@ def _compact_skeleton(workspace: Workspace, path: str, definition) -> str:
     return "\n".join(parts)
 
 
+def _indent(path: str) -> str:
+    return "    " if path.endswith(".py") else "  "
+
+
 def outline(workspace: Workspace, path: str) -> str:
     """A module's top-level definitions and their members, one header line each."""
     lines = []
     for definition in workspace.files[path].syntax.definitions:
         depth = 0 if definition.parent is None else definition.parent.count(".") + 1
-        indent = ("    " if path.endswith(".py") else "  ") * depth
+        indent = _indent(path) * depth
         lines.append(indent + definition.signature.split("\n")[0])
     return "\n".join(lines[: SKELETON_MAX_LINES * 2])
 

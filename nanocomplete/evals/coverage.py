@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from nanocomplete import context
 from nanocomplete.config import ContextConfig
 from nanocomplete.evals import tasks
-from nanocomplete.evals.runner import RetrievedContext
+from nanocomplete.evals.runner import PackageWorkspaces, RetrievedContext
 from nanocomplete.evals.tasks import Example
 
 MIN_NAME_CHARS = 3
@@ -63,10 +63,12 @@ def measure(
     setting: str = "cross_file_first",
 ) -> list[Coverage]:  # fmt: skip
     examples = tasks.examples_for(tasks.get_task(f"crossfile-{language}-retrieved"), limit, seed, setting)
-    defined, rows = DefinedNames(), []
+    packages = PackageWorkspaces()  # each package indexed once for every arm
+    defined, rows = DefinedNames(packages), []
     for arm, mode, sources in ARMS:
         for budget in budgets:
-            provider = RetrievedContext(mode, ContextConfig(context_sources=sources), tokenize, budget)
+            config = ContextConfig(context_sources=sources)
+            provider = RetrievedContext(mode, config, tokenize, budget, packages)
             rows.append(_score(language, arm, budget, examples, provider, defined, tokenize))
     oracle = {e.id: e for e in tasks.examples_for(tasks.get_task(f"crossfile-{language}-oracle"), None, seed)}
     given = lambda e: (oracle[e.id], {})  # noqa: E731
@@ -102,19 +104,16 @@ def _score(language, arm, budget, examples, provider, defined, tokenize) -> Cove
 
 
 class DefinedNames:
-    """The names each package defines (any definition, any depth), computed once per package."""
+    """The names each package defines (any definition, any depth), computed once per package from the
+    indexed packages the context providers share."""
 
-    def __init__(self):
+    def __init__(self, packages: PackageWorkspaces | None = None):
+        self._packages = packages or PackageWorkspaces()
         self._by_package: dict[str, set[str]] = {}
 
     def __call__(self, package: str) -> set[str]:
         if package not in self._by_package:
-            from nanocomplete.evals import crossfile
-            from nanocomplete.workspace import Workspace
-
-            workspace = Workspace()
-            for path, text in crossfile.package_files(package).items():
-                workspace.add(path, text)
+            workspace, _ = self._packages(package)
             self._by_package[package] = {
                 d.name for f in workspace.files.values() for d in f.syntax.definitions
             }

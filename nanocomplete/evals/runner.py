@@ -97,12 +97,16 @@ class RetrievedContext:
     package becomes a workspace, and the document is its file without the target line (the answer is
     never used to retrieve). "greedy" fills the budget with the nearest whole files instead."""
 
-    def __init__(self, mode: str, config: ContextConfig, tokenize, budget_tokens: int):
+    def __init__(
+        self, mode: str, config: ContextConfig, tokenize, budget_tokens: int,
+        packages: PackageWorkspaces | None = None,
+    ):  # fmt: skip
+        """`packages`: indexed packages to share between providers (each package is parsed once)."""
         self.mode, self.config, self.tokenize, self.budget_tokens = mode, config, tokenize, budget_tokens
-        self._workspaces: dict[str, tuple[Workspace, dict[str, str]]] = {}
+        self.packages = packages or PackageWorkspaces()
 
     def __call__(self, example: Example) -> tuple[Example, dict]:
-        workspace, texts = self._workspace(example.meta["package"])
+        workspace, texts = self.packages(example.meta["package"])
         lines = texts[example.path].split("\n")
         line = example.meta["line"]
         typed = example.prefix.rpartition("\n")[2]
@@ -129,16 +133,23 @@ class RetrievedContext:
         }
         return example, cost
 
-    def _workspace(self, package: str) -> tuple[Workspace, dict[str, str]]:
-        if package not in self._workspaces:
+
+class PackageWorkspaces:
+    """Benchmark packages indexed as workspaces, each once, with their files' texts."""
+
+    def __init__(self):
+        self._indexed: dict[str, tuple[Workspace, dict[str, str]]] = {}
+
+    def __call__(self, package: str) -> tuple[Workspace, dict[str, str]]:
+        if package not in self._indexed:
             from nanocomplete.evals import crossfile
 
             files = crossfile.package_files(package)
             workspace = Workspace()
             for path, text in files.items():
                 workspace.add(path, text)
-            self._workspaces[package] = (workspace, files)
-        return self._workspaces[package]
+            self._indexed[package] = (workspace, files)
+        return self._indexed[package]
 
 
 def score_in_subprocess(out_dir: Path, workers: int = 2) -> dict:
