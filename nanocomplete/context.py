@@ -286,10 +286,13 @@ def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int
         file_lines = workspace.files[window.path].lines
         end = min(len(file_lines), window.end_line + CONTINUATION_LINES)
         covered = shown.setdefault(window.path, set())
-        fresh = [n for n in range(window.start_line, end) if n not in covered]
-        if not fresh:
+        start = next((n for n in range(window.start_line, end) if n not in covered), None)
+        if start is None:
             continue
-        start, end = fresh[0], fresh[-1] + 1
+        stop = start
+        while stop < end and stop not in covered:  # the first run of lines not shown yet
+            stop += 1
+        end = stop
         text = "\n".join(file_lines[start:end])
         tokens = set(code_tokens(text))
         if tokens and len(tokens & local) / len(tokens) >= NEAR_DUPLICATE:  # adds nothing new
