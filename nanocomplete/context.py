@@ -151,15 +151,14 @@ def import_candidates(
 ) -> list[Candidate]:
     """Definitions of imported names: those used near the cursor first (closest first), then those
     imported but not used yet (the next lines are likely to use them), in import order."""
-    language = syntax.language_of(request.path)
-    if language is None:
+    if syntax.language_of(request.path) is None:
         return []
-    document = syntax.parse(request.prefix + request.suffix, language)
-    bound = {imp.alias: imp for imp in document.imports if not imp.reexport}
-    wanted = names_near_cursor(request.prefix, near_cursor_lines, document.import_lines)
-    used = names_used(request.prefix, document.import_lines)
+    imports, import_lines = workspace.document_imports(request.path, request.prefix + request.suffix)
+    bound = {imp.alias: imp for imp in imports if not imp.reexport}
+    wanted = names_near_cursor(request.prefix, near_cursor_lines, import_lines)
+    used = names_used(request.prefix, import_lines)
     near = len(wanted)
-    wanted += [(imp.alias, None) for imp in document.imports if imp.name and imp.alias not in used]
+    wanted += [(imp.alias, None) for imp in imports if imp.name and imp.alias not in used]
     candidates: list[Candidate] = []
     seen: set[str] = set()
     for position, (name, attribute) in enumerate(wanted):

@@ -21,13 +21,14 @@ import heapq
 import math
 import posixpath
 import re
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
 from nanocomplete import syntax
 from nanocomplete.syntax import Definition, FileSyntax, Import
 
 WINDOW_LINES = 10
+DOCUMENT_TREES = 8  # documents whose last tree is kept for incremental reparsing
 WINDOW_STRIDE = 5
 TS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mts", ".mjs")
 IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
@@ -142,6 +143,9 @@ class Workspace:
     ts_paths: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("@/*", ("src/*",)), paths from the root
     bm25: Bm25 = field(default_factory=Bm25)
     _python_modules: dict[str, str] | None = None
+    _documents: OrderedDict[str, syntax.ParsedText] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
 
     # --- content ---
 
@@ -161,6 +165,22 @@ class Workspace:
         if self.files.pop(path, None) is not None:
             self.bm25.remove_file(path)
             self._python_modules = None
+
+    def document_imports(self, path: str, text: str) -> tuple[tuple[Import, ...], frozenset[int]]:
+        """Imports and import lines of the editor's version of `path`: the index's when the text is the
+        indexed one, else parsed incrementally from this document's previous version (a keystroke in a
+        large file reparses only what changed)."""
+        indexed = self.files.get(path)
+        if indexed is not None and indexed.text == text:
+            return indexed.syntax.imports, indexed.syntax.import_lines
+        language = syntax.language_of(path)
+        if language is None:
+            return (), frozenset()
+        found = syntax.document_imports(text, language, self._documents.pop(path, None))
+        self._documents[path] = found.parsed
+        while len(self._documents) > DOCUMENT_TREES:
+            self._documents.popitem(last=False)
+        return found.imports, found.import_lines
 
     # --- import resolution ---
 

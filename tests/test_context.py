@@ -256,3 +256,18 @@ def test_similar_code_is_the_same_in_every_process():
         for seed in range(6)
     }
     assert len(outputs) == 1 and "pkg/" in outputs.pop()
+
+
+def test_the_editors_buffer_is_read_for_imports_not_the_indexed_file(index):
+    workspace = index.workspace
+    path = next(p for p in sorted(workspace.files) if p.endswith(".py") and workspace.files[p].syntax.imports)
+    indexed = workspace.files[path]
+    assert workspace.document_imports(path, indexed.text) == (
+        indexed.syntax.imports,
+        indexed.syntax.import_lines,
+    )
+    typed = "from elsewhere import added_name\n" + indexed.text
+    imports, import_lines = workspace.document_imports(path, typed)
+    assert imports[0].alias == "added_name" and 0 in import_lines
+    again = typed.replace("added_name", "added_names", 1)  # a keystroke later: reparsed from the last tree
+    assert workspace.document_imports(path, again)[0][0].alias == "added_names"

@@ -293,3 +293,41 @@ def test_language_of_file_names(path, language):
 def test_unknown_language_is_an_error():
     with pytest.raises(ValueError, match="unknown language"):
         syntax.parse("x", "cobol")
+
+
+EDITED_PYTHON = '''import os
+from pkg.models import User, Group as Team
+
+def run(name: str) -> "Üser":
+    """Ünïcode before the edits, so byte and character offsets differ."""
+    return User(name)
+'''
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("def run", "def runner"),  # typing inside a line
+        ("import os\n", "import os\nimport sys\nfrom pkg.views import render\n"),  # new imports
+        ("from pkg.models import User, Group as Team\n", ""),  # an import deleted
+        ("Ünïcode", "Ü"),  # deleting multi-byte characters
+        ("    return User(name)\n", "    return User(name)\n\ndef broken(:\n"),  # an error at the end
+    ],
+)
+def test_an_incremental_reparse_finds_what_a_full_parse_finds(before, after):
+    first = syntax.document_imports(EDITED_PYTHON, "python")
+    edited = EDITED_PYTHON.replace(before, after, 1)
+    incremental = syntax.document_imports(edited, "python", first.parsed)
+    full = syntax.parse(edited, "python")
+    assert incremental.imports == full.imports
+    assert incremental.import_lines == full.import_lines
+    assert str(incremental.parsed.tree.root_node) == str(
+        syntax.document_imports(edited, "python").parsed.tree.root_node
+    )
+
+
+def test_a_reparse_leaves_the_previous_tree_as_it_was():
+    first = syntax.document_imports(EDITED_PYTHON, "python")
+    shape = str(first.parsed.tree.root_node)
+    syntax.document_imports("import sys\n" + EDITED_PYTHON, "python", first.parsed)
+    assert str(first.parsed.tree.root_node) == shape

@@ -183,3 +183,29 @@ def test_distilling_without_teacher_scores_is_refused(tmp_path):
     config = trainer.dataclasses.replace(config, teacher=str(tmp_path / "teacher.jsonl"))
     with pytest.raises(SystemExit, match="no teacher scores"):
         trainer.with_teacher(records(2), config)
+
+
+def test_a_second_stage_starts_from_the_given_adapter(tmp_path, monkeypatch):
+    write_shard(tmp_path / "data", records(4))
+    monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
+    common = dict(
+        data=str(tmp_path / "data"), batch_examples=2, lora_rank=4, warmup_steps=1, precision="fp32"
+    )
+    first = trainer.train(
+        TrainConfig(out=str(tmp_path / "first"), learning_rate=1e-2, **common), progress=False
+    )
+
+    # with a zero learning rate the second stage cannot move: it ends where it started
+    still = TrainConfig(out=str(tmp_path / "still"), learning_rate=0.0, init_adapter=str(first), **common)
+    second = trainer.train(still, progress=False)
+    expected, got = adapter_weights(first), adapter_weights(second)
+    assert expected.keys() == got.keys()
+    assert any(expected[name].abs().sum() > 0 for name in expected if "lora_B" in name)
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+    with pytest.raises(SystemExit, match="no PEFT adapter"):
+        trainer.train(
+            TrainConfig(out=str(tmp_path / "none"), init_adapter=str(tmp_path / "data"), **common),
+            progress=False,
+        )

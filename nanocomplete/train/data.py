@@ -236,6 +236,12 @@ def make_parser() -> argparse.ArgumentParser:
         default=Recipe.standard_layout_share,
         help="share of examples in the standard prompt layout; the rest use the server's",
     )
+    build_.add_argument(
+        "--context-copy-share",
+        type=float,
+        default=Recipe.context_copy_share,
+        help="share of examples whose answer uses a name only the cross-file context shows",
+    )
     # how: the prompt budgets (the server's by default; smaller ones make CPU training cheaper)
     from nanocomplete.cli import add_settings_flags
 
@@ -248,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error("--examples must be at least 1")
+    for name in ("standard_layout_share", "context_copy_share"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
     out_dir = args.out or default_out_dir()
     started = time.monotonic()
     try:
@@ -264,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe = Recipe(
         prompt=settings_from_args(args, "prompt", SERVING_PROMPT),
         standard_layout_share=args.standard_layout_share,
+        context_copy_share=args.context_copy_share,
     )
     built = build(packages, tokenizer.tokenize, args.examples, args.seed, recipe)
     manifest = write(built, out_dir)

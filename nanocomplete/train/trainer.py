@@ -43,6 +43,9 @@ class TrainConfig:
     out: str = setting(MISSING, "run folder: config.json, log.jsonl, loss.png, checkpoint/, adapter/")
     base_model: str = setting(models.BASE_MODEL, "registered model (or .gguf) to start from")
     method: str = setting("lora", "lora | full")
+    init_adapter: str | None = setting(
+        None, "PEFT adapter folder to go on training from (a second stage); none starts a new LoRA"
+    )
     lora_rank: int = setting(16, "LoRA rank r")
     lora_alpha: float = setting(32.0, "LoRA alpha (scale alpha / r)")
     learning_rate: float = setting(2e-4, "peak AdamW learning rate")
@@ -184,7 +187,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     total_steps = math.ceil(len(examples) / config.batch_examples)
     checkpoint = out / CHECKPOINT
     resuming = resume and (checkpoint / "state.pt").is_file()
-    model = prepare(load_base(config.base_model), config, checkpoint / ADAPTER if resuming else None)
+    model = prepare(load_base(config.base_model), config, _start_adapter(config, checkpoint, resuming))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -262,6 +265,19 @@ def plot_log(log_path: Path, png_path: Path) -> Path:
     figure.savefig(png_path, dpi=110)
     plt.close(figure)
     return png_path
+
+
+def _start_adapter(config: TrainConfig, checkpoint: Path, resuming: bool) -> Path | None:
+    """The adapter training starts from: the checkpoint's when resuming, else `init_adapter` (if any)."""
+    if resuming:
+        return checkpoint / ADAPTER
+    if config.init_adapter is None:
+        return None
+    if config.method != "lora":
+        raise SystemExit("--init-adapter needs --method lora")
+    if not (Path(config.init_adapter) / "adapter_config.json").is_file():
+        raise SystemExit(f"--init-adapter {config.init_adapter}: no PEFT adapter (adapter_config.json) there")
+    return Path(config.init_adapter)
 
 
 def _teacher(record: dict):
