@@ -17,12 +17,13 @@ updated one file at a time as the user edits; the libraries we looked at rebuild
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 import posixpath
 import re
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from nanocomplete import syntax
 from nanocomplete.syntax import Definition, FileSyntax, Import
@@ -83,6 +84,9 @@ class Bm25:
     by_file: dict[str, list[int]] = field(default_factory=dict)
     total_length: int = 0
     next_id: int = 0
+    _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+    _lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
+    _lengths_filled: int = field(default=0, repr=False, compare=False)  # ids below it are in `_lengths`
 
     def add_file(self, path: str, lines: list[str]) -> None:
         self.remove_file(path)
@@ -98,6 +102,7 @@ class Bm25:
             self.total_length += length
             for token, count in counts.items():
                 self.postings[token][window_id] = count
+                self._arrays.pop(token, None)
             ids.append(window_id)
         self.by_file[path] = ids
 
@@ -108,33 +113,74 @@ class Bm25:
             for token in window.tokens:
                 posting = self.postings[token]
                 posting.pop(window_id, None)
+                self._arrays.pop(token, None)
                 if not posting:
                     del self.postings[token]
 
     def search(
         self, query: list[str], limit: int, exclude_path: str | None = None
     ) -> list[tuple[float, Window]]:
-        if not self.windows:
+        """The `limit` best windows, best first (ties: the earlier indexed window first)."""
+        if not self.windows or limit <= 0:
             return []
         total = len(self.windows)
         average = self.total_length / total
-        scores: dict[int, float] = defaultdict(float)
         common = max(self.min_common_windows, self.max_document_share * total)
         rare = sorted(  # ties by token, so that every process picks the same ones
             (len(self.postings[t]), t)
             for t in set(query)
             if t in self.postings and len(self.postings[t]) <= common
         )
+        if not rare:
+            return []
+        lengths = self._window_lengths()
+        ids, gains = [], []
         for _, token in rare[: self.max_query_tokens]:
+            window_ids, counts = self._posting_arrays(token)
+            idf = math.log(1 + (total - len(window_ids) + 0.5) / (len(window_ids) + 0.5))
+            norm = self.k1 * (1 - self.b + self.b * lengths[window_ids] / average)
+            ids.append(window_ids)
+            gains.append(idf * counts * (self.k1 + 1) / (counts + norm))
+        scores = np.bincount(np.concatenate(ids), weights=np.concatenate(gains))
+        if exclude_path in self.by_file:
+            own = [i for i in self.by_file[exclude_path] if i < len(scores)]
+            scores[own] = 0.0
+        hits = np.flatnonzero(scores)  # every gain is positive (idf > 0), so a hit scores above 0
+        return [(float(scores[i]), self.windows[int(i)]) for i in _top(hits, scores[hits], limit)]
+
+    def _posting_arrays(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        """A token's posting as (window ids, counts) arrays, built on first use after each change."""
+        arrays = self._arrays.get(token)
+        if arrays is None:
             posting = self.postings[token]
-            idf = math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
-            for window_id, count in posting.items():
-                norm = self.k1 * (1 - self.b + self.b * self.windows[window_id].length / average)
-                scores[window_id] += idf * count * (self.k1 + 1) / (count + norm)
-        for window_id in self.by_file.get(exclude_path, ()) if exclude_path else ():
-            scores.pop(window_id, None)
-        best = heapq.nlargest(limit, scores.items(), key=lambda pair: (pair[1], -pair[0]))
-        return [(score, self.windows[i]) for i, score in best]
+            window_ids = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
+            counts = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
+            arrays = self._arrays[token] = (window_ids, counts)
+        return arrays
+
+    def _window_lengths(self) -> np.ndarray:
+        """Token length by window id, filled for the ids added since the last query (ids are never reused;
+        a removed window is in no posting, so its stale length is never read)."""
+        if self._lengths_filled < self.next_id:
+            if len(self._lengths) < self.next_id:
+                grown = np.zeros(max(self.next_id, 2 * len(self._lengths)), dtype=np.float64)
+                grown[: len(self._lengths)] = self._lengths
+                self._lengths = grown
+            for window_id in range(self._lengths_filled, self.next_id):
+                window = self.windows.get(window_id)
+                if window is not None:
+                    self._lengths[window_id] = window.length
+            self._lengths_filled = self.next_id
+        return self._lengths
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
+    """The ids of the `limit` highest scores, highest first; equal scores in id order."""
+    if len(ids) > limit:
+        threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        keep = scores >= threshold  # every tie at the threshold, so the id order decides among them
+        ids, scores = ids[keep], scores[keep]
+    return ids[np.lexsort((ids, -scores))][:limit]
 
 
 @dataclass

@@ -271,3 +271,50 @@ def test_the_editors_buffer_is_read_for_imports_not_the_indexed_file(index):
     assert imports[0].alias == "added_name" and 0 in import_lines
     again = typed.replace("added_name", "added_names", 1)  # a keystroke later: reparsed from the last tree
     assert workspace.document_imports(path, again)[0][0].alias == "added_names"
+
+
+def okapi_scores(bm25, query):
+    """BM25 written out the textbook way, over the same windows and the same rare-token choice."""
+    import math
+
+    total = len(bm25.windows)
+    average = sum(w.length for w in bm25.windows.values()) / total
+    common = max(bm25.min_common_windows, bm25.max_document_share * total)
+    rare = sorted((len(bm25.postings[t]), t) for t in set(query) if len(bm25.postings.get(t, ())) <= common)
+    scores = {}
+    for _, token in rare[: bm25.max_query_tokens]:
+        posting = bm25.postings[token]
+        idf = math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
+        for window_id, count in posting.items():
+            norm = bm25.k1 * (1 - bm25.b + bm25.b * bm25.windows[window_id].length / average)
+            scores[window_id] = scores.get(window_id, 0.0) + idf * count * (bm25.k1 + 1) / (count + norm)
+    return scores
+
+
+def test_bm25_ranks_as_the_okapi_formula_after_files_change():
+    from nanocomplete.workspace import Bm25
+
+    bm25 = Bm25(min_common_windows=50)
+    words = [f"name{i}" for i in range(30)]
+    for number in range(12):
+        lines = [
+            " ".join(words[(number * 7 + k * 3) % 30 : (number * 7 + k * 3) % 30 + 3]) for k in range(25)
+        ]
+        bm25.add_file(f"f{number}.py", lines)
+    query = ["name3", "name4", "name17", "name29", "missing"]
+
+    def assert_okapi_ranking():
+        scores = okapi_scores(bm25, query)
+        expected = sorted(scores, key=lambda i: (-scores[i], i))[:6]
+        got = bm25.search(query, 6)
+        assert [w for _, w in got] == [bm25.windows[i] for i in expected]
+        assert [s for s, _ in got] == pytest.approx([scores[i] for i in expected])
+
+    assert_okapi_ranking()  # also builds the cached posting arrays
+    bm25.add_file("new.py", ["name29 name17"] * 12)  # a new file: new postings for cached tokens
+    assert_okapi_ranking()
+    bm25.add_file("f3.py", ["name3 name3 name3 name4"] * 12)  # a changed file: its windows replaced
+    bm25.remove_file("f5.py")
+    assert_okapi_ranking()
+    assert "f5.py" not in {w.path for _, w in bm25.search(query, 100)}
+    assert all(w.path != "f3.py" for _, w in bm25.search(query, 100, exclude_path="f3.py"))
