@@ -263,7 +263,7 @@ class Workspace:
             for _ in range(imp.level - 1):
                 base = posixpath.dirname(base)
             stem = posixpath.join(base, *imp.module.split(".")) if imp.module else base
-            candidates = [stem + ".py", stem + "/__init__.py"]
+            candidates = [stem + ".py", posixpath.join(stem, "__init__.py")]
             if imp.name not in (None, "*"):
                 candidates.insert(0, posixpath.join(stem, imp.name) + ".py")
             return next((c for c in candidates if c in self.files), None)
@@ -321,4 +321,4 @@ def _python_module_name(path: str, packages: set[str]) -> str:
     start = len(directory.split("/")) if directory else 0
     while start > 0 and "/".join(path.split("/")[:start]) in packages:
         start -= 1
-    return ".".join(parts[start:]) if parts[start:] else parts[-1]
+    return ".".join(parts[start:])  # "" for an `__init__.py` at the root (the workspace is a package)

@@ -148,3 +148,14 @@ def test_workspace_context_brings_the_right_api_from_another_file(tmp_path):
     with_context = nanocomplete(*args, "--workspace", str(tmp_path))
     assert not without.stdout.startswith("submit_invoice_v2")  # the model cannot know the name
     assert with_context.stdout.startswith("submit_invoice_v2(")
+
+
+def test_bench_context_times_selection_on_a_package_folder_and_while_typing():
+    # the package's own folder: its root is a package (`__init__.py` at the top), which once crashed
+    root = FIXTURES.parents[1] / "nanocomplete"
+    result = nanocomplete("bench", "context", str(root), "--requests", "10")
+    assert result.returncode == 0, result.stderr
+    values = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert int(values["files"]) >= 20 and int(values["selections"]) == 10
+    assert 0 < float(values["typing_ms_p50"]) <= float(values["typing_ms_p95"])
+    assert float(values["context_tokens_median"]) > 0

@@ -318,3 +318,13 @@ def test_bm25_ranks_as_the_okapi_formula_after_files_change():
     assert_okapi_ranking()
     assert "f5.py" not in {w.path for _, w in bm25.search(query, 100)}
     assert all(w.path != "f3.py" for _, w in bm25.search(query, 100, exclude_path="f3.py"))
+
+
+def test_a_workspace_that_is_itself_a_package_resolves_its_relative_imports():
+    workspace = Workspace()
+    workspace.add("__init__.py", "from .models import User\n")
+    workspace.add("models.py", "class User:\n    def __init__(self, name: str):\n        self.name = name\n")
+    workspace.add("views.py", "from . import models\nfrom .models import User\n")
+    assert workspace.resolve("views.py", Import("models", "User", "User", 1, level=1)) == "models.py"
+    assert workspace.resolve("views.py", Import("", None, "pkg", 0, level=1)) == "__init__.py"
+    assert workspace.python_modules()["models"] == "models.py"
