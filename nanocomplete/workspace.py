@@ -86,7 +86,6 @@ class Bm25:
     next_id: int = 0
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
     _lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
-    _lengths_filled: int = field(default=0, repr=False, compare=False)  # ids below it are in `_lengths`
 
     def add_file(self, path: str, lines: list[str]) -> None:
         self.remove_file(path)
@@ -99,6 +98,7 @@ class Bm25:
             length = sum(counts.values())
             end = min(len(lines), start + WINDOW_LINES)
             self.windows[window_id] = Window(path, start, end, length, frozenset(counts))
+            self._set_length(window_id, length)
             self.total_length += length
             for token, count in counts.items():
                 self.postings[token][window_id] = count
@@ -133,7 +133,7 @@ class Bm25:
         )
         if not rare:
             return []
-        lengths = self._window_lengths()
+        lengths = self._lengths
         ids, gains = [], []
         for _, token in rare[: self.max_query_tokens]:
             window_ids, counts = self._posting_arrays(token)
@@ -158,20 +158,14 @@ class Bm25:
             arrays = self._arrays[token] = (window_ids, counts)
         return arrays
 
-    def _window_lengths(self) -> np.ndarray:
-        """Token length by window id, filled for the ids added since the last query (ids are never reused;
-        a removed window is in no posting, so its stale length is never read)."""
-        if self._lengths_filled < self.next_id:
-            if len(self._lengths) < self.next_id:
-                grown = np.zeros(max(self.next_id, 2 * len(self._lengths)), dtype=np.float64)
-                grown[: len(self._lengths)] = self._lengths
-                self._lengths = grown
-            for window_id in range(self._lengths_filled, self.next_id):
-                window = self.windows.get(window_id)
-                if window is not None:
-                    self._lengths[window_id] = window.length
-            self._lengths_filled = self.next_id
-        return self._lengths
+    def _set_length(self, window_id: int, length: int) -> None:
+        """Window lengths by id, for vectorized scoring (ids are never reused; a removed window is in no
+        posting, so its stale length is never read)."""
+        if window_id >= len(self._lengths):
+            grown = np.zeros(max(1024, 2 * len(self._lengths)), dtype=np.float64)
+            grown[: len(self._lengths)] = self._lengths
+            self._lengths = grown
+        self._lengths[window_id] = length
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
