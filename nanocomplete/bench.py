@@ -153,27 +153,28 @@ def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed:
     index = WorkspaceIndex(root)
     stats = index.refresh()
     again = index.refresh()
-    rng = random.Random(seed)
+    rng, keys = random.Random(seed), random.Random(seed + 1)  # keys apart: the same cursors as without typing
     paths = sorted(index.workspace.files)
     times, typing, tokens = [], [], []
 
-    def timed(prefix: str, suffix: str, path: str) -> float:
+    def timed(prefix: str, suffix: str, path: str) -> tuple[float, int]:
         started = time.perf_counter()
         _, selection = context.attach(
             FimInput(prefix, suffix, path), index.workspace, tokenize, budget_tokens, ContextConfig()
         )
-        tokens.append(selection.tokens)
-        return (time.perf_counter() - started) * 1000
+        return (time.perf_counter() - started) * 1000, selection.tokens
 
     for _ in range(requests):
         path = rng.choice(paths)
         text = index.workspace.files[path].text
         cut = rng.randrange(len(text) + 1)
-        times.append(timed(text[:cut], text[cut:], path))
+        elapsed_ms, selected = timed(text[:cut], text[cut:], path)
+        times.append(elapsed_ms)
+        tokens.append(selected)
         typed = ""
         for _ in range(TYPED_KEYSTROKES):
-            typed += rng.choice("abcdefghijklmnopqrstuvwxyz_.(")
-            typing.append(timed(text[:cut] + typed, text[cut:], path))
+            typed += keys.choice("abcdefghijklmnopqrstuvwxyz_.(")
+            typing.append(timed(text[:cut] + typed, text[cut:], path)[0])
     return ContextSpeed(
         stats.files, stats.seconds, again.seconds, requests, statistics.median(times), _p95(times),
         statistics.median(typing), _p95(typing), statistics.median(tokens),
