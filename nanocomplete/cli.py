@@ -103,6 +103,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="sampling seed for --limit (default: %(default)s)"
     )
     evaluate.add_argument(
+        "--leave-out",
+        type=int,
+        default=None,
+        help="first leave out the seeded sample of this many examples (a test set: confirm there what was "
+        "chosen on it), then sample --limit from the rest",
+    )
+    evaluate.add_argument(
         "--cursor",
         choices=("line-start", "typed"),
         default="line-start",
@@ -435,7 +442,7 @@ def run_eval(args: argparse.Namespace) -> int:
     prompt = settings_from_args(args, "prompt")
     spec = runner.RunSpec(
         args.task, args.model, args.limit, args.seed, args.cursor, prompt, settings_from_args(args, "engine"),
-        settings_from_args(args, "context"), args.setting,
+        settings_from_args(args, "context"), args.setting, args.leave_out,
     )  # fmt: skip
     layout = "after-middle" if prompt.current_line_after_middle else "standard"
     name = f"{args.task}--{_model_label(args.model)}--{args.cursor}--{layout}" + (

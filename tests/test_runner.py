@@ -65,3 +65,15 @@ def test_scoring_in_a_separate_process_writes_results_and_summary(model_path, tm
     for value in summary["overall"].values():
         assert value["low"] <= value["mean"] <= value["high"]
     assert summary["latency"]["total_ms_p50"] > 0
+
+
+def test_a_held_out_run_samples_and_scores_only_examples_outside_the_test_sample(model_path, tmp_path):
+    test_set = {e.id for e in runner.examples_for(TASK, 150, 0)}
+    held_out = runner.dataclasses.replace(spec(limit=2), leave_out=150)
+    runner.generate(held_out, TASK, tmp_path, progress=False)
+    summary = runner.score_in_subprocess(tmp_path)
+    ids = {s["id"] for s in read_samples(tmp_path)}
+    assert len(ids) == 2 and not ids & test_set and summary["n"] == 2
+    assert json.loads((tmp_path / "config.json").read_text())["leave_out"] == 150
+    with pytest.raises(NanocompleteError, match="different run"):  # the test sample's run is another run
+        runner.generate(spec(limit=2), TASK, tmp_path, progress=False)

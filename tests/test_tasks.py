@@ -35,6 +35,16 @@ def test_select_is_a_seeded_sample_in_original_order():
     assert select(examples, 50, seed=4) != first
 
 
+def test_leaving_out_a_test_sample_gives_examples_it_never_saw():
+    examples = get_task("humaneval-fim-single").load()
+    test_set = {e.id for e in select(examples, 300, seed=0)}
+    held_out = select(examples, None, seed=0, leave_out=300)
+    assert len(held_out) == len(examples) - 300 and not test_set & {e.id for e in held_out}
+    sample = select(examples, 100, seed=0, leave_out=300)
+    assert len(sample) == 100 and not test_set & {e.id for e in sample}
+    assert sample == select(examples, 100, seed=0, leave_out=300)
+
+
 @pytest.mark.parametrize("name", ["humaneval-fim-single", "humaneval-x-js-fim-single", "humaneval-fim-multi"])
 def test_canonical_infills_pass_and_match_exactly(name):
     for example in select(get_task(name).load(), 25, seed=0):

@@ -39,6 +39,7 @@ class RunSpec:
     engine: EngineConfig
     context: ContextConfig = ContextConfig()
     setting: str | None = None  # only the examples of this setting (cross-file tasks)
+    leave_out: int | None = None  # first leave out the seeded sample of this many (another run's test set)
 
 
 def run_config(spec: RunSpec, task: Task, files: models.ModelFiles) -> dict:
@@ -58,6 +59,8 @@ def run_config(spec: RunSpec, task: Task, files: models.ModelFiles) -> dict:
         config["adapter_sha256"] = _recorded_sha256(files.adapter)
     if spec.setting is not None:
         config["setting"] = spec.setting
+    if spec.leave_out:
+        config["leave_out"] = spec.leave_out
     if task.context != "given":
         config["context"] = {"mode": task.context, **dataclasses.asdict(spec.context)}
     return config
@@ -68,7 +71,10 @@ def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) ->
     files = models.resolve_files(spec.model)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(out_dir, run_config(spec, task, files), spec.engine)
-    examples = [with_cursor(e, spec.cursor) for e in examples_for(task, spec.limit, spec.seed, spec.setting)]
+    examples = [
+        with_cursor(e, spec.cursor)
+        for e in examples_for(task, spec.limit, spec.seed, spec.setting, spec.leave_out)
+    ]
     samples_path = out_dir / "samples.jsonl"
     drop_partial_last_line(samples_path)
     done = _done_ids(samples_path)
@@ -182,6 +188,9 @@ def _sample(completer: Completer, example: Example) -> dict:
     }
 
 
+SAMPLE_KEYS = ("limit", "seed", "setting", "leave_out")  # what picks a run's examples
+
+
 def _check_or_write_config(out_dir: Path, config: dict, engine: EngineConfig) -> None:
     path = out_dir / "config.json"
     if path.is_file():
@@ -197,7 +206,10 @@ def _check_or_write_config(out_dir: Path, config: dict, engine: EngineConfig) ->
 
 def _same_run(existing: dict, config: dict) -> bool:
     """Whether a run directory's config is this run's. Settings added after the run was written are not
-    in its config; they compare equal (a new setting's default keeps the old behaviour)."""
+    in its config; they compare equal (a new setting's default keeps the old behaviour). The keys that
+    pick the examples must match both ways: a held-out run is not its test sample's run."""
+    if any(existing.get(key) != config.get(key) for key in SAMPLE_KEYS):
+        return False
     for key, value in config.items():
         recorded = existing.get(key)
         if isinstance(value, dict) and isinstance(recorded, dict):

@@ -83,7 +83,12 @@ def _execute(example: Example, completion: str) -> bool:
 def score_run(run_dir: Path, workers: int = 2) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     task = get_task(config["task"])
-    examples = {e.id: e for e in examples_for(task, config["limit"], config["seed"], config.get("setting"))}
+    examples = {
+        e.id: e
+        for e in examples_for(
+            task, config["limit"], config["seed"], config.get("setting"), config.get("leave_out")
+        )
+    }
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     scorer = SCORERS[task.scorer]
 

@@ -47,20 +47,30 @@ class Task:
     context: str = "given"  # "given": as loaded; "retrieved" / "greedy": the runner selects other files
 
 
-def select(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
-    """A seeded random sample of `limit` examples, in their original order (all when limit is None)."""
+def select(
+    examples: list[Example], limit: int | None, seed: int, leave_out: int | None = None
+) -> list[Example]:
+    """A seeded random sample of `limit` examples, in their original order (all when limit is None).
+    `leave_out`: first drop the seeded sample of that many (another run's `limit`: its test set), so
+    that a configuration chosen on that sample is confirmed on examples it never saw."""
+    if leave_out:
+        seen = {e.id for e in select(examples, leave_out, seed)}
+        examples = [e for e in examples if e.id not in seen]
     if limit is None or limit >= len(examples):
         return examples
     chosen = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in chosen]
 
 
-def examples_for(task: Task, limit: int | None, seed: int, setting: str | None = None) -> list[Example]:
-    """The examples a run uses: those of one `setting` (if given), then a seeded sample of `limit`."""
+def examples_for(
+    task: Task, limit: int | None, seed: int, setting: str | None = None, leave_out: int | None = None
+) -> list[Example]:
+    """The examples a run uses: those of one `setting` (if given), then a seeded sample of `limit`
+    (after leaving out the seeded sample of `leave_out`)."""
     examples = task.load()
     if setting is not None:
         examples = [e for e in examples if e.meta.get("setting") == setting]
-    return select(examples, limit, seed)
+    return select(examples, limit, seed, leave_out)
 
 
 def with_cursor(example: Example, cursor: str) -> Example:
