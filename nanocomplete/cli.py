@@ -172,8 +172,8 @@ def make_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", help="paired difference of a metric between two scored runs (B - A)"
     )
-    compare.add_argument("run_a", type=Path)
-    compare.add_argument("run_b", type=Path)
+    compare.add_argument("run_a", help="a scored run directory, or several joined by commas (pooled)")
+    compare.add_argument("run_b", help="as many run directories, paired with run_a's in order")
     compare.add_argument(
         "--metric", default="em", help="a score name in results.jsonl (default: %(default)s)"
     )
@@ -460,7 +460,10 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from nanocomplete.evals import report
 
-    d = report.compare(args.run_a, args.run_b, args.metric)
+    runs_a, runs_b = ([Path(p) for p in side.split(",")] for side in (args.run_a, args.run_b))
+    if len(runs_a) != len(runs_b):
+        raise NanocompleteError(f"compare: {len(runs_a)} run(s) on side A but {len(runs_b)} on side B")
+    d = report.compare(runs_a, runs_b, args.metric)
     print(
         f"{args.metric}: B - A = {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
         f"(95% paired bootstrap), n={d['n']}, A better on {d['a_wins']}, B better on {d['b_wins']}"

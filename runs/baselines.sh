@@ -79,3 +79,11 @@ done
 # exploratory: imported definitions nearest the cursor (after similar code), Python
 .venv/bin/python runs/explore_context_order.py crossfile-python-retrieved --model $trained "${xf200[@]}" \
   --max-context-tokens 512 --out out/eval/xf-python-retrieved512-definitions-last-200--trained "${FLAGS[@]}"
+# held out: the other 200 cross_file_first examples (outside the seed-0 sample of 200 the study above used),
+# to confirm the study's configuration on examples it was never looked at with
+xfho=("${xf[@]}" --limit 200 --leave-out 200)
+for lang in typescript python; do
+  run xf-$lang-none-heldout200--trained crossfile-$lang --model $trained "${xfho[@]}"
+  run xf-$lang-retrieved512-heldout200--trained crossfile-$lang-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512
+done
+run xf-typescript-greedy1024-heldout200--trained crossfile-typescript-greedy --model $trained "${xfho[@]}" --max-context-tokens 1024

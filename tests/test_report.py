@@ -68,3 +68,33 @@ def test_gate_tradeoff_counts_what_a_threshold_would_show(tmp_path):
     assert (rows[-99.0]["shown"], rows[-99.0]["em"]) == (3, 2 / 3)
     assert (rows[-1.5]["shown"], rows[-1.5]["em"], rows[-1.5]["good_kept_share"]) == (2, 1.0, 1.0)
     assert (rows[-0.5]["shown"], rows[-0.5]["good_kept_share"]) == (1, 0.5)
+
+
+def write_results(run_dir, ems):
+    run_dir.mkdir()
+    rows = [{"id": f"ex{i}", "error": None, "scores": {"em": em}} for i, em in enumerate(ems)]
+    (run_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run_dir
+
+
+def test_compare_pools_the_pairs_of_several_runs_per_side(tmp_path):
+    # a test sample and a held-out sample: the same ids in both halves must not collapse into one
+    test_a, test_b = write_results(tmp_path / "ta", [0, 0, 1]), write_results(tmp_path / "tb", [1, 0, 1])
+    held_a, held_b = write_results(tmp_path / "ha", [0, 1]), write_results(tmp_path / "hb", [1, 1])
+    pooled = report.compare([test_a, held_a], [test_b, held_b], "em")
+    assert pooled["n"] == 5 and pooled["b_wins"] == 2 and pooled["a_wins"] == 0
+    assert pooled["difference"] == 2 / 5
+    assert report.compare([test_a], [test_b], "em")["n"] == 3
+
+
+def test_compare_on_the_command_line_pools_comma_joined_runs(tmp_path):
+    import subprocess
+    import sys
+
+    a = [write_results(tmp_path / name, ems) for name, ems in (("a1", [0, 1]), ("a2", [0]))]
+    b = [write_results(tmp_path / name, ems) for name, ems in (("b1", [1, 1]), ("b2", [1]))]
+    command = [sys.executable, "-m", "nanocomplete", "compare", f"{a[0]},{a[1]}", f"{b[0]},{b[1]}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "n=3" in result.stdout and "B better on 2" in result.stdout
+    lopsided = subprocess.run([*command[:-1], str(b[0])], capture_output=True, text=True, timeout=120)
+    assert lopsided.returncode != 0 and "side B" in lopsided.stderr

@@ -6,6 +6,7 @@ by prompt-length bucket, latency distribution).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -126,16 +127,24 @@ def _save(figure, out: Path, name: str) -> Path:
     return path
 
 
-def compare(run_a: Path, run_b: Path, metric: str) -> dict:
-    """Paired comparison of two scored runs on the examples both have: b - a."""
+def compare(runs_a: Sequence[Path], runs_b: Sequence[Path], metric: str) -> dict:
+    """Paired comparison of scored runs on the examples both sides have: b - a. Several runs per side
+    pool their pairs (A1 with B1, A2 with B2, ...): a test sample and its held-out sample, for example."""
     from nanocomplete.evals.metrics import paired_difference
+
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError("compare needs as many runs on each side, at least one")
 
     def scores(run_dir: Path) -> dict[str, float]:
         return {r["id"]: r["scores"][metric] for r in _jsonl(run_dir / "results.jsonl") if not r["error"]}
 
-    a, b = scores(run_a), scores(run_b)
-    shared = sorted(set(a) & set(b))
-    return paired_difference([a[i] for i in shared], [b[i] for i in shared])
+    a_values, b_values = [], []
+    for run_a, run_b in zip(runs_a, runs_b, strict=True):
+        a, b = scores(run_a), scores(run_b)
+        shared = sorted(set(a) & set(b))
+        a_values += [a[i] for i in shared]
+        b_values += [b[i] for i in shared]
+    return paired_difference(a_values, b_values)
 
 
 GATE_THRESHOLDS = (-99.0, -2.0, -1.5, -1.0, -0.75, -0.5, -0.3, -0.2)
