@@ -10,8 +10,9 @@ Import resolution:
   specifier also finds the `.ts` file), `paths` aliases from a tsconfig (`"@/*": ["src/*"]`), re-exports
   (`export {a} from`, `export * from`) followed through `index.ts`.
 
-BM25 is written out here (about forty lines) rather than taken from a library because the index must be
-updated one file at a time as the user edits; the libraries we looked at rebuild the whole index.
+BM25 is written out here (about sixty lines, scored with numpy) rather than taken from a library because the
+index must be updated one file at a time as the user edits; the libraries we looked at rebuild the whole
+index.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from nanocomplete import syntax
 from nanocomplete.syntax import Definition, FileSyntax, Import
 
 WINDOW_LINES = 10
-DOCUMENT_TREES = 8  # documents whose last tree is kept for incremental reparsing
 WINDOW_STRIDE = 5
+DOCUMENT_TREES = 8  # documents whose last tree is kept for incremental reparsing
 TS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mts", ".mjs")
 IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 KEYWORDS = frozenset(
