@@ -147,6 +147,7 @@ def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed:
 
     from nanocomplete import context
     from nanocomplete.config import ContextConfig
+    from nanocomplete.evals.metrics import p95
     from nanocomplete.index import WorkspaceIndex
     from nanocomplete.prompt import FimInput
 
@@ -176,11 +177,6 @@ def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed:
             typed += keys.choice("abcdefghijklmnopqrstuvwxyz_.(")
             typing.append(timed(text[:cut] + typed, text[cut:], path)[0])
     return ContextSpeed(
-        stats.files, stats.seconds, again.seconds, requests, statistics.median(times), _p95(times),
-        statistics.median(typing), _p95(typing), statistics.median(tokens),
+        stats.files, stats.seconds, again.seconds, requests, statistics.median(times), p95(times),
+        statistics.median(typing), p95(typing), statistics.median(tokens),
     )  # fmt: skip
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]

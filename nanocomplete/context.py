@@ -95,8 +95,8 @@ def select(
         allowance = int(budget_tokens * shares.get(source, 0) / total_share) + carried
         used = 0
         for candidate in gathered[source]():
-            if used + 2 + len(tokenize(candidate.path + "\n")) > allowance:
-                continue  # cannot fit even with a one-token body: skip tokenizing its text
+            if used + entry_tokens(candidate.path, "", tokenize) > allowance:
+                continue  # cannot fit even with an empty body: skip tokenizing its text
             cost = entry_tokens(candidate.path, candidate.text, tokenize)
             if used + cost <= allowance:
                 chosen.append((candidate, cost))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from nanocomplete.evals import metrics
+
 TRIGGER_CHARACTERS = ".(,=:[{ "
 MIN_ACCEPTED_CHARS = 3
 REGION_LINES = 16  # lines removed from each file the typist writes in (the script writes at most these)
@@ -204,8 +206,7 @@ def summarise(session: Session) -> dict:
         return statistics.median(values) if values else 0.0
 
     def p95(values):
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
+        return metrics.p95(values) if values else 0.0
 
     evaluated = sum(r.evaluated for r in timed)
     reused = sum(r.reused for r in timed)

@@ -64,3 +64,8 @@ def test_paired_difference_hand_computed():
     result = metrics.paired_difference([1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0])
     assert result["difference"] == 0.25 and result["b_wins"] == 1 and result["a_wins"] == 0
     assert result["low"] <= 0.25 <= result["high"]
+
+
+def test_p95_is_the_nearest_rank_value():
+    assert metrics.p95(list(range(100, 0, -1))) == 96  # index 95 of 1..100
+    assert metrics.p95([3.0, 1.0, 2.0]) == 3.0 and metrics.p95([7.0]) == 7.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from nanocomplete import context
 from nanocomplete.config import ContextConfig
-from nanocomplete.evals import tasks
+from nanocomplete.evals import metrics, tasks
 from nanocomplete.evals.runner import PackageWorkspaces, RetrievedContext
 from nanocomplete.evals.tasks import Example
 
@@ -93,13 +93,12 @@ def _score(language, arm, budget, examples, provider, defined, tokenize) -> Cove
             recalls.append(sum(name in shown for name in needed) / len(needed))
         target = example.reference.strip()
         verbatim += bool(target) and target in shown_text
-    times.sort()
     return Coverage(
         language, arm, budget, len(examples), len(recalls),
         statistics.mean(recalls) if recalls else 0.0,
         sum(r == 1.0 for r in recalls) / len(recalls) if recalls else 0.0,
         verbatim, statistics.median(tokens), statistics.median(times),
-        times[min(len(times) - 1, int(0.95 * len(times)))],
+        metrics.p95(times),
     )  # fmt: skip
 
 

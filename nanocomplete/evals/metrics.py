@@ -6,6 +6,7 @@
 - RepoBench next-line: the prediction is the first non-empty, non-comment line; EM = equal
   whitespace-split tokens; ES as above; identifier match = the identifiers in order (exact) and their F1.
 - Confidence intervals: Wilson for proportions, percentile bootstrap for means; 95%.
+- Latency: p95 by nearest rank.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ def mean_with_interval(values: Sequence[float]) -> dict[str, float]:
     binary = all(v in (0.0, 1.0) for v in values)
     low, high = wilson_interval(sum(values), n) if binary else bootstrap_interval(values)
     return {"mean": mean, "low": low, "high": high, "n": n}
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile by nearest rank (the value at index 0.95·n of the sorted values), as every
+    latency table here reports it."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def paired_difference(

@@ -155,7 +155,7 @@ def _latency(samples: list[dict]) -> dict:
     total = sorted(s["timings"]["prompt_ms"] + s["timings"]["generation_ms"] for s in timed)
     return {
         "total_ms_p50": statistics.median(total),
-        "total_ms_p95": total[min(len(total) - 1, int(0.95 * len(total)))],
+        "total_ms_p95": metrics.p95(total),
         "prompt_tokens_median": statistics.median(s["timings"]["prompt_tokens"] for s in timed),
         "prompt_tokens_evaluated_median": statistics.median(
             s["timings"]["prompt_tokens_evaluated"] for s in timed
