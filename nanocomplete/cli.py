@@ -237,7 +237,10 @@ def settings_from_args(args: argparse.Namespace, group: str, base=None):
         for item in dataclasses.fields(cls)
         if getattr(args, item.name, None) is not None
     }
-    return dataclasses.replace(base or cls(), **given)
+    try:
+        return dataclasses.replace(base or cls(), **given)
+    except ValueError as error:
+        raise NanocompleteError(str(error)) from None
 
 
 def run_models(args: argparse.Namespace) -> int:

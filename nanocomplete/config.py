@@ -52,12 +52,26 @@ class PromptConfig:
     )
 
 
+# header: the document's own imports when the prefix window cuts them; import: definitions of imported
+# names; recent: snippets the editor sends; similar: code like the lines before the cursor (context.py)
+CONTEXT_SOURCES = ("header", "import", "recent", "similar")
+
+
 @dataclass(frozen=True)
 class ContextConfig:
     context_sources: str = setting(
-        "import,recent,similar", "cross-file context sources, comma-separated: import, recent, similar"
+        ",".join(CONTEXT_SOURCES), f"context sources, comma-separated: {', '.join(CONTEXT_SOURCES)}"
     )
     near_cursor_lines: int = setting(30, "lines before the cursor whose imported names bring definitions")
+
+    def __post_init__(self):
+        unknown = [s for s in self.sources if s not in CONTEXT_SOURCES]
+        if unknown:
+            raise ValueError(f"unknown context source {unknown[0]!r}; known: {', '.join(CONTEXT_SOURCES)}")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.context_sources.split(",") if s.strip())
 
 
 @dataclass(frozen=True)

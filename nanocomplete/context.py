@@ -13,6 +13,10 @@ For a cursor in a document, candidates come from three sources, each ranked on i
   windows whose identifiers are nearly all in the local context already are dropped (they add nothing,
   and the model would copy them);
 - recent: snippets of open / recently edited files that the editor sends, most recent first.
+One more source is not a file: header, the document's own module-level imports (with the `if`/`try`
+lines around them). The prompt shows them at the start of the prefix when its window has cut them; they
+say which names of other files are in scope, and the first use of such a name is what the small model gets
+wrong. Their tokens come out of the prefix budget, not this one.
 A token budget is split across the enabled sources by share (unused share flows to the next source).
 The result is ordered from most stable to least stable (imports, then recent, then similar; by path
 within each) so that successive requests share the longest prompt prefix.
@@ -36,6 +40,8 @@ from nanocomplete.workspace import Workspace, code_tokens
 
 Tokenize = Callable[[str], list[int]]
 SOURCES = ("import", "recent", "similar")  # the order the budget is handed out in
+HEADER = "header"  # the document's imports, shown by the prompt when its window cuts them
+BLOCK_OPENER = re.compile(r"(?:if|elif|else|try|except|finally)\b.*:[^\S\n]*(?:#.*)?")
 PROMPT_ORDER = SOURCES  # the order in the prompt: most stable first, so successive prompts share a prefix
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
@@ -58,6 +64,7 @@ class Selection:
     files: tuple[ExtraFile, ...]  # in prompt order
     tokens: int
     by_source: dict[str, int]  # tokens used per source
+    header_lines: frozenset[int] = frozenset()  # the document's import lines, for `FimInput.header`
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,11 @@ def select(
 ) -> Selection:
     """The snippets to show for `request`, within `budget_tokens` (prompt headers included)."""
     shares = shares or DEFAULT_SHARES
+    imports, import_lines = (), frozenset()
+    if syntax.language_of(request.path) is not None and ("import" in sources or HEADER in sources):
+        imports, import_lines = workspace.document_imports(request.path, request.prefix + request.suffix)
     gathered = {
-        "import": lambda: import_candidates(workspace, request, near_cursor_lines),
+        "import": lambda: import_candidates(workspace, request, imports, import_lines, near_cursor_lines),
         "recent": lambda: recent_candidates(request),
         "similar": lambda: similar_candidates(workspace, request, similar_windows),
     }
@@ -106,7 +116,36 @@ def select(
     ordered = sorted(chosen, key=lambda pair: (place[pair[0].source], pair[0].path, pair[0].line))
     by_source = {s: sum(cost for c, cost in chosen if c.source == s) for s in SOURCES}
     files = _merge_definitions([c for c, _ in ordered])
-    return Selection(files, sum(by_source.values()), by_source)
+    header = header_lines(request.prefix, import_lines) if HEADER in sources else frozenset()
+    return Selection(files, sum(by_source.values()), by_source, header)
+
+
+def header_lines(prefix: str, import_lines: frozenset[int]) -> frozenset[int]:
+    """The lines of the module-level imports before the cursor: import statements that start at the top
+    level, and those in a top-level `if`/`try` block (`if TYPE_CHECKING:`) with the line that opens it.
+    Imports inside functions are left out: shown without their `def` they would mislead."""
+    lines = prefix.split("\n")[:-1]  # complete lines; the cursor's line is the window's
+    kept: set[int] = set()
+    run: list[int] = []
+    for number in sorted(i for i in import_lines if i < len(lines)) + [-1]:
+        if run and number == run[-1] + 1:
+            run.append(number)
+            continue
+        if run:
+            kept.update(_top_level(lines, run))
+        run = [number]
+    return frozenset(kept)
+
+
+def _top_level(lines: list[str], run: list[int]) -> list[int]:
+    """`run` (consecutive import lines) if it is at the top level, with its block's opener if it is in one."""
+    first = lines[run[0]]
+    if not first[:1].isspace():
+        return run
+    opener = run[0] - 1
+    if opener >= 0 and not lines[opener][:1].isspace() and BLOCK_OPENER.fullmatch(lines[opener]):
+        return [opener, *run]
+    return []
 
 
 def _merge_definitions(ordered: list[Candidate]) -> tuple[ExtraFile, ...]:
@@ -149,13 +188,15 @@ def entry_tokens(path: str, text: str, tokenize: Tokenize) -> int:
 
 
 def import_candidates(
-    workspace: Workspace, request: ContextRequest, near_cursor_lines: int
+    workspace: Workspace,
+    request: ContextRequest,
+    imports: Sequence[syntax.Import],
+    import_lines: frozenset[int],
+    near_cursor_lines: int,
 ) -> list[Candidate]:
     """Definitions of imported names: those used near the cursor first (closest first), then those
-    imported but not used yet (the next lines are likely to use them), in import order."""
-    if syntax.language_of(request.path) is None:
-        return []
-    imports, import_lines = workspace.document_imports(request.path, request.prefix + request.suffix)
+    imported but not used yet (the next lines are likely to use them), in import order. `imports` and
+    `import_lines` are the document's (`Workspace.document_imports`)."""
     bound = {imp.alias: imp for imp in imports if not imp.reexport}
     wanted = names_near_cursor(request.prefix, near_cursor_lines, import_lines)
     used = names_used(request.prefix, import_lines)
@@ -360,10 +401,12 @@ def _lines_that_fit(path: str, text: str, tokenize: Tokenize, room: int) -> str:
 def attach(
     fim_input: FimInput, workspace: Workspace, tokenize: Tokenize, budget_tokens: int, config: ContextConfig
 ) -> tuple[FimInput, Selection]:
-    """`fim_input` with the selected other files (its own `extra_files` are treated as recent snippets)."""
+    """`fim_input` with the selected other files (its own `extra_files` are treated as recent snippets)
+    and its header lines."""
     request = ContextRequest(fim_input.path or "", fim_input.prefix, fim_input.suffix, fim_input.extra_files)
-    sources = [s.strip() for s in config.context_sources.split(",") if s.strip()]
     selection = select(
-        workspace, request, tokenize, budget_tokens, sources, near_cursor_lines=config.near_cursor_lines
+        workspace, request, tokenize, budget_tokens, config.sources, near_cursor_lines=config.near_cursor_lines
     )
-    return dataclasses.replace(fim_input, extra_files=selection.files), selection
+    lines = fim_input.prefix.split("\n")
+    header = tuple((number, lines[number]) for number in sorted(selection.header_lines))
+    return dataclasses.replace(fim_input, extra_files=selection.files, header=header), selection

@@ -11,6 +11,10 @@ the cursor, and its first line is a multiple of `prefix_anchor_lines` (the small
 fit), so while the user types the prefix start stays put and only the prompt's tail changes. A caller that
 remembers the previous start passes it as `prefix_start_hint`; it is kept while it still fits.
 
+`FimInput.header` (the file's imports) holds lines the prefix shows even when its window starts after
+them: they open the prefix, then the window follows. Their tokens come out of the prefix budget (at most
+`HEADER_SHARE` of it, the lines nearest the window kept), so the prompt does not grow.
+
 Token healing for whitespace: the tokenizer writes "    return" as "   " + " return", so a prompt that
 ends in the spaces before the cursor ends on a token boundary the model never saw, and it answers
 " return" (one space too many). With `heal_trailing_whitespace` those spaces are left out of the prompt,
@@ -30,6 +34,7 @@ from nanocomplete.config import PromptConfig
 from nanocomplete.errors import PromptError
 
 Tokenize = Callable[[str], list[int]]
+HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class FimInput:
     path: str | None = None
     repo_name: str | None = None
     extra_files: tuple[ExtraFile, ...] = ()
+    # (line number in `prefix`, text) of lines to show even when the window cuts them; a number below 0 is
+    # a line before `prefix` starts (for a caller that holds only the end of a long document)
+    header: tuple[tuple[int, str], ...] = ()
 
     @property
     def line_prefix(self) -> str:
@@ -62,13 +70,14 @@ class FimInput:
 @dataclass(frozen=True)
 class Prompt:
     tokens: tuple[int, ...]
-    prefix_start_line: int  # first line of the file that the prefix includes (0-based)
+    prefix_start_line: int  # first line of the file that the prefix window includes (0-based)
     middle: str  # text placed after <|fim_middle|>; the completion continues it
     context_tokens: int  # repo name, other files and the current path
     prefix_tokens: int
     suffix_tokens: int
     extra_files_used: tuple[str, ...]
     healed: str = ""  # whitespace before the cursor left out of the prompt; the model writes it again
+    header_lines_shown: tuple[int, ...] = ()  # header lines before the window, shown at the prefix's start
 
     def unheal(self, generated: str) -> str:
         """The generated text as it goes after the cursor: without the left-out whitespace."""
@@ -87,11 +96,14 @@ def build(
     if config.heal_trailing_whitespace:
         kept = current_line.rstrip(" \t")
         current_line, healed = kept, current_line[len(kept) :]
-    start = _prefix_start(head_lines, current_line, tokenize, config, prefix_start_hint)
+    start, header = _window_and_header(
+        head_lines, current_line, fim_input.header, tokenize, config, prefix_start_hint
+    )
+    window = "".join(text + "\n" for _, text in header) + "".join(head_lines[start:])
     if config.current_line_after_middle:
-        prefix_text, middle = "".join(head_lines[start:]), current_line
+        prefix_text, middle = window, current_line
     else:
-        prefix_text, middle = "".join(head_lines[start:]) + current_line, ""
+        prefix_text, middle = window + current_line, ""
     prefix_ids = tokenize(prefix_text)
     middle_ids = tokenize(middle) if middle else []
     suffix_ids = _truncate_suffix(fim_input.suffix, tokenize, config.max_suffix_tokens)
@@ -111,6 +123,7 @@ def build(
         suffix_tokens=len(suffix_ids),
         extra_files_used=used,
         healed=healed,
+        header_lines_shown=tuple(number for number, _ in header),
     )
 
 
@@ -120,17 +133,49 @@ def _split_prefix(prefix: str) -> tuple[list[str], str]:
     return [line + "\n" for line in lines[:-1]], lines[-1]
 
 
-def _prefix_start(
+def _window_and_header(
     head_lines: Sequence[str],
     current_line: str,
+    header: Sequence[tuple[int, str]],
     tokenize: Tokenize,
     config: PromptConfig,
     hint: int | None,
-) -> int:
-    """The first head line to keep: anchored, within budget, as early as possible."""
+) -> tuple[int, tuple[tuple[int, str], ...]]:
+    """The window's first line, and the header lines before it to show. Their cost shrinks the window,
+    and a shrunk window can cut more header lines: the loop moves the start forward until it holds."""
     budget = config.max_prefix_tokens - len(tokenize(current_line))
     if budget < 0:
         raise PromptError(f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}")
+    start = _prefix_start(head_lines, tokenize, config, hint, budget)
+    room = int(budget * HEADER_SHARE)
+    while True:
+        cut = sorted(line for line in header if line[0] < start)
+        shown, shown_cost = _header_that_fits(cut, tokenize, room)
+        moved = _prefix_start(head_lines, tokenize, config, hint, budget - shown_cost)
+        if moved <= start:
+            return start, shown
+        start = moved
+
+
+def _header_that_fits(
+    cut: Sequence[tuple[int, str]], tokenize: Tokenize, room: int
+) -> tuple[tuple[tuple[int, str], ...], int]:
+    """The last of the `cut` header lines whose tokens fit `room` (the ones nearest the window)."""
+    kept: list[tuple[int, str]] = []
+    used = 0
+    for line in reversed(cut):
+        cost = len(tokenize(line[1] + "\n"))
+        if used + cost > room:
+            break
+        kept.append(line)
+        used += cost
+    return tuple(reversed(kept)), used
+
+
+def _prefix_start(
+    head_lines: Sequence[str], tokenize: Tokenize, config: PromptConfig, hint: int | None, budget: int
+) -> int:
+    """The first head line to keep: anchored, within `budget` tokens, as early as possible."""
     earliest = _earliest_fitting_line(head_lines, tokenize, budget)
     if hint is not None and earliest <= hint <= len(head_lines):
         start = hint

@@ -45,6 +45,7 @@ class DocumentState:
     context_line: int = -1
     context_signature: str = ""
     context_files: tuple[ExtraFile, ...] = ()
+    context_header: tuple[tuple[int, str], ...] = ()
     last_prefix: str = ""
     last_suffix: str = ""
     last_completion: str = ""
@@ -202,9 +203,10 @@ class CompletionService:
         state = self._state(document.uri)
         signature = _imports_signature(fim_input.prefix)
         if abs(line - state.context_line) <= STICKY_CONTEXT_LINES and signature == state.context_signature:
-            return dataclasses.replace(fim_input, extra_files=state.context_files)
+            return _with_selection(fim_input, state)
         found = self.workspaces.get(document.workspace_root) if document.workspace_root else None
-        if budget <= 0 or (found is None and not fim_input.extra_files):
+        header = context.HEADER in self.context_config.sources  # the document's own: needs no workspace
+        if (budget <= 0 or (found is None and not fim_input.extra_files)) and not header:
             return dataclasses.replace(fim_input, extra_files=())
         from nanocomplete.workspace import Workspace
 
@@ -213,7 +215,7 @@ class CompletionService:
         else:
             workspace, lock = found[0].workspace, found[1]
         if not lock.acquire(blocking=False):  # being re-indexed: keep what we had, never wait
-            return dataclasses.replace(fim_input, extra_files=state.context_files)
+            return _with_selection(fim_input, state)
         try:
             attached, _ = context.attach(
                 fim_input, workspace, self.engine.tokenize, budget, self.context_config
@@ -221,7 +223,7 @@ class CompletionService:
         finally:
             lock.release()
         state.context_line, state.context_signature = line, signature
-        state.context_files = attached.extra_files
+        state.context_files, state.context_header = attached.extra_files, attached.header
         return attached
 
     def _state(self, uri: str) -> DocumentState:
@@ -297,5 +299,14 @@ def relative_path(uri: str, root: str | None) -> str:
     return Path(path).name or uri
 
 
+def _with_selection(fim_input: FimInput, state: DocumentState) -> FimInput:
+    """`fim_input` with the document's last context selection."""
+    return dataclasses.replace(
+        fim_input, extra_files=state.context_files, header=state.context_header
+    )
+
+
 def _imports_signature(prefix: str) -> str:
-    return hashlib.sha1("\n".join(m.group(0) for m in IMPORT_LINE.finditer(prefix)).encode()).hexdigest()
+    """The import lines and where they are (a header line must keep its number)."""
+    lines = (f"{prefix.count(chr(10), 0, m.start())}:{m.group(0)}" for m in IMPORT_LINE.finditer(prefix))
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()

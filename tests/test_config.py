@@ -3,8 +3,11 @@
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from nanocomplete import config
-from nanocomplete.cli import make_parser
+from nanocomplete.cli import make_parser, settings_from_args
+from nanocomplete.errors import NanocompleteError
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -28,3 +31,11 @@ def test_every_setting_is_a_flag_of_the_same_name_on_the_commands_that_use_it():
 def test_setting_names_are_unique_across_groups():
     names = [item.name for group in config.SETTING_GROUPS for item in dataclasses.fields(group)]
     assert len(names) == len(set(names))
+
+
+def test_an_unknown_context_source_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown context source 'imports'; known: header, import"):
+        config.ContextConfig(context_sources="header,imports")
+    args = make_parser().parse_args(["serve", "--context-sources", "similar,bogus"])
+    with pytest.raises(NanocompleteError, match="'bogus'"):
+        settings_from_args(args, "context")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from nanocomplete import context, prompt
-from nanocomplete.config import PromptConfig
+from nanocomplete.config import ContextConfig, PromptConfig
 from nanocomplete.context import ContextRequest
 from nanocomplete.index import WorkspaceIndex
 from nanocomplete.prompt import ExtraFile, FimInput
@@ -105,16 +105,21 @@ def test_a_module_alias_attribute_brings_the_attribute_definition(index, tokeniz
     assert by_path["pkg/db.py"].startswith("def connect(url: str, timeout_s: float = 5.0):")
 
 
+def import_candidates(workspace, req):
+    imports, import_lines = workspace.document_imports(req.path, req.prefix + req.suffix)
+    return context.import_candidates(workspace, req, imports, import_lines, 30)
+
+
 def test_names_imported_but_not_used_yet_bring_their_definitions_after_the_used_ones(index, tokenizer):
     req = request("app/main.py", "\nconn = open_db('sqlite://')\n")
-    candidates = context.import_candidates(index.workspace, req, 30)
+    candidates = import_candidates(index.workspace, req)
     assert [c.path for c in candidates] == ["pkg/db.py", "pkg/models.py"]  # open_db used, User not yet
     assert candidates[1].text.startswith("class User:")
 
 
 def test_names_not_used_yet_come_as_compact_headers(index, tokenizer):
-    unused = context.import_candidates(index.workspace, request("app/main.py", "\n"), 30)
-    used = context.import_candidates(index.workspace, request("app/main.py", "\nuser = User("), 30)
+    unused = import_candidates(index.workspace, request("app/main.py", "\n"))
+    used = import_candidates(index.workspace, request("app/main.py", "\nuser = User("))
     compact = next(c.text for c in unused if c.path == "pkg/models.py")
     whole = next(c.text for c in used if c.path == "pkg/models.py")
     assert "def __init__(self, name: str, email: str):" in compact and "greeting" not in compact
@@ -328,3 +333,64 @@ def test_a_workspace_that_is_itself_a_package_resolves_its_relative_imports():
     assert workspace.resolve("views.py", Import("models", "User", "User", 1, level=1)) == "models.py"
     assert workspace.resolve("views.py", Import("", None, "pkg", 0, level=1)) == "__init__.py"
     assert workspace.python_modules()["models"] == "models.py"
+
+
+HEADED = (
+    "import os\n"
+    "from typing import TYPE_CHECKING\n"
+    "from pkg.db import (\n"
+    "    connect,\n"
+    "    Connection,\n"
+    ")\n"
+    "try:\n"
+    "    import ujson as json\n"
+    "except ImportError:\n"
+    "    import json\n"
+    "if TYPE_CHECKING:  # typing only\n"
+    "    from pkg.models import User\n"
+    "\n\n"
+    "def load(path):\n"
+    "    import yaml\n"
+    "    return yaml.safe_load(path)\n"
+    "\n\n"
+)
+
+
+def test_the_header_is_the_module_level_imports_with_the_blocks_that_hold_them(index):
+    req = ContextRequest("app/long.py", HEADED + "value = ", "\n")
+    selection = context.select(index.workspace, req, lambda text: list(text), 0, sources=["header"])
+    lines = HEADED.split("\n")
+    # top-level imports, a multi-line one, and the try / if blocks with their openers; not the import
+    # inside `load`: without its `def` line it would mislead
+    assert [lines[n] for n in sorted(selection.header_lines)] == lines[0:12]
+    assert selection.files == () and selection.tokens == 0  # the prefix budget pays for it, not this one
+
+
+def test_a_typescript_header_is_its_import_statements(index):
+    text = "import { Circle } from './shapes';\nimport {\n  area,\n} from './geometry';\n\nconst x = 1;\n"
+    req = ContextRequest("src/view.ts", text + "const y = ", "\n")
+    selection = context.select(index.workspace, req, lambda text: list(text), 0, sources=["header"])
+    assert sorted(selection.header_lines) == [0, 1, 2, 3]
+
+
+def test_attach_gives_the_prompt_the_header_and_the_prompt_shows_it_above_a_far_cursor(index, tokenizer):
+    body = "".join(f"step_{i} = os.path.join('a', '{i}')\n" for i in range(400))
+    fim_input = FimInput(HEADED + body + "conn = ", "\n", "app/long.py")
+    config = ContextConfig()
+    attached, _ = context.attach(fim_input, index.workspace, tokenizer.tokenize, 256, config)
+    assert attached.header[0] == (0, "import os") and len(attached.header) == 12
+    built = prompt.build(attached, tokenizer.tokenize, PromptConfig(max_prefix_tokens=512))
+    assert built.header_lines_shown == tuple(range(12))
+    text = tokenizer.detokenize(built.tokens, special=True)
+    assert "<|fim_prefix|>import os\nfrom typing import TYPE_CHECKING\nfrom pkg.db import (\n" in text
+    without = context.attach(
+        fim_input, index.workspace, tokenizer.tokenize, 256, ContextConfig("import,recent,similar")
+    )[0]
+    assert without.header == ()
+
+
+def test_the_same_document_gives_the_same_header(index):
+    req = ContextRequest("app/long.py", HEADED + "value = ", "\n")
+    first = context.select(index.workspace, req, lambda text: list(text), 100)
+    again = context.select(index.workspace, req, lambda text: list(text), 100)
+    assert first == again

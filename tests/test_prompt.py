@@ -83,6 +83,63 @@ def test_prefix_fits_its_budget_and_starts_on_an_anchor_line(tokenizer, max_pref
     assert len(tokenizer.tokenize(one_anchor_earlier)) > max_prefix_tokens
 
 
+IMPORTS = ["import os", "from pkg.db import open_database, Session", "from .models import User"]
+
+
+def with_imports(body_lines: int) -> str:
+    return "\n".join(IMPORTS) + "\n\n" + numbered_lines(body_lines) + "total = "
+
+
+def header_of(text: str) -> tuple[tuple[int, str], ...]:
+    lines = text.split("\n")
+    return tuple((number, lines[number]) for number in range(len(IMPORTS)))
+
+
+@pytest.mark.parametrize("max_prefix_tokens", [400, 800])
+def test_header_lines_cut_by_the_window_open_the_prefix_within_its_budget(tokenizer, max_prefix_tokens):
+    text = with_imports(300)
+    config = PromptConfig(max_prefix_tokens=max_prefix_tokens)
+    built = prompt.build(FimInput(text, "\n", header=header_of(text)), tokenizer.tokenize, config)
+    plain = prompt.build(FimInput(text, "\n"), tokenizer.tokenize, config)
+    assert built.header_lines_shown == (0, 1, 2)
+    prefix = tokenizer.detokenize(built.tokens[1 : 1 + built.prefix_tokens])
+    window = "".join(text.splitlines(keepends=True)[built.prefix_start_line :])
+    assert prefix == "\n".join(IMPORTS) + "\n" + window
+    assert built.prefix_tokens <= max_prefix_tokens
+    assert built.prefix_start_line >= plain.prefix_start_line  # its room comes out of the window (or slack)
+
+
+def test_header_lines_inside_the_window_are_not_shown_twice(tokenizer):
+    text = with_imports(5)
+    built = prompt.build(FimInput(text, "\n", header=header_of(text)), tokenizer.tokenize)
+    plain = prompt.build(FimInput(text, "\n"), tokenizer.tokenize)
+    assert built.header_lines_shown == ()
+    assert built.tokens == plain.tokens
+
+
+def test_a_long_header_keeps_the_lines_nearest_the_window_within_its_share(tokenizer):
+    imports = [f"from pkg.module_{i} import name_{i}" for i in range(60)]
+    text = "\n".join(imports) + "\n" + numbered_lines(300) + "total = "
+    header = tuple(enumerate(imports))
+    config = PromptConfig(max_prefix_tokens=400)
+    built = prompt.build(FimInput(text, "\n", header=header), tokenizer.tokenize, config)
+    shown = built.header_lines_shown
+    assert shown and shown[-1] == 59 and list(shown) == list(range(shown[0], 60))
+    header_tokens = len(tokenizer.tokenize("".join(imports[i] + "\n" for i in shown)))
+    assert header_tokens <= int((400 - len(tokenizer.tokenize("total = "))) * prompt.HEADER_SHARE)
+    assert built.prefix_tokens <= 400
+
+
+def test_header_lines_before_the_text_given_are_shown_too(tokenizer):
+    """A caller holding only the end of a long document passes its header with negative line numbers."""
+    end = numbered_lines(300) + "total = "
+    header = ((-40, "import os"), (-39, "from pkg.db import open_database"))
+    built = prompt.build(FimInput(end, "\n", header=header), tokenizer.tokenize, PromptConfig(300))
+    prefix = tokenizer.detokenize(built.tokens[1 : 1 + built.prefix_tokens])
+    assert prefix.startswith("import os\nfrom pkg.db import open_database\nvalue_")
+    assert built.header_lines_shown == (-40, -39)
+
+
 def test_a_budget_smaller_than_one_anchor_keeps_the_lines_that_fit(tokenizer):
     text = numbered_lines(300) + "total = "
     config = PromptConfig(max_prefix_tokens=60, prefix_anchor_lines=16)

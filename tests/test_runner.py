@@ -77,3 +77,30 @@ def test_a_held_out_run_samples_and_scores_only_examples_outside_the_test_sample
     assert json.loads((tmp_path / "config.json").read_text())["leave_out"] == 150
     with pytest.raises(NanocompleteError, match="different run"):  # the test sample's run is another run
         runner.generate(spec(limit=2), TASK, tmp_path, progress=False)
+
+
+def test_benchmark_examples_get_their_files_header_though_their_prefix_holds_only_its_end(tokenizer):
+    from nanocomplete import prompt
+    from nanocomplete.config import ContextConfig
+    from nanocomplete.evals.tasks import Example
+    from nanocomplete.workspace import Workspace
+
+    file_lines = ["import os", "from shop.db import connect", ""] + [f"x_{i} = {i}" for i in range(400)]
+    text = "\n".join(file_lines + ["conn = connect()", ""])
+    workspace = Workspace()
+    workspace.add("shop/app.py", text)
+    target = len(file_lines)
+    example = Example(  # the benchmark's prefix: the last 300 lines before the target line
+        "shop/app.py:403", "\n".join(file_lines[target - 300 :]) + "\n", "\n", "conn = connect()",
+        "python", "shop/app.py", "shop", meta={"package": "shop", "line": target},
+    )  # fmt: skip
+    provider = runner.RetrievedContext(
+        "retrieved", ContextConfig(context_sources="header"), tokenizer.tokenize, 512,
+        packages=lambda package: (workspace, {"shop/app.py": text}),
+    )  # fmt: skip
+    with_header, _ = provider(example)
+    assert with_header.header == ((-103, "import os"), (-102, "from shop.db import connect"))
+    built = prompt.build(with_header.fim_input(), tokenizer.tokenize, PromptConfig(max_prefix_tokens=256))
+    start = built.context_tokens + 1  # after the repo name, the path and <|fim_prefix|>
+    shown = tokenizer.detokenize(built.tokens[start : start + built.prefix_tokens])
+    assert shown.startswith("import os\nfrom shop.db import connect\nx_")

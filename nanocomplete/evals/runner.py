@@ -128,7 +128,9 @@ class RetrievedContext:
             attached, selection = context.attach(
                 fim_input, workspace, self.tokenize, self.budget_tokens, self.config
             )
-            example = dataclasses.replace(example, extra_files=attached.extra_files)
+            cut = line - example.prefix.count("\n")  # lines before the example's prefix (it holds the end)
+            header = tuple((number - cut, text) for number, text in attached.header)
+            example = dataclasses.replace(example, extra_files=attached.extra_files, header=header)
         cost = {
             "context": {
                 "tokens": selection.tokens,

@@ -31,9 +31,12 @@ class Example:
     repo_name: str | None = None
     extra_files: tuple[ExtraFile, ...] = ()
     meta: dict = field(default_factory=dict)  # tests, entry point, setting, package, ...
+    header: tuple[tuple[int, str], ...] = ()  # the context engine's (`FimInput.header`)
 
     def fim_input(self) -> FimInput:
-        return FimInput(self.prefix, self.suffix, self.path, self.repo_name, self.extra_files)
+        return FimInput(
+            self.prefix, self.suffix, self.path, self.repo_name, self.extra_files, self.header
+        )
 
 
 @dataclass(frozen=True)
