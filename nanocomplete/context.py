@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nanocomplete import syntax
-from nanocomplete.config import ContextConfig
+from nanocomplete.config import CONTEXT_SOURCES, ContextConfig
 from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.workspace import Workspace, code_tokens
 
@@ -82,7 +82,7 @@ def select(
     request: ContextRequest,
     tokenize: Tokenize,
     budget_tokens: int,
-    sources: Sequence[str] = SOURCES,
+    sources: Sequence[str] = CONTEXT_SOURCES,
     shares: dict[str, float] | None = None,
     near_cursor_lines: int = 30,
     similar_windows: int = 8,

@@ -12,6 +12,8 @@ small=qwen2.5-coder-0.5b-instruct
 large=qwen2.5-coder-1.5b-instruct
 xf=(--setting cross_file_first --limit 80 --max-prefix-tokens 512 --max-suffix-tokens 128)
 FLAGS=("$@")
+# the context sources before the header source existed (the runs that name them were made with these)
+before_header=(--context-sources import,recent,similar)
 
 run() {  # run OUT_NAME TASK ARGS...
   local out=out/eval/$1; shift
@@ -22,7 +24,7 @@ run he-fim-single--0.5b humaneval-fim-single --model $small
 run he-l2r--0.5b humaneval --model $small
 for lang in python typescript; do
   run xf-$lang-none--0.5b crossfile-$lang --model $small "${xf[@]}"
-  run xf-$lang-retrieved512--0.5b crossfile-$lang-retrieved --model $small "${xf[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512--0.5b crossfile-$lang-retrieved --model $small "${xf[@]}" --max-context-tokens 512 "${before_header[@]}"
   run xf-$lang-greedy1024--0.5b crossfile-$lang-greedy --model $small "${xf[@]}" --max-context-tokens 1024
 done
 # prompt layout A/B: typed part of the current line before the suffix (standard) vs after <|fim_middle|>
@@ -41,7 +43,7 @@ trained=nanocomplete-0.5b
 run he-fim-single--trained humaneval-fim-single --model $trained --limit 400
 for lang in python typescript; do
   run xf-$lang-none--trained crossfile-$lang --model $trained "${xf[@]}"
-  run xf-$lang-retrieved512--trained crossfile-$lang-retrieved --model $trained "${xf[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512--trained crossfile-$lang-retrieved --model $trained "${xf[@]}" --max-context-tokens 512 "${before_header[@]}"
 done
 run he-l2r--trained humaneval --model $trained
 # the Python no-context difference on a larger sample (the later --limit wins)
@@ -56,7 +58,7 @@ for source in import similar; do
   run xf-python-$source-only512--0.5b crossfile-python-retrieved --model $small "${xf[@]}" --max-context-tokens 512 --context-sources $source
 done
 for lang in python typescript; do
-  run xf-$lang-retrieved512--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512 "${before_header[@]}"
 done
 run he-l2r--1.5b humaneval --model $large
 run he-js-fim-single--1.5b humaneval-x-js-fim-single --model $large --limit 200
@@ -65,7 +67,7 @@ run he-fim-multi--1.5b humaneval-fim-multi --model $large --limit 100
 # (similar windows with the lines after them, merged; compact headers for names not used yet)
 xf200=("${xf[@]}" --limit 200)
 for lang in typescript python; do
-  run xf-$lang-retrieved512-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 "${before_header[@]}"
   run xf-$lang-import-only512-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources import
   run xf-$lang-greedy1024-200--trained crossfile-$lang-greedy --model $trained "${xf200[@]}" --max-context-tokens 1024
 done
@@ -74,16 +76,25 @@ run xf-typescript-none-200--trained crossfile-typescript --model $trained "${xf2
 run xf-python-none-200-merged--trained crossfile-python --model $trained "${xf200[@]}"
 # the 1.5B at the chosen budget, paired with its no-context runs (80 examples)
 for lang in typescript python; do
-  run xf-$lang-retrieved512-v2--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512-v2--1.5b crossfile-$lang-retrieved --model $large "${xf[@]}" --max-context-tokens 512 "${before_header[@]}"
 done
 # exploratory: imported definitions nearest the cursor (after similar code), Python
 .venv/bin/python runs/explore_context_order.py crossfile-python-retrieved --model $trained "${xf200[@]}" \
-  --max-context-tokens 512 --out out/eval/xf-python-retrieved512-definitions-last-200--trained "${FLAGS[@]}"
+  --max-context-tokens 512 "${before_header[@]}" --out out/eval/xf-python-retrieved512-definitions-last-200--trained "${FLAGS[@]}"
 # held out: the other 200 cross_file_first examples (outside the seed-0 sample of 200 the study above used),
 # to confirm the study's configuration on examples it was never looked at with
 xfho=("${xf[@]}" --limit 200 --leave-out 200)
 for lang in typescript python; do
   run xf-$lang-none-heldout200--trained crossfile-$lang --model $trained "${xfho[@]}"
-  run xf-$lang-retrieved512-heldout200--trained crossfile-$lang-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512-heldout200--trained crossfile-$lang-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512 "${before_header[@]}"
 done
 run xf-typescript-greedy1024-heldout200--trained crossfile-typescript-greedy --model $trained "${xfho[@]}" --max-context-tokens 1024
+# the header source (the document's own imports open the prefix when its window cuts them), now part of the
+# default context sources: the engine again on both halves and both languages, the header alone, and the
+# Python greedy-fill baseline on the held-out half
+for lang in python typescript; do
+  run xf-$lang-retrieved512-header-200--trained crossfile-$lang-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512
+  run xf-$lang-retrieved512-header-heldout200--trained crossfile-$lang-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512
+done
+run xf-python-header-only-200--trained crossfile-python-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources header
+run xf-python-greedy1024-heldout200--trained crossfile-python-greedy --model $trained "${xfho[@]}" --max-context-tokens 1024
