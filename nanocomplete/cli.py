@@ -466,6 +466,9 @@ def run_compare(args: argparse.Namespace) -> int:
     runs_a, runs_b = ([Path(p) for p in side.split(",")] for side in (args.run_a, args.run_b))
     if len(runs_a) != len(runs_b):
         raise NanocompleteError(f"compare: {len(runs_a)} run(s) on side A but {len(runs_b)} on side B")
+    unscored = [str(run) for run in (*runs_a, *runs_b) if not (run / "results.jsonl").is_file()]
+    if unscored:
+        raise NanocompleteError(f"compare: no results.jsonl in {', '.join(unscored)} (not a scored run yet)")
     d = report.compare(runs_a, runs_b, args.metric)
     print(
         f"{args.metric}: B - A = {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "

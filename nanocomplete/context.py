@@ -49,6 +49,9 @@ NEAR_DUPLICATE = 0.8
 USE = re.compile(r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*([A-Za-z_$][\w$]*))?")  # a name, attribute read
 CONTINUATION_LINES = 5  # lines after a similar window that come with it
 DEFAULT_SHARES = {"import": 0.5, "recent": 0.2, "similar": 0.3}  # of the budget; unused share flows on
+# Shares measured per language (docs/results.md): with the 0.5B, similar code adds nothing in Python
+# (and costs ~450 prompt tokens), so there it has none.
+LANGUAGE_SHARES = {"python": {"import": 0.5, "recent": 0.2}}
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def select(
     similar_windows: int = 8,
 ) -> Selection:
     """The snippets to show for `request`, within `budget_tokens` (prompt headers included)."""
-    shares = shares or DEFAULT_SHARES
+    shares = shares or LANGUAGE_SHARES.get(syntax.language_of(request.path), DEFAULT_SHARES)
     imports, import_lines = (), frozenset()
     if syntax.language_of(request.path) is not None and ("import" in sources or HEADER in sources):
         imports, import_lines = workspace.document_imports(request.path, request.prefix + request.suffix)
@@ -99,10 +102,12 @@ def select(
     }
     chosen: list[tuple[Candidate, int]] = []
     carried = 0
-    enabled = [source for source in SOURCES if source in sources]
-    total_share = sum(shares.get(source, 0) for source in enabled) or 1.0  # disabled sources' share too
-    for source in enabled:
-        allowance = int(budget_tokens * shares.get(source, 0) / total_share) + carried
+    asked = [source for source in SOURCES if source in sources]
+    weights = {source: shares.get(source, 0) for source in asked if shares.get(source, 0) > 0}
+    weights = weights or dict.fromkeys(asked, 1)  # sources without a share run only when nothing else does
+    total = sum(weights.values())  # disabled sources' share goes to the enabled ones
+    for source, weight in weights.items():
+        allowance = int(budget_tokens * weight / total) + carried
         used = 0
         for candidate in gathered[source]():
             if used + entry_tokens(candidate.path, "", tokenize) > allowance:
@@ -127,7 +132,7 @@ def header_lines(prefix: str, import_lines: frozenset[int]) -> frozenset[int]:
     lines = prefix.split("\n")[:-1]  # complete lines; the cursor's line is the window's
     kept: set[int] = set()
     run: list[int] = []
-    for number in sorted(i for i in import_lines if i < len(lines)) + [-1]:
+    for number in sorted(i for i in import_lines if i < len(lines)) + [-1]:  # -1 closes the last run
         if run and number == run[-1] + 1:
             run.append(number)
             continue

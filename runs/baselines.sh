@@ -97,4 +97,5 @@ for lang in python typescript; do
   run xf-$lang-retrieved512-header-heldout200--trained crossfile-$lang-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512
 done
 run xf-python-header-only-200--trained crossfile-python-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources header
+run xf-python-header-only-heldout200--trained crossfile-python-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512 --context-sources header
 run xf-python-greedy1024-heldout200--trained crossfile-python-greedy --model $trained "${xfho[@]}" --max-context-tokens 1024

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("language")
     parser.add_argument("runs", nargs="*")
     parser.add_argument("--leave-out", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     tokenizer = Tokenizer(models.resolve("nanocomplete-0.5b"))
     task = tasks.get_task(f"crossfile-{args.language}-retrieved")
     examples = tasks.examples_for(task, 200, 0, "cross_file_first", leave_out=args.leave_out)

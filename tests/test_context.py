@@ -394,3 +394,20 @@ def test_the_same_document_gives_the_same_header(index):
     first = context.select(index.workspace, req, lambda text: list(text), 100)
     again = context.select(index.workspace, req, lambda text: list(text), 100)
     assert first == again
+
+
+def test_similar_code_has_no_share_in_python_unless_it_is_the_only_source(tmp_path, tokenizer):
+    lines = "".join(f"result_{n} = transform(result_{n - 1}, factor={n})\n" for n in range(60))
+    files = {"lib/steps.py": lines, "lib/steps.ts": lines.replace("result_", "const r")}
+    workspace = Workspace()
+    for path, text in files.items():
+        workspace.add(path, text)
+    query = "result_40 = transform(result_39, factor=40)\nresult_41 = "
+
+    def by_source(path, sources):
+        req = ContextRequest(path, query, "\n")
+        return context.select(workspace, req, tokenizer.tokenize, 400, sources=sources).by_source
+
+    assert by_source("app/main.py", ["import", "recent", "similar"])["similar"] == 0
+    assert by_source("app/main.py", ["similar"])["similar"] > 0  # asked alone, it is measured alone
+    assert by_source("app/main.ts", ["import", "recent", "similar"])["similar"] > 0

@@ -98,3 +98,9 @@ def test_compare_on_the_command_line_pools_comma_joined_runs(tmp_path):
     assert result.returncode == 0 and "n=3" in result.stdout and "B better on 2" in result.stdout
     lopsided = subprocess.run([*command[:-1], str(b[0])], capture_output=True, text=True, timeout=120)
     assert lopsided.returncode != 0 and "side B" in lopsided.stderr
+    (tmp_path / "running").mkdir()  # a run still generating: no results yet
+    unscored = subprocess.run(
+        [*command[:-2], str(a[0]), str(tmp_path / "running")], capture_output=True, text=True, timeout=120
+    )
+    assert unscored.returncode != 0 and "no results.jsonl in" in unscored.stderr
+    assert "Traceback" not in unscored.stderr
