@@ -38,6 +38,9 @@ class WorkspaceIndex:
     workspace: Workspace = field(default_factory=Workspace)
     _stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (size, mtime_ns)
 
+    def __post_init__(self):
+        self.workspace.name = self.workspace.name or self.root.name
+
     def refresh(self) -> IndexStats:
         """Bring the index up to date with the disk: parse new and changed files, drop deleted ones."""
         started = time.perf_counter()

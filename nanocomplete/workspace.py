@@ -182,6 +182,9 @@ def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
 class Workspace:
     files: dict[str, SourceFile] = field(default_factory=dict)
     ts_paths: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("@/*", ("src/*",)), paths from the root
+    # the root folder's name: when the root is itself a package (an `__init__.py` at the top, a package
+    # folder opened in the editor), its modules are importable as `name.module` too
+    name: str = ""
     bm25: Bm25 = field(default_factory=Bm25)
     _python_modules: dict[str, str] | None = None
     _documents: OrderedDict[str, syntax.ParsedText] = field(
@@ -271,10 +274,14 @@ class Workspace:
         """Dotted module name → file, named from the topmost enclosing package."""
         if self._python_modules is None:
             packages = {posixpath.dirname(p) for p in self.files if p.endswith("/__init__.py")}
+            package = f"{self.name}." if self.name and "__init__.py" in self.files else ""
             modules = {}
             for path in self.files:
                 if path.endswith(".py"):
-                    modules[_python_module_name(path, packages)] = path
+                    module = _python_module_name(path, packages)
+                    modules[module] = path
+                    if package:
+                        modules[(package + module).rstrip(".")] = path
             self._python_modules = modules
         return self._python_modules
 

@@ -411,3 +411,22 @@ def test_similar_code_has_no_share_in_python_unless_it_is_the_only_source(tmp_pa
     assert by_source("app/main.py", ["import", "recent", "similar"])["similar"] == 0
     assert by_source("app/main.py", ["similar"])["similar"] > 0  # asked alone, it is measured alone
     assert by_source("app/main.ts", ["import", "recent", "similar"])["similar"] > 0
+
+
+def test_a_package_folder_opened_as_the_workspace_resolves_imports_of_its_own_name(tmp_path):
+    root = tmp_path / "shop"  # the editor opened the package itself: `__init__.py` at the top
+    files = {
+        "__init__.py": "from .db import connect\n",
+        "db.py": "def connect(url: str) -> None:\n    pass\n",
+        "app.py": "from shop.db import connect\nimport shop.db as database\nfrom . import db\n",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    index = WorkspaceIndex(root)
+    index.refresh()
+    resolve = index.workspace.resolve
+    assert resolve("app.py", Import("shop.db", "connect", "connect", 0)) == "db.py"
+    assert resolve("app.py", Import("shop.db", None, "database", 1)) == "db.py"
+    assert resolve("app.py", Import("", "db", "db", 2, level=1)) == "db.py"
+    assert resolve("app.py", Import("shop", "connect", "connect", 0)) == "__init__.py"
