@@ -18,6 +18,8 @@ lines around them). The prompt shows them at the start of the prefix when its wi
 say which names of other files are in scope, and the first use of such a name is what the small model gets
 wrong. Their tokens come out of the prefix budget, not this one.
 A token budget is split across the enabled sources by share (unused share flows to the next source).
+Shares are measured per language (`LANGUAGE_SHARES`): in Python similar code has none, so it runs there
+only when it is the one source asked for.
 The result is ordered from most stable to least stable (imports, then recent, then similar; by path
 within each) so that successive requests share the longest prompt prefix.
 

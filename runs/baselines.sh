@@ -99,3 +99,13 @@ done
 run xf-python-header-only-200--trained crossfile-python-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources header
 run xf-python-header-only-heldout200--trained crossfile-python-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512 --context-sources header
 run xf-python-greedy1024-heldout200--trained crossfile-python-greedy --model $trained "${xfho[@]}" --max-context-tokens 1024
+# Python without similar code (the per-language shares, context.LANGUAGE_SHARES): the sources the default now
+# gives a Python document. (The `-header-` Python runs above ran before those shares, with similar code.)
+run xf-python-header-import512-200--trained crossfile-python-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512 --context-sources header,import,recent
+run xf-python-header-import512-heldout200--trained crossfile-python-retrieved --model $trained "${xfho[@]}" --max-context-tokens 512 --context-sources header,import,recent
+# fresh examples: 200 Python cross_file_first examples from a larger sample of the same benchmark that holds
+# none of the 400 above (runs/fresh_crossfile.py), for the shipped default, no context and greedy fill
+.venv/bin/python runs/fresh_crossfile.py out/fresh
+NANOCOMPLETE_CACHE_DIR=out/fresh run xf-python-none-fresh200--trained crossfile-python --model $trained "${xf200[@]}"
+NANOCOMPLETE_CACHE_DIR=out/fresh run xf-python-greedy1024-fresh200--trained crossfile-python-greedy --model $trained "${xf200[@]}" --max-context-tokens 1024
+NANOCOMPLETE_CACHE_DIR=out/fresh run xf-python-retrieved512-fresh200--trained crossfile-python-retrieved --model $trained "${xf200[@]}" --max-context-tokens 512
