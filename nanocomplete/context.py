@@ -134,7 +134,7 @@ def header_lines(prefix: str, import_lines: frozenset[int]) -> frozenset[int]:
     lines = prefix.split("\n")[:-1]  # complete lines; the cursor's line is the window's
     kept: set[int] = set()
     run: list[int] = []
-    for number in sorted(i for i in import_lines if i < len(lines)) + [-1]:  # -1 closes the last run
+    for number in [*sorted(i for i in import_lines if i < len(lines)), -1]:  # -1 closes the last run
         if run and number == run[-1] + 1:
             run.append(number)
             continue
@@ -411,9 +411,8 @@ def attach(
     """`fim_input` with the selected other files (its own `extra_files` are treated as recent snippets)
     and its header lines."""
     request = ContextRequest(fim_input.path or "", fim_input.prefix, fim_input.suffix, fim_input.extra_files)
-    selection = select(
-        workspace, request, tokenize, budget_tokens, config.sources, near_cursor_lines=config.near_cursor_lines
-    )
+    near = config.near_cursor_lines
+    selection = select(workspace, request, tokenize, budget_tokens, config.sources, near_cursor_lines=near)
     lines = fim_input.prefix.split("\n")
     header = tuple((number, lines[number]) for number in sorted(selection.header_lines))
     return dataclasses.replace(fim_input, extra_files=selection.files, header=header), selection

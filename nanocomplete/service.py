@@ -301,9 +301,7 @@ def relative_path(uri: str, root: str | None) -> str:
 
 def _with_selection(fim_input: FimInput, state: DocumentState) -> FimInput:
     """`fim_input` with the document's last context selection."""
-    return dataclasses.replace(
-        fim_input, extra_files=state.context_files, header=state.context_header
-    )
+    return dataclasses.replace(fim_input, extra_files=state.context_files, header=state.context_header)
 
 
 def _imports_signature(prefix: str) -> str:

@@ -26,7 +26,10 @@ def main() -> None:
     default = crossfile.default_out_dir()
     out = args.root / "benchmarks" / crossfile.BENCHMARK_NAME
     out.mkdir(parents=True, exist_ok=True)
-    for link, target in ((args.root / "models", models.cache_dir()), (out / "archives", default / "archives")):
+    for link, target in (
+        (args.root / "models", models.cache_dir()),
+        (out / "archives", default / "archives"),
+    ):
         if not link.exists():
             link.symlink_to(target.resolve(), target_is_directory=True)
     seen = {e.id for language in crossfile.LANGUAGES for e in crossfile.load(default / f"{language}.jsonl")}

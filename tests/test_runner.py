@@ -86,7 +86,7 @@ def test_benchmark_examples_get_their_files_header_though_their_prefix_holds_onl
     from nanocomplete.workspace import Workspace
 
     file_lines = ["import os", "from shop.db import connect", ""] + [f"x_{i} = {i}" for i in range(400)]
-    text = "\n".join(file_lines + ["conn = connect()", ""])
+    text = "\n".join([*file_lines, "conn = connect()", ""])
     workspace = Workspace()
     workspace.add("shop/app.py", text)
     target = len(file_lines)

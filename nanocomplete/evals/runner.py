@@ -62,7 +62,7 @@ def run_config(spec: RunSpec, task: Task, files: models.ModelFiles) -> dict:
     if spec.leave_out:
         config["leave_out"] = spec.leave_out
     if task.context != "given":
-        shares = {"default": context.DEFAULT_SHARES, **context.LANGUAGE_SHARES}  # the allocator's, by language
+        shares = {"default": context.DEFAULT_SHARES, **context.LANGUAGE_SHARES}  # the allocator's
         config["context"] = {"mode": task.context, **dataclasses.asdict(spec.context), "shares": shares}
     return config
 

@@ -34,9 +34,7 @@ class Example:
     header: tuple[tuple[int, str], ...] = ()  # the context engine's (`FimInput.header`)
 
     def fim_input(self) -> FimInput:
-        return FimInput(
-            self.prefix, self.suffix, self.path, self.repo_name, self.extra_files, self.header
-        )
+        return FimInput(self.prefix, self.suffix, self.path, self.repo_name, self.extra_files, self.header)
 
 
 @dataclass(frozen=True)
