@@ -69,7 +69,7 @@ class Selection:
     files: tuple[ExtraFile, ...]  # in prompt order
     tokens: int
     by_source: dict[str, int]  # tokens used per source
-    header_lines: frozenset[int] = frozenset()  # the document's import lines, for `FimInput.header`
+    header: tuple[tuple[int, str], ...] = ()  # the document's import lines, numbered: `FimInput.header`
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,10 @@ def select(
     similar_windows: int = 8,
 ) -> Selection:
     """The snippets to show for `request`, within `budget_tokens` (prompt headers included)."""
-    shares = shares or LANGUAGE_SHARES.get(syntax.language_of(request.path), DEFAULT_SHARES)
+    language = syntax.language_of(request.path)
+    shares = shares or LANGUAGE_SHARES.get(language, DEFAULT_SHARES)
     imports, import_lines = (), frozenset()
-    if syntax.language_of(request.path) is not None and ("import" in sources or HEADER in sources):
+    if language is not None and ("import" in sources or HEADER in sources):
         imports, import_lines = workspace.document_imports(request.path, request.prefix + request.suffix)
     gathered = {
         "import": lambda: import_candidates(workspace, request, imports, import_lines, near_cursor_lines),
@@ -123,14 +124,14 @@ def select(
     ordered = sorted(chosen, key=lambda pair: (place[pair[0].source], pair[0].path, pair[0].line))
     by_source = {s: sum(cost for c, cost in chosen if c.source == s) for s in SOURCES}
     files = _merge_definitions([c for c, _ in ordered])
-    header = header_lines(request.prefix, import_lines) if HEADER in sources else frozenset()
+    header = header_lines(request.prefix, import_lines) if HEADER in sources else ()
     return Selection(files, sum(by_source.values()), by_source, header)
 
 
-def header_lines(prefix: str, import_lines: frozenset[int]) -> frozenset[int]:
-    """The lines of the module-level imports before the cursor: import statements that start at the top
-    level, and those in a top-level `if`/`try` block (`if TYPE_CHECKING:`) with the line that opens it.
-    Imports inside functions are left out: shown without their `def` they would mislead."""
+def header_lines(prefix: str, import_lines: frozenset[int]) -> tuple[tuple[int, str], ...]:
+    """(number, text) of the module-level import lines before the cursor: import statements that start at
+    the top level, and those in a top-level `if`/`try` block (`if TYPE_CHECKING:`) with the line that
+    opens it. Imports inside functions are left out: shown without their `def` they would mislead."""
     lines = prefix.split("\n")[:-1]  # complete lines; the cursor's line is the window's
     kept: set[int] = set()
     run: list[int] = []
@@ -141,7 +142,7 @@ def header_lines(prefix: str, import_lines: frozenset[int]) -> frozenset[int]:
         if run:
             kept.update(_top_level(lines, run))
         run = [number]
-    return frozenset(kept)
+    return tuple((number, lines[number]) for number in sorted(kept))
 
 
 def _top_level(lines: list[str], run: list[int]) -> list[int]:
@@ -409,10 +410,8 @@ def attach(
     fim_input: FimInput, workspace: Workspace, tokenize: Tokenize, budget_tokens: int, config: ContextConfig
 ) -> tuple[FimInput, Selection]:
     """`fim_input` with the selected other files (its own `extra_files` are treated as recent snippets)
-    and its header lines."""
+    and its header."""
     request = ContextRequest(fim_input.path or "", fim_input.prefix, fim_input.suffix, fim_input.extra_files)
     near = config.near_cursor_lines
     selection = select(workspace, request, tokenize, budget_tokens, config.sources, near_cursor_lines=near)
-    lines = fim_input.prefix.split("\n")
-    header = tuple((number, lines[number]) for number in sorted(selection.header_lines))
-    return dataclasses.replace(fim_input, extra_files=selection.files, header=header), selection
+    return dataclasses.replace(fim_input, extra_files=selection.files, header=selection.header), selection

@@ -30,6 +30,7 @@ from nanocomplete.index import WorkspaceIndex
 from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
+from nanocomplete.workspace import Workspace
 
 STICKY_CONTEXT_LINES = 15
 MAX_DOCUMENTS = 256
@@ -118,6 +119,9 @@ class CompletionService:
         self.metrics = Metrics()
         self.events = events
         self._documents: dict[str, DocumentState] = {}
+        # documents outside an indexed workspace share this one: it keeps their last syntax trees, so a
+        # keystroke reparses only what changed instead of the whole document
+        self._loose = (Workspace(), threading.Lock())
 
     # --- completions ---
 
@@ -208,12 +212,7 @@ class CompletionService:
         header = context.HEADER in self.context_config.sources  # the document's own: needs no workspace
         if (budget <= 0 or (found is None and not fim_input.extra_files)) and not header:
             return dataclasses.replace(fim_input, extra_files=())
-        from nanocomplete.workspace import Workspace
-
-        if found is None:
-            workspace, lock = Workspace(), threading.Lock()
-        else:
-            workspace, lock = found[0].workspace, found[1]
+        workspace, lock = self._loose if found is None else (found[0].workspace, found[1])
         if not lock.acquire(blocking=False):  # being re-indexed: keep what we had, never wait
             return _with_selection(fim_input, state)
         try:
@@ -305,6 +304,10 @@ def _with_selection(fim_input: FimInput, state: DocumentState) -> FimInput:
 
 
 def _imports_signature(prefix: str) -> str:
-    """The import lines and where they are (a header line must keep its number)."""
-    lines = (f"{prefix.count(chr(10), 0, m.start())}:{m.group(0)}" for m in IMPORT_LINE.finditer(prefix))
+    """The import lines and where they are (a header line must keep its number); one pass over `prefix`."""
+    lines, row, counted = [], 0, 0
+    for match in IMPORT_LINE.finditer(prefix):
+        row += prefix.count("\n", counted, match.start())
+        counted = match.start()
+        lines.append(f"{row}:{match.group(0)}")
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()

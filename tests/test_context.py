@@ -362,7 +362,7 @@ def test_the_header_is_the_module_level_imports_with_the_blocks_that_hold_them(i
     lines = HEADED.split("\n")
     # top-level imports, a multi-line one, and the try / if blocks with their openers; not the import
     # inside `load`: without its `def` line it would mislead
-    assert [lines[n] for n in sorted(selection.header_lines)] == lines[0:12]
+    assert selection.header == tuple(enumerate(lines[0:12]))
     assert selection.files == () and selection.tokens == 0  # the prefix budget pays for it, not this one
 
 
@@ -370,7 +370,7 @@ def test_a_typescript_header_is_its_import_statements(index):
     text = "import { Circle } from './shapes';\nimport {\n  area,\n} from './geometry';\n\nconst x = 1;\n"
     req = ContextRequest("src/view.ts", text + "const y = ", "\n")
     selection = context.select(index.workspace, req, lambda text: list(text), 0, sources=["header"])
-    assert sorted(selection.header_lines) == [0, 1, 2, 3]
+    assert [number for number, _ in selection.header] == [0, 1, 2, 3]
 
 
 def test_attach_gives_the_prompt_the_header_and_the_prompt_shows_it_above_a_far_cursor(index, tokenizer):
