@@ -9,15 +9,14 @@ The prompt text is real code nobody here wrote: llama-cpp-python's own `llama.py
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nanocomplete import machine
 from nanocomplete.config import EngineConfig, GenerationConfig
-from nanocomplete.engine import Engine
+from nanocomplete.engine import Engine, build_features
 
 GENERATION_PROMPT_TOKENS = 128
 GENERATION_TOKENS = 64
@@ -87,20 +86,8 @@ def _warm_request_ms(engine: Engine, tokens: list[int], repeats: int) -> float:
 
 
 def machine_description() -> str:
-    import llama_cpp
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs, "
-        f"Python {platform.python_version()}, llama-cpp-python {llama_cpp.__version__}"
-    )
+    """The machine (CPU model and SIMD flags) and the llama.cpp build that ran a benchmark."""
+    return f"{machine.description()}; {build_features()}"
 
 
 def engine_table(rows: list[EngineSpeed], prompt_sizes: list[int]) -> str:

@@ -33,6 +33,16 @@ StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
 
 
+def build_features() -> str:
+    """The llama.cpp build's CPU features as llama.cpp reports them, e.g. "CPU : SSE3 = 1 | AVX = 1 |
+    AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | AVX512 = 0 | ..." (which kernels run; `machine.py` says
+    which the CPU has), and the llama-cpp-python version."""
+    import llama_cpp
+
+    features = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").strip()
+    return f"llama-cpp-python {llama_cpp.__version__}: {features.rstrip(' |')}"
+
+
 @dataclass(frozen=True)
 class Timings:
     prompt_tokens: int
@@ -253,34 +263,49 @@ class Engine:
         return Generation(text, tuple(ids), tuple(logprobs), tuple(ends), stop_reason, timings)
 
     def top_logprobs(
-        self, prompt: Sequence[int], answer: Sequence[int], top_k: int
+        self, prompt: Sequence[int], answer: Sequence[int], top_k: int, batched: bool = False
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Teacher forcing: at each position of `answer` after `prompt`, the `top_k` most likely token ids
-        and their log-probabilities (temperature 1), best first. The KV cache keeps prompt + answer."""
+        and their log-probabilities (temperature 1), best first. The KV cache keeps prompt + answer.
+        `batched`: evaluate the answer in batches with logits at every position (as a target verifies a
+        draft) instead of token by token; the two agree only to rounding (docs/numerics.md)."""
         top_ids, top_values = [], []
-        for logprobs in self._teacher_forced(prompt, answer):
+        for logprobs in self._teacher_forced(prompt, answer, batched):
             best = np.argsort(-logprobs)[:top_k]
             top_ids.append([int(t) for t in best])
             top_values.append([float(logprobs[t]) for t in best])
         return top_ids, top_values
 
-    def answer_logprobs(self, prompt: Sequence[int], answer: Sequence[int]) -> list[float]:
+    def answer_logprobs(
+        self, prompt: Sequence[int], answer: Sequence[int], batched: bool = False
+    ) -> list[float]:
         """Teacher forcing: the log-probability of each token of `answer` after `prompt` and the answer's
-        earlier tokens."""
+        earlier tokens (`batched` as in `top_logprobs`)."""
         return [
             float(logprobs[token])
-            for logprobs, token in zip(self._teacher_forced(prompt, answer), answer, strict=True)
+            for logprobs, token in zip(self._teacher_forced(prompt, answer, batched), answer, strict=True)
         ]
 
-    def _teacher_forced(self, prompt: Sequence[int], answer: Sequence[int]) -> Iterator[np.ndarray]:
-        """The log-probs over the vocabulary at each answer position, feeding the real answer tokens."""
+    def _teacher_forced(
+        self, prompt: Sequence[int], answer: Sequence[int], batched: bool = False
+    ) -> Iterator[np.ndarray]:
+        """The log-probs over the vocabulary at each answer position, feeding the real answer tokens: one
+        token per decode, or (`batched`) up to `batch_tokens` per decode with logits at every position."""
         if len(prompt) + len(answer) >= self.config.context_window_tokens:
             raise PromptError(f"{len(prompt) + len(answer)} tokens do not fit the context window")
+        if not answer:
+            return
         self.prefill(prompt)
-        for i, token in enumerate(answer):
-            yield self._last_logprobs()
-            if i + 1 < len(answer):
-                self._decode([token])
+        yield self._last_logprobs()
+        fed = list(answer[:-1])
+        step = self.config.batch_tokens if batched else 1
+        for start in range(0, len(fed), step):
+            chunk = fed[start : start + step]
+            self._decode(chunk, logits_all=batched)
+            for i in range(len(chunk) if batched else 0):
+                yield self._logprobs_at(i)
+            if not batched:
+                yield self._last_logprobs()
 
     # --- llama.cpp calls ---
 
@@ -291,10 +316,11 @@ class Engine:
                 return
             del self._cached[keep:]
 
-    def _decode(self, batch: list[int]) -> None:
-        """Evaluate `batch` after the cached tokens; logits are kept for its last token only."""
+    def _decode(self, batch: list[int], logits_all: bool = False) -> None:
+        """Evaluate `batch` after the cached tokens; logits are kept for its last token only, or for each
+        of its tokens with `logits_all` (read them with `_logprobs_at(i)`)."""
         llama_batch = self._llama._batch
-        llama_batch.set_batch(batch, n_past=len(self._cached), logits_all=False)
+        llama_batch.set_batch(batch, n_past=len(self._cached), logits_all=logits_all)
         try:
             self._llama._ctx.decode(llama_batch)
         except RuntimeError as error:
@@ -320,6 +346,12 @@ class Engine:
 
     def _last_logprobs(self) -> np.ndarray:
         logits = self._last_logits()
+        return logits - _logsumexp(logits)
+
+    def _logprobs_at(self, i: int) -> np.ndarray:
+        """Log-probs after the `i`-th token of the last batch (decoded with `logits_all`); a copy."""
+        pointer = self._llama._ctx.get_logits_ith(i)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
         return logits - _logsumexp(logits)
 
 

@@ -4,22 +4,36 @@
 #
 # Why a custom build: on x86-64 the default (native) build turns on ggml's AMX kernels on CPUs
 # that advertise AMX, and the first matrix multiply dies with SIGILL on our machines. We build
-# with GGML_NATIVE=OFF and name the instruction sets the CPU really has (never AMX).
+# with GGML_NATIVE=OFF and name, one by one, the instruction sets the CPU really has (never AMX):
+# AVX, AVX2, FMA, F16C (and BMI2, SSE4.2) when present, the AVX-512 family when present. A CPU
+# without AVX2 gets a build without it (slower, see README), never one that dies with SIGILL.
 # macOS keeps the default build (Metal).
 #
 # Usage: scripts/install_llama_cpp.sh PYTHON
 # Env:   NANOCOMPLETE_WHEEL_CACHE  where built wheels are kept (default: XDG cache dir)
+#        NANOCOMPLETE_CPU_FLAGS    build for these /proc/cpuinfo flags instead of this CPU's, e.g.
+#                                  "sse4_2 avx f16c" for a CPU without AVX2 (a subset of this CPU's
+#                                  flags runs here too, which is how both builds are tested)
 set -euo pipefail
 
 python=${1:?usage: install_llama_cpp.sh PYTHON}
 version=0.3.36
 cache_root=${NANOCOMPLETE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nanocomplete/wheels}
 
-cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
+if [ -n "${NANOCOMPLETE_CPU_FLAGS:-}" ]; then
+  cpu_has() { [[ " $NANOCOMPLETE_CPU_FLAGS " == *" $1 "* ]]; }
+else
+  cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
+fi
+on_off() { if cpu_has "$1"; then echo ON; else echo OFF; fi; }
 
 cmake_args=""
 if [ "$(uname -s)" = "Linux" ] && [ "$(uname -m)" = "x86_64" ]; then
-  cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  # ggml turns every one of these on by default once GGML_NATIVE is off, so each is named either way
+  cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=$(on_off avx) -DGGML_AVX2=$(on_off avx2)"
+  cmake_args+=" -DGGML_FMA=$(on_off fma) -DGGML_F16C=$(on_off f16c)"
+  cpu_has bmi2 || cmake_args+=" -DGGML_BMI2=OFF"
+  cpu_has sse4_2 || cmake_args+=" -DGGML_SSE42=OFF"
   cpu_has avx512f && cmake_args+=" -DGGML_AVX512=ON"
   cpu_has avx512vbmi && cmake_args+=" -DGGML_AVX512_VBMI=ON"
   cpu_has avx512_vnni && cmake_args+=" -DGGML_AVX512_VNNI=ON"

@@ -5,12 +5,24 @@ from pathlib import Path
 
 import pytest
 
-from nanocomplete import models
+from nanocomplete import machine, models
 from nanocomplete.config import EngineConfig
 from nanocomplete.engine import Engine, Tokenizer
 from nanocomplete.errors import ModelMissingError
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_report_header(config) -> list[str]:
+    """Which machine and which llama.cpp build a report came from: floating-point results (log-probs,
+    near-tied greedy tokens) differ between AVX2 and AVX-512 kernels (docs/numerics.md)."""
+    from nanocomplete.engine import build_features
+
+    try:
+        build = build_features()
+    except ImportError as error:  # the header must not hide the real failure
+        build = f"llama-cpp-python not importable ({error})"
+    return [f"machine: {machine.description()}", f"llama.cpp build: {build}"]
 
 
 @pytest.fixture(scope="session")

@@ -115,7 +115,21 @@ def test_should_stop_ends_generation_early(engine):
 def test_sampling_with_a_seed_is_reproducible(engine, tokenizer):
     tokens = fim_tokens(tokenizer)
     config = GenerationConfig(temperature=0.8, seed=7, max_tokens=8)
+    # the same path twice (the second reuses the cache the first left): the same floats, the same draws
     assert engine.generate(tokens, config).text == engine.generate(tokens, config).text
+
+
+def test_a_restored_kv_snapshot_gives_the_same_floats_as_the_cache_it_was_taken_from(engine, tokenizer):
+    tokens, other = fim_tokens(tokenizer), fim_tokens(tokenizer, CODE * 2)
+    engine.reset()
+    engine.prefill(tokens)
+    stayed = engine.generate(tokens)  # reuses all but the last token, which is evaluated alone
+    snapshot = engine.snapshot()
+    engine.generate(other)  # another file takes the cache
+    engine.restore(snapshot)
+    restored = engine.generate(tokens)  # the same KV bytes, the last token again alone: the same path
+    assert restored.timings.prompt_tokens_evaluated == stayed.timings.prompt_tokens_evaluated == 1
+    assert (restored.token_ids, restored.token_logprobs) == (stayed.token_ids, stayed.token_logprobs)
 
 
 def test_marker_strings_in_a_document_do_not_confuse_the_model(engine, tokenizer):

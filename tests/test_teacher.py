@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from numerics import BATCH_SHAPE_LOGPROB_NATS, CLEAR_MARGIN_NATS
 
 from nanocomplete.config import GenerationConfig
 from nanocomplete.train import teacher
@@ -11,16 +12,46 @@ from nanocomplete.train import teacher
 PROMPT = "def add(a, b):\n    return "
 
 
-@pytest.mark.model
-def test_teacher_forcing_along_the_greedy_answer_ranks_each_greedy_token_first(engine):
+def greedy_answer(engine):
+    """The prompt, and the greedy answer generated from an empty KV cache (prompt batched, then token by
+    token)."""
     prompt = engine.tokenize(PROMPT)
-    greedy = engine.generate(prompt, GenerationConfig(max_tokens=6))
+    engine.reset()
+    return prompt, engine.generate(prompt, GenerationConfig(max_tokens=6))
+
+
+@pytest.mark.model
+def test_teacher_forcing_from_an_empty_cache_reproduces_generation_exactly(engine):
+    # the same path: the same batches, the same kernels, the same thread count, so identical floats
+    prompt, greedy = greedy_answer(engine)
+    engine.reset()
     top_ids, top_logprobs = engine.top_logprobs(prompt, list(greedy.token_ids), top_k=4)
     assert [ids[0] for ids in top_ids] == list(greedy.token_ids)
-    assert np.allclose([values[0] for values in top_logprobs], greedy.token_logprobs, atol=1e-3)
+    assert [values[0] for values in top_logprobs] == list(greedy.token_logprobs)
     assert all(
         len(ids) == 4 and values == sorted(values, reverse=True)
         for ids, values in zip(top_ids, top_logprobs, strict=True)
+    )
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("path", ["kv_reuse", "batched"])
+def test_teacher_forcing_along_another_batch_shape_ranks_each_greedy_token_first(engine, path):
+    """`kv_reuse`: the cache holds the answer, so the prompt's last token is evaluated again alone (a batch
+    of 1, where generation had the whole prompt in one). `batched`: the answer in one batch with logits at
+    every position, as a target verifies a draft. Other kernels: the same ranking, log-probs within the
+    measured tolerance (tests/numerics.py)."""
+    prompt, greedy = greedy_answer(engine)
+    if path == "batched":
+        engine.reset()
+    top_ids, top_logprobs = engine.top_logprobs(
+        prompt, list(greedy.token_ids), top_k=2, batched=path == "batched"
+    )
+    margins = [values[0] - values[1] for values in top_logprobs]
+    assert min(margins) > CLEAR_MARGIN_NATS  # so the ranking is a claim the kernels can keep
+    assert [ids[0] for ids in top_ids] == list(greedy.token_ids)
+    assert np.allclose(
+        [values[0] for values in top_logprobs], greedy.token_logprobs, rtol=0, atol=BATCH_SHAPE_LOGPROB_NATS
     )
 
 
