@@ -9,16 +9,8 @@ import sys
 from pathlib import Path
 
 from nanocomplete import config, models
+from nanocomplete.config import add_settings_flags, settings_from_args
 from nanocomplete.errors import NanocompleteError
-
-SETTINGS_FLAGS = {
-    "engine": config.EngineConfig,
-    "prompt": config.PromptConfig,
-    "context": config.ContextConfig,
-    "generation": config.GenerationConfig,
-    "postprocess": config.PostprocessConfig,
-    "server": config.ServerConfig,
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,21 +193,6 @@ def _add_model_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
-    """One flag per setting field: `max_tokens` → `--max-tokens`."""
-    for group in groups:
-        section = parser.add_argument_group(f"{group} settings")
-        for item in dataclasses.fields(SETTINGS_FLAGS[group]):
-            flag = "--" + item.name.replace("_", "-")
-            help_text = f"{item.metadata['help']} (default: {item.default})"
-            if isinstance(item.default, bool):
-                section.add_argument(
-                    flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
-                )
-            else:
-                section.add_argument(flag, type=type(item.default), default=None, help=help_text)
-
-
 def _serving_settings(args: argparse.Namespace):
     """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_PROMPT`
     and `config.SERVING_POSTPROCESS`."""
@@ -227,20 +204,6 @@ def _serving_settings(args: argparse.Namespace):
         settings_from_args(args, "generation"),
         settings_from_args(args, "postprocess", config.SERVING_POSTPROCESS),
     )
-
-
-def settings_from_args(args: argparse.Namespace, group: str, base=None):
-    """The settings of `group`: the flags given, over `base` (default: the dataclass defaults)."""
-    cls = SETTINGS_FLAGS[group]
-    given = {
-        item.name: getattr(args, item.name)
-        for item in dataclasses.fields(cls)
-        if getattr(args, item.name, None) is not None
-    }
-    try:
-        return dataclasses.replace(base or cls(), **given)
-    except ValueError as error:
-        raise NanocompleteError(str(error)) from None
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -379,10 +342,11 @@ def run_bench_coverage(args: argparse.Namespace) -> int:
 
 def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete import replay
+    from nanocomplete.corpus import pins
     from nanocomplete.engine import Engine
-    from nanocomplete.evals import crossfile, crossfile_sources
+    from nanocomplete.evals import crossfile
 
-    pin = crossfile_sources.pins_named([args.package])[0]
+    pin = pins.eval_pins([args.package])[0]
     files = crossfile.package_files(args.package)
     engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = _serving_settings(args)

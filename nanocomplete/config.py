@@ -5,9 +5,12 @@ cost) is in its metadata, and `nanocomplete settings` prints them all as one tab
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from dataclasses import dataclass, field
+
+from nanocomplete.errors import NanocompleteError
 
 
 def setting(default, help: str):
@@ -128,3 +131,45 @@ def settings_table() -> str:
         for item in dataclasses.fields(group):
             rows.append(f"| `{item.name}` | `{item.default}` | {item.metadata['help']} |")
     return "\n".join(rows) + "\n"
+
+
+# --- the same names as command-line flags ------------------------------------------------------------
+
+# the settings groups, by the name their flags are listed under in --help
+SETTINGS_FLAGS = {
+    "engine": EngineConfig,
+    "prompt": PromptConfig,
+    "context": ContextConfig,
+    "generation": GenerationConfig,
+    "postprocess": PostprocessConfig,
+    "server": ServerConfig,
+}
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
+    """One flag per setting field: `max_tokens` → `--max-tokens`."""
+    for group in groups:
+        section = parser.add_argument_group(f"{group} settings")
+        for item in dataclasses.fields(SETTINGS_FLAGS[group]):
+            flag = "--" + item.name.replace("_", "-")
+            help_text = f"{item.metadata['help']} (default: {item.default})"
+            if isinstance(item.default, bool):
+                section.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                )
+            else:
+                section.add_argument(flag, type=type(item.default), default=None, help=help_text)
+
+
+def settings_from_args(args: argparse.Namespace, group: str, base=None):
+    """The settings of `group`: the flags given, over `base` (default: the dataclass defaults)."""
+    cls = SETTINGS_FLAGS[group]
+    given = {
+        item.name: getattr(args, item.name)
+        for item in dataclasses.fields(cls)
+        if getattr(args, item.name, None) is not None
+    }
+    try:
+        return dataclasses.replace(base or cls(), **given)
+    except ValueError as error:
+        raise NanocompleteError(str(error)) from None

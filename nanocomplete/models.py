@@ -8,7 +8,7 @@ Sources, tried in the order a model lists them:
 A path to a local `.gguf` file is accepted wherever a model name is.
 A model may also be a GGUF LoRA adapter shipped in the repository (`nanocomplete/adapters/`) over a
 registered base model: pulling it pulls the base and folds the adapter into the base's weights, re-quantized
-to the base's scheme (`train/export.merge`, ~30 s), so it runs at the base's speed; until that merged file
+to the base's scheme (`merge.py`, ~30 s), so it runs at the base's speed; until that merged file
 exists the engine applies the adapter at load time instead (same quality, ~20% slower generation).
 
 A pull holds a lock per model; a pull that fails or is interrupted deletes its temporary files, and the
@@ -40,8 +40,8 @@ from nanocomplete.errors import (
     PullError,
     UnknownModelError,
 )
+from nanocomplete.storage import HASH_BLOCK_BYTES, file_sha256, write_atomic
 
-HASH_BLOCK_BYTES = 1 << 20
 TEMP_SUFFIX = ".partial"
 
 
@@ -216,7 +216,7 @@ def verify(path: Path, sha256: str | None) -> None:
             f"run `nanocomplete pull {path.stem} --force`"
         )
     stamp["sha256"] = actual
-    _write_atomic(sidecar, json.dumps(stamp).encode())
+    write_atomic(sidecar, json.dumps(stamp).encode())
 
 
 def _expected_sha256(spec: ModelSpec, path: Path) -> str | None:
@@ -228,14 +228,6 @@ def _recorded_sha256(path: Path) -> str | None:
     """The hash recorded when the file was pulled or built (None if it never was)."""
     sidecar = path.with_suffix(path.suffix + ".verified")
     return _read_json(sidecar).get("sha256") if sidecar.is_file() else None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def installed(root: Path | None = None) -> list[str]:
@@ -298,12 +290,12 @@ def _merge(spec: ModelSpec, base: Path, files: ModelFiles, root: Path | None, fo
         _remove_leftovers(target)
         if target.is_file() and not force:
             return target
-        from nanocomplete.train import export
+        from nanocomplete import merge
 
         print(f"merging {files.adapter.name} into {base.name} …", file=sys.stderr)
         try:
-            export.merge(base, files.adapter, target)
-        except (export.ExportError, OSError) as error:
+            merge.merge(base, files.adapter, target)
+        except (merge.MergeError, OSError) as error:
             raise PullError(f"could not merge {spec.name!r}: {error}") from error
         verify(target, None)  # records the merged file's hash
     return target
@@ -426,7 +418,7 @@ def _install(partial: Path, target: Path, sha256: str) -> None:
     os.replace(partial, target)
     stat = target.stat()
     stamp = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _write_atomic(target.with_suffix(target.suffix + ".verified"), json.dumps(stamp).encode())
+    write_atomic(target.with_suffix(target.suffix + ".verified"), json.dumps(stamp).encode())
 
 
 def _read_json(path: Path) -> dict:
@@ -434,10 +426,3 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(name, path)

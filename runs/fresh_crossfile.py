@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 from nanocomplete import models
-from nanocomplete.evals import crossfile, crossfile_sources
+from nanocomplete.corpus import pins, sources
+from nanocomplete.evals import crossfile
 
 
 def main() -> None:
@@ -33,8 +34,7 @@ def main() -> None:
         if not link.exists():
             link.symlink_to(target.resolve(), target_is_directory=True)
     seen = {e.id for language in crossfile.LANGUAGES for e in crossfile.load(default / f"{language}.jsonl")}
-    pins = crossfile_sources.pins_named(None)
-    packages = [crossfile_sources.load_package(pin, default / "archives") for pin in pins]
+    packages = [sources.load_package(pin, default / "archives") for pin in pins.eval_pins(None)]
     built = crossfile.build(packages, args.per_setting, seed=0)
     fresh = [e for e in built.examples if e.id not in seen]
     manifest = {**built.manifest, "fresh": f"the sample without the {len(seen)} examples of {default}"}

@@ -12,11 +12,8 @@ $py -m nanocomplete.train.data build --out "$data" --examples 640 --seed 1 \
   --max-prefix-tokens 512 --max-suffix-tokens 128 --max-context-tokens 512 --context-copy-share 0.5
 $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --init-adapter out/train/nc05-v1/adapter \
   --max-examples 320 --batch-examples 8 --learning-rate 2e-4 --warmup-steps 2 --threads 2 --checkpoint-steps 10
-$py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" --check "$data" --check-examples 4
-[ -f "$out/merged.gguf" ] || $py -c "
-from nanocomplete import models
-from nanocomplete.train import export
-export.merge(models.resolve(models.BASE_MODEL), '$out/adapter.gguf', '$out/merged.gguf', threads=2)"
+[ -f "$out/merged.gguf" ] || $py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" \
+  --check "$data" --check-examples 4 --merge-into "$out/merged.gguf"
 
 xf=(--setting cross_file_first --limit 200 --max-prefix-tokens 512 --max-suffix-tokens 128)
 for lang in python typescript; do

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from nanocomplete import config
-from nanocomplete.cli import make_parser, settings_from_args
+from nanocomplete.cli import make_parser
+from nanocomplete.config import settings_from_args
 from nanocomplete.errors import NanocompleteError
 
 DOCS = Path(__file__).parent.parent / "docs"

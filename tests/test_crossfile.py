@@ -10,8 +10,9 @@ import tarfile
 import pytest
 
 from nanocomplete import syntax
-from nanocomplete.evals import crossfile, crossfile_sources
-from nanocomplete.evals.crossfile_sources import Pin, SourceError
+from nanocomplete.corpus import pins, sources
+from nanocomplete.corpus.sources import Pin, SourceError
+from nanocomplete.evals import crossfile
 
 PYTHON_FILES = {
     "shop/__init__.py": '"""A shop."""\nfrom .models import Item, make_item\nfrom .pricing import total\n',
@@ -158,8 +159,8 @@ def write_tree(root, files):
 
 @pytest.fixture
 def packages(tmp_path):
-    python = crossfile_sources.directory_package(write_tree(tmp_path / "py", PYTHON_FILES), "shop", "1.0")
-    typescript = crossfile_sources.directory_package(write_tree(tmp_path / "ts", TS_FILES), "schemas", "2.0")
+    python = sources.directory_package(write_tree(tmp_path / "py", PYTHON_FILES), "shop", "1.0")
+    typescript = sources.directory_package(write_tree(tmp_path / "ts", TS_FILES), "schemas", "2.0")
     return [python, typescript]
 
 
@@ -193,7 +194,7 @@ def test_prefix_and_suffix_are_capped_in_lines(tmp_path):
         "big/helpers.py": "def compute(item, n):\n    return n\n",
         "big/main.py": f"from .helpers import compute\n\n\ndef run(item):\n{body}",
     }
-    package = crossfile_sources.directory_package(write_tree(tmp_path, files), "big")
+    package = sources.directory_package(write_tree(tmp_path, files), "big")
     examples = crossfile.build([package], per_setting=1000).examples
     deep = [e for e in examples if e.line > 350]
     assert deep
@@ -319,7 +320,7 @@ def test_sampling_caps_each_setting_and_each_package_share(tmp_path):
         files = {f"{name}/__init__.py": "", f"{name}/base.py": "def helper(x):\n    return x\n"}
         body = "".join(f"    result_{i} = helper(value + {i})\n" for i in range(60))
         files[f"{name}/main.py"] = f"from .base import helper\n\n\ndef run(value):\n{body}"
-        packages.append(crossfile_sources.directory_package(write_tree(tmp_path / name, files), name))
+        packages.append(sources.directory_package(write_tree(tmp_path / name, files), name))
     built = crossfile.build(packages, per_setting=20, max_package_share=0.35)
     counts = built.manifest["examples"]["python"]["cross_file_random"]
     assert sum(counts.values()) == 20
@@ -334,7 +335,7 @@ def test_manifest_records_packages_and_drops(tmp_path):
         "pkg/generated.py": "DATA = '" + "x" * 1200 + "'\n",
         "pkg/broken.py": "def f(:\n    return = =\nclass\n",
     }
-    package = crossfile_sources.directory_package(write_tree(tmp_path, files), "pkg", "3.1", "BSD-3-Clause")
+    package = sources.directory_package(write_tree(tmp_path, files), "pkg", "3.1", "BSD-3-Clause")
     facts = crossfile.build([package]).manifest["packages"]["pkg"]
     assert facts["version"] == "3.1"
     assert facts["license"] == "BSD-3-Clause"
@@ -371,7 +372,7 @@ def test_a_cached_sdist_is_read_without_downloading(tmp_path):
     }
     sha256 = make_sdist(tmp_path / "toy-1.0.tar.gz", files)
     pin = Pin("toy", "1.0", "pypi", ("toy/",), "toy-1.0.tar.gz", sha256)
-    package = crossfile_sources.load_package(pin, tmp_path)
+    package = sources.load_package(pin, tmp_path)
     assert package.license == "MIT"
     assert [path for path, _ in package.files] == ["toy/__init__.py", "toy/core.py"]
     assert package.copyright == ("Copyright (c) 2020 Toy Authors",)
@@ -382,7 +383,7 @@ def test_an_archive_that_does_not_match_its_pin_is_refused(tmp_path):
     make_sdist(tmp_path / "toy-1.0.tar.gz", {"toy-1.0/PKG-INFO": "License-Expression: MIT\n"})
     pin = Pin("toy", "1.0", "pypi", ("toy/",), "toy-1.0.tar.gz", "0" * 64)
     with pytest.raises(SourceError, match="SHA-256"):
-        crossfile_sources.load_package(pin, tmp_path)
+        sources.load_package(pin, tmp_path)
 
 
 def test_a_license_off_the_allow_list_is_refused(tmp_path):
@@ -392,7 +393,7 @@ def test_a_license_off_the_allow_list_is_refused(tmp_path):
     )
     pin = Pin("toy", "1.0", "npm", ("src/",), "toy-1.0.tgz", sha256)
     with pytest.raises(SourceError, match=r"GPL-3\.0-only"):
-        crossfile_sources.load_package(pin, tmp_path)
+        sources.load_package(pin, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -412,23 +413,23 @@ def test_a_license_off_the_allow_list_is_refused(tmp_path):
     ],
 )
 def test_license_allow_list(expression, allowed):
-    assert crossfile_sources.license_allowed(expression) is allowed
+    assert sources.license_allowed(expression) is allowed
 
 
 def test_every_pin_is_an_eval_package_with_a_full_sha256():
-    names = {pin.name for pin in crossfile_sources.PINS}
+    names = {pin.name for pin in pins.EVAL_PINS}
     assert names == {
         "requests", "flask", "httpx", "click", "attrs", "rich", "marshmallow", "typer", "starlette",
         "zod", "@trpc/server", "immer", "mobx", "@blueprintjs/select", "@blueprintjs/datetime",
     }  # fmt: skip
-    assert all(re.fullmatch(r"[0-9a-f]{64}", pin.sha256) for pin in crossfile_sources.PINS)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", pin.sha256) for pin in pins.EVAL_PINS)
 
 
 def test_an_archive_without_sources_is_refused(tmp_path):
     sha256 = make_sdist(tmp_path / "toy-1.0.tar.gz", {"toy-1.0/PKG-INFO": "License-Expression: MIT\n"})
     pin = Pin("toy", "1.0", "pypi", ("toy/",), "toy-1.0.tar.gz", sha256)
     with pytest.raises(SourceError, match="no library source files under toy/"):
-        crossfile_sources.load_package(pin, tmp_path)
+        sources.load_package(pin, tmp_path)
 
 
 def test_cli_names_the_flag_of_a_bad_value(tmp_path, capsys):

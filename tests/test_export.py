@@ -11,6 +11,7 @@ from safetensors.numpy import save_file
 
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.engine import Engine
+from nanocomplete.merge import merge
 from nanocomplete.train import export
 
 HIDDEN, LAYERS = 896, 24  # Qwen2.5-Coder-0.5B
@@ -115,9 +116,7 @@ def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_ba
     base = Engine(model_path, config)
 
     write_peft_adapter(tmp_path / "noop", b_scale=0.0)
-    noop = export.merge(
-        model_path, export.export(tmp_path / "noop", tmp_path / "noop.gguf"), tmp_path / "m0.gguf"
-    )
+    noop = merge(model_path, export.export(tmp_path / "noop", tmp_path / "noop.gguf"), tmp_path / "m0.gguf")
     assert (
         noop.stat().st_size == model_path.stat().st_size
     )  # the base's quantization scheme, tensor by tensor
@@ -126,7 +125,7 @@ def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_ba
     write_peft_adapter(tmp_path / "strong", b_scale=0.2, seed=1)
     adapter = export.export(tmp_path / "strong", tmp_path / "strong.gguf")
     at_run_time = Engine(model_path, config, adapter)
-    merged = Engine(export.merge(model_path, adapter, tmp_path / "m1.gguf"), config)
+    merged = Engine(merge(model_path, adapter, tmp_path / "m1.gguf"), config)
     assert greedy(at_run_time)[0] != greedy(base)[0]
     merge_gap = assert_same_answer_within_requantization(at_run_time, merged)
     answer = list(

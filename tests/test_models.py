@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nanocomplete import models
+from nanocomplete import merge, models
 from nanocomplete.errors import ModelCorruptError, ModelMissingError, PullError, UnknownModelError
 from nanocomplete.models import ChunkSource, ModelSpec
-from nanocomplete.train import export
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, b"second part " * 500, b"tail"]
 
@@ -176,7 +175,7 @@ def adapter_spec(spec, tmp_path, monkeypatch) -> ModelSpec:
     monkeypatch.setitem(models.REGISTRY, adapter.name, adapter)
     # merging real GGUFs is tested in test_export.py; here, the files around it
     monkeypatch.setattr(
-        export, "merge", lambda base, lora, out: out.write_bytes(base.read_bytes() + lora.read_bytes())
+        merge, "merge", lambda base, lora, out: out.write_bytes(base.read_bytes() + lora.read_bytes())
     )
     return adapter
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from nanocomplete.evals import humaneval
+from nanocomplete.evals import score
 from nanocomplete.evals.score import score_fim_exec, score_l2r_exec, score_next_line
 from nanocomplete.evals.tasks import Example, get_task, select, with_cursor
 
@@ -70,7 +70,7 @@ def test_empty_infills_score_zero_except_where_the_line_is_redundant():
 def test_javascript_assertions_really_fail():
     example = get_task("humaneval-x-js-fim-single").load()[0]
     assert score_fim_exec(example, {"completion": "  return 42;", "raw": ""})["pass"] == 0.0
-    assert "console.assert" in example.meta["test"] and "throw" in humaneval.JS_ASSERT_SHIM
+    assert "console.assert" in example.meta["test"] and "throw" in score.JS_ASSERT_SHIM
 
 
 def test_next_line_scores_hand_computed():

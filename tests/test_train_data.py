@@ -9,10 +9,10 @@ import pytest
 
 from nanocomplete import context, fim, prompt
 from nanocomplete.config import ContextConfig, PromptConfig
-from nanocomplete.evals import crossfile_sources
-from nanocomplete.evals.crossfile_sources import SourceError
+from nanocomplete.corpus import decontaminate, pins, sources
+from nanocomplete.corpus.sources import SourceError
 from nanocomplete.prompt import FimInput
-from nanocomplete.train import cursors, data, decontaminate, sources
+from nanocomplete.train import cursors, data
 from nanocomplete.workspace import Workspace, code_tokens
 
 PLANTED = "        if sorted_numbers[i + 1] - sorted_numbers[i] < threshold:"  # HumanEval/0's solution
@@ -161,7 +161,7 @@ def package(tmp_path):
     for path, text in FILES.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
-    return crossfile_sources.directory_package(tmp_path, "shop")
+    return sources.directory_package(tmp_path, "shop")
 
 
 @pytest.fixture(scope="module")
@@ -229,16 +229,16 @@ def test_a_recipe_without_standard_share_builds_only_the_servers_layout(package,
 
 
 def test_no_eval_package_can_be_training_data(package, tokenizer):
-    eval_names = {pin.name for pin in crossfile_sources.PINS}
-    assert not eval_names & {pin.name for pin in sources.TRAIN_PINS}
-    assert {pin.name for pin in sources.TRAIN_PINS} <= sources.TRAIN_PACKAGES
-    assert not eval_names & sources.TRAIN_PACKAGES
-    sources.check_split()
+    eval_names = {pin.name for pin in pins.EVAL_PINS}
+    assert not eval_names & {pin.name for pin in pins.TRAIN_PINS}
+    assert {pin.name for pin in pins.TRAIN_PINS} <= pins.TRAIN_PACKAGES
+    assert not eval_names & pins.TRAIN_PACKAGES
+    pins.check_split()
     for name in ("flask", "zod", "@trpc/server"):
         with pytest.raises(SourceError, match="eval package"):
-            sources.pins_named([name])
+            pins.train_pins([name])
     with pytest.raises(SourceError, match="not a pinned train package"):
-        sources.pins_named(["left-pad"])
+        pins.train_pins(["left-pad"])
     leaking = dataclasses.replace(package, name="requests")
     with pytest.raises(SourceError, match="eval package"):
         data.build([leaking], tokenizer.tokenize, examples=5)

@@ -1,1 +1,4 @@
-"""Evaluation harness: tasks, execution sandbox, metrics, runner and reports."""
+"""Evaluation harness: tasks, execution sandbox, metrics, runner and reports.
+
+Built on nanocomplete.corpus (the pinned packages, file selection, the benchmark data), never on train/.
+"""

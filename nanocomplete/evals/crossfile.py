@@ -2,11 +2,11 @@
 
     python -m nanocomplete.evals.crossfile build [--out DIR] [--per-setting N] [--seed 0] [--packages ...]
 
-Pipeline: pinned archives (crossfile_sources) → library files → candidate examples (crossfile_examples) →
-a seeded, package-balanced sample of at most `per_setting` examples per (language, setting) → in the out
-folder: `python.jsonl`, `typescript.jsonl` (TSX files are typescript with dialect "tsx") and
-`manifest.json` (versions, licenses, archive SHA-256s, file and example counts); `archives/` caches the
-downloads. The same pins, seed and code give byte-identical files.
+Pipeline: pinned archives (corpus.pins, corpus.sources) → library files (corpus.files) → candidate examples
+(crossfile_examples) → a seeded, package-balanced sample of at most `per_setting` examples per (language,
+setting) → in the out folder: `python.jsonl`, `typescript.jsonl` (TSX files are typescript with dialect
+"tsx") and `manifest.json` (versions, licenses, archive SHA-256s, file and example counts); `archives/`
+caches the downloads. The same pins, seed and code give byte-identical files.
 
 Sampling: a package gets at most `max_package_share` of a setting's examples, the rest is shared out
 evenly (packages with few candidates give their unused share to the others); inside a package, files take
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -29,17 +28,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nanocomplete import models
-from nanocomplete.evals import crossfile_sources
-from nanocomplete.evals.crossfile_examples import (
-    SETTINGS,
-    Candidate,
-    Example,
-    PackageIndex,
-    SourceFile,
-    dropped_paths,
-    select_files,
-)
-from nanocomplete.evals.crossfile_sources import Package
+from nanocomplete.corpus import pins, sources
+from nanocomplete.corpus.files import package_record, select_files
+from nanocomplete.evals.crossfile_examples import SETTINGS, Candidate, Example, PackageIndex
+from nanocomplete.storage import write_atomic
 
 BENCHMARK_NAME = "crossfile-v1"
 LANGUAGES = ("python", "typescript")
@@ -55,7 +47,6 @@ __all__ = [
     "main",
     "make_parser",
     "package_files",
-    "package_record",
     "sample",
     "summary",
     "write",
@@ -76,7 +67,7 @@ def default_out_dir() -> Path:
 
 
 def build(
-    packages: Sequence[Package],
+    packages: Sequence[sources.Package],
     per_setting: int = DEFAULT_PER_SETTING,
     seed: int = 0,
     max_package_share: float = DEFAULT_MAX_PACKAGE_SHARE,
@@ -103,21 +94,6 @@ def build(
     }
     examples = tuple(indexes[candidate.package].example(candidate) for candidate in chosen)
     return Built(examples, manifest)
-
-
-def package_record(package: Package, files: list[SourceFile]) -> dict:
-    """What a manifest records about one package: version, license, archive hash, files kept/dropped."""
-    return {
-        "version": package.version,
-        "ecosystem": package.ecosystem,
-        "license": package.license,
-        "archive": package.archive,
-        "sha256": package.sha256,
-        "copyright": list(package.copyright),
-        "notice": package.notice,
-        "files": sum(1 for file in files if not file.dropped),
-        "dropped": dropped_paths(files),
-    }
 
 
 # --- sampling --------------------------------------------------------------------------------------------
@@ -194,26 +170,20 @@ def write(built: Built, out_dir: Path) -> None:
         lines = [
             json.dumps(e.to_json(), ensure_ascii=False) for e in built.examples if e.language == language
         ]
-        _write_atomic(out_dir / f"{language}.jsonl", "".join(line + "\n" for line in lines))
-    _write_atomic(out_dir / "manifest.json", json.dumps(built.manifest, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(out_dir / f"{language}.jsonl", "".join(line + "\n" for line in lines))
+    write_atomic(out_dir / "manifest.json", json.dumps(built.manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def package_files(name: str) -> dict[str, str]:
     """The library files (path → text) of the pinned eval package `name`, from the cached archives."""
-    pin = crossfile_sources.pins_named([name])[0]
-    return dict(crossfile_sources.load_package(pin, default_out_dir() / "archives").files)
+    pin = pins.eval_pins([name])[0]
+    return dict(sources.load_package(pin, default_out_dir() / "archives").files)
 
 
 def load(path: Path | str) -> list[Example]:
     """The examples of one JSONL file, in file order."""
     with open(path, encoding="utf-8") as f:
         return [Example.from_json(json.loads(line)) for line in f if line.strip()]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def summary(manifest: dict) -> str:
@@ -273,13 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out or default_out_dir()
     started = time.monotonic()
     try:
-        pins = crossfile_sources.pins_named(args.packages)
+        chosen = pins.eval_pins(args.packages)
         progress = not args.no_progress
         packages = [
-            crossfile_sources.load_package(pin, out_dir / "archives")
-            for pin in tqdm(pins, desc="packages", unit="package", disable=not progress)
+            sources.load_package(pin, out_dir / "archives")
+            for pin in tqdm(chosen, desc="packages", unit="package", disable=not progress)
         ]
-    except crossfile_sources.SourceError as error:
+    except sources.SourceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     built = build(packages, args.per_setting, args.seed, args.max_package_share, progress)

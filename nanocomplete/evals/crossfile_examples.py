@@ -28,13 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nanocomplete import syntax
-from nanocomplete.evals.crossfile_sources import Package
+from nanocomplete.corpus.files import SourceFile
+from nanocomplete.corpus.sources import Package
 
 SETTINGS = ("cross_file_first", "cross_file_random", "in_file")
-MAX_FILE_BYTES = 200_000  # larger files count as generated
-MAX_LINE_CHARS = 1_000  # so do files with a longer line
-MAX_ERROR_LINE_SHARE = 0.01  # files with more lines touched by parse errors count as unparseable
-NEAR_DUPLICATE_JACCARD = 0.5  # of 5-token shingles, string literals blanked (zod's locales are 0.5-1.0)
 MIN_TARGET_CHARS = 8  # non-space characters
 MIN_CODE_LINES_BEFORE = 3
 MAX_PREFIX_LINES = 300
@@ -45,8 +42,6 @@ MAX_REEXPORT_HOPS = 4
 TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
 TS_COMPILED_SUFFIX = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 COMMENT_STARTS = ("#", "//", "/*", "*")
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`')
-_TOKEN = re.compile(r"[A-Za-z_$][\w$]*|\S")
 
 
 @dataclass(frozen=True)
@@ -89,16 +84,6 @@ class Example:
 
 
 @dataclass(frozen=True)
-class SourceFile:
-    path: str
-    text: str
-    lines: tuple[str, ...]
-    language: str  # the syntax language: python | typescript | tsx
-    facts: syntax.FileSyntax
-    dropped: str | None = None  # why no examples come from it: generated | parse_error | near_duplicate
-
-
-@dataclass(frozen=True)
 class Candidate:
     """A target line before sampling (an Example is made only for the chosen ones)."""
 
@@ -108,50 +93,6 @@ class Candidate:
     path: str
     line: int
     names: tuple[str, ...]  # cross-file names the line uses, in line order
-
-
-def select_files(package: Package) -> list[SourceFile]:
-    """Every source file of the package, parsed; `dropped` says which ones give no examples and why.
-    Dropped files still count for import resolution (a name from them is still a cross-file name)."""
-    files: list[SourceFile] = []
-    shingles: list[set[tuple[str, ...]]] = []
-    for path, text in package.files:
-        language = syntax.language_of(path)
-        if language is None:
-            continue
-        lines = tuple(text.split("\n"))
-        facts = syntax.parse(text, language)
-        reason = None
-        if len(text.encode()) > MAX_FILE_BYTES or max(map(len, lines)) > MAX_LINE_CHARS:
-            reason = "generated"
-        elif len(facts.error_lines) > MAX_ERROR_LINE_SHARE * len(lines):
-            reason = "parse_error"
-        else:
-            mine = _shingles(text)
-            if any(_jaccard(mine, other) >= NEAR_DUPLICATE_JACCARD for other in shingles):
-                reason = "near_duplicate"
-            else:
-                shingles.append(mine)
-        files.append(SourceFile(path, text, lines, language, facts, reason))
-    return files
-
-
-def dropped_paths(files: list[SourceFile]) -> dict[str, list[str]]:
-    """The files that give no examples, by reason."""
-    dropped: dict[str, list[str]] = {"generated": [], "parse_error": [], "near_duplicate": []}
-    for file in files:
-        if file.dropped:
-            dropped[file.dropped].append(file.path)
-    return dropped
-
-
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    tokens = _TOKEN.findall(_STRING.sub('""', text))
-    return {tuple(tokens[i : i + 5]) for i in range(len(tokens) - 4)}
-
-
-def _jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 # --- one package: import resolution and definitions ----------------------------------------------------

@@ -25,6 +25,7 @@ from nanocomplete.context import ContextRequest
 from nanocomplete.engine import Engine
 from nanocomplete.errors import NanocompleteError, PromptError
 from nanocomplete.evals.tasks import Example, Task, examples_for, with_cursor
+from nanocomplete.storage import drop_partial_last_line
 from nanocomplete.workspace import Workspace
 
 
@@ -221,15 +222,6 @@ def _same_run(existing: dict, config: dict) -> bool:
         elif recorded != value:
             return False
     return True
-
-
-def drop_partial_last_line(samples_path: Path) -> None:
-    """An interrupted write leaves a line without its newline; cut it so appending stays valid JSONL."""
-    if not samples_path.is_file():
-        return
-    data = samples_path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        samples_path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def _done_ids(samples_path: Path) -> set[str]:

@@ -19,12 +19,28 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nanocomplete.evals import humaneval, metrics
+from nanocomplete.evals import metrics
 from nanocomplete.evals.sandbox import Limits, run_node, run_python
 from nanocomplete.evals.tasks import Example, examples_for, get_task, with_cursor
 
 PROMPT_BUCKETS = ((0, "<512"), (512, "512-1023"), (1024, "1024-2047"), (2048, "2048+"))
 EXEC_LIMITS = Limits(timeout_s=10, cpu_s=10, memory_mb=1024)
+
+
+# `console.assert` only logs in Node; the harness makes a failed assertion throw.
+JS_ASSERT_SHIM = (
+    "console.assert = (condition, ...message) => {\n"
+    "  if (!condition) { throw new Error('assertion failed: ' + message.join(' ')); }\n"
+    "};\n"
+)
+
+
+def python_program(prefix: str, completion: str, suffix: str, test: str, entry_point: str) -> str:
+    return f"{prefix}{completion}{suffix}\n\n{test}\n\ncheck({entry_point})\n"
+
+
+def javascript_program(prefix: str, completion: str, suffix: str, test: str) -> str:
+    return f"{prefix}{completion}{suffix}\n\n{JS_ASSERT_SHIM}\n{test}\n"
 
 
 def score_fim_exec(example: Example, sample: dict) -> dict:
@@ -72,11 +88,9 @@ def _execute(example: Example, completion: str) -> bool:
         completion += "\n"
     test = example.meta["test"]
     if example.language == "javascript":
-        program = humaneval.javascript_program(example.prefix, completion, example.suffix, test)
+        program = javascript_program(example.prefix, completion, example.suffix, test)
         return run_node(program, EXEC_LIMITS).passed
-    program = humaneval.python_program(
-        example.prefix, completion, example.suffix, test, example.meta["entry_point"]
-    )
+    program = python_program(example.prefix, completion, example.suffix, test, example.meta["entry_point"])
     return run_python(program, EXEC_LIMITS).passed
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from nanocomplete.config import GenerationConfig, PostprocessConfig
-from nanocomplete.evals import humaneval
+from nanocomplete.corpus import benchmarks
 from nanocomplete.prompt import ExtraFile, FimInput
 
 CURSORS = ("line-start", "typed")
@@ -100,7 +100,7 @@ def _python_infilling(kind: str) -> Callable[[], list[Example]]:
                 language="python",
                 meta={"test": r["test"], "entry_point": r["entry_point"]},
             )
-            for r in humaneval.infilling(kind)
+            for r in benchmarks.infilling(kind)
         ]
 
     return load
@@ -116,7 +116,7 @@ def _javascript_infilling() -> list[Example]:
             "javascript",
             meta={"test": r["test"]},
         )
-        for r in humaneval.javascript_single_line()
+        for r in benchmarks.javascript_single_line()
     ]
 
 
@@ -130,7 +130,7 @@ def _left_to_right() -> list[Example]:
             "python",
             meta={"test": r["test"], "entry_point": r["entry_point"]},
         )
-        for r in humaneval.left_to_right()
+        for r in benchmarks.left_to_right()
     ]
 
 

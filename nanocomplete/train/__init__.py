@@ -1,12 +1,12 @@
 """Training nanocomplete-0.5b (docs/training.md; `runs/train.sh`). Only trainer.py imports torch.
 
-- sources.py        the TRAIN split's pinned packages, kept disjoint from the eval packages
-- decontaminate.py  HumanEval lines that no training example may come near
 - cursors.py        pure: where an editor asks for a completion, and what the answer is
 - examples.py       one package's candidates, and each example's prompt made on the server's path
 - data.py           `python -m nanocomplete.train.data build`: packages → prompts as the server builds
                     them → token-id shards + manifest.json
 - teacher.py        the larger model's top-k log-probs at every answer position, through the engine
 - trainer.py        LoRA (or full) fine-tuning, loss on the answer only, resumable, accelerate
-- export.py         PEFT adapter → GGUF adapter; adapter folded into the base GGUF and re-quantized
+- export.py         PEFT adapter → GGUF adapter (`--merge-into`: folded into the base by nanocomplete.merge)
+
+Built on nanocomplete.corpus (the pinned packages, file selection, decontamination), never on evals/.
 """

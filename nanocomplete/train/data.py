@@ -3,9 +3,9 @@
 
     python -m nanocomplete.train.data build [--out DIR] [--packages ...] [--examples N] [--seed 0]
 
-Per package (sources.py pins it; crossfile_sources fetches, verifies and license-checks it): the files worth
-predicting in (crossfile_examples.select_files: no generated, unparseable or near-duplicate files), every
-cursor of every file (cursors.py) but those near a HumanEval line (decontaminate.py), and examples made
+Per package (corpus.pins pins it; corpus.sources fetches, verifies and license-checks it): the files worth
+predicting in (corpus.files.select_files: no generated, unparseable or near-duplicate files), every cursor
+of every file (cursors.py) but those near a HumanEval line (corpus.decontaminate), and examples made
 and sampled by examples.py. Packages get shares of the examples by language weight (TypeScript up); the
 examples are shuffled and written in shards. The same pins, seed and code give byte-identical files.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import sys
 import time
@@ -30,9 +29,9 @@ from pathlib import Path
 
 from nanocomplete import models
 from nanocomplete.config import SERVING_PROMPT
-from nanocomplete.evals import crossfile_sources
-from nanocomplete.evals.crossfile_sources import Package
-from nanocomplete.train import decontaminate, sources
+from nanocomplete.corpus import decontaminate, pins, sources
+from nanocomplete.corpus.sources import Package
+from nanocomplete.storage import write_atomic
 from nanocomplete.train.examples import (
     DIALECT_WEIGHTS,
     KIND_WEIGHTS,
@@ -68,12 +67,10 @@ def build(
 ) -> Built:
     """Sample `examples` examples over `packages` (no I/O: the packages are already read)."""
     recipe = recipe or Recipe()
-    sources.check_split()
+    pins.check_split()
     for package in packages:
-        if package.name in sources.EVAL_NAMES:
-            raise crossfile_sources.SourceError(
-                f"{package.name} is an eval package: it cannot be training data"
-            )
+        if package.name in pins.EVAL_NAMES:
+            raise sources.SourceError(f"{package.name} is an eval package: it cannot be training data")
     cleaner = cleaner or decontaminate.Decontaminator.humaneval()
     builders = [PackageBuilder(p, tokenize, cleaner, recipe, seed) for p in packages]
     quotas = allocate({b.package.name: (_language(b), len(b.candidates)) for b in builders}, examples)
@@ -167,12 +164,12 @@ def write(built: Built, out_dir: Path) -> dict:
         ]
         text = "".join(line + "\n" for line in lines)
         name = f"train-{number:05d}.jsonl"
-        _write_atomic(out_dir / name, text)
+        write_atomic(out_dir / name, text)
         shards.append(
             {"file": name, "examples": len(lines), "sha256": hashlib.sha256(text.encode()).hexdigest()}
         )
     manifest = {**built.manifest, "shards": shards}
-    _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
@@ -183,12 +180,6 @@ def load(out_dir: Path | str) -> list[dict]:
         with open(shard, encoding="utf-8") as f:
             records += [json.loads(line) for line in f if line.strip()]
     return records
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def default_out_dir() -> Path:
@@ -243,7 +234,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="share of examples whose answer uses a name only the cross-file context shows",
     )
     # how: the prompt budgets (the server's by default; smaller ones make CPU training cheaper)
-    from nanocomplete.cli import add_settings_flags
+    from nanocomplete.config import add_settings_flags
 
     add_settings_flags(build_, ("prompt",))
     return parser
@@ -260,15 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out or default_out_dir()
     started = time.monotonic()
     try:
-        pins = sources.pins_named(args.packages)
-        packages = [crossfile_sources.load_package(pin, out_dir / "archives") for pin in pins]
-    except crossfile_sources.SourceError as error:
+        chosen = pins.train_pins(args.packages)
+        packages = [sources.load_package(pin, out_dir / "archives") for pin in chosen]
+    except sources.SourceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     from nanocomplete.engine import Tokenizer
 
     tokenizer = Tokenizer(models.resolve(models.BASE_MODEL))
-    from nanocomplete.cli import settings_from_args
+    from nanocomplete.config import settings_from_args
 
     recipe = Recipe(
         prompt=settings_from_args(args, "prompt", SERVING_PROMPT),

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 from nanocomplete import context, fim, prompt, syntax
 from nanocomplete.config import SERVING_PROMPT, ContextConfig, GenerationConfig, PromptConfig
+from nanocomplete.corpus import decontaminate
+from nanocomplete.corpus.files import SourceFile, package_record, select_files
+from nanocomplete.corpus.sources import Package
 from nanocomplete.errors import PromptError
-from nanocomplete.evals.crossfile import package_record
-from nanocomplete.evals.crossfile_examples import SourceFile, select_files
-from nanocomplete.evals.crossfile_sources import Package
 from nanocomplete.prompt import FimInput
-from nanocomplete.train import cursors, decontaminate
+from nanocomplete.train import cursors
 from nanocomplete.train.cursors import Cursor
 from nanocomplete.workspace import Workspace, code_tokens
 

@@ -1,10 +1,12 @@
 """A PEFT LoRA adapter → a GGUF LoRA adapter that llama.cpp applies at load time.
 
     python -m nanocomplete.train.export ADAPTER_DIR OUT.gguf [--check DATA_DIR] [--check-examples N]
+                                        [--merge-into MERGED.gguf]
 
 `--check` then scores the first N examples of a built set twice, with transformers + PEFT (the trained
 adapter on the dequantized base) and with the engine + the GGUF adapter on the Q4_K_M base, and prints how
-far apart the answer tokens' log-probs are (they should agree to quantization noise).
+far apart the answer tokens' log-probs are (they should agree to quantization noise). `--merge-into` also
+writes the base with the adapter folded into its weights (`nanocomplete.merge`, what `pull` does).
 
 What llama.cpp's convert_lora_to_gguf.py writes, for the Qwen2 LoRA shapes we train (the script itself needs
 the base model's Hugging Face folder, which we do not have offline: our base is a GGUF): general.type
@@ -23,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-ARCHITECTURE = "qwen2"
+from nanocomplete.merge import ARCHITECTURE, MergeError, merge
+
 _LORA_NAME = re.compile(r"^base_model\.model\.(?P<base>.+)\.lora_(?P<part>[AB])\.weight$")
 
 
@@ -76,77 +79,6 @@ def export(adapter_dir: Path | str, out_path: Path | str) -> Path:
     return out_path
 
 
-def merge(base_gguf: Path | str, adapter_gguf: Path | str, out_path: Path | str, threads: int = 0) -> Path:
-    """The base GGUF with a GGUF LoRA adapter folded into its weights (W + alpha/r · B·A), re-quantized by
-    llama.cpp to the base's scheme (Q4_K_M with its fallbacks): the adapter's quality without its run-time
-    cost. Adapted weights are dequantized by gguf-py and changed in float32; the others are copied."""
-    import ctypes
-
-    import gguf
-    import llama_cpp
-    from gguf.quants import dequantize
-
-    out_path = Path(out_path)
-    adapter = gguf.GGUFReader(str(adapter_gguf))
-    if adapter.get_field(gguf.Keys.Adapter.TYPE) is None:
-        raise ExportError(f"{adapter_gguf} is not a GGUF LoRA adapter")
-    alpha = float(adapter.get_field(gguf.Keys.Adapter.LORA_ALPHA).contents())
-    pairs: dict[str, dict[str, np.ndarray]] = {}
-    for tensor in adapter.tensors:
-        weight, _, part = tensor.name.rpartition(".lora_")
-        pairs.setdefault(weight, {})[part] = np.asarray(tensor.data, dtype=np.float32)
-    rank = next(iter(pairs.values()))["a"].shape[0]
-    reader = gguf.GGUFReader(str(base_gguf))
-    scale = alpha / rank
-    unmerged = out_path.with_suffix(".f32.partial")
-    writer = gguf.GGUFWriter(str(unmerged), ARCHITECTURE)
-    for field in reader.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
-
-    def merged(tensor) -> np.ndarray:
-        lora = pairs[tensor.name]
-        weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
-        return weight + scale * (lora["b"] @ lora["a"])
-
-    for tensor in reader.tensors:
-        if tensor.name in pairs:
-            shape = tuple(int(n) for n in reversed(tensor.shape))
-            writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), int(np.prod(shape)) * 4)
-        else:
-            writer.add_tensor_info(
-                tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type
-            )
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for tensor in reader.tensors:
-        writer.write_tensor_data(merged(tensor) if tensor.name in pairs else tensor.data)
-    writer.close()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
-    params.nthread = threads
-    params.allow_requantize = True
-    partial = out_path.with_suffix(out_path.suffix + ".partial")
-    from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp logs a line per tensor
-
-    try:
-        with suppress_stdout_stderr():
-            failed = llama_cpp.llama_model_quantize(
-                str(unmerged).encode(), str(partial).encode(), ctypes.byref(params)
-            )
-        if failed:
-            raise ExportError(f"llama.cpp could not quantize {unmerged}")
-        partial.replace(out_path)
-    finally:
-        unmerged.unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
-    return out_path
-
-
 def check(adapter_dir: Path, gguf_path: Path, records: Sequence[dict], base_model: str) -> dict:
     """Answer-token log-probs of `records` under PEFT and under the engine with the exported adapter."""
     import torch
@@ -189,15 +121,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", type=Path, default=None, help="a built data folder to compare on")
     parser.add_argument("--check-examples", type=int, default=8)
     parser.add_argument("--base-model", default=None, help="the base model (default: the registry's)")
+    parser.add_argument(
+        "--merge-into", type=Path, default=None, help="also write the base with the adapter folded in (GGUF)"
+    )
     args = parser.parse_args(argv)
+    from nanocomplete import models
+
     try:
         path = export(args.adapter_dir, args.out)
-    except (ExportError, OSError) as error:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        if args.merge_into is not None:
+            merged = merge(models.resolve(args.base_model or models.BASE_MODEL), path, args.merge_into)
+            print(f"wrote {merged} ({merged.stat().st_size / 1e6:.1f} MB, merged)")
+    except (ExportError, MergeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     if args.check is not None:
-        from nanocomplete import models
         from nanocomplete.train import data
 
         records = data.load(args.check)[: args.check_examples]

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from nanocomplete import models
 from nanocomplete.config import EngineConfig
-from nanocomplete.evals.runner import drop_partial_last_line
+from nanocomplete.storage import drop_partial_last_line
 from nanocomplete.train import data
 
 TEACHER_MODEL = "qwen2.5-coder-1.5b-instruct"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from nanocomplete.evals import humaneval
+from nanocomplete.corpus import benchmarks
 
 WINDOW_LINES = 5
 MIN_SOLUTION_CHARS = 40
@@ -47,8 +47,8 @@ class Decontaminator:
 
     @classmethod
     def humaneval(cls) -> Decontaminator:
-        javascript = humaneval.read_jsonl_gz("humaneval-x/humaneval_js.jsonl.gz")
-        return cls.from_problems([*humaneval.left_to_right(), *javascript])
+        javascript = benchmarks.read_jsonl_gz("humaneval-x/humaneval_js.jsonl.gz")
+        return cls.from_problems([*benchmarks.left_to_right(), *javascript])
 
     def flagged_rows(self, lines: Sequence[str]) -> frozenset[int]:
         """The rows of a file that hold a banned line."""

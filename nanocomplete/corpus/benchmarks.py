@@ -1,6 +1,7 @@
-"""HumanEval-family data (evaluation only; never training data): loaders and the programs that test a
-completion. The data files are in the repository's `data/` ($NANOCOMPLETE_DATA_DIR overrides; see
-data/README.md for their origin, license and hash).
+"""HumanEval-family data (evaluation only; never training data): where the files are and how they are read.
+The evaluation tasks load them (evals/tasks.py); the training-data builder reads them only to keep them
+out (decontaminate.py). The data files are in the repository's `data/` ($NANOCOMPLETE_DATA_DIR overrides;
+see data/README.md for their origin, license and hash).
 
 - Single-line and multi-line infilling (Bavarian et al. 2022): prefix / middle / suffix per task.
 - HumanEval-X JavaScript single-line infilling, built here from the canonical solutions: one task per
@@ -16,13 +17,6 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-
-# `console.assert` only logs in Node; the harness makes a failed assertion throw.
-JS_ASSERT_SHIM = (
-    "console.assert = (condition, ...message) => {\n"
-    "  if (!condition) { throw new Error('assertion failed: ' + message.join(' ')); }\n"
-    "};\n"
-)
 
 
 def data_dir() -> Path:
@@ -81,11 +75,3 @@ def left_to_right() -> list[dict]:
     return [
         {k: record[k] for k in fields} for record in read_jsonl_gz("humanevalplus/HumanEvalPlus.jsonl.gz")
     ]
-
-
-def python_program(prefix: str, completion: str, suffix: str, test: str, entry_point: str) -> str:
-    return f"{prefix}{completion}{suffix}\n\n{test}\n\ncheck({entry_point})\n"
-
-
-def javascript_program(prefix: str, completion: str, suffix: str, test: str) -> str:
-    return f"{prefix}{completion}{suffix}\n\n{JS_ASSERT_SHIM}\n{test}\n"

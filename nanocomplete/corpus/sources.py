@@ -1,10 +1,11 @@
-"""Where the cross-file benchmark's code comes from: pinned eval packages → verified archives → source files.
+"""Where the corpus's code comes from: pinned packages (`pins.py`) → verified archives → source files.
 
 Archives come from the registries through their own clients (`pip download --no-deps`, `npm pack
 --ignore-scripts`); they are never installed or run, and their members are read as data straight from the
-archive (nothing is extracted to disk). Each archive is verified against the SHA-256 pinned here and kept in
-the archive folder, so a rebuild is offline. The license is read from the package metadata and must be on
-the allow-list; the LICENSE file's copyright lines and the NOTICE file go into the manifest as attribution.
+archive (nothing is extracted to disk). Each archive is verified against the SHA-256 pinned in `pins.py`
+and kept in the archive folder, so a rebuild is offline. The license is read from the package metadata and
+must be on the allow-list; the LICENSE file's copyright lines and the NOTICE file go into the manifest as
+attribution.
 
 Files taken: the library's own source, no tests. Python: the `*.py` files of the importable packages named
 in `include` (an sdist's `src/` layout is flattened, so paths read `requests/sessions.py`). TypeScript: the
@@ -26,12 +27,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nanocomplete.models import file_sha256
+from nanocomplete.storage import file_sha256
 
 
 @dataclass(frozen=True)
 class Pin:
-    """One eval package at one version, and the archive the registry serves for it."""
+    """One package at one version, and the archive the registry serves for it."""
 
     name: str
     version: str
@@ -40,41 +41,6 @@ class Pin:
     archive: str  # file name of the sdist (or wheel) / npm tarball
     sha256: str
 
-
-# fmt: off
-PINS: tuple[Pin, ...] = (
-    Pin("requests", "2.34.2", "pypi", ("requests/",), "requests-2.34.2.tar.gz",
-        "f288924cae4e29463698d6d60bc6a4da69c89185ad1e0bcc4104f584e960b9ed"),
-    Pin("flask", "3.1.3", "pypi", ("flask/",), "flask-3.1.3.tar.gz",
-        "0ef0e52b8a9cd932855379197dd8f94047b359ca0a78695144304cb45f87c9eb"),
-    Pin("httpx", "0.28.1", "pypi", ("httpx/",), "httpx-0.28.1.tar.gz",
-        "75e98c5f16b0f35b567856f597f06ff2270a374470a5c2392242528e3e3e42fc"),
-    Pin("click", "8.5.1", "pypi", ("click/",), "click-8.5.1.tar.gz",
-        "9bbfada76703fd1d784b83eea012e3e8c6a001a876543ef104fa56aaaeb072b4"),
-    Pin("attrs", "26.1.0", "pypi", ("attr/", "attrs/"), "attrs-26.1.0.tar.gz",
-        "d03ceb89cb322a8fd706d4fb91940737b6642aa36998fe130a9bc96c985eff32"),
-    Pin("rich", "15.0.0", "pypi", ("rich/",), "rich-15.0.0.tar.gz",
-        "edd07a4824c6b40189fb7ac9bc4c52536e9780fbbfbddf6f1e2502c31b068c36"),
-    Pin("marshmallow", "4.4.0", "pypi", ("marshmallow/",), "marshmallow-4.4.0.tar.gz",
-        "9e6ffa8511012ca89732324c1c253efd7b4d35632dcbdf80aa793fe01804af3e"),
-    Pin("typer", "0.29.2", "pypi", ("typer/",), "typer-0.29.2.tar.gz",
-        "b1998dc5f2c3dedafa1517a9521fa944cc4dc1fadcea085d81a3b10ebcaeb075"),
-    Pin("starlette", "1.10.0", "pypi", ("starlette/",), "starlette-1.10.0.tar.gz",
-        "b8399098d4c1e3522734f7235dc79b1fc967f96cf139c81e0fa30479e0685f9b"),
-    Pin("zod", "4.6.7", "npm", ("src/v3/", "src/v4/"), "zod-4.6.7.tgz",
-        "84efd155bed93270286e793fc951be270b536cbd5b0eeb111f0fa3967201d698"),
-    Pin("@trpc/server", "11.25.2", "npm", ("src/",), "trpc-server-11.25.2.tgz",
-        "43d5562bf3d3ca2ba55bb37a91020c19d90ddaa3359a1eb55e5fefc62c6cb29a"),
-    Pin("immer", "11.2.10", "npm", ("src/",), "immer-11.2.10.tgz",
-        "f8184e2750790534d2faf01137b39133586ef2c14fa504ee82409568dbb0b32d"),
-    Pin("mobx", "7.1.3", "npm", ("src/",), "mobx-7.1.3.tgz",
-        "bbd07665d8851ee01df2fd4e12db106c60fd878839610dd8b899548969625616"),
-    Pin("@blueprintjs/select", "6.3.6", "npm", ("src/",), "blueprintjs-select-6.3.6.tgz",
-        "c0c91433570b895aa359ef292a9eaa8b79d367b50e2f50eac6aaa79ee7ac7c08"),
-    Pin("@blueprintjs/datetime", "6.2.6", "npm", ("src/",), "blueprintjs-datetime-6.2.6.tgz",
-        "ae21c8b61dc5278059e6f8dc5810f8d1c9c3b2afd9756dfe951b3f2dba1eab65"),
-)
-# fmt: on
 
 ALLOWED_LICENSE = re.compile(
     r"MIT(-0)?|BSD(-[234]-Clause[\w-]*)?|Apache-2\.0|ISC|PSF(-2\.0)?|Python-2\.0|0BSD|Unlicense|CC0(-1\.0)?|Zlib"
@@ -98,7 +64,7 @@ NOT_LIBRARY = re.compile(
 
 
 class SourceError(Exception):
-    """An eval package cannot be fetched, verified or used (the message says which and why)."""
+    """A package cannot be fetched, verified or used (the message says which and why)."""
 
 
 @dataclass(frozen=True)
@@ -114,18 +80,6 @@ class Package:
     files: tuple[tuple[str, str], ...]  # (path inside the package, text), sorted by path
     copyright: tuple[str, ...] = ()  # the "Copyright ..." lines of the package's LICENSE file
     notice: str = ""  # its NOTICE file, which Apache-2.0 asks redistributors to carry
-
-
-def pins_named(names: list[str] | None) -> tuple[Pin, ...]:
-    """The pins for `names` (all when None), in table order; unknown names are an error."""
-    if not names:
-        return PINS
-    unknown = sorted(set(names) - {pin.name for pin in PINS})
-    if unknown:
-        raise SourceError(
-            f"not an eval package: {', '.join(unknown)} (known: {', '.join(p.name for p in PINS)})"
-        )
-    return tuple(pin for pin in PINS if pin.name in names)
 
 
 def load_package(pin: Pin, archive_dir: Path) -> Package:
