@@ -103,6 +103,19 @@ class ServerConfig:
     max_request_bytes: int = setting(4_000_000, "larger request bodies are refused with 413")
     kv_snapshot_budget_mb: int = setting(256, "memory for per-file KV snapshots (~12 KiB per token, 0.5B)")
     store_code_in_telemetry: bool = setting(False, "keep completion text in the local telemetry database")
+    allowed_hosts: str = setting(
+        "localhost,127.0.0.1,[::1]",
+        "Host names (any port) accepted while listening on loopback; others get 403, so a web page that "
+        "points its own name at 127.0.0.1 (DNS rebinding) cannot call the server",
+    )
+    allowed_origins: str = setting(
+        "vscode-file://*,vscode-webview://*",
+        "browser Origins accepted (comma-separated, * matches the rest); requests without Origin (editors, "
+        "curl) always pass, any other Origin gets 403",
+    )
+
+    def listens_on_loopback(self) -> bool:
+        return self.host in ("localhost", "::1") or self.host.startswith("127.")
 
 
 # What `serve` (and the replay benchmark) use unless told otherwise: the typed part of the current line after

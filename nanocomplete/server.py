@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import secrets
 import time
@@ -153,6 +154,9 @@ class Guard:
         return await self.app(scope, receive, send)
 
     def _check_headers(self, path: str, headers: dict[str, str]) -> JSONResponse | None:
+        refusal = self._check_host_and_origin(headers)
+        if refusal is not None:
+            return refusal
         token = self.config.api_token
         given, expected = headers.get("authorization", "").encode("latin-1"), f"Bearer {token}".encode()
         wrong = not secrets.compare_digest(given, expected)
@@ -161,6 +165,29 @@ class Guard:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.config.max_request_bytes):
             return self._too_large()
+        return None
+
+    def _check_host_and_origin(self, headers: dict[str, str]) -> JSONResponse | None:
+        """DNS rebinding: on loopback only loopback Host names pass; a browser Origin must be allowed."""
+        if self.config.listens_on_loopback():
+            host = host_name(headers.get("host", ""))
+            if host not in {name.lower() for name in _listed(self.config.allowed_hosts)}:
+                return _error(
+                    403,
+                    "forbidden_host",
+                    f"Host {host!r} is not a loopback name this server answers to "
+                    f"(allowed_hosts: {self.config.allowed_hosts})",
+                )
+        origin = headers.get("origin")
+        if origin is not None and not any(
+            fnmatch.fnmatchcase(origin, pattern) for pattern in _listed(self.config.allowed_origins)
+        ):
+            return _error(
+                403,
+                "forbidden_origin",
+                f"Origin {origin!r} may not call this server "
+                f"(allowed_origins: {self.config.allowed_origins})",
+            )
         return None
 
     async def _read_body(self, receive) -> tuple[bytes, JSONResponse | None]:
@@ -186,6 +213,19 @@ class Guard:
         return _error(
             413, "too_large", f"request body over max_request_bytes={self.config.max_request_bytes}"
         )
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port, lower-case: "[::1]:8012" → "[::1]"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _listed(setting: str) -> list[str]:
+    """A comma-separated setting's items."""
+    return [item.strip() for item in setting.split(",") if item.strip()]
 
 
 def _replay(body: bytes, receive):

@@ -272,3 +272,48 @@ def test_an_api_token_is_required_when_configured(engine, tmp_path):
         ok = client.post("/v1/complete", json=body, headers={"authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "kind"),
+    [
+        (
+            {"Host": "evil.example:8012"},
+            403,
+            "forbidden_host",
+        ),  # DNS rebinding: a page's own name → 127.0.0.1
+        ({"Host": "localhost.evil.example"}, 403, "forbidden_host"),
+        ({"Host": "127.0.0.1.nip.io:8012"}, 403, "forbidden_host"),
+        ({"Host": "localhost:8012"}, 200, None),
+        ({"Host": "LOCALHOST"}, 200, None),
+        ({"Host": "[::1]:9000"}, 200, None),
+        ({"Origin": "https://evil.example"}, 403, "forbidden_origin"),
+        ({"Origin": "null"}, 403, "forbidden_origin"),  # sandboxed iframes and file:// pages
+        ({"Origin": "vscode-webview://1234abcd"}, 200, None),
+    ],
+)
+def test_on_loopback_only_loopback_host_names_and_editor_origins_are_answered(server, headers, status, kind):
+    with server.client() as client:
+        for method, path, body in (
+            ("GET", "/health", None),
+            ("POST", "/v1/complete", {"uri": "a.py", "prefix": "x = ", "suffix": ""}),
+        ):
+            response = client.request(method, path, json=body, headers=headers)
+            assert response.status_code == status, (path, response.text)
+            if kind:
+                assert response.json()["error"]["type"] == kind
+                assert "allowed_" in response.json()["error"]["message"]
+        assert client.get("/health").status_code == 200  # still serving
+
+
+def test_the_host_and_origin_allow_lists_are_settings(engine, tmp_path):
+    config = ServerConfig(
+        port=free_port(), allowed_hosts="nanocomplete.test", allowed_origins="https://ide.example"
+    )
+    with RunningServer(engine, tmp_path, config=config) as running, running.client() as client:
+        assert client.get("/health", headers={"Host": "nanocomplete.test:1"}).status_code == 200
+        assert client.get("/health").status_code == 403  # 127.0.0.1 is no longer listed
+        allowed = {"Host": "nanocomplete.test", "Origin": "https://ide.example"}
+        assert client.get("/health", headers=allowed).status_code == 200
+    everywhere = ServerConfig(port=free_port(), host="0.0.0.0", api_token="t")
+    assert not everywhere.listens_on_loopback()  # a LAN server is reached by other names; its token guards it
