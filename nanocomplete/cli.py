@@ -237,7 +237,7 @@ def run_complete(args: argparse.Namespace) -> int:
 
     text = _read_text(args.file)
     extra = tuple(ExtraFile(str(path), _read_text(path)) for path in args.extra_file)
-    fim_input = fim_input_at(text, args.line - 1, args.col - 1, str(args.file), args.repo_name, extra)
+    fim_input = fim_input_at(text, args.line, args.col, str(args.file), args.repo_name, extra, first=1)
     engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
     settings = Settings(
         settings_from_args(args, "prompt"),

@@ -43,19 +43,29 @@ def fim_input_at(
     path: str | None = None,
     repo_name: str | None = None,
     extra_files: tuple[ExtraFile, ...] = (),
+    first: int = 0,
 ) -> FimInput:
-    """Split `text` at a 0-based line and column (in characters)."""
-    return FimInput(*split_at(text, line, column), path, repo_name, extra_files)
+    """Split `text` at a line and column (in characters) counted from `first` (see `split_at`)."""
+    return FimInput(*split_at(text, line, column, first), path, repo_name, extra_files)
 
 
-def split_at(text: str, line: int, column: int) -> tuple[str, str]:
-    """The text before and after a 0-based line and column (in characters)."""
+def split_at(text: str, line: int, column: int, first: int = 0) -> tuple[str, str]:
+    """The text before and after a line and column (in characters) that count from `first`: 0 for the API,
+    1 for the command line, as editors show them. PromptError names the position as the caller gave it."""
     lines = text.split("\n")
-    if not 0 <= line < len(lines):
-        raise PromptError(f"line {line} is out of range: the document has {len(lines)} lines (0-based)")
-    if not 0 <= column <= len(lines[line]):
-        raise PromptError(f"column {column} is out of range: line {line} has {len(lines[line])} characters")
-    offset = sum(len(previous) + 1 for previous in lines[:line]) + column
+    row, col = line - first, column - first
+    if not 0 <= row < len(lines):
+        raise PromptError(
+            f"line {line} is out of range: the document has {len(lines)} lines, and lines start at {first} "
+            f"(so {first} to {len(lines) - 1 + first})"
+        )
+    if not 0 <= col <= len(lines[row]):
+        n = len(lines[row])
+        raise PromptError(
+            f"column {column} is out of range: line {line} has {n} characters, and columns start at {first} "
+            f"(so {first} to {n + first}, the last one after its end)"
+        )
+    offset = sum(len(previous) + 1 for previous in lines[:row]) + col
     return text[:offset], text[offset:]
 
 

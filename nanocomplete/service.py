@@ -276,10 +276,17 @@ def split_utf16(text: str, line: int, character: int) -> tuple[str, str]:
     """Split at a 0-based line and a column counted in UTF-16 code units (LSP / VS Code positions)."""
     lines = text.split("\n")
     if line >= len(lines):
-        raise PromptError(f"cursor line {line} is out of range: the document has {len(lines)} lines")
+        raise PromptError(
+            f"cursor line {line} is out of range: the document has {len(lines)} lines, and lines start at 0 "
+            f"(so 0 to {len(lines) - 1})"
+        )
     encoded = lines[line].encode("utf-16-le")
     if character * 2 > len(encoded):
-        raise PromptError(f"cursor character {character} is past the end of line {line}")
+        units = len(encoded) // 2
+        raise PromptError(
+            f"cursor character {character} is out of range: line {line} has {units} UTF-16 code units, and "
+            f"characters start at 0 (so 0 to {units}, the last one after its end)"
+        )
     try:
         column = len(encoded[: character * 2].decode("utf-16-le"))
     except UnicodeDecodeError:

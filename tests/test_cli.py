@@ -91,8 +91,20 @@ def test_settings_flags_reach_the_completion(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--line", "1", "--col", "999"], "column 998 is out of range"),
-        (["--line", "99999", "--col", "1"], "line 99998 is out of range"),
+        (["--line", "1", "--col", "999"], "column 999 is out of range: line 1 has"),
+        (["--line", "99999", "--col", "1"], "line 99999 is out of range"),
+        (
+            ["--line", "3", "--col", "0"],
+            "column 0 is out of range: line 3 has 0 characters, and columns start at 1 (so 1 to 1",
+        ),
+        (
+            ["--line", "0", "--col", "1"],
+            "line 0 is out of range: the document has 492 lines, and lines start at 1 (so 1 to 492)",
+        ),
+        (
+            ["--line", "18", "--col", "-2"],
+            "column -2 is out of range: line 18 has 7 characters, and columns start at 1 (so 1 to 8",
+        ),
         (["--line", "1", "--col", "1", "--model", "gpt-17"], "unknown model 'gpt-17'"),
     ],
 )

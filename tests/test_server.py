@@ -317,3 +317,33 @@ def test_the_host_and_origin_allow_lists_are_settings(engine, tmp_path):
         assert client.get("/health", headers=allowed).status_code == 200
     everywhere = ServerConfig(port=free_port(), host="0.0.0.0", api_token="t")
     assert not everywhere.listens_on_loopback()  # a LAN server is reached by other names; its token guards it
+
+
+@pytest.mark.parametrize(
+    ("text", "cursor", "message"),
+    [
+        (
+            "ab\ncd",
+            {"line": 5, "character": 0},
+            "cursor line 5 is out of range: the document has 2 lines, and lines start at 0 (so 0 to 1)",
+        ),
+        (
+            "ab\ncd",
+            {"line": 1, "character": 9},
+            "cursor character 9 is out of range: line 1 has 2 UTF-16 code units, and characters start at 0 (so 0 to 2",
+        ),
+        (
+            "x = '🚀'\n",
+            {"line": 0, "character": 9},
+            "line 0 has 8 UTF-16 code units",
+        ),  # the emoji is two units
+        ("x = '🚀'\n", {"line": 0, "character": 6}, "splits a surrogate pair"),
+    ],
+)
+def test_a_cursor_out_of_range_is_a_400_that_says_what_is_allowed_in_the_apis_terms(
+    server, text, cursor, message
+):
+    with server.client() as client:
+        response = client.post("/v1/complete", json={"uri": "a.py", "text": text, "cursor": cursor})
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
