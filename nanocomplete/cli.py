@@ -39,6 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     pull.add_argument("--force", action="store_true", help="fetch again even if it is cached")
     pull.add_argument("--source", choices=("offline", "hub"), help="only try this kind of source")
+    pull.add_argument("--verbose", action="store_true", help="show llama.cpp's log while merging an adapter")
     pull.set_defaults(run=run_pull)
 
     complete = commands.add_parser("complete", help="complete FILE at a cursor position")
@@ -225,7 +226,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    path = models.pull(args.name, force=args.force, source_kind=args.source)
+    path = models.pull(args.name, force=args.force, source_kind=args.source, verbose=args.verbose)
     print(path)
     return 0
 

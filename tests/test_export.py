@@ -107,7 +107,7 @@ def assert_same_answer_within_requantization(reference: Engine, merged: Engine) 
 
 @pytest.mark.model
 def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_bases_size(
-    model_path, tmp_path
+    model_path, tmp_path, capfd
 ):
     """Merging re-quantizes the adapted weights to the base's scheme, so it is another model, not another
     kernel: it agrees with the adapter applied at run time to the quantization grid's resolution
@@ -116,7 +116,15 @@ def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_ba
     base = Engine(model_path, config)
 
     write_peft_adapter(tmp_path / "noop", b_scale=0.0)
-    noop = merge(model_path, export.export(tmp_path / "noop", tmp_path / "noop.gguf"), tmp_path / "m0.gguf")
+    noop = merge(
+        model_path,
+        export.export(tmp_path / "noop", tmp_path / "noop.gguf"),
+        tmp_path / "m0.gguf",
+        progress=True,
+    )
+    shown = capfd.readouterr()  # what a terminal would show: one progress bar, not llama.cpp's log
+    assert shown.out == "" and "merge: quantize" in shown.err and "291/291" in shown.err
+    assert "llama_model_quantize" not in shown.err and "blk.0." not in shown.err
     assert (
         noop.stat().st_size == model_path.stat().st_size
     )  # the base's quantization scheme, tensor by tensor

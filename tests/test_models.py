@@ -175,7 +175,7 @@ def adapter_spec(spec, tmp_path, monkeypatch) -> ModelSpec:
     monkeypatch.setitem(models.REGISTRY, adapter.name, adapter)
     # merging real GGUFs is tested in test_export.py; here, the files around it
     monkeypatch.setattr(
-        merge, "merge", lambda base, lora, out: out.write_bytes(base.read_bytes() + lora.read_bytes())
+        merge, "merge", lambda base, lora, out, **_: out.write_bytes(base.read_bytes() + lora.read_bytes())
     )
     return adapter
 
