@@ -11,6 +11,7 @@ from server_harness import RunningServer, free_port
 
 from nanocomplete.config import ServerConfig
 from nanocomplete.errors import EngineError
+from nanocomplete.scheduler import WARM_BATCH_TOKENS
 
 CODE = (
     "import math\n\n\n"
@@ -130,8 +131,21 @@ def test_a_client_that_goes_away_cancels_its_completion(server):
     assert server.service.scheduler.stats.cancelled >= 1
 
 
+def one_warmup_batch_ms(engine, text: str) -> float:
+    """How long this CPU and build take to evaluate one warmup batch after a few cached tokens."""
+    tokens = engine.tokenize(text)
+    engine.reset()
+    engine.prefill(tokens[:8])
+    started = time.perf_counter()
+    engine.prefill(tokens[: 8 + WARM_BATCH_TOKENS])
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    engine.reset()
+    return elapsed_ms
+
+
 def test_a_completion_during_a_long_warmup_waits_at_most_one_batch(server):
     warm_text = long_file("epsilon", 60)
+    batch_ms = one_warmup_batch_ms(server.service.engine, warm_text)
     with server.client() as client:
         lines = warm_text.split("\n")
         cursor = {"line": len(lines) - 1, "character": len(lines[-1])}
@@ -147,8 +161,9 @@ def test_a_completion_during_a_long_warmup_waits_at_most_one_batch(server):
         )
     stats = server.service.scheduler.stats
     assert stats.preempted_warmups >= 1
-    # a warmup batch is 64 tokens: well under a second even on a busy 2-core CPU
-    assert body["timings"]["queue_ms"] < 1500
+    # a warmup batch is 64 tokens: well under a second on a 2-core AVX2 CPU, but ~2 s without AVX2 and
+    # slower still on a busy core, so the bound is also 3 batches as measured here (the full warmup is ~30)
+    assert body["timings"]["queue_ms"] < max(1500, 3 * batch_ms)
 
 
 @pytest.mark.parametrize(
