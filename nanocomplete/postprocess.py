@@ -1,10 +1,12 @@
 """Post-processing of a raw model completion (pure: no I/O).
 
-Rules, in order (each only ever shortens the text, so the result is a prefix of the raw completion):
-1. Mid-line cursor (code right of it): keep the first line only.
-   End of line: several lines are allowed, up to `max_lines`, but the completion stops at a blank line
-   after code and before a line indented less than the current block (or, after a line that opens a
-   block, not deeper than it).
+Rules, in order (each only shortens the text: the result is a prefix of the raw completion, plus, before a
+line's text, the line break that keeps that text on its own line):
+1. Mid-line cursor (code on both sides): keep the first line only.
+   End of line, or before a line's text (only indentation left of the cursor; that text is then the
+   next line, and the kept lines end with a line break and the indentation): several lines are allowed,
+   up to `max_lines`, but the completion stops at a blank line after code and before a line indented
+   less than the current block (or, after a line that opens a block, not deeper than it).
 2. Stop before a line that repeats the next non-empty line of the document; drop a completion whose
    first line already is that line.
 3. Trim a tail that duplicates the start of the text right of the cursor when that makes the line's
@@ -18,6 +20,7 @@ Rules, in order (each only ever shortens the text, so the result is a prefix of 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +51,20 @@ class CursorText:
 
     @property
     def mid_line(self) -> bool:
-        return bool(self.line_suffix.strip())
+        """Code on both sides of the cursor: the completion finishes this line only."""
+        return bool(self.line_suffix.strip()) and bool(self.line_prefix.strip())
+
+    @property
+    def before_line_text(self) -> bool:
+        """Only indentation left of the cursor, code right of it (column 0 of a non-empty line): the
+        completion inserts whole lines above that code, which stays on its own line."""
+        return bool(self.line_suffix.strip()) and not self.line_prefix.strip()
+
+    def for_rules(self) -> CursorText:
+        """The cursor the line rules see: before a line's text, that text is the next line."""
+        if not self.before_line_text:
+            return self
+        return CursorText(self.line_prefix, "", (self.line_prefix + self.line_suffix, *self.next_lines))
 
     @property
     def next_nonempty_line(self) -> str | None:
@@ -71,16 +87,21 @@ def process(
     token_end_chars: Sequence[int] = (),
     token_logprobs: Sequence[float] = (),
 ) -> Result:
-    """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`."""
+    """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`. Before a line's text
+    (`CursorText.before_line_text`) the kept lines end with a line break and the line's indentation, so
+    that text stays on its own line where it was."""
+    rules = cursor.for_rules()
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
-    text = raw[: min(confident, cut_index(raw, cursor, config))]
-    text = _trim_suffix_overlap(text, cursor)
+    text = raw[: min(confident, cut_index(raw, rules, config))]
+    text = _trim_suffix_overlap(text, rules)
     text = _strip_trailing(text)
-    if _rejected(text, cursor, config):
+    if _rejected(text, rules, config):
         text = ""
     result = _with_confidence(text, token_end_chars, token_logprobs)
     if result.mean_logprob is not None and result.mean_logprob < config.min_mean_logprob:
         return Result("", result.tokens_kept, result.mean_logprob, result.min_logprob, hidden=True)
+    if result.text and cursor.before_line_text:
+        return dataclasses.replace(result, text=result.text + "\n" + cursor.line_prefix)
     return result
 
 
@@ -122,6 +143,7 @@ def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:
 def is_finished(raw: str, cursor: CursorText, config: PostprocessConfig) -> bool:
     """True once the rules cut `raw` before its end on evidence that more tokens cannot change:
     complete lines, or the indentation of a started last line. The engine may then stop early."""
+    cursor = cursor.for_rules()
     head, newline, last = raw.rpartition("\n")
     if not newline:
         return False

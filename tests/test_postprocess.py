@@ -83,6 +83,57 @@ def test_rules(prefix, suffix, raw, expected):
     assert process(raw, CursorText.around(prefix, suffix)).text == expected
 
 
+BEFORE_LINE_TEXT = [
+    # (id, prefix, suffix, raw, expected): the cursor has only indentation left of it, code right of it
+    (
+        "column 0: whole lines, then a line break so the line stays on its own",
+        "def fib(n):\n",
+        '# show a greeting\nprint("hi")\n',
+        "    if n <= 1:\n        return n\n    return fib(n - 1) + fib(n - 2)\n",
+        "    if n <= 1:\n        return n\n",  # the block rule of an end of line: it ends at its own indent
+    ),
+    (
+        "column 0: a line the model joins to the existing text is ended before it",
+        "def fib(n):\n",
+        "print(fib(10))\n",
+        "    if n <= 1:",
+        "    if n <= 1:\n",
+    ),
+    (
+        "after the indentation: the existing line keeps it",
+        "def f(x):\n    ",
+        "return x\n",
+        "y = x * 2\n    x = y",
+        "y = x * 2\n    x = y\n    ",
+    ),
+    (
+        "retyping the existing line is dropped",
+        "function f() {\n  ",
+        "return 1;\n}\n",
+        "return 1;",
+        "",
+    ),
+    (
+        "tab indentation is kept",
+        "if x:\n\t",
+        "pass\n",
+        "y = 1",
+        "y = 1\n\t",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "raw", "expected"),
+    [c[1:] for c in BEFORE_LINE_TEXT],
+    ids=[c[0] for c in BEFORE_LINE_TEXT],
+)
+def test_before_a_lines_text_the_completion_inserts_whole_lines_above_it(prefix, suffix, raw, expected):
+    cursor = CursorText.around(prefix, suffix)
+    assert cursor.before_line_text and not cursor.mid_line
+    assert process(raw, cursor).text == expected
+
+
 def test_blank_lines_can_be_allowed_inside_a_completion():
     config = PostprocessConfig(stop_at_blank_line=False)
     raw = "    a = 1\n\n    return a\nprint(1)"

@@ -362,3 +362,35 @@ def test_a_cursor_out_of_range_is_a_400_that_says_what_is_allowed_in_the_apis_te
         response = client.post("/v1/complete", json={"uri": "a.py", "text": text, "cursor": cursor})
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
+
+
+def accept(body: dict, prefix: str, suffix: str) -> str:
+    """The document after accepting a /v1/complete answer whose replace range ends at the cursor."""
+    return prefix + body["completion"] + suffix
+
+
+@pytest.mark.parametrize(
+    ("uri", "prefix", "suffix", "kept_line"),
+    [
+        ("file:///w/fib.py", "def fib(n):\n", '# show a greeting\nprint("hi")\n', "# show a greeting"),
+        ("file:///w/fib.py", "def fib(n):\n", "print(fib(10))\n", "print(fib(10))"),
+        ("file:///w/fib.py", "def fib(n):\n    ", "return n\n", "    return n"),  # after the indentation
+        (
+            "file:///w/sum.ts",
+            "function sum(xs: number[]): number {\n",
+            "  return total;\n}\n",
+            "  return total;",
+        ),
+    ],
+)
+def test_a_cursor_before_a_lines_text_inserts_whole_lines_and_the_line_stays_whole(
+    server, uri, prefix, suffix, kept_line
+):
+    with server.client() as client:
+        response = client.post("/v1/complete", json={"uri": uri, "prefix": prefix, "suffix": suffix})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    document = accept(body, prefix, suffix)
+    assert kept_line in document.split("\n")  # on its own line, at its own indentation
+    if body["completion"]:
+        assert body["completion"].rstrip(" \t").endswith("\n")
