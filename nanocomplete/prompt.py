@@ -6,7 +6,11 @@ Layout, most stable first, so successive requests share the longest token prefix
     [<|file_sep|>current_path\n]
     <|fim_prefix|>prefix <|fim_suffix|>suffix <|fim_middle|>[typed part of the current line]
 
-Budgets are in tokens and truncation happens at line boundaries. The prefix keeps the lines closest to
+Budgets are in tokens and truncation happens at line boundaries, except in a current line that alone
+exceeds `max_prefix_tokens` (minified or generated code): the prompt then keeps its end, from the earliest
+multiple of a step of characters whose tokens fit (`_clip_line`), and no line before it. The suffix keeps
+its first lines, and at least the start of the rest of the current line. So any file gets a completion,
+and a prompt never costs more than its budgets. The prefix keeps the lines closest to
 the cursor, and its first line is a multiple of `prefix_anchor_lines` (the smallest one whose lines
 fit), so while the user types the prefix start stays put and only the prompt's tail changes. A caller that
 remembers the previous start passes it as `prefix_start_hint`; it is kept while it still fits.
@@ -35,6 +39,7 @@ from nanocomplete.errors import PromptError
 
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
+LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ def build(
     if config.heal_trailing_whitespace:
         kept = current_line.rstrip(" \t")
         current_line, healed = kept, current_line[len(kept) :]
+    clipped = _clip_line(current_line, tokenize, config.max_prefix_tokens)
+    if clipped is not current_line:  # a minified or generated line: it is the whole prefix
+        head_lines, current_line = [], clipped
     start, header = _window_and_header(
         head_lines, current_line, fim_input.header, tokenize, config, prefix_start_hint
     )
@@ -125,6 +133,39 @@ def build(
         healed=healed,
         header_lines_shown=tuple(number for number, _ in header),
     )
+
+
+def _clip_line(line: str, tokenize: Tokenize, budget: int) -> str:
+    """`line` itself when its tokens fit `budget`; else its end from the earliest multiple of a step whose
+    tokens fit. The start moves in steps, so typing at the end of a minified line keeps the prompt's start
+    and its KV cache; a step is a quarter of the budget in characters (~a tenth of the text kept), at
+    most LINE_CLIP_STEP_CHARS."""
+    if len(tokenize(line)) <= budget:
+        return line
+    step = max(1, min(LINE_CLIP_STEP_CHARS, budget // 4))
+    starts = range(0, len(line), step)
+    low, high = 0, len(starts) - 1  # the tail from starts[high] has fewer than `step` characters
+    if len(tokenize(line[starts[high] :])) > budget:
+        return _clip_by_characters(line[starts[high] :], tokenize, budget)
+    while low < high:
+        middle = (low + high) // 2
+        if len(tokenize(line[starts[middle] :])) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return line[starts[low] :]
+
+
+def _clip_by_characters(text: str, tokenize: Tokenize, budget: int) -> str:
+    """The longest end of `text` whose tokens fit `budget` (when not even a step's characters fit)."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high) // 2
+        if len(tokenize(text[middle:])) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return text[low:]
 
 
 def _split_prefix(prefix: str) -> tuple[list[str], str]:

@@ -4,7 +4,6 @@ import pytest
 
 from nanocomplete import fim, prompt
 from nanocomplete.config import PromptConfig
-from nanocomplete.errors import PromptError
 from nanocomplete.prompt import ExtraFile, FimInput
 
 MARKER_IDS = set(fim.MARKER_TEXT)
@@ -207,11 +206,12 @@ def test_other_files_never_exceed_the_context_budget(tokenizer, max_context_toke
     assert built.extra_files_used == tuple(e.path for e in extras[: len(built.extra_files_used)])
 
 
-def test_a_current_line_larger_than_the_prefix_budget_is_a_prompt_error(tokenizer):
-    with pytest.raises(PromptError, match="max_prefix_tokens"):
-        prompt.build(
-            FimInput("x = " + "a + " * 200, ""), tokenizer.tokenize, PromptConfig(max_prefix_tokens=50)
-        )
+def test_a_current_line_larger_than_a_small_prefix_budget_keeps_the_tokens_nearest_the_cursor(tokenizer):
+    line = "x = " + "a + " * 200 + "b"
+    built = prompt.build(FimInput(line, ""), tokenizer.tokenize, PromptConfig(max_prefix_tokens=50))
+    assert 40 <= built.prefix_tokens <= 50  # the budget is smaller than one clipping step: cut by characters
+    prefix = built.tokens[built.tokens.index(fim.FIM_PREFIX) + 1 : built.tokens.index(fim.FIM_SUFFIX)]
+    assert line.endswith(tokenizer.detokenize(prefix))
 
 
 def test_whitespace_before_the_cursor_is_left_to_the_model_and_removed_from_its_answer(tokenizer):
@@ -225,3 +225,37 @@ def test_whitespace_before_the_cursor_is_left_to_the_model_and_removed_from_its_
     assert built.unheal("x + 1") == "x + 1"  # the model chose no space: nothing to remove
     indented = prompt.build(FimInput("def f(x):\n    ", "\n"), tokenizer.tokenize, config)
     assert indented.healed == "    " and indented.unheal("    return x") == "return x"
+
+
+MINIFIED = "".join(
+    f"function f{i}(a,b){{return a*{i}+b}};var v{i}=f{i}(1,2);" for i in range(260)
+)  # ~10,000 chars
+
+
+@pytest.mark.parametrize("layout", [PromptConfig(), PromptConfig(current_line_after_middle=True)])
+def test_a_current_line_over_the_prefix_budget_keeps_its_end_within_the_budget(tokenizer, layout):
+    assert len(MINIFIED) > 9_000
+    fim_input = FimInput("// bundle\n" + MINIFIED, "\n")
+    built = prompt.build(fim_input, tokenizer.tokenize, layout)
+    assert 0.5 * layout.max_prefix_tokens < built.prefix_tokens <= layout.max_prefix_tokens
+    prefix = built.tokens[built.tokens.index(fim.FIM_PREFIX) + 1 : built.tokens.index(fim.FIM_SUFFIX)]
+    middle = built.tokens[built.tokens.index(fim.FIM_MIDDLE) + 1 :]
+    kept = tokenizer.detokenize([*prefix, *middle])
+    assert MINIFIED.endswith(kept) and len(kept) > 1_000  # the line's end, nothing of the line above
+
+
+def test_typing_at_the_end_of_a_minified_line_keeps_the_prompts_start(tokenizer):
+    config = PromptConfig(current_line_after_middle=True)
+    before = prompt.build(FimInput(MINIFIED, "\n"), tokenizer.tokenize, config)
+    after = prompt.build(FimInput(MINIFIED + "va", "\n"), tokenizer.tokenize, config)
+    shared = next(
+        (i for i, (a, b) in enumerate(zip(before.tokens, after.tokens, strict=False)) if a != b),
+        len(before.tokens),
+    )
+    assert shared >= len(before.tokens) - 3  # only the typed tail differs: the KV cache holds the rest
+
+
+def test_a_huge_line_on_both_sides_of_the_cursor_fits_both_budgets(tokenizer):
+    config = PromptConfig(max_prefix_tokens=256, max_suffix_tokens=64)
+    built = prompt.build(FimInput(MINIFIED, MINIFIED), tokenizer.tokenize, config)
+    assert built.prefix_tokens <= 256 and built.suffix_tokens <= 64

@@ -394,3 +394,22 @@ def test_a_cursor_before_a_lines_text_inserts_whole_lines_and_the_line_stays_who
     assert kept_line in document.split("\n")  # on its own line, at its own indentation
     if body["completion"]:
         assert body["completion"].rstrip(" \t").endswith("\n")
+
+
+MINIFIED_JS = "".join(f"function f{i}(a,b){{return a*{i}+b}};var v{i}=f{i}(1,2);" for i in range(260))
+
+
+@pytest.mark.parametrize(
+    ("uri", "prefix", "suffix"),
+    [
+        ("file:///w/bundle.min.js", MINIFIED_JS, "\n"),  # 10,000 characters, the cursor at the end
+        ("file:///w/bundle.min.js", MINIFIED_JS[:5000], MINIFIED_JS[5000:] + "\n"),  # in the middle
+        ("file:///w/table.py", "TABLE = {" + ", ".join(f"'k{i}': {i}" for i in range(1500)), "}\n"),
+    ],
+)
+def test_a_minified_or_generated_line_gets_an_answer_from_a_bounded_prompt(server, uri, prefix, suffix):
+    with server.client() as client:
+        response = client.post("/v1/complete", json={"uri": uri, "prefix": prefix, "suffix": suffix})
+    assert response.status_code == 200, response.text
+    timings = response.json()["timings"]
+    assert timings["prompt_tokens"] <= 1024 + 256 + 8  # max_prefix_tokens + max_suffix_tokens + markers
