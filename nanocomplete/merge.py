@@ -3,9 +3,10 @@
 Applied at load time, an adapter costs ~20% of generation speed (docs/training.md); `models.pull` of an
 adapter model and `python -m nanocomplete.train.export --merge-into` write the merged file instead. Each
 adapted weight is dequantized by gguf-py, W + (alpha/r)·B·A is added in float32, and llama.cpp's own
-quantizer re-quantizes the model to Q4_K_M, which reproduces the base's tensor types (Q5_0 where rows of
-896 do not fit K-quants, Q6_K, Q8_0, Q4_K) and its size to the byte. Re-quantizing moves log-probs by up
-to a few tenths of a nat (docs/numerics.md).
+quantizer re-quantizes the model to Q4_K_M (Q5_0 where rows of 896 do not fit K-quants). The size is the
+base's to the byte, but the quantizer's per-layer policy re-types 32 of the 291 tensors of the offline
+0.5B (ffn_down Q6_K ↔ Q4_K, attn_v Q8_0 ↔ Q5_0), untouched ones included: an open defect
+(docs/numerics.md). Re-quantizing an adapted weight alone moves log-probs by a few tenths of a nat.
 
 Imports gguf and llama-cpp-python only: the registry can merge without the training extra (torch).
 """
