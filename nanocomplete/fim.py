@@ -34,3 +34,33 @@ MARKER_TEXT = {
 STOP_TOKEN_IDS = frozenset(
     {ENDOFTEXT, IM_END, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD, REPO_NAME, FILE_SEP}
 )
+
+# FIM templates that clients fill in themselves and send as one raw prompt (Continue's OpenAI-compatible
+# provider, say): (prefix marker, suffix marker, middle marker), in prefix-suffix-middle order. Qwen's own,
+# StarCoder's and Code Llama's (whose markers come with spaces: "<PRE> {prefix} <SUF>{suffix} <MID>").
+CLIENT_TEMPLATES = (
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<PRE> ", " <SUF>", " <MID>"),
+)
+
+
+def parse_client_template(prompt: str) -> tuple[str, str] | None:
+    """(prefix, suffix) of a raw prompt that is a whole PSM template of CLIENT_TEMPLATES (a repo-level
+    header before it is dropped; text after the middle marker is the typed start of the middle and joins
+    the prefix); None when the prompt is not one, e.g. code that only mentions a marker."""
+    for prefix_marker, suffix_marker, middle_marker in CLIENT_TEMPLATES:
+        start = prompt.find(prefix_marker)
+        if start < 0 or prompt.count(prefix_marker) != 1:
+            continue
+        head = prompt[:start]
+        rest = prompt[start + len(prefix_marker) :]
+        if rest.count(suffix_marker) != 1 or rest.count(middle_marker) != 1:
+            continue
+        prefix, _, after = rest.partition(suffix_marker)
+        suffix, _, middle = after.partition(middle_marker)
+        header_only = not head.strip() or head.lstrip().startswith(("<|repo_name|>", "<|file_sep|>"))
+        if middle_marker in prefix or not header_only:
+            continue
+        return prefix + middle, suffix
+    return None

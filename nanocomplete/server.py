@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nanocomplete import __version__, api
+from nanocomplete import __version__, api, fim
 from nanocomplete.config import ServerConfig
 from nanocomplete.errors import Cancelled, EngineError, ModelError, NanocompleteError, PromptError
 from nanocomplete.service import CompletionService
@@ -309,9 +309,15 @@ def _infill_response(completion: api.CompleteResponse) -> dict:
 
 
 def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
+    """`prompt` + `suffix`, or a `prompt` that is a whole FIM template the client filled in itself (read as
+    llama-server does: its prefix, suffix and typed middle take our prompt path, caching and rules)."""
     prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+    prefix, suffix = prompt, body.suffix or ""
+    template = fim.parse_client_template(prompt) if body.suffix is None else None
+    if template is not None:
+        prefix, suffix = template
     return api.CompleteRequest(
-        uri="openai-completions", prefix=prompt, suffix=body.suffix or "", max_tokens=body.max_tokens
+        uri="openai-completions", prefix=prefix, suffix=suffix, max_tokens=body.max_tokens
     )
 
 

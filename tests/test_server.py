@@ -413,3 +413,26 @@ def test_a_minified_or_generated_line_gets_an_answer_from_a_bounded_prompt(serve
     assert response.status_code == 200, response.text
     timings = response.json()["timings"]
     assert timings["prompt_tokens"] <= 1024 + 256 + 8  # max_prefix_tokens + max_suffix_tokens + markers
+
+
+AREA_PREFIX, AREA_SUFFIX = "def area(width, height):\n    return ", "\n\nprint(area(2, 3))\n"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        f"<|fim_prefix|>{AREA_PREFIX}<|fim_suffix|>{AREA_SUFFIX}<|fim_middle|>",  # Continue's Qwen template
+        f"<fim_prefix>{AREA_PREFIX}<fim_suffix>{AREA_SUFFIX}<fim_middle>",  # StarCoder's
+        f"<PRE> {AREA_PREFIX} <SUF>{AREA_SUFFIX} <MID>",  # Code Llama's
+        f"<|repo_name|>shapes\n<|file_sep|>shapes/area.py\n<|fim_prefix|>{AREA_PREFIX}<|fim_suffix|>{AREA_SUFFIX}<|fim_middle|>",
+    ],
+)
+def test_a_client_filled_fim_template_is_read_as_one_on_the_openai_endpoint(server, prompt):
+    with server.client() as client:
+        templated = client.post("/v1/completions", json={"prompt": prompt, "max_tokens": 16}).json()
+        plain = client.post(
+            "/v1/completions", json={"prompt": AREA_PREFIX, "suffix": AREA_SUFFIX, "max_tokens": 16}
+        ).json()
+    assert templated["choices"][0]["text"] == plain["choices"][0]["text"]
+    assert "width * height" in plain["choices"][0]["text"]
+    assert templated["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"]  # markers are not text
