@@ -1,4 +1,5 @@
-"""Qwen2.5-Coder fill-in-the-middle format, as data.
+"""Qwen2.5-Coder fill-in-the-middle format, as data; and the FIM templates some clients fill in themselves
+(`parse_client_template`, pure).
 
 File level (PSM):  <|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>{middle}
 Repository level:  <|repo_name|>{name}\n<|file_sep|>{path}\n{content}\n ... <|file_sep|>{path}\n<FIM>
