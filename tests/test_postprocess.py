@@ -67,6 +67,27 @@ CASES = [
         "a()\nb()\nc()\nd()\ne()\nf()",
     ),
     (
+        "a finished line written again is cut (the model looping)",
+        'def launch(count):\n    print("🚀🛰 launched", cou',
+        "\n",
+        'nt)\n    print("🚀🛰 launched", count)\n    print("🚀🛰 launched", count)',
+        "nt)",
+    ),
+    (
+        "a repeated line inside the completion is cut",
+        "def f(x):\n",
+        "\n",
+        "    x += 1\n    y = x\n    y = x\n",
+        "    x += 1\n    y = x",
+    ),
+    (
+        "the same text at another indentation is not a repeat",
+        "rows = [\n",
+        "\n",
+        "    [1, 2],\n        [1, 2],\n",
+        "    [1, 2],\n        [1, 2],",
+    ),
+    (
         "JS block closes at the brace's indent",
         "function f() {\n  ",
         "\n",

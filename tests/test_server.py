@@ -42,6 +42,22 @@ def complete(client, uri, text, **extra):
     return response.json()
 
 
+@pytest.fixture(scope="module")
+def served_engine():
+    from nanocomplete import models
+    from nanocomplete.config import EngineConfig
+    from nanocomplete.engine import Engine
+
+    return Engine.for_model(models.DEFAULT_MODEL, EngineConfig(context_window_tokens=4096, batch_tokens=64))
+
+
+@pytest.fixture
+def served_model_server(served_engine, tmp_path):
+    served_engine.reset()
+    with RunningServer(served_engine, tmp_path) as running:
+        yield running
+
+
 @pytest.fixture
 def server(engine, tmp_path):
     engine.reset()
@@ -436,3 +452,31 @@ def test_a_client_filled_fim_template_is_read_as_one_on_the_openai_endpoint(serv
     assert templated["choices"][0]["text"] == plain["choices"][0]["text"]
     assert "width * height" in plain["choices"][0]["text"]
     assert templated["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"]  # markers are not text
+
+
+@pytest.mark.parametrize(
+    ("uri", "typed", "word"),
+    [
+        (
+            "file:///w/launch.py",
+            '    print("🚀🛰 launched", cou',
+            "count",
+        ),  # astral characters before the cursor
+        ("file:///w/launch.py", '    print("ab launched", cou', "count"),
+        ("file:///w/launch.ts", '  console.log("🚀 launched", cou', "count"),
+    ],
+)
+def test_a_finished_line_is_not_written_again(served_model_server, uri, typed, word):
+    """With the model `make run` serves (the base model does not loop on these inputs)."""
+    server = served_model_server
+    head = typed.replace("launched", "launching").rsplit(",", 1)[0] + ", count)"
+    opening = "def launch(count):\n" if uri.endswith(".py") else "function launch(count: number) {\n"
+    text = f"{opening}{head}\n{typed}"
+    lines = text.split("\n")
+    cursor = {"line": len(lines) - 1, "character": len(lines[-1].encode("utf-16-le")) // 2}
+    with server.client() as client:
+        body = client.post("/v1/complete", json={"uri": uri, "text": text + "\n", "cursor": cursor}).json()
+    finished = typed + body["completion"].split("\n")[0]
+    assert finished.rstrip() not in [line.rstrip() for line in body["completion"].split("\n")[1:]]
+    start = body["replace_range"]["start"]
+    assert start == cursor  # UTF-16 columns: the emoji are two units each
