@@ -43,7 +43,10 @@ CLIENT_TEMPLATES = (
     ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
     ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
     ("<PRE> ", " <SUF>", " <MID>"),
+    ("<PRE>", "<SUF>", "<MID>"),
 )
+# what may come before a template's prefix marker: a repo-level header (Qwen's, StarCoder2's) or a file name
+CLIENT_HEADERS = ("<|repo_name|>", "<|file_sep|>", "<repo_name>", "<file_sep>", "<filename>")
 
 
 def parse_client_template(prompt: str) -> tuple[str, str] | None:
@@ -60,7 +63,7 @@ def parse_client_template(prompt: str) -> tuple[str, str] | None:
             continue
         prefix, _, after = rest.partition(suffix_marker)
         suffix, _, middle = after.partition(middle_marker)
-        header_only = not head.strip() or head.lstrip().startswith(("<|repo_name|>", "<|file_sep|>"))
+        header_only = not head.strip() or head.lstrip().startswith(CLIENT_HEADERS)
         if middle_marker in prefix or not header_only:
             continue
         return prefix + middle, suffix

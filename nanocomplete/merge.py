@@ -14,6 +14,7 @@ Imports gguf and llama-cpp-python only: the registry can merge without the train
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import logging
 import os
@@ -42,17 +43,15 @@ def merge(
     verbose: bool = False,
 ) -> Path:
     """The base GGUF with a GGUF LoRA adapter folded into its weights (W + alpha/r · B·A), re-quantized by
-    llama.cpp to the base's scheme (Q4_K_M with its fallbacks): the adapter's quality without its run-time
-    cost. Adapted weights are dequantized by gguf-py and changed in float32; the others are copied.
+    llama.cpp to Q4_K_M with its fallbacks: the adapter's quality without its run-time cost (but see the
+    module docstring: the quantizer's policy also re-types some tensors). Adapted weights are dequantized
+    by gguf-py and changed in float32; the others are copied until the quantizer reads them.
 
     llama.cpp's quantizer logs a line per tensor (~300): they are kept from the terminal and drive one
     progress bar (`progress`), or pass through (`verbose`); a failure quotes the log's last lines.
     Raises MergeError for a file that is not a LoRA adapter or that llama.cpp cannot quantize."""
-    import ctypes
-
     import gguf
     import llama_cpp
-    from gguf.quants import dequantize
 
     out_path = Path(out_path)
     adapter = gguf.GGUFReader(str(adapter_gguf))
@@ -67,6 +66,35 @@ def merge(
     reader = gguf.GGUFReader(str(base_gguf))
     scale = alpha / rank
     unmerged = out_path.with_suffix(".f32.partial")
+    try:
+        _write_unmerged(reader, pairs, scale, unmerged)
+    except BaseException:
+        unmerged.unlink(missing_ok=True)
+        raise
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    params.nthread = threads
+    params.allow_requantize = True
+    partial = out_path.with_suffix(out_path.suffix + ".partial")
+    try:
+        with quantizer_log(len(reader.tensors), progress, verbose) as log:
+            failed = llama_cpp.llama_model_quantize(
+                str(unmerged).encode(), str(partial).encode(), ctypes.byref(params)
+            )
+        if failed:
+            raise MergeError(f"llama.cpp could not quantize {unmerged}: {''.join(log[-5:]).strip()}")
+        partial.replace(out_path)
+    finally:
+        unmerged.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return out_path
+
+
+def _write_unmerged(reader, pairs: dict[str, dict[str, np.ndarray]], scale: float, unmerged: Path) -> None:
+    """The base's tensors with W + scale · B·A in float32 for the adapted ones, into `unmerged` (GGUF)."""
+    import gguf
+    from gguf.quants import dequantize
+
     writer = gguf.GGUFWriter(str(unmerged), ARCHITECTURE)
     for field in reader.fields.values():
         if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
@@ -94,23 +122,6 @@ def merge(
     for tensor in reader.tensors:
         writer.write_tensor_data(merged(tensor) if tensor.name in pairs else tensor.data)
     writer.close()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
-    params.nthread = threads
-    params.allow_requantize = True
-    partial = out_path.with_suffix(out_path.suffix + ".partial")
-    try:
-        with quantizer_log(len(reader.tensors), progress, verbose) as log:
-            failed = llama_cpp.llama_model_quantize(
-                str(unmerged).encode(), str(partial).encode(), ctypes.byref(params)
-            )
-        if failed:
-            raise MergeError(f"llama.cpp could not quantize {unmerged}: {''.join(log[-5:]).strip()}")
-        partial.replace(out_path)
-    finally:
-        unmerged.unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
-    return out_path
 
 
 _TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")  # "[  12/ 291] blk.0.attn_q.weight - ..."
@@ -122,6 +133,10 @@ class _LogLines(io.TextIOBase):
     def __init__(self, bar: tqdm):
         self.lines: list[str] = []
         self._bar, self._partial, self._lock = bar, "", threading.Lock()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._partial)
 
     def write(self, text: str) -> int:
         with self._lock:
@@ -177,10 +192,18 @@ def _captured(tensors: int, progress: bool) -> Iterator[list[str]]:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             yield log.lines
     finally:
+        _flush_c_stdio()  # what C buffered goes into the pipe, not to the terminal after the restore
         os.dup2(saved[0], 1)  # the pipe's last write ends close here, so the reader sees its end
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
         reader.join(timeout=10)
+        log.write("\n" if log.pending else "")  # a last line without its newline still counts
         bar.close()
         terminal.close()
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL): every C stdio stream of the process (where libc can be loaded)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)

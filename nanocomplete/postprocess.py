@@ -7,9 +7,9 @@ line's text, the line break that keeps that text on its own line):
    next line, and the kept lines end with a line break and the indentation): several lines are allowed,
    up to `max_lines`, but the completion stops at a blank line after code and before a line indented
    less than the current block (or, after a line that opens a block, not deeper than it).
-2. Stop before a line that repeats the next non-empty line of the document, or the line before it (the
-   model looping, e.g. finishing the cursor's line and then writing it again); drop a completion whose
-   first line already is the document's next line.
+2. Stop before a line that repeats the next non-empty line of the document, or the cursor's line as
+   just completed (the model looping: it finishes the line, then writes it again); drop a completion
+   whose first line already is the document's next line.
 3. Trim a tail that duplicates the start of the text right of the cursor when that makes the line's
    brackets and quotes balance better (the model closed what the document already closes); drop a
    completion equal to the rest of the line.
@@ -129,24 +129,25 @@ def cut_index(raw: str, cursor: CursorText, config: PostprocessConfig) -> int:
     block = _Block.of(first, lines[1:])
     offset = len(lines[0])
     seen_code = bool(first.strip())
-    previous = first
     for index, line in enumerate(lines[1:], start=1):
         terminated = index < len(lines) - 1
         blank_after_code = config.stop_at_blank_line and seen_code and terminated and not line.strip()
         if index >= config.max_lines or blank_after_code or block.ends_before(line):
             return offset
-        if _repeats_next_line(line, cursor) or _repeats(line, previous):
+        if _repeats_next_line(line, cursor) or (
+            index == 1 and cursor.line_prefix.strip() and _repeats(line, first)
+        ):
             return offset
         seen_code = seen_code or bool(line.strip())
-        previous = line if line.strip() else previous
         offset += 1 + len(line)
     return len(raw)
 
 
-def _repeats(line: str, previous: str) -> bool:
-    """The model looping: a line identical to the line before it (indentation included; the first line
-    counts as the cursor's line as completed), with more than a bracket on it."""
-    return len(line.strip()) > 1 and line.rstrip() == previous.rstrip()
+def _repeats(line: str, completed: str) -> bool:
+    """The model looping: the line after the cursor's line, which the user had started, is that line again
+    as completed (indentation included, more than a bracket on it). Repeats of lines the model wrote
+    alone are left alone: a matrix's rows can be."""
+    return len(line.strip()) > 1 and line.rstrip() == completed.rstrip()
 
 
 def is_finished(raw: str, cursor: CursorText, config: PostprocessConfig) -> bool:

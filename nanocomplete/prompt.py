@@ -40,6 +40,7 @@ from nanocomplete.errors import PromptError
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
+MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token: bounds how much of a huge line clipping reads
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,9 @@ def build(
         kept = current_line.rstrip(" \t")
         current_line, healed = kept, current_line[len(kept) :]
     clipped = _clip_line(current_line, tokenize, config.max_prefix_tokens)
+    line_offset = 0
     if clipped is not current_line:  # a minified or generated line: it is the whole prefix
-        head_lines, current_line = [], clipped
+        line_offset, head_lines, current_line, prefix_start_hint = len(head_lines), [], clipped, None
     start, header = _window_and_header(
         head_lines, current_line, fim_input.header, tokenize, config, prefix_start_hint
     )
@@ -124,7 +126,7 @@ def build(
     )  # fmt: skip
     return Prompt(
         tokens=tokens,
-        prefix_start_line=start,
+        prefix_start_line=start + line_offset,
         middle=middle,
         context_tokens=len(context_ids),
         prefix_tokens=len(prefix_ids) + len(middle_ids),
@@ -140,10 +142,11 @@ def _clip_line(line: str, tokenize: Tokenize, budget: int) -> str:
     tokens fit. The start moves in steps, so typing at the end of a minified line keeps the prompt's start
     and its KV cache; a step is a quarter of the budget in characters (~a tenth of the text kept), at
     most LINE_CLIP_STEP_CHARS."""
-    if len(tokenize(line)) <= budget:
-        return line
     step = max(1, min(LINE_CLIP_STEP_CHARS, budget // 4))
-    starts = range(0, len(line), step)
+    earliest = max(0, len(line) - budget * MAX_CHARS_PER_TOKEN) // step * step  # no earlier start can fit
+    if earliest == 0 and len(tokenize(line)) <= budget:
+        return line
+    starts = range(earliest, len(line), step)
     low, high = 0, len(starts) - 1  # the tail from starts[high] has fewer than `step` characters
     if len(tokenize(line[starts[high] :])) > budget:
         return _clip_by_characters(line[starts[high] :], tokenize, budget)

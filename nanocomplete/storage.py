@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 HASH_BLOCK_BYTES = 1 << 20
@@ -20,9 +20,9 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     """Replace `path` with `data` (text is written as UTF-8) in one step: a temporary file in the same
     folder, flushed to disk, then renamed over `path`. Readers and a crash see the old or the new file."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
+    name = path.parent / f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.partial"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(name, "xb") as f:  # the usual permissions (umask), unlike mkstemp's owner-only 0600
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())

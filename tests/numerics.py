@@ -12,8 +12,8 @@ same token's log-prob differs with the path that computed it. A test may therefo
 # Largest |Δ log-prob| of the same answer token between two batch shapes (prompt batches of 64 vs 512, the
 # prompt's last token re-evaluated alone after KV reuse, an answer verified in one batch vs token by token).
 # Measured by runs/numerics.py over 320 answer positions (docs/numerics.md): at most 0.103 nats on an
-# AVX2-only AMD EPYC (p99 0.048); under 1e-3 on the AVX-512 machine in the one case measured there (the old
-# tolerance of test_teacher held). 0.25 leaves ~2.5x for prompts and CPUs not measured, and is still far
+# AVX2-only AMD EPYC (p99 at most 0.048 on any path); under 1e-3 on the AVX-512 machine in the one case
+# measured there (the old tolerance of test_teacher held). 0.25 leaves ~2.5x for prompts and CPUs not measured, and is still far
 # below what the tests tell apart: a trained adapter moves log-probs by ~0.7 nats (docs/training.md).
 BATCH_SHAPE_LOGPROB_NATS = 0.25
 

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("prompt", "context", "postprocess", "engine", "workspace", "corpus"),
     ("models", "syntax", "api"),
     ("merge", "storage", "machine"),
-    ("config", "errors", "fim", ""),  # "": the package's own __init__ (its version)
+    ("config", "errors", "fim", "adapters", ""),  # "": the package's own __init__ (its version)
 )
 # Pure: text and token ids in, text and token ids out; no files, processes, sockets or model runtime.
 PURE = (
@@ -114,6 +114,7 @@ def reachable(name: str) -> set[str]:
 
 
 def test_every_module_has_a_layer_and_imports_only_its_own_and_lower_layers():
+    assert all(layer_of(name) >= 0 for name in modules())  # each names its layer or fails here
     upward = [
         f"{name} (layer {layer_of(name)}) imports {imported} (layer {layer_of(imported)})"
         for name, (ours, _) in imports().items()

@@ -74,11 +74,11 @@ CASES = [
         "nt)",
     ),
     (
-        "a repeated line inside the completion is cut",
-        "def f(x):\n",
+        "identical lines further down are kept (a matrix's rows)",
+        "IDENTITY_ROWS = [\n",
         "\n",
-        "    x += 1\n    y = x\n    y = x\n",
-        "    x += 1\n    y = x",
+        "    [0, 0],\n    [0, 0],\n",
+        "    [0, 0],\n    [0, 0],",
     ),
     (
         "the same text at another indentation is not a repeat",

@@ -159,7 +159,7 @@ def one_warmup_batch_ms(engine, text: str) -> float:
     return elapsed_ms
 
 
-def test_a_completion_during_a_long_warmup_waits_at_most_one_batch(server):
+def test_a_completion_during_a_long_warmup_waits_for_the_batch_in_progress_not_the_warmup(server):
     warm_text = long_file("epsilon", 60)
     batch_ms = one_warmup_batch_ms(server.service.engine, warm_text)
     with server.client() as client:
