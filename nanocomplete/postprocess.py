@@ -12,7 +12,10 @@ line's text, the line break that keeps that text on its own line):
    whose first line already is the document's next line.
 3. Trim a tail that duplicates the start of the text right of the cursor when that makes the line's
    brackets and quotes balance better (the model closed what the document already closes); drop a
-   completion equal to the rest of the line.
+   completion equal to the rest of the line. Auto-closed characters right of the cursor (`')` after
+   `describe('sum`) that the completion types again, all and in order, are replaced by it (the server's
+   replace range covers them, `covered_closers`); typed again only in part, the completion is cut before
+   them.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
 5. Confidence gate: the completion is cut before its first token whose log-probability is below
    `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
@@ -31,6 +34,7 @@ from nanocomplete.config import PostprocessConfig
 BLOCK_OPENERS = (":", "{", "(", "[", "=>")
 BRACKET_PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = ("'", '"', "`")
+CLOSERS = ")]}>'\"`"  # what editors auto-close after the cursor
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ def process(
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
     text = raw[: min(confident, cut_index(raw, rules, config))]
     text = _trim_suffix_overlap(text, rules)
+    text = _before_partly_retyped_closers(text, rules)
     text = _strip_trailing(text)
     if _rejected(text, rules, config):
         text = ""
@@ -104,6 +109,44 @@ def process(
     if result.text and cursor.before_line_text:
         return dataclasses.replace(result, text=result.text + "\n" + cursor.line_prefix)
     return result
+
+
+def retyped_closers(text: str, line_suffix: str) -> tuple[int, int]:
+    """The auto-closed characters that open the rest of the line (quotes, `)`, `]`, `}`, `>`, as an editor
+    inserts them) and the completion's first line types again, in order: (how many, where in `text` the
+    first of them is; len(text) when none). A closer counts only when the completion does not close its
+    own opener with it: in `describe('sum§')`, "Prices', () => {" types the quote again but its `)` closes
+    its own `(`."""
+    run = line_suffix[: len(line_suffix) - len(line_suffix.lstrip(CLOSERS))]
+    line = text.split("\n")[0]
+    found, first, depth = 0, len(text), []
+    quotes = dict.fromkeys(QUOTES, False)  # a quote the completion itself opened
+    openers = "([{<" if ">" in run else "([{"  # `<` opens only where a `>` was auto-closed (TSX, generics)
+    for index, char in enumerate(line):
+        if found == len(run):
+            break
+        if char in QUOTES and quotes[char]:
+            quotes[char] = False
+        elif char in QUOTES and char != run[found]:
+            quotes[char] = True
+        elif char in openers and not any(quotes.values()):
+            depth.append(char)
+        elif (char in BRACKET_PAIRS or char == ">") and depth and depth[-1] == BRACKET_PAIRS.get(char, "<"):
+            depth.pop()
+            continue
+        if char == run[found] and not depth and not any(quotes.values()):
+            first = index if found == 0 else first
+            found += 1
+    return found, first
+
+
+def covered_closers(text: str, line_suffix: str) -> int:
+    """How many characters after the cursor the completion replaces: all the auto-closed characters that
+    open the rest of the line when it types them all again (VS Code's inline completions take such a
+    range), else none."""
+    run = len(line_suffix) - len(line_suffix.lstrip(CLOSERS))
+    found, _ = retyped_closers(text, line_suffix)
+    return run if run and found == run else 0
 
 
 def _confident_length(
@@ -209,6 +252,14 @@ def _trim_suffix_overlap(text: str, cursor: CursorText) -> str:
             if _imbalance(line_without) < _imbalance(line_with):
                 return shorter
     return text
+
+
+def _before_partly_retyped_closers(text: str, cursor: CursorText) -> str:
+    """Cut before the auto-closed characters the completion types again when it does not type them all:
+    no range can then cover them, and inserting them would double them."""
+    run = len(cursor.line_suffix) - len(cursor.line_suffix.lstrip(CLOSERS))
+    found, first = retyped_closers(text, cursor.line_suffix)
+    return text[:first] if 0 < found < run else text
 
 
 def _imbalance(line: str) -> int:

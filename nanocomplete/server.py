@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nanocomplete import __version__, api, fim
+from nanocomplete import __version__, api, fim, postprocess
 from nanocomplete.config import ServerConfig
 from nanocomplete.errors import Cancelled, EngineError, ModelError, NanocompleteError, PromptError
 from nanocomplete.service import CompletionService
@@ -72,14 +72,16 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
 
     @app.post("/infill")
     async def infill(body: api.InfillRequest, request: Request) -> dict:
-        completion = await _complete(service, _infill_request(body), request)
-        return _infill_response(completion)
+        sent = _infill_request(body)
+        completion = await _complete(service, sent, request)
+        return _infill_response(_insertable(completion, sent.suffix))
 
     @app.post("/v1/completions", response_model=None)
     async def completions(body: api.OpenAICompletionRequest, request: Request):
         _check_model(service, body.model)
-        completion = await _complete(service, _openai_request(body), request)
-        payload = _openai_response(completion, service.model_name)
+        sent = _openai_request(body)
+        completion = await _complete(service, sent, request)
+        payload = _openai_response(_insertable(completion, sent.suffix), service.model_name)
         if body.stream:
             return StreamingResponse(_sse(payload), media_type="text/event-stream")
         return payload
@@ -287,6 +289,15 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
         recent=recent,
         max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
     )
+
+
+def _insertable(completion: api.CompleteResponse, suffix: str) -> api.CompleteResponse:
+    """For clients that insert text at the cursor (no replace range): a completion that types the
+    auto-closed characters after the cursor again is cut before them, so they are not doubled."""
+    if completion.replace_range.end == completion.replace_range.start:
+        return completion
+    _, first = postprocess.retyped_closers(completion.completion, suffix.partition("\n")[0])
+    return completion.model_copy(update={"completion": completion.completion[:first].rstrip()})
 
 
 def _infill_response(completion: api.CompleteResponse) -> dict:

@@ -21,7 +21,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from nanocomplete import api, context
+from nanocomplete import api, context, postprocess
 from nanocomplete.completion import Prepared, Settings, finish, prepare, split_at
 from nanocomplete.config import ContextConfig, ServerConfig
 from nanocomplete.engine import Engine
@@ -136,7 +136,7 @@ class CompletionService:
         if typed_through is not None:
             self._remember(state, fim_input, typed_through)
             self.metrics.observe_completion(None, "result_cache")
-            answer = self._response(request, typed_through, position, "result_cache", None)
+            answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
             return Pending(request, None, None, fim_input, position, started, answer)
         prepared = prepare(fim_input, self.engine.tokenize, settings, state.prefix_start_line)
         state.prefix_start_line = prepared.prompt.prefix_start_line
@@ -157,7 +157,9 @@ class CompletionService:
             **dataclasses.asdict(completion.timings), queue_ms=job.queue_ms, total_ms=total_ms
         )
         self.metrics.observe_completion(timings, job.cache_outcome)
-        response = self._response(request, completion.text, pending.position, job.cache_outcome, timings)
+        response = self._response(
+            request, completion.text, pending.position, job.cache_outcome, timings, pending.fim_input.suffix
+        )
         response.confidence = api.Confidence(
             mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
         )
@@ -258,11 +260,15 @@ class CompletionService:
         generation = dataclasses.replace(self.settings.generation, max_tokens=request.max_tokens)
         return dataclasses.replace(self.settings, generation=generation)
 
-    def _response(self, request, text, position, cache, timings) -> api.CompleteResponse:
+    def _response(self, request, text, position, cache, timings, suffix: str = "") -> api.CompleteResponse:
+        """The answer; its range also covers the auto-closed characters after the cursor that the
+        completion types again (`postprocess.covered_closers`; ASCII, one UTF-16 unit each)."""
+        covered = postprocess.covered_closers(text, suffix.partition("\n")[0]) if text else 0
+        end = api.Position(line=position.line, character=position.character + covered)
         return api.CompleteResponse(
             request_id=request.request_id,
             completion=text,
-            replace_range=api.Range(start=position, end=position),
+            replace_range=api.Range(start=position, end=end),
             confidence=api.Confidence(mean_logprob=None, min_logprob=None),
             hidden_by_confidence=False,
             cancelled=False,

@@ -3,7 +3,7 @@
 import pytest
 
 from nanocomplete.config import PostprocessConfig
-from nanocomplete.postprocess import CursorText, cut_index, is_finished, process
+from nanocomplete.postprocess import CursorText, covered_closers, cut_index, is_finished, process
 
 CASES = [
     # (id, prefix, suffix, raw, expected)
@@ -225,3 +225,29 @@ def test_an_unsure_completion_is_hidden_by_the_mean_gate():
     assert (sure.text, sure.hidden) == ("foo()", False)
     assert (unsure.text, unsure.hidden) == ("", True)
     assert unsure.mean_logprob == pytest.approx(-1.25)
+
+
+@pytest.mark.parametrize(
+    ("typed", "after", "raw", "shown", "covered"),
+    [
+        ("describe('sum", "')", "Prices', () => {", "Prices", 0),  # the quote again, not the `)`: cut
+        ("describe('sum", "')", "Prices')", "Prices", 0),  # both again at the end: rule 3 trims them
+        ("print(len(", "))", "items))", "items", 0),
+        ("x = data[", "]", "key]", "key", 0),
+        ("const obj = {", "}", " a: 1 }", " a: 1", 0),
+        ("describe('sum", "')", "Prices'), x", "Prices'), x", 2),  # again, then more: the range covers them
+        ("return <div>", "</div>", "hello</div>", "hello</div>", 0),  # `<` is not a closer
+        ("const m = new Map<", ">", "string, number>", "string, number>", 1),  # TSX / generics
+        ("print(", ")", "foo(bar)", "foo(bar)", 0),  # the `)` closes its own `(`: nothing covered
+        ('f("a', '")', 'bc", x)', 'bc", x)', 2),
+    ],
+)
+def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_before_them(
+    typed, after, raw, shown, covered
+):
+    result = process(raw, CursorText.around(typed, after + "\n")).text
+    assert result == shown
+    assert covered_closers(result, after) == covered
+    accepted = typed + result + after[covered:]
+    assert accepted.count("'") % 2 == 0 and accepted.count('"') % 2 == 0
+    assert accepted.count("(") == accepted.count(")") and accepted.count("[") == accepted.count("]")

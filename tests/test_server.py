@@ -480,3 +480,61 @@ def test_a_finished_line_is_not_written_again(served_model_server, uri, typed, w
     assert finished.rstrip() not in [line.rstrip() for line in body["completion"].split("\n")[1:]]
     start = body["replace_range"]["start"]
     assert start == cursor  # UTF-16 columns: the emoji are two units each
+
+
+def apply(text: str, body: dict) -> str:
+    """The document after an editor accepts `body` (its completion over its replace range)."""
+    lines = text.split("\n")
+    start, end = body["replace_range"]["start"], body["replace_range"]["end"]
+    assert start["line"] == end["line"]
+    line = lines[start["line"]]
+    lines[start["line"]] = line[: start["character"]] + body["completion"] + line[end["character"] :]
+    return "\n".join(lines)
+
+
+def imbalance(line: str) -> int:
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack, unmatched = [], 0
+    for char in line:
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs:
+            unmatched += 0 if stack and stack.pop() == pairs[char] else 1
+    return unmatched + len(stack) + sum(line.count(q) % 2 for q in "'\"`")
+
+
+@pytest.mark.parametrize(
+    ("uri", "before", "typed", "closers"),
+    [
+        ("file:///w/sum.test.js", "import { sum } from './sum';\n\n", "describe('sum", "')"),  # the issue's
+        ("file:///w/sum.test.ts", "import { sum } from './sum';\n\n", 'it("adds two numbers', '")'),
+        (
+            "file:///w/App.tsx",
+            "export function App() {\n  return <ul>{items.map((item) => ",
+            "<li key={item.id",
+            "}>",
+        ),
+        ("file:///w/totals.py", "def total(prices):\n    ", "return sum(prices[", "])"),
+        ("file:///w/names.py", "def greet(name):\n    ", 'print(f"hello {name', '}")'),
+    ],
+)
+def test_auto_closed_characters_after_the_cursor_are_not_doubled_when_a_completion_is_accepted(
+    served_model_server, uri, before, typed, closers
+):
+    text = before + typed + closers + "\n"
+    lines = (before + typed).split("\n")
+    cursor = {"line": len(lines) - 1, "character": len(lines[-1])}
+    with served_model_server.client() as client:
+        body = client.post("/v1/complete", json={"uri": uri, "text": text, "cursor": cursor}).json()
+    accepted = apply(text, body).split("\n")[cursor["line"]]
+    assert imbalance(accepted) <= imbalance(typed + closers), (body["completion"], accepted)
+    covered = body["replace_range"]["end"]["character"] - cursor["character"]
+    assert covered in (0, len(closers))  # all of them or none
+
+
+def test_a_client_that_inserts_at_the_cursor_never_gets_the_closers_again(served_model_server):
+    with served_model_server.client() as client:
+        body = client.post(
+            "/infill", json={"input_prefix": "describe('sum", "input_suffix": "')\n", "n_predict": 16}
+        ).json()
+    assert imbalance("describe('sum" + body["content"] + "')") == 0, body["content"]
