@@ -126,10 +126,31 @@ class EventsResponse(BaseModel):
     stored: int
 
 
+class WorkspaceIndexHealth(BaseModel):
+    """One indexed workspace (named by its folder's name only: /health needs no token)."""
+
+    name: str
+    state: Literal["indexing", "ready"]
+    files: int
+    bytes: int = Field(description="source text indexed")
+    memory_mb: float = Field(description="estimated memory of the index")
+    passes: int = Field(description="indexing passes finished")
+    last_pass_s: float | None = None
+    capped_by: Literal["files", "bytes", "memory", "time"] | None = Field(
+        default=None, description="the bound the last pass stopped at; None: it indexed everything"
+    )
+
+
+class IndexHealth(BaseModel):
+    limits: dict[str, int | float] = Field(description="the index_max_* settings")
+    workspaces: list[WorkspaceIndexHealth]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     model: str
     version: str
+    index: IndexHealth | None = None
 
 
 class ErrorBody(BaseModel):

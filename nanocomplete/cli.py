@@ -59,7 +59,7 @@ def make_parser() -> argparse.ArgumentParser:
         default=[],
         help="another file to show the model (repeatable)",
     )
-    add_settings_flags(complete, ("engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(complete, ("engine", "prompt", "context", "index", "generation", "postprocess"))
     complete.set_defaults(run=run_complete)
 
     bench = commands.add_parser("bench", help="benchmarks")
@@ -80,7 +80,7 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--telemetry-db", type=Path, help="SQLite file for editor events (default: XDG state dir)"
     )
-    add_settings_flags(serve, ("server", "engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(serve, ("server", "engine", "prompt", "context", "index", "generation", "postprocess"))
     serve.set_defaults(run=run_serve)
 
     tasks = commands.add_parser("tasks", help="list the evaluation tasks")
@@ -267,8 +267,10 @@ def _with_workspace_context(fim_input, args: argparse.Namespace, tokenize, budge
         relative = args.file.resolve().relative_to(root).as_posix()
     except ValueError:
         raise NanocompleteError(f"{args.file} is not inside the workspace {root}") from None
-    index = WorkspaceIndex(root)
-    index.refresh()
+    index = WorkspaceIndex(root, settings_from_args(args, "index"))
+    stats = index.refresh()
+    if stats.capped_by:
+        print(f"the workspace index stopped at its {stats.capped_by} bound ({stats.files} files)", file=sys.stderr)
     fim_input = dataclasses.replace(fim_input, path=relative, repo_name=fim_input.repo_name or root.name)
     return context.attach(
         fim_input, index.workspace, tokenize, budget_tokens, settings_from_args(args, "context")
@@ -385,7 +387,8 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = _serving_settings(args)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
     service = CompletionService(
-        engine, _model_label(args.model), settings, settings_from_args(args, "context"), server, events
+        engine, _model_label(args.model), settings, settings_from_args(args, "context"), server, events,
+        index=settings_from_args(args, "index"),
     )
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0

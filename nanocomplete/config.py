@@ -78,6 +78,28 @@ class ContextConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """Bounds on workspace indexing (the files cross-file context is chosen from). A pass that reaches one
+    stops there, keeps what it indexed, and says which in /health."""
+
+    index_max_files: int = setting(20_000, "source files indexed per workspace")
+    index_max_bytes: int = setting(32_000_000, "source text indexed per workspace, in bytes")
+    index_max_file_bytes: int = setting(200_000, "larger source files are skipped (generated or data)")
+    index_max_memory_mb: int = setting(
+        512, "index memory across all workspaces (estimated, ~13 bytes per byte of source; docs/index.md)"
+    )
+    index_max_seconds: float = setting(
+        60.0, "one indexing pass; the next waits at least 10x as long as the last took"
+    )
+    index_max_workspaces: int = setting(4, "workspaces indexed at once; the least recently used is dropped")
+
+    def __post_init__(self):
+        for item in dataclasses.fields(self):
+            if getattr(self, item.name) <= 0:
+                raise ValueError(f"{item.name} must be positive, got {getattr(self, item.name)}")
+
+
+@dataclass(frozen=True)
 class GenerationConfig:
     max_tokens: int = setting(32, "new tokens per completion; each costs ~50 ms on a 2-core CPU")
     temperature: float = setting(0.0, "sampling temperature; 0 is greedy")
@@ -131,6 +153,7 @@ SETTING_GROUPS = (
     EngineConfig,
     PromptConfig,
     ContextConfig,
+    IndexConfig,
     GenerationConfig,
     PostprocessConfig,
     ServerConfig,
@@ -153,6 +176,7 @@ SETTINGS_FLAGS = {
     "engine": EngineConfig,
     "prompt": PromptConfig,
     "context": ContextConfig,
+    "index": IndexConfig,
     "generation": GenerationConfig,
     "postprocess": PostprocessConfig,
     "server": ServerConfig,

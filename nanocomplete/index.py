@@ -1,6 +1,20 @@
 """The workspace index: the I/O side of context selection. It walks a project directory, reads and parses
 its source files into a `Workspace`, reads tsconfig `paths` aliases, and updates one file at a time when a
 file changes on disk (`refresh`, by size and modification time) or an editor sends unsaved text (`update`).
+
+The walk is bounded, because a client names the root and a user may open their home folder (or `/`):
+- it skips what editors skip: VCS and tool folders, hidden folders, `node_modules`, virtual environments
+  (any folder with a `pyvenv.cfg`), `site-packages`, build output, what `.gitignore` files ignore (read with
+  `pathspec`), binaries (a NUL byte), minified or generated files (a line over `MAX_LINE_CHARS`), and files
+  over `index_max_file_bytes`;
+- it never follows a symbolic link (so it never leaves the root) and reads only regular files;
+- a pass stops at `index_max_files`, `index_max_bytes`, `index_max_memory_mb` (all workspaces together) or
+  `index_max_seconds`, keeps what it indexed and reports which bound it reached.
+
+`Workspaces` keeps the indexes of a server: at most `index_max_workspaces`, each refreshed by at most one
+background thread at a time, at low CPU priority, and never more often than `REFRESH_INTERVAL_S` or ten
+times the last pass's duration. A file is parsed without the workspace's lock, and the lock is held only to
+insert it, so a completion reads what is indexed so far and never waits for indexing.
 """
 
 from __future__ import annotations
@@ -9,87 +23,226 @@ import json
 import os
 import posixpath
 import re
+import stat
+import sys
+import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pathspec
+
 from nanocomplete import syntax
-from nanocomplete.workspace import Workspace
+from nanocomplete.config import IndexConfig
+from nanocomplete.workspace import Workspace, parse_file
 
 SKIP_DIRS = frozenset(
-    {".git", ".hg", "node_modules", "dist", "build", "out", ".venv", "venv", "__pycache__", ".mypy_cache",
-     ".pytest_cache", ".ruff_cache", ".tox", "coverage", ".next"}
+    {".git", ".hg", ".svn", "node_modules", "bower_components", "dist", "build", "out", ".venv", "venv",
+     "__pycache__", "__pypackages__", "site-packages", "dist-packages", ".mypy_cache", ".pytest_cache",
+     ".ruff_cache", ".tox", "coverage", ".next"}
 )  # fmt: skip
-MAX_FILE_BYTES = 200_000
-MAX_LINE_CHARS = 1_000
+VENV_MARKER = "pyvenv.cfg"
+MAX_LINE_CHARS = 1_000  # a longer line marks a minified or generated file: not indexed
+BINARY_PROBE_BYTES = 8_192  # a NUL byte among the first ones marks a binary file
+MAX_GITIGNORE_BYTES = 1_000_000
+REFRESH_INTERVAL_S = 10.0
+REFRESH_DUTY_FACTOR = 10  # the next pass starts no sooner than this many times the last one's duration
+# The index's memory, estimated from what it holds: the text (and its lines) and the BM25 postings (one
+# per identifier per line window). Measured with tracemalloc by `nanocomplete bench index` (docs/index.md):
+# ~12.5 bytes per byte of Python source in all.
+ESTIMATED_BYTES_PER_TEXT_CHAR = 2
+ESTIMATED_BYTES_PER_POSTING = 100
+LOW_PRIORITY_NICE = 10
 
 
 @dataclass
 class IndexStats:
+    """One pass: the files in the index after it, those parsed by it (the others were unchanged), those
+    skipped (too large, binary, minified or unreadable), and the bound it stopped at, if any."""
+
     files: int = 0
-    parsed: int = 0  # parsed by the last scan (the others were unchanged)
-    skipped: int = 0  # too large, generated or unreadable
+    parsed: int = 0
+    skipped: int = 0
     seconds: float = 0.0
+    capped_by: str | None = None  # "files", "bytes", "memory" or "time"
+
+
+@dataclass
+class _Directory:
+    relative: str  # "" for the root, "/"-separated
+    ignores: tuple[tuple[str, pathspec.PathSpec], ...]  # (folder, its .gitignore) from the root down
 
 
 @dataclass
 class WorkspaceIndex:
     root: Path
+    config: IndexConfig = field(default_factory=IndexConfig)
     workspace: Workspace = field(default_factory=Workspace)
+    # bytes the other indexes of the same server may still take; None: only this index's own bound
+    memory_left_bytes: object = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    indexed_bytes: int = 0
+    passes: int = 0
+    last: IndexStats | None = None
+    running: bool = False
+    next_pass_at: float = 0.0  # time.monotonic()
     _stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (size, mtime_ns)
+    _stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self):
         self.workspace.name = self.workspace.name or self.root.name
 
+    # --- passes ---
+
     def refresh(self) -> IndexStats:
-        """Bring the index up to date with the disk: parse new and changed files, drop deleted ones."""
+        """Bring the index up to date with the disk within the bounds: parse new and changed files, drop
+        deleted ones. Safe beside readers that hold `lock` (each file is inserted under it)."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self.config.index_max_seconds
         stats = IndexStats()
-        seen = set()
-        for path, stat in self._source_files():
+        seen: set[str] = set()
+        for path, info in self._source_files(deadline, stats):
             seen.add(path)
-            stamp = (stat.st_size, stat.st_mtime_ns)
+            stamp = (info.st_size, info.st_mtime_ns)
             if self._stamps.get(path) == stamp:
                 continue
-            text = self._read(path, stat.st_size)
+            stats.capped_by = self._bound_reached(path, info.st_size)
+            if stats.capped_by:
+                break
+            text = self._read(path, info.st_size)
             if text is None:
                 stats.skipped += 1
                 continue
-            self.workspace.add(path, text)
-            self._stamps[path] = stamp
+            parsed = parse_file(path, text)  # the costly part, outside the lock
+            with self.lock:
+                self.workspace.insert(parsed)
+                self.indexed_bytes += info.st_size - self._stamps.get(path, (0, 0))[0]
+                self._stamps[path] = stamp
             stats.parsed += 1
-        for path in set(self._stamps) - seen:
-            self.workspace.remove(path)
-            del self._stamps[path]
-        self.workspace.ts_paths = self._ts_paths()
+        self._drop_deleted(seen, complete=stats.capped_by is None and not self._stopped.is_set())
+        ts_paths = self._ts_paths()
+        with self.lock:
+            self.workspace.ts_paths = ts_paths
         stats.files = len(self.workspace.files)
         stats.seconds = time.perf_counter() - started
+        self.passes += 1
+        self.last = stats
         return stats
 
     def update(self, path: str, text: str) -> None:
         """An editor's unsaved text for `path` (relative to the root) replaces what the disk holds."""
-        self.workspace.add(path, text)
-        self._stamps.pop(path, None)  # the next refresh rereads the disk version once it is saved
+        parsed = parse_file(path, text)
+        if parsed is None:
+            return
+        with self.lock:
+            self.workspace.insert(parsed)
+            self._stamps.pop(path, None)  # the next refresh rereads the disk version once it is saved
 
-    def _source_files(self):
-        for directory, subdirs, names in os.walk(self.root):
-            subdirs[:] = sorted(d for d in subdirs if d not in SKIP_DIRS and not d.startswith("."))
-            for name in sorted(names):
-                if syntax.language_of(name) is None:
-                    continue
-                full = os.path.join(directory, name)
+    def stop(self) -> None:
+        """End a pass in progress at its next file (the index is being dropped)."""
+        self._stopped.set()
+
+    def memory_bytes(self) -> int:
+        """The estimated memory of the index (see ESTIMATED_BYTES_PER_*)."""
+        return (
+            ESTIMATED_BYTES_PER_TEXT_CHAR * self.workspace.text_chars
+            + ESTIMATED_BYTES_PER_POSTING * self.workspace.bm25.postings_count
+        )
+
+    def _bound_reached(self, path: str, size: int) -> str | None:
+        """The bound that adding the file `path` of `size` bytes would pass, or None."""
+        known = path in self._stamps
+        if not known and len(self.workspace.files) >= self.config.index_max_files:
+            return "files"
+        if self.indexed_bytes + size > self.config.index_max_bytes:
+            return "bytes"
+        memory_left = self.config.index_max_memory_mb * 2**20 - self.memory_bytes()
+        if self.memory_left_bytes is not None:
+            memory_left = min(memory_left, self.memory_left_bytes(self))
+        if size * (ESTIMATED_BYTES_PER_TEXT_CHAR + ESTIMATED_BYTES_PER_POSTING // 8) > memory_left:
+            return "memory"  # ~1 posting per 8 bytes of source, measured with the estimate's constants
+        return None
+
+    def _drop_deleted(self, seen: set[str], complete: bool) -> None:
+        """Forget files the pass did not see: all of them after a complete walk; after a walk that stopped
+        at a bound, those no longer on the disk (the walk did not reach the others)."""
+        for path in set(self._stamps) - seen:
+            if not complete and os.path.lexists(self.root / path):
+                continue
+            with self.lock:
+                self.workspace.remove(path)
+                self.indexed_bytes -= self._stamps.pop(path)[0]
+
+    # --- the walk ---
+
+    def _source_files(self, deadline: float, stats: IndexStats):
+        """(path, stat) of each indexable regular file, breadth first, in name order; sets
+        `stats.capped_by = "time"` when the deadline passes (then the walk ends)."""
+        queue = deque([_Directory("", ())])
+        while queue:
+            directory = queue.popleft()
+            entries = self._entries(directory)
+            if entries is None:
+                continue
+            names = {entry.name for entry in entries}
+            if directory.relative and VENV_MARKER in names:
+                continue  # a virtual environment
+            ignores = directory.ignores
+            if ".gitignore" in names:
+                spec = self._gitignore(directory.relative)
+                if spec is not None:
+                    ignores = (*ignores, (directory.relative, spec))
+            for entry in entries:
+                if self._stopped.is_set() or time.monotonic() > deadline:
+                    if not self._stopped.is_set():
+                        stats.capped_by = "time"
+                    return
+                relative = f"{directory.relative}/{entry.name}" if directory.relative else entry.name
                 try:
-                    stat = os.stat(full)
+                    info = entry.stat(follow_symlinks=False)  # a link is never followed
                 except OSError:
                     continue
-                yield Path(full).relative_to(self.root).as_posix(), stat
+                if stat.S_ISDIR(info.st_mode):
+                    if not _skipped_folder(entry.name) and not _ignored(ignores, relative + "/"):
+                        queue.append(_Directory(relative, ignores))
+                elif stat.S_ISREG(info.st_mode) and syntax.language_of(entry.name) is not None:
+                    if _ignored(ignores, relative):
+                        continue
+                    if info.st_size > self.config.index_max_file_bytes:
+                        stats.skipped += 1
+                        continue
+                    yield relative, info
+
+    def _entries(self, directory: _Directory) -> list[os.DirEntry] | None:
+        try:
+            with os.scandir(self.root / directory.relative if directory.relative else self.root) as found:
+                return sorted(found, key=lambda entry: entry.name)
+        except OSError:
+            return None
+
+    def _gitignore(self, relative: str) -> pathspec.PathSpec | None:
+        path = self.root / relative / ".gitignore"
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_GITIGNORE_BYTES:
+                return None
+            return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
 
     def _read(self, path: str, size: int) -> str | None:
-        if size > MAX_FILE_BYTES:
+        """The file's text; None for a binary, undecodable, minified or generated file (or one that grew
+        past the bound since it was listed)."""
+        try:
+            with open(self.root / path, "rb") as file:
+                data = file.read(self.config.index_max_file_bytes + 1)
+        except OSError:
+            return None
+        if len(data) > self.config.index_max_file_bytes or b"\0" in data[:BINARY_PROBE_BYTES]:
             return None
         try:
-            text = (self.root / path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
             return None
         if any(len(line) > MAX_LINE_CHARS for line in text.split("\n")):
             return None  # minified or generated
@@ -98,17 +251,30 @@ class WorkspaceIndex:
     def _ts_paths(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """`compilerOptions.paths` of the root tsconfig.json, targets made relative to the root."""
         config_path = self.root / "tsconfig.json"
-        if not config_path.is_file():
-            return ()
         try:
+            if not config_path.is_file() or config_path.stat().st_size > self.config.index_max_file_bytes:
+                return ()
             options = _read_jsonc(config_path.read_text(encoding="utf-8")).get("compilerOptions", {})
-        except (OSError, ValueError):
+            base = options.get("baseUrl", ".")
+            return tuple(
+                (pattern, tuple(posixpath.normpath(posixpath.join(base, target)) for target in targets))
+                for pattern, targets in options.get("paths", {}).items()
+            )
+        except (OSError, ValueError, AttributeError, TypeError):
             return ()
-        base = options.get("baseUrl", ".")
-        return tuple(
-            (pattern, tuple(posixpath.normpath(posixpath.join(base, target)) for target in targets))
-            for pattern, targets in options.get("paths", {}).items()
-        )
+
+
+def _skipped_folder(name: str) -> bool:
+    return name in SKIP_DIRS or name.startswith(".")
+
+
+def _ignored(ignores: tuple[tuple[str, pathspec.PathSpec], ...], relative: str) -> bool:
+    """Whether a .gitignore between the root and `relative` ignores it (folders end with "/")."""
+    for folder, spec in ignores:
+        inside = relative[len(folder) + 1 :] if folder else relative
+        if spec.match_file(inside):
+            return True
+    return False
 
 
 def _read_jsonc(text: str) -> dict:
@@ -121,3 +287,60 @@ def _read_jsonc(text: str) -> dict:
     )
     text = re.sub(r",(\s*[}\]])", r"\1", text)
     return json.loads(text)
+
+
+class Workspaces:
+    """The workspace indexes of a server, by root: at most `index_max_workspaces` (the least recently used
+    is dropped), each refreshed in the background by at most one thread at a time."""
+
+    def __init__(self, config: IndexConfig = IndexConfig()) -> None:
+        self.config = config
+        self._indexes: OrderedDict[str, WorkspaceIndex] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, root: str) -> WorkspaceIndex | None:
+        """The index of `root` as it is now (empty or partial while the first pass runs); starts a pass
+        in the background when one is due. None when `root` is not an absolute path to a folder."""
+        with self._guard:
+            index = self._indexes.pop(root, None)
+            if index is None:
+                if not os.path.isabs(root) or not os.path.isdir(root):
+                    return None
+                index = WorkspaceIndex(Path(root), self.config, memory_left_bytes=self._memory_left_bytes)
+            self._indexes[root] = index
+            while len(self._indexes) > self.config.index_max_workspaces:
+                self._indexes.popitem(last=False)[1].stop()
+            due = not index.running and time.monotonic() >= index.next_pass_at
+            index.running = index.running or due
+        if due:
+            threading.Thread(target=self._pass, args=(index,), daemon=True, name="nanocomplete-index").start()
+        return index
+
+    def all(self) -> list[WorkspaceIndex]:
+        with self._guard:
+            return list(self._indexes.values())
+
+    def _memory_left_bytes(self, index: WorkspaceIndex) -> int:
+        others = sum(other.memory_bytes() for other in self.all() if other is not index)
+        return self.config.index_max_memory_mb * 2**20 - index.memory_bytes() - others
+
+    @staticmethod
+    def _pass(index: WorkspaceIndex) -> None:
+        _lower_thread_priority()
+        try:
+            stats = index.refresh()
+            pause_s = max(REFRESH_INTERVAL_S, REFRESH_DUTY_FACTOR * stats.seconds)
+        except Exception:  # an unreadable tree must not end the server; try again later
+            pause_s = REFRESH_INTERVAL_S * REFRESH_DUTY_FACTOR
+        index.next_pass_at = time.monotonic() + pause_s
+        index.running = False
+
+
+def _lower_thread_priority() -> None:
+    """Run this thread at a lower CPU priority than the model's (Linux gives each thread its own nice
+    value; elsewhere this is a no-op, and the duty factor alone keeps indexing in the background)."""
+    if sys.platform == "linux":
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY_NICE)
+        except OSError:
+            pass

@@ -304,7 +304,7 @@ def _wait_for_index(service, root: Path, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = service.workspaces.get(str(root))
-        if found is not None and found[0].workspace.files and not found[1].locked():
+        if found is not None and found.passes and not found.running:
             return
         time.sleep(0.1)
 

@@ -47,7 +47,9 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
 
     @app.get("/health", response_model=api.Health)
     def health() -> api.Health:
-        return api.Health(status="ok", model=service.model_name, version=__version__)
+        return api.Health(
+            status="ok", model=service.model_name, version=__version__, index=service.index_health()
+        )
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -6,8 +6,8 @@ scheduler → post-processing → API responses. Per document it remembers what 
   lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt);
 - the last completion, so that typing the characters it suggested is answered without the model.
 
-Workspaces are indexed in a background thread; until an index is ready a request simply gets no
-cross-file context (indexing never delays a completion).
+Workspaces are indexed in a background thread, within bounds (`index.py`); a request gets the context of
+what is indexed so far (indexing never delays a completion).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 from nanocomplete import api, context, postprocess
 from nanocomplete.completion import Prepared, Settings, finish, prepare, split_at
-from nanocomplete.config import ContextConfig, ServerConfig
+from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
 from nanocomplete.engine import Engine
 from nanocomplete.errors import PromptError
-from nanocomplete.index import WorkspaceIndex
+from nanocomplete.index import Workspaces
 from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
@@ -34,7 +34,6 @@ from nanocomplete.workspace import Workspace
 
 STICKY_CONTEXT_LINES = 15
 MAX_DOCUMENTS = 256
-REFRESH_INTERVAL_S = 10.0
 IMPORT_LINE = re.compile(
     r"^[ \t]*(?:import\s|from\s+\S+\s+import\s|export\s.*\sfrom\s).*$|^.*require\(.*$", re.M
 )
@@ -65,38 +64,6 @@ class Pending:
     answer: api.CompleteResponse | None = None
 
 
-class Workspaces:
-    """Workspace indexes by root, built and refreshed off the request path."""
-
-    def __init__(self) -> None:
-        self._indexes: dict[str, WorkspaceIndex] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._refreshed: dict[str, float] = {}
-        self._guard = threading.Lock()
-
-    def get(self, root: str) -> tuple[WorkspaceIndex, threading.Lock] | None:
-        """The index of `root` if it is ready; starts (re)indexing in the background when due."""
-        with self._guard:
-            if root not in self._indexes:
-                if not Path(root).is_dir():
-                    return None
-                self._indexes[root] = WorkspaceIndex(Path(root))
-                self._locks[root] = threading.Lock()
-                self._refreshed[root] = 0.0
-            index, lock = self._indexes[root], self._locks[root]
-            due = time.monotonic() - self._refreshed[root] > REFRESH_INTERVAL_S
-            if due:
-                self._refreshed[root] = time.monotonic()
-        if due:
-            threading.Thread(target=self._refresh, args=(index, lock), daemon=True).start()
-        return (index, lock) if index.workspace.files or not due else None
-
-    @staticmethod
-    def _refresh(index: WorkspaceIndex, lock: threading.Lock) -> None:
-        with lock:
-            index.refresh()
-
-
 class CompletionService:
     def __init__(
         self,
@@ -107,6 +74,7 @@ class CompletionService:
         server: ServerConfig = ServerConfig(),
         events: EventStore | None = None,
         reuse_kv: bool = True,
+        index: IndexConfig = IndexConfig(),
     ):
         """`reuse_kv=False` is the naive baseline (no KV reuse, no typing-through answers) for benchmarks."""
         self.engine = engine
@@ -115,7 +83,7 @@ class CompletionService:
         self.context_config = context_config
         self.reuse_kv = reuse_kv
         self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024, reuse_kv)
-        self.workspaces = Workspaces()
+        self.workspaces = Workspaces(index)
         self.metrics = Metrics()
         self.events = events
         self._documents: dict[str, DocumentState] = {}
@@ -180,6 +148,25 @@ class CompletionService:
         self.scheduler.warm(request.uri, prepared.prompt.tokens)
         return api.WarmResponse(queued=True)
 
+    def index_health(self) -> api.IndexHealth:
+        """The workspace indexes' sizes, states and bounds."""
+        return api.IndexHealth(
+            limits=dataclasses.asdict(self.workspaces.config),
+            workspaces=[
+                api.WorkspaceIndexHealth(
+                    name=index.root.name or str(index.root),
+                    state="indexing" if index.running else "ready",
+                    files=len(index.workspace.files),
+                    bytes=index.indexed_bytes,
+                    memory_mb=round(index.memory_bytes() / 2**20, 1),
+                    passes=index.passes,
+                    last_pass_s=round(index.last.seconds, 2) if index.last else None,
+                    capped_by=index.last.capped_by if index.last else None,
+                )
+                for index in self.workspaces.all()
+            ],
+        )
+
     def close(self) -> None:
         self.scheduler.close()
         if self.events is not None:
@@ -214,7 +201,7 @@ class CompletionService:
         header = context.HEADER in self.context_config.sources  # the document's own: needs no workspace
         if (budget <= 0 or (found is None and not fim_input.extra_files)) and not header:
             return dataclasses.replace(fim_input, extra_files=())
-        workspace, lock = self._loose if found is None else (found[0].workspace, found[1])
+        workspace, lock = self._loose if found is None else (found.workspace, found.lock)
         if not lock.acquire(blocking=False):  # being re-indexed: keep what we had, never wait
             return _with_selection(fim_input, state)
         try:

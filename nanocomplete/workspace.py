@@ -21,6 +21,7 @@ import functools
 import math
 import posixpath
 import re
+import sys
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
@@ -65,7 +66,7 @@ class Window:
     start_line: int
     end_line: int  # exclusive
     length: int  # tokens
-    tokens: frozenset[str]
+    tokens: tuple[str, ...]  # distinct; a tuple costs a quarter of a frozenset's memory
 
 
 @dataclass
@@ -84,21 +85,24 @@ class Bm25:
     postings: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     by_file: dict[str, list[int]] = field(default_factory=dict)
     total_length: int = 0
+    postings_count: int = 0  # (token, window) pairs: what the index's memory grows with
     next_id: int = 0
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
     _lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     def add_file(self, path: str, lines: list[str]) -> None:
+        self.add_windows(path, windows_of(lines))
+
+    def add_windows(self, path: str, windows: list[tuple[int, int, Counter]]) -> None:
+        """Index a file's windows, as `windows_of` counted them (apart, so that the counting can happen
+        outside a lock)."""
         self.remove_file(path)
         ids = []
-        for start in range(0, max(1, len(lines) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE):
-            counts = Counter(code_tokens("\n".join(lines[start : start + WINDOW_LINES])))
-            if not counts:
-                continue
+        for start, end, counts in windows:
             window_id, self.next_id = self.next_id, self.next_id + 1
             length = sum(counts.values())
-            end = min(len(lines), start + WINDOW_LINES)
-            self.windows[window_id] = Window(path, start, end, length, frozenset(counts))
+            self.windows[window_id] = Window(path, start, end, length, tuple(counts))
+            self.postings_count += len(counts)
             self._set_length(window_id, length)
             self.total_length += length
             for token, count in counts.items():
@@ -111,6 +115,7 @@ class Bm25:
         for window_id in self.by_file.pop(path, []):
             window = self.windows.pop(window_id)
             self.total_length -= window.length
+            self.postings_count -= len(window.tokens)
             for token in window.tokens:
                 posting = self.postings[token]
                 posting.pop(window_id, None)
@@ -169,6 +174,18 @@ class Bm25:
         self._lengths[window_id] = length
 
 
+def windows_of(lines: list[str]) -> list[tuple[int, int, Counter]]:
+    """A file's overlapping line windows as (start line, end line exclusive, identifier counts); windows
+    without identifiers are left out."""
+    windows = []
+    for start in range(0, max(1, len(lines) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE):
+        # interned: every window that has a name shares one string for it (a third of the memory otherwise)
+        counts = Counter(map(sys.intern, code_tokens("\n".join(lines[start : start + WINDOW_LINES]))))
+        if counts:
+            windows.append((start, min(len(lines), start + WINDOW_LINES), counts))
+    return windows
+
+
 def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
     """The ids of the `limit` highest scores, highest first; equal scores in id order."""
     if len(ids) > limit:
@@ -176,6 +193,24 @@ def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
         keep = scores >= threshold  # every tie at the threshold, so the id order decides among them
         ids, scores = ids[keep], scores[keep]
     return ids[np.lexsort((ids, -scores))][:limit]
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A file parsed and counted, ready for `Workspace.insert`."""
+
+    source: SourceFile
+    windows: list[tuple[int, int, Counter]]
+
+
+def parse_file(path: str, text: str) -> ParsedFile | None:
+    """Parse `text` and count its windows; None for a language we do not parse. The costly part of adding
+    a file, kept apart so that it runs without holding the workspace's lock."""
+    language = syntax.language_of(path)
+    if language is None:
+        return None
+    source = SourceFile(path, text, syntax.parse(text, language))
+    return ParsedFile(source, windows_of(source.lines))
 
 
 @dataclass
@@ -186,6 +221,7 @@ class Workspace:
     # folder opened in the editor), its modules are importable as `name.module` too
     name: str = ""
     bm25: Bm25 = field(default_factory=Bm25)
+    text_chars: int = 0  # of all files' text
     _python_modules: dict[str, str] | None = None
     _documents: OrderedDict[str, syntax.ParsedText] = field(
         default_factory=OrderedDict, repr=False, compare=False
@@ -195,18 +231,25 @@ class Workspace:
 
     def add(self, path: str, text: str) -> SourceFile | None:
         """Parse and index one file; returns None for a language we do not parse."""
-        language = syntax.language_of(path)
-        if language is None:
-            return None
-        source = SourceFile(path, text, syntax.parse(text, language))
-        self.files[path] = source
-        self.bm25.add_file(path, source.lines)
+        parsed = parse_file(path, text)
+        if parsed is not None:
+            self.insert(parsed)
+        return parsed.source if parsed is not None else None
+
+    def insert(self, parsed: ParsedFile) -> None:
+        """Add a file parsed by `parse_file` (the cheap part: the parsing happened before)."""
+        path = parsed.source.path
+        self.remove(path)
+        self.files[path] = parsed.source
+        self.bm25.add_windows(path, parsed.windows)
+        self.text_chars += len(parsed.source.text)
         if path.endswith(".py"):
             self._python_modules = None
-        return source
 
     def remove(self, path: str) -> None:
-        if self.files.pop(path, None) is not None:
+        removed = self.files.pop(path, None)
+        if removed is not None:
+            self.text_chars -= len(removed.text)
             self.bm25.remove_file(path)
             self._python_modules = None
 
