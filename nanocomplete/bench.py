@@ -167,3 +167,146 @@ def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed:
         stats.files, stats.seconds, again.seconds, requests, statistics.median(times), p95(times),
         statistics.median(typing), p95(typing), statistics.median(tokens),
     )  # fmt: skip
+
+
+# --- workspace indexing under load ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexBench:
+    root: str
+    pairs: int
+    baseline_ms: list[float]  # a completion outside any workspace, cold prompt
+    first_ms: list[float]  # the first completion in the workspace (its indexing starts with it), cold prompt
+    during_ms: list[float]  # a completion in another file while the indexing pass runs, cold prompt
+    during_indexing: list[bool]  # whether the pass was still running when that completion finished
+    after_ms: list[float]  # a completion in another file once the pass is over (the index in memory)
+    first_minus_baseline_ms: dict
+    during_minus_baseline_ms: dict
+    after_minus_baseline_ms: dict
+    pass_s: float
+    files: int
+    indexed_bytes: int
+    capped_by: str | None
+    estimated_mb: float
+    traced_mb: float  # the index's allocations, measured by tracemalloc on a separate pass
+    rss_before_mb: float
+    rss_after_mb: float  # after the first pass (the model and its KV cache are in both)
+
+
+BENCH_CODE = "def square_area(width, height):\n    '''The area of a square.'''\n    return "
+
+
+def synthetic_tree(root: Path, files: int) -> None:
+    """`files` small Python modules that import each other, 50 per folder and 500 per package."""
+    for n in range(files):
+        folder = root / f"pkg{n // 500}" / f"sub{(n // 50) % 10}"
+        if n % 50 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        first = n - n % 50
+        (folder / f"mod{n}.py").write_text(
+            f"from pkg{n // 500}.sub{(n // 50) % 10}.mod{first} import f{first}\n\n\n"
+            f"def f{n}(value_{n % 97}):\n    return f{first}(value_{n % 97}) + {n}\n"
+        )
+
+
+def index_under_load(engine: Engine, model_name: str, root: Path, config, pairs: int) -> IndexBench:
+    """Completion latency beside the indexing of `root`, paired with a completion outside any workspace
+    in the same run (the same code each time, every prompt evaluated from an empty cache), then the
+    memory of the index: RSS of this process before and after the first pass, and tracemalloc on a
+    separate pass."""
+    import gc
+
+    import psutil
+
+    from nanocomplete.evals.metrics import paired_difference
+    from nanocomplete.service import CompletionService
+
+    process = psutil.Process()
+    baseline, first, during, running, after = [], [], [], [], []
+    rss_before = rss_after = 0.0
+    index = None
+    for pair in range(pairs):
+        # reuse_kv=False: every prompt is evaluated from an empty cache, so that the same code costs the same
+        service = CompletionService(engine, model_name, _serving_settings(), reuse_kv=False, index=config)
+        baseline.append(_cold_completion_ms(service, f"file:///bench/outside{pair}.py", None))
+        rss_before = rss_before or process.memory_info().rss / 2**20
+        uri = f"file://{root}/nanocomplete-bench-{pair}.py"
+        first.append(_cold_completion_ms(service, uri, str(root)))
+        during.append(_cold_completion_ms(service, f"file:///bench/other{pair}.py", None))
+        index = service.workspaces.get(str(root))
+        running.append(index.running)
+        while index.running:
+            time.sleep(0.1)
+        after.append(_cold_completion_ms(service, f"file:///bench/after{pair}.py", None))
+        rss_after = rss_after or process.memory_info().rss / 2**20
+        service.close()
+        if pair < pairs - 1:
+            del service, index
+            gc.collect()
+    traced_mb = _traced_index_mb(root, config)
+    return IndexBench(
+        str(root), pairs, baseline, first, during, running, after, paired_difference(baseline, first),
+        paired_difference(baseline, during), paired_difference(baseline, after), index.last.seconds,
+        index.last.files, index.indexed_bytes, index.last.capped_by, index.memory_bytes() / 2**20, traced_mb, rss_before, rss_after,
+    )  # fmt: skip
+
+
+def _serving_settings():
+    from nanocomplete.completion import Settings
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+
+    return Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS)
+
+
+def _cold_completion_ms(service, uri: str, workspace_root: str | None) -> float:
+    from nanocomplete import api
+
+    request = api.CompleteRequest(uri=uri, prefix=BENCH_CODE, suffix="\n", workspace_root=workspace_root)
+    started = time.perf_counter()
+    service.finish(service.submit(request))
+    return (time.perf_counter() - started) * 1000
+
+
+def _traced_index_mb(root: Path, config) -> float:
+    import tracemalloc
+
+    from nanocomplete.index import WorkspaceIndex
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        index = WorkspaceIndex(root, config)
+        index.refresh()
+        return (tracemalloc.get_traced_memory()[0] - before) / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def index_table(result: IndexBench) -> str:
+    def row(name: str, values: list[float]) -> str:
+        return f"| {name} | {statistics.median(values):.0f} | {max(values):.0f} |"
+
+    first, during = result.first_minus_baseline_ms, result.during_minus_baseline_ms
+    after = result.after_minus_baseline_ms
+    return "\n".join([
+        f"machine: {machine_description()}",
+        f"root: {result.root}; {result.pairs} pairs; pass {result.pass_s:.1f} s, {result.files} files, "
+        f"{result.indexed_bytes / 1e6:.1f} MB of source, bound reached: {result.capped_by}",
+        f"index memory: estimated {result.estimated_mb:.0f} MB, traced {result.traced_mb:.0f} MB; "
+        f"process RSS {result.rss_before_mb:.0f} MB before the first pass, "
+        f"{result.rss_after_mb:.0f} MB after",
+        "",
+        "| completion (cold prompt) | median ms | max ms |",
+        "|---|---|---|",
+        row("outside any workspace (baseline)", result.baseline_ms),
+        row("first in the workspace (indexing starts)", result.first_ms),
+        row("another file while the pass runs", result.during_ms),
+        row("another file after the pass", result.after_ms),
+        "",
+        f"first − baseline: {first['difference']:+.0f} ms [{first['low']:+.0f}, {first['high']:+.0f}]; "
+        f"during − baseline: {during['difference']:+.0f} ms [{during['low']:+.0f}, {during['high']:+.0f}]; "
+        f"after − baseline: {after['difference']:+.0f} ms [{after['low']:+.0f}, {after['high']:+.0f}] "
+        f"(mean over pairs, 95% paired bootstrap); the pass was still running for "
+        f"{sum(result.during_indexing)} of {result.pairs} 'during' completions",
+    ])  # fmt: skip

@@ -132,6 +132,21 @@ def make_parser() -> argparse.ArgumentParser:
     _add_model_flag(ctx)
     ctx.set_defaults(run=run_bench_context)
 
+    index = bench_kinds.add_parser(
+        "index", help="completion latency beside workspace indexing, and the index's memory"
+    )
+    index.add_argument(
+        "--root", type=Path, help="the workspace to index (default: a synthetic tree of --files files)"
+    )
+    index.add_argument("--files", type=int, default=50_000, help="files in the synthetic tree")
+    index.add_argument(
+        "--pairs", type=int, default=10, help="paired completions (in / outside the workspace)"
+    )
+    index.add_argument("--out", type=Path, help="also write the results as JSON here")
+    _add_model_flag(index)
+    add_settings_flags(index, ("engine", "index"))
+    index.set_defaults(run=run_bench_index)
+
     coverage = bench_kinds.add_parser(
         "coverage",
         help="how much of the names a cross-file completion needs each context arm shows (no model)",
@@ -270,7 +285,8 @@ def _with_workspace_context(fim_input, args: argparse.Namespace, tokenize, budge
     index = WorkspaceIndex(root, settings_from_args(args, "index"))
     stats = index.refresh()
     if stats.capped_by:
-        print(f"the workspace index stopped at its {stats.capped_by} bound ({stats.files} files)", file=sys.stderr)
+        bound = f"{stats.capped_by} bound ({stats.files} files)"
+        print(f"the workspace index stopped at its {bound}", file=sys.stderr)
     fim_input = dataclasses.replace(fim_input, path=relative, repo_name=fim_input.repo_name or root.name)
     return context.attach(
         fim_input, index.workspace, tokenize, budget_tokens, settings_from_args(args, "context")
@@ -327,6 +343,26 @@ def run_bench_context(args: argparse.Namespace) -> int:
     print(f"machine: {bench.machine_description()}")
     for name, value in dataclasses.asdict(speed).items():
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
+    return 0
+
+
+def run_bench_index(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from nanocomplete import bench, storage
+    from nanocomplete.engine import Engine
+
+    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
+    with tempfile.TemporaryDirectory(prefix="nanocomplete-tree-") as scratch:
+        root = args.root.resolve() if args.root else Path(scratch)
+        if args.root is None:
+            bench.synthetic_tree(root, args.files)
+        result = bench.index_under_load(
+            engine, _model_label(args.model), root, settings_from_args(args, "index"), args.pairs
+        )
+    print(bench.index_table(result))
+    if args.out:
+        storage.write_atomic(args.out, json.dumps(dataclasses.asdict(result), indent=1).encode())
     return 0
 
 
@@ -387,7 +423,12 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = _serving_settings(args)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
     service = CompletionService(
-        engine, _model_label(args.model), settings, settings_from_args(args, "context"), server, events,
+        engine,
+        _model_label(args.model),
+        settings,
+        settings_from_args(args, "context"),
+        server,
+        events,
         index=settings_from_args(args, "index"),
     )
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")

@@ -83,10 +83,10 @@ class IndexConfig:
     stops there, keeps what it indexed, and says which in /health."""
 
     index_max_files: int = setting(20_000, "source files indexed per workspace")
-    index_max_bytes: int = setting(32_000_000, "source text indexed per workspace, in bytes")
+    index_max_bytes: int = setting(16_000_000, "source text indexed per workspace, in bytes")
     index_max_file_bytes: int = setting(200_000, "larger source files are skipped (generated or data)")
     index_max_memory_mb: int = setting(
-        512, "index memory across all workspaces (estimated, ~13 bytes per byte of source; docs/index.md)"
+        256, "index memory across all workspaces (estimated, ~13 bytes per byte of source; docs/index.md)"
     )
     index_max_seconds: float = setting(
         60.0, "one indexing pass; the next waits at least 10x as long as the last took"

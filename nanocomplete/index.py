@@ -9,16 +9,21 @@ The walk is bounded, because a client names the root and a user may open their h
   over `index_max_file_bytes`;
 - it never follows a symbolic link (so it never leaves the root) and reads only regular files;
 - a pass stops at `index_max_files`, `index_max_bytes`, `index_max_memory_mb` (all workspaces together) or
-  `index_max_seconds`, keeps what it indexed and reports which bound it reached.
+  `index_max_seconds`, keeps what it indexed and reports which bound it reached;
+- it waits while the model serves a completion (on 2 cores, a pass beside a completion slowed it by half).
 
 `Workspaces` keeps the indexes of a server: at most `index_max_workspaces`, each refreshed by at most one
 background thread at a time, at low CPU priority, and never more often than `REFRESH_INTERVAL_S` or ten
 times the last pass's duration. A file is parsed without the workspace's lock, and the lock is held only to
-insert it, so a completion reads what is indexed so far and never waits for indexing.
+insert it, so a completion reads what is indexed so far and never waits for indexing. After a pass, the
+index's objects are frozen out of Python's cycle collector (`gc.freeze`): its full collections scanned the
+whole index (185 ms for 20,000 files), whichever thread happened to trigger one, the completion's included.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import posixpath
@@ -35,7 +40,7 @@ import pathspec
 
 from nanocomplete import syntax
 from nanocomplete.config import IndexConfig
-from nanocomplete.workspace import Workspace, parse_file
+from nanocomplete.workspace import ParsedFile, Workspace, parse_file
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "bower_components", "dist", "build", "out", ".venv", "venv",
@@ -48,12 +53,15 @@ BINARY_PROBE_BYTES = 8_192  # a NUL byte among the first ones marks a binary fil
 MAX_GITIGNORE_BYTES = 1_000_000
 REFRESH_INTERVAL_S = 10.0
 REFRESH_DUTY_FACTOR = 10  # the next pass starts no sooner than this many times the last one's duration
-# The index's memory, estimated from what it holds: the text (and its lines) and the BM25 postings (one
-# per identifier per line window). Measured with tracemalloc by `nanocomplete bench index` (docs/index.md):
-# ~12.5 bytes per byte of Python source in all.
+# The index's memory, estimated from what it holds: the text (and its lines), the BM25 postings (one per
+# identifier per line window) and each file's records. Fitted to tracemalloc measurements (`nanocomplete
+# bench index`, docs/index.md): ~13 bytes per byte of real Python source in all.
 ESTIMATED_BYTES_PER_TEXT_CHAR = 2
 ESTIMATED_BYTES_PER_POSTING = 100
+ESTIMATED_BYTES_PER_FILE = 2_000
 LOW_PRIORITY_NICE = 10
+PAUSE_POLL_S = 0.01
+MAX_PAUSE_S = 5.0  # a stream of completions still lets indexing go on now and then
 
 
 @dataclass
@@ -64,7 +72,8 @@ class IndexStats:
     files: int = 0
     parsed: int = 0
     skipped: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall-clock, the pauses included
+    paused_s: float = 0.0  # waiting while completions ran (not counted against index_max_seconds)
     capped_by: str | None = None  # "files", "bytes", "memory" or "time"
 
 
@@ -80,7 +89,9 @@ class WorkspaceIndex:
     config: IndexConfig = field(default_factory=IndexConfig)
     workspace: Workspace = field(default_factory=Workspace)
     # bytes the other indexes of the same server may still take; None: only this index's own bound
-    memory_left_bytes: object = None
+    server_memory_left: object = None
+    # true while the model serves a completion: the pass waits meanwhile (None: never waits)
+    busy: object = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     indexed_bytes: int = 0
     passes: int = 0
@@ -96,11 +107,13 @@ class WorkspaceIndex:
     # --- passes ---
 
     def refresh(self) -> IndexStats:
-        """Bring the index up to date with the disk within the bounds: parse new and changed files, drop
-        deleted ones. Safe beside readers that hold `lock` (each file is inserted under it)."""
+        """Bring the index up to date with the disk within the bounds: drop deleted files (first, so that
+        they free their share of the bounds), parse new and changed ones. Safe beside readers that hold
+        `lock` (each file is inserted under it)."""
         started = time.perf_counter()
         deadline = time.monotonic() + self.config.index_max_seconds
         stats = IndexStats()
+        self._drop(path for path in list(self._stamps) if not os.path.lexists(self.root / path))
         seen: set[str] = set()
         for path, info in self._source_files(deadline, stats):
             seen.add(path)
@@ -115,12 +128,16 @@ class WorkspaceIndex:
                 stats.skipped += 1
                 continue
             parsed = parse_file(path, text)  # the costly part, outside the lock
+            if estimated_bytes(parsed) > self._memory_room_bytes():
+                stats.capped_by = "memory"
+                break
             with self.lock:
                 self.workspace.insert(parsed)
                 self.indexed_bytes += info.st_size - self._stamps.get(path, (0, 0))[0]
                 self._stamps[path] = stamp
             stats.parsed += 1
-        self._drop_deleted(seen, complete=stats.capped_by is None and not self._stopped.is_set())
+        if stats.capped_by is None and not self._stopped.is_set():  # a whole walk: what it missed is gone
+            self._drop(set(self._stamps) - seen)  # (or now ignored)
         ts_paths = self._ts_paths()
         with self.lock:
             self.workspace.ts_paths = ts_paths
@@ -145,31 +162,31 @@ class WorkspaceIndex:
 
     def memory_bytes(self) -> int:
         """The estimated memory of the index (see ESTIMATED_BYTES_PER_*)."""
-        return (
+        return (  # the sum of estimated_bytes over the files, kept as counts
             ESTIMATED_BYTES_PER_TEXT_CHAR * self.workspace.text_chars
             + ESTIMATED_BYTES_PER_POSTING * self.workspace.bm25.postings_count
+            + ESTIMATED_BYTES_PER_FILE * len(self.workspace.files)
         )
 
     def _bound_reached(self, path: str, size: int) -> str | None:
-        """The bound that adding the file `path` of `size` bytes would pass, or None."""
+        """The files or bytes bound that adding the file `path` of `size` bytes would pass, or None (memory
+        is checked once the file is parsed and its cost known)."""
         known = path in self._stamps
         if not known and len(self.workspace.files) >= self.config.index_max_files:
             return "files"
         if self.indexed_bytes + size > self.config.index_max_bytes:
             return "bytes"
-        memory_left = self.config.index_max_memory_mb * 2**20 - self.memory_bytes()
-        if self.memory_left_bytes is not None:
-            memory_left = min(memory_left, self.memory_left_bytes(self))
-        if size * (ESTIMATED_BYTES_PER_TEXT_CHAR + ESTIMATED_BYTES_PER_POSTING // 8) > memory_left:
-            return "memory"  # ~1 posting per 8 bytes of source, measured with the estimate's constants
         return None
 
-    def _drop_deleted(self, seen: set[str], complete: bool) -> None:
-        """Forget files the pass did not see: all of them after a complete walk; after a walk that stopped
-        at a bound, those no longer on the disk (the walk did not reach the others)."""
-        for path in set(self._stamps) - seen:
-            if not complete and os.path.lexists(self.root / path):
-                continue
+    def _memory_room_bytes(self) -> int:
+        memory_left = self.config.index_max_memory_mb * 2**20 - self.memory_bytes()
+        if self.server_memory_left is not None:
+            memory_left = min(memory_left, self.server_memory_left(self))
+        return memory_left
+
+    def _drop(self, paths) -> None:
+        """Forget `paths` (files deleted from the disk, or no longer indexable)."""
+        for path in paths:
             with self.lock:
                 self.workspace.remove(path)
                 self.indexed_bytes -= self._stamps.pop(path)[0]
@@ -194,6 +211,9 @@ class WorkspaceIndex:
                 if spec is not None:
                     ignores = (*ignores, (directory.relative, spec))
             for entry in entries:
+                paused_s = self._pause_for_completions()
+                deadline += paused_s
+                stats.paused_s += paused_s
                 if self._stopped.is_set() or time.monotonic() > deadline:
                     if not self._stopped.is_set():
                         stats.capped_by = "time"
@@ -213,6 +233,16 @@ class WorkspaceIndex:
                         stats.skipped += 1
                         continue
                     yield relative, info
+
+    def _pause_for_completions(self) -> float:
+        """Wait while the model serves a completion (indexing takes CPU and the GIL from it); the
+        seconds waited, which do not count against the pass's time bound."""
+        if self.busy is None or not self.busy():
+            return 0.0
+        started = time.monotonic()
+        while self.busy() and not self._stopped.is_set() and time.monotonic() - started < MAX_PAUSE_S:
+            time.sleep(PAUSE_POLL_S)
+        return time.monotonic() - started
 
     def _entries(self, directory: _Directory) -> list[os.DirEntry] | None:
         try:
@@ -264,6 +294,16 @@ class WorkspaceIndex:
             return ()
 
 
+def estimated_bytes(parsed: ParsedFile) -> int:
+    """The memory a parsed file will take in the index (see ESTIMATED_BYTES_PER_*)."""
+    postings = sum(len(counts) for _, _, counts in parsed.windows)
+    return (
+        ESTIMATED_BYTES_PER_TEXT_CHAR * len(parsed.source.text)
+        + ESTIMATED_BYTES_PER_POSTING * postings
+        + ESTIMATED_BYTES_PER_FILE
+    )
+
+
 def _skipped_folder(name: str) -> bool:
     return name in SKIP_DIRS or name.startswith(".")
 
@@ -293,8 +333,10 @@ class Workspaces:
     """The workspace indexes of a server, by root: at most `index_max_workspaces` (the least recently used
     is dropped), each refreshed in the background by at most one thread at a time."""
 
-    def __init__(self, config: IndexConfig = IndexConfig()) -> None:
+    def __init__(self, config: IndexConfig = IndexConfig(), busy=None) -> None:
+        """`busy()`: true while the model serves a completion; passes wait meanwhile."""
         self.config = config
+        self.busy = busy
         self._indexes: OrderedDict[str, WorkspaceIndex] = OrderedDict()
         self._guard = threading.Lock()
 
@@ -306,7 +348,9 @@ class Workspaces:
             if index is None:
                 if not os.path.isabs(root) or not os.path.isdir(root):
                     return None
-                index = WorkspaceIndex(Path(root), self.config, memory_left_bytes=self._memory_left_bytes)
+                index = WorkspaceIndex(
+                    Path(root), self.config, server_memory_left=self._memory_left_bytes, busy=self.busy
+                )
             self._indexes[root] = index
             while len(self._indexes) > self.config.index_max_workspaces:
                 self._indexes.popitem(last=False)[1].stop()
@@ -329,6 +373,8 @@ class Workspaces:
         _lower_thread_priority()
         try:
             stats = index.refresh()
+            if stats.parsed:
+                gc.freeze()  # the index's objects leave the cycle collector's full scans (see below)
             pause_s = max(REFRESH_INTERVAL_S, REFRESH_DUTY_FACTOR * stats.seconds)
         except Exception:  # an unreadable tree must not end the server; try again later
             pause_s = REFRESH_INTERVAL_S * REFRESH_DUTY_FACTOR
@@ -340,7 +386,5 @@ def _lower_thread_priority() -> None:
     """Run this thread at a lower CPU priority than the model's (Linux gives each thread its own nice
     value; elsewhere this is a no-op, and the duty factor alone keeps indexing in the background)."""
     if sys.platform == "linux":
-        try:
+        with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY_NICE)
-        except OSError:
-            pass

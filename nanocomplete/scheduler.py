@@ -114,6 +114,11 @@ class Scheduler:
             self._condition.notify()
         return job
 
+    def completing(self) -> bool:
+        """Whether a completion is running or queued (a lock-free read: a moment's staleness is fine)."""
+        running = self._running
+        return bool(self._completions) or (running is not None and running.kind == "complete")
+
     def close(self) -> None:
         with self._condition:
             self._closed = True

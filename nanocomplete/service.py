@@ -83,7 +83,9 @@ class CompletionService:
         self.context_config = context_config
         self.reuse_kv = reuse_kv
         self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024, reuse_kv)
-        self.workspaces = Workspaces(index)
+        self.workspaces = Workspaces(index, busy=self.busy)
+        self._preparing = 0
+        self._preparing_guard = threading.Lock()
         self.metrics = Metrics()
         self.events = events
         self._documents: dict[str, DocumentState] = {}
@@ -96,6 +98,19 @@ class CompletionService:
     def submit(self, request: api.CompleteRequest) -> Pending:
         """Start a completion: answered at once when the user typed through the last completion,
         otherwise queued on the scheduler."""
+        with self._preparing_guard:
+            self._preparing += 1
+        try:
+            return self._submit(request)
+        finally:
+            with self._preparing_guard:
+                self._preparing -= 1
+
+    def busy(self) -> bool:
+        """Whether a completion is being prepared, queued or run (background indexing waits meanwhile)."""
+        return self._preparing > 0 or self.scheduler.completing()
+
+    def _submit(self, request: api.CompleteRequest) -> Pending:
         started = time.perf_counter()
         fim_input, position = self.fim_input(request)
         state = self._state(request.uri)

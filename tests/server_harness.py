@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from nanocomplete.completion import Settings
-from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT, ServerConfig
+from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT, IndexConfig, ServerConfig
 from nanocomplete.server import BackgroundServer, create_app, free_port
 from nanocomplete.service import CompletionService
 from nanocomplete.telemetry import EventStore
@@ -15,7 +15,12 @@ __all__ = ["RunningServer", "free_port"]
 
 class RunningServer(BackgroundServer):
     def __init__(
-        self, engine, tmp_path, settings: Settings | None = None, config: ServerConfig | None = None
+        self,
+        engine,
+        tmp_path,
+        settings: Settings | None = None,
+        config: ServerConfig | None = None,
+        index: IndexConfig = IndexConfig(),
     ):
         self.config = config or ServerConfig(port=free_port())
         events = EventStore(tmp_path / "telemetry.sqlite3", self.config.store_code_in_telemetry)
@@ -25,6 +30,7 @@ class RunningServer(BackgroundServer):
             settings or Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS),
             server=self.config,
             events=events,
+            index=index,
         )
         super().__init__(create_app(self.service, self.config), self.config.port)
 
