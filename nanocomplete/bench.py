@@ -248,7 +248,8 @@ def index_under_load(engine: Engine, model_name: str, root: Path, config, pairs:
     return IndexBench(
         str(root), pairs, baseline, first, during, running, after, paired_difference(baseline, first),
         paired_difference(baseline, during), paired_difference(baseline, after), index.last.seconds,
-        index.last.files, index.indexed_bytes, index.last.capped_by, index.memory_bytes() / 2**20, traced_mb, rss_before, rss_after,
+        index.last.files, index.indexed_bytes, index.last.capped_by, index.memory_bytes() / 2**20,
+        traced_mb, rss_before, rss_after,
     )  # fmt: skip
 
 
