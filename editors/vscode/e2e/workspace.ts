@@ -41,6 +41,17 @@ def add_tax(price_cents: int, tax_percent: int) -> int:
     """The price with tax added, rounded down."""
 `;
 
+/** A Jest test file: the editor auto-closes \`('\` as the user types \`describe('sum\` at its end. */
+export const SUM_TEST = `const { sum, sumPrices } = require('./sum');
+
+describe('sum', () => {
+  it('adds two numbers', () => {
+    expect(sum(1, 2)).toBe(3);
+  });
+});
+
+`;
+
 export const BIG_FILE_LINES = 2_000;
 
 const BIG_HEADER = `"""Order totals for every kind of order (generated: ${BIG_FILE_LINES} lines)."""
@@ -90,6 +101,7 @@ export function writeWorkspace(root: string): { bigMiddleLine: number } {
   fs.mkdirSync(root, { recursive: true });
   fs.writeFileSync(path.join(root, "inventory.py"), INVENTORY);
   fs.writeFileSync(path.join(root, "pricing.py"), PRICING);
+  fs.writeFileSync(path.join(root, "sum.test.js"), SUM_TEST);
   const big = bigFile();
   fs.writeFileSync(path.join(root, "orders.py"), big.text);
   return { bigMiddleLine: big.middleBlankLine };
