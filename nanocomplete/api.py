@@ -148,6 +148,9 @@ class IndexHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    name: Literal["nanocomplete"] = Field(
+        default="nanocomplete", description="what answers: editors check it before trusting the server"
+    )
     model: str
     version: str
     index: IndexHealth | None = None
@@ -180,6 +183,16 @@ class InfillRequest(BaseModel):
     prompt: str = Field(default="", max_length=100_000, description="the typed part of the current line")
     n_predict: int | None = Field(default=None, ge=-1, le=1024)
     id_slot: int | None = None
+
+
+class LlamaCompletionRequest(BaseModel):
+    """llama.cpp's `POST /completion`, as Continue's llama.cpp provider and Tabby's llama.cpp backend send
+    it: a `prompt` the client filled with the model's FIM template (or plain text to continue)."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt: str | list[str] = Field(max_length=MAX_TEXT_CHARS)
+    n_predict: int | None = Field(default=None, ge=-1, le=1024)
+    stream: bool = False
 
 
 class OpenAICompletionRequest(BaseModel):

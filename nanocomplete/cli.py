@@ -80,7 +80,11 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--telemetry-db", type=Path, help="SQLite file for editor events (default: XDG state dir)"
     )
-    add_settings_flags(serve, ("server", "engine", "prompt", "context", "index", "generation", "postprocess"))
+    add_settings_flags(
+        serve,
+        ("server", "engine", "prompt", "context", "index", "generation", "postprocess"),
+        config.SERVING_BASES,
+    )
     serve.set_defaults(run=run_serve)
 
     tasks = commands.add_parser("tasks", help="list the evaluation tasks")
@@ -174,7 +178,9 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay only our configuration (comparing models rather than caching)",
     )
-    add_settings_flags(replay, ("engine", "prompt", "context", "generation", "postprocess"))
+    add_settings_flags(
+        replay, ("engine", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
+    )
     replay.set_defaults(run=run_bench_replay)
 
     compare = commands.add_parser(
@@ -214,11 +220,11 @@ def _serving_settings(args: argparse.Namespace):
     and `config.SERVING_POSTPROCESS`."""
     from nanocomplete.completion import Settings
 
-    prompt = settings_from_args(args, "prompt", config.SERVING_PROMPT)
+    bases = config.SERVING_BASES
     return Settings(
-        prompt,
+        settings_from_args(args, "prompt", bases["prompt"]),
         settings_from_args(args, "generation"),
-        settings_from_args(args, "postprocess", config.SERVING_POSTPROCESS),
+        settings_from_args(args, "postprocess", bases["postprocess"]),
     )
 
 

@@ -160,12 +160,24 @@ SETTING_GROUPS = (
 )
 
 
+# what `serve` starts from, by settings group (the flags given go over these)
+SERVING_BASES = {"prompt": SERVING_PROMPT, "postprocess": SERVING_POSTPROCESS}
+
+
 def settings_table() -> str:
-    """Every setting as one Markdown table: name, default, help."""
-    rows = ["| setting | default | what it does / costs |", "|---|---|---|"]
+    """Every setting as one Markdown table: name, the default `serve` uses, the default of the other
+    commands (`complete`, `eval`, benchmarks) where it differs, help."""
+    rows = [
+        "| setting | default (`serve`) | default (`complete`, `eval`) | what it does / costs |",
+        "|---|---|---|---|",
+    ]
     for group in SETTING_GROUPS:
+        name = next(key for key, cls in SETTINGS_FLAGS.items() if cls is group)
+        served = SERVING_BASES.get(name, group())
         for item in dataclasses.fields(group):
-            rows.append(f"| `{item.name}` | `{item.default}` | {item.metadata['help']} |")
+            value = getattr(served, item.name)
+            other = "same" if value == item.default else f"`{item.default}`"
+            rows.append(f"| `{item.name}` | `{value}` | {other} | {item.metadata['help']} |")
     return "\n".join(rows) + "\n"
 
 
@@ -183,13 +195,18 @@ SETTINGS_FLAGS = {
 }
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
-    """One flag per setting field: `max_tokens` → `--max-tokens`."""
+def add_settings_flags(
+    parser: argparse.ArgumentParser, groups: tuple[str, ...], bases: dict | None = None
+) -> None:
+    """One flag per setting field: `max_tokens` → `--max-tokens`; the help shows the default of `bases`
+    (a group's settings the command starts from, such as SERVING_BASES) or the dataclass's."""
     for group in groups:
         section = parser.add_argument_group(f"{group} settings")
+        base = (bases or {}).get(group)
         for item in dataclasses.fields(SETTINGS_FLAGS[group]):
             flag = "--" + item.name.replace("_", "-")
-            help_text = f"{item.metadata['help']} (default: {item.default})"
+            default = getattr(base, item.name) if base is not None else item.default
+            help_text = f"{item.metadata['help']} (default: {default})"
             if isinstance(item.default, bool):
                 section.add_argument(
                     flag, action=argparse.BooleanOptionalAction, default=None, help=help_text

@@ -4,10 +4,12 @@
                            for the same document arrives)
     POST /v1/warm          prime the KV cache for a document (returns at once; never delays completions)
     POST /v1/events        editor telemetry (shown / accepted / rejected / retained), stored locally
-    GET  /health           liveness and the loaded model
+    GET  /health           liveness, `name: "nanocomplete"`, the loaded model, the workspace indexes
     GET  /metrics          Prometheus text
-    POST /infill           llama.cpp server compatibility (llama.vscode, llama.vim)
+    POST /infill           llama.cpp server compatibility (llama.vscode, llama.vim; `n_predict: 0` warms)
+    POST /completion       llama.cpp's raw endpoint (Continue's llama.cpp provider, Tabby's llama.cpp backend)
     POST /v1/completions   OpenAI-style FIM compatibility (`prompt` + `suffix`, e.g. Continue)
+    GET  /v1/models        the loaded model, OpenAI-style
 
 Every error is `{"error": {"type", "message"}}` with a 4xx status for bad input (400 malformed, 401 bad
 token, 413 too large, 422 invalid fields) and 503 when the engine fails; the server keeps serving.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import hashlib
 import json
 import secrets
 import time
@@ -74,9 +77,21 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
 
     @app.post("/infill")
     async def infill(body: api.InfillRequest, request: Request) -> dict:
-        sent = _infill_request(body)
-        completion = await _complete(service, sent, request)
-        return _infill_response(_insertable(completion, sent.suffix))
+        return await _llama_cpp_answer(service, _infill_request(body), body.n_predict, request)
+
+    @app.post("/completion", response_model=None)
+    async def llama_completion(body: api.LlamaCompletionRequest, request: Request):
+        payload = await _llama_cpp_answer(service, _llama_completion_request(body), body.n_predict, request)
+        if body.stream:
+            return StreamingResponse(_llama_sse(payload), media_type="text/event-stream")
+        return payload
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        return {
+            "object": "list",
+            "data": [{"id": service.model_name, "object": "model", "created": 0, "owned_by": "nanocomplete"}],
+        }
 
     @app.post("/v1/completions", response_model=None)
     async def completions(body: api.OpenAICompletionRequest, request: Request):
@@ -111,6 +126,18 @@ async def _complete(
         return service.cancelled_response(pending)
     service.metrics.requests.labels("complete", "ok").inc()
     return response
+
+
+async def _llama_cpp_answer(
+    service: CompletionService, sent: api.CompleteRequest, n_predict: int | None, request: Request
+) -> dict:
+    """A completion in llama.cpp's answer format; `n_predict: 0` is a warm-up (llama.vscode's and
+    llama.vim's ring updates): the prompt is evaluated into the cache and nothing is generated."""
+    if n_predict == 0:
+        await run_in_threadpool(service.warm, api.WarmRequest(**sent.model_dump(include=WARM_FIELDS)))
+        return _infill_response(None, service.model_name)
+    completion = await _complete(service, sent, request)
+    return _infill_response(_insertable(completion, sent.suffix), service.model_name)
 
 
 def _check_model(service: CompletionService, model: str | None) -> None:
@@ -282,13 +309,41 @@ def _add_error_handlers(app: FastAPI) -> None:
 # --- compatibility -------------------------------------------------------------------------------------
 
 
+WARM_FIELDS = {"uri", "prefix", "suffix", "recent"}
+DOCUMENT_KEY_LINES = 2
+
+
 def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
+    """A /infill request as ours. llama.vscode and llama.vim send no file name (and llama.vscode no slot),
+    so the document is keyed by the first lines of the prefix it sent: those of the file while the file fits
+    the client's prefix window (256 lines in llama.vscode), so each file keeps its own KV snapshot and
+    state; a longer file gets a new key as the window moves, and the snapshots shared prefix still serves."""
     recent = [api.Snippet(path=e.filename or "snippet", text=e.text) for e in body.input_extra]
+    prefix = body.input_prefix + body.prompt
     return api.CompleteRequest(
-        uri=f"infill-slot-{body.id_slot if body.id_slot is not None else 0}",
-        prefix=body.input_prefix + body.prompt,
+        uri=_document_key("infill", prefix, body.input_suffix),
+        prefix=prefix,
         suffix=body.input_suffix,
         recent=recent,
+        max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
+    )
+
+
+def _document_key(endpoint: str, prefix: str, suffix: str) -> str:
+    """A stable name for the document a client without document identity sends: its first lines."""
+    head = "\n".join((prefix or suffix).split("\n", DOCUMENT_KEY_LINES)[:DOCUMENT_KEY_LINES])
+    return f"{endpoint}-{hashlib.sha256(head.encode()).hexdigest()[:16]}" if head else f"{endpoint}-empty"
+
+
+def _llama_completion_request(body: api.LlamaCompletionRequest) -> api.CompleteRequest:
+    """`/completion`: a FIM template the client filled (read as llama-server does), else text to
+    continue (prefix only)."""
+    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+    prefix, suffix = fim.parse_client_template(prompt) or (prompt, "")
+    return api.CompleteRequest(
+        uri=_document_key("completion", prefix, suffix),
+        prefix=prefix,
+        suffix=suffix,
         max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
     )
 
@@ -302,11 +357,12 @@ def _insertable(completion: api.CompleteResponse, suffix: str) -> api.CompleteRe
     return completion.model_copy(update={"completion": completion.completion[:first].rstrip()})
 
 
-def _infill_response(completion: api.CompleteResponse) -> dict:
-    """The fields llama.cpp's /infill answers with that its clients read."""
-    t = completion.timings
+def _infill_response(completion: api.CompleteResponse | None, model: str) -> dict:
+    """The fields llama.cpp's /infill and /completion answer with that their clients read (None: a
+    warm-up, nothing generated)."""
+    t = completion.timings if completion else None
     return {
-        "content": completion.completion,
+        "content": completion.completion if completion else "",
         "stop": True,
         "tokens_predicted": t.tokens_generated if t else 0,
         "tokens_evaluated": t.prompt_tokens if t else 0,
@@ -317,7 +373,7 @@ def _infill_response(completion: api.CompleteResponse) -> dict:
             "predicted_n": t.tokens_generated if t else 0,
             "predicted_ms": t.generation_ms if t else 0.0,
         },
-        "model": completion.model,
+        "model": model,
     }
 
 
@@ -330,7 +386,7 @@ def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
     if template is not None:
         prefix, suffix = template
     return api.CompleteRequest(
-        uri="openai-completions", prefix=prefix, suffix=suffix, max_tokens=body.max_tokens
+        uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix, max_tokens=body.max_tokens
     )
 
 
@@ -350,6 +406,12 @@ def _openai_response(completion: api.CompleteResponse, model: str) -> dict:
             "total_tokens": prompt_tokens + generated,
         },
     }
+
+
+async def _llama_sse(payload: dict) -> AsyncIterator[bytes]:
+    """llama-server's stream: the content in one chunk, then the closing chunk with `stop` and timings."""
+    yield f"data: {json.dumps({'content': payload['content'], 'stop': False})}\n\n".encode()
+    yield f"data: {json.dumps({**payload, 'content': '', 'stop': True})}\n\n".encode()
 
 
 async def _sse(payload: dict) -> AsyncIterator[bytes]:

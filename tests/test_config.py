@@ -40,3 +40,18 @@ def test_an_unknown_context_source_is_refused_with_the_known_ones():
     args = make_parser().parse_args(["serve", "--context-sources", "similar,bogus"])
     with pytest.raises(NanocompleteError, match="'bogus'"):
         settings_from_args(args, "context")
+
+
+@pytest.mark.parametrize("group", ["prompt", "postprocess"])
+def test_serve_help_and_the_settings_table_show_the_defaults_serve_uses(group, capsys):
+    served = config.SERVING_BASES[group]
+    changed = [f for f in dataclasses.fields(served) if getattr(served, f.name) != f.default]
+    assert changed, "the served settings differ from the dataclass defaults somewhere"
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["serve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    table = config.settings_table()
+    for item in changed:
+        value = getattr(served, item.name)
+        assert f"{item.metadata['help']} (default: {value})" in help_text
+        assert f"| `{item.name}` | `{value}` | `{item.default}` |" in table

@@ -75,6 +75,7 @@ export interface Event {
 
 export interface Health {
   status: "ok";
+  name: "nanocomplete";
   model: string;
   version: string;
 }

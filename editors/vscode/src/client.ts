@@ -18,6 +18,17 @@ export const HEALTH_TIMEOUT_MS = 2_000;
 export const COMPLETE_TIMEOUT_MS = 30_000;
 export const BACKGROUND_TIMEOUT_MS = 5_000;
 
+/** Something answers at the server URL, but it is not nanocomplete. */
+export class ForeignServer extends Error {
+  constructor(
+    readonly url: string,
+    readonly answered: string,
+  ) {
+    super(`${url} is not a nanocomplete server: its /health answered ${answered}`);
+    this.name = "ForeignServer";
+  }
+}
+
 export class ServerError extends Error {
   constructor(
     readonly status: number,
@@ -52,8 +63,23 @@ export class Client {
     return this.request("POST", "/v1/events", { events }, BACKGROUND_TIMEOUT_MS);
   }
 
-  health(): Promise<api.Health> {
-    return this.request("GET", "/health", undefined, HEALTH_TIMEOUT_MS);
+  /** The server's health, once it is recognised as nanocomplete (`name` in `/health`); a server that
+   * answers otherwise (llama-server on port 8012, any other HTTP server) throws ForeignServer. */
+  async health(): Promise<api.Health> {
+    const { serverUrl } = this.options();
+    let body: unknown;
+    try {
+      body = await this.request<unknown>("GET", "/health", undefined, HEALTH_TIMEOUT_MS);
+    } catch (error) {
+      if (error instanceof ServerError)
+        throw new ForeignServer(serverUrl, `${error.status} ${error.message}`);
+      throw error;
+    }
+    const health = body as Partial<api.Health> | null;
+    if (health?.name !== "nanocomplete" || typeof health.model !== "string") {
+      throw new ForeignServer(serverUrl, JSON.stringify(body).slice(0, 160));
+    }
+    return health as api.Health;
   }
 
   private async request<T>(

@@ -6,10 +6,10 @@
 import * as os from "node:os";
 import * as vscode from "vscode";
 import type * as api from "./api";
-import { type Client, ServerError, Unreachable } from "./client";
+import { type Client, ForeignServer, ServerError, Unreachable } from "./client";
 import type { Settings } from "./provider";
 import { type Diagnosis, isLoopback, ServerProcess, serverCommandLine } from "./server";
-import { type ServerState, statusView } from "./status";
+import { refusal, type ServerState, statusView } from "./status";
 
 export const START_TIMEOUT_MS = 120_000;
 const HEALTH_POLL_MS = 1_000;
@@ -57,6 +57,10 @@ export class Connection implements vscode.Disposable {
   failed(error: unknown): void {
     if (error instanceof ServerError) {
       this.log.warn(`completion failed: ${error.message}`);
+      if (this.state.kind === "foreign" || error.status >= 500) return;
+      const message = refusal(error, this.settings().serverUrl);
+      this.setState({ kind: "refused", status: error.status, message });
+      this.notifyOnce(`http-${error.status}`, message);
       return;
     }
     this.log.warn(`completion failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -76,7 +80,7 @@ export class Connection implements vscode.Disposable {
 
   private async findOrStart(): Promise<void> {
     const settings = this.settings();
-    if ((await this.healthy()) || this.process.running || this.gaveUp) return;
+    if ((await this.healthy()) !== "none" || this.process.running || this.gaveUp) return;
     if (!settings.autoStartServer || !isLoopback(settings.serverUrl)) {
       const hint = settings.autoStartServer ? "" : " or turn on nanocomplete.autoStartServer";
       const message = `no server answers at ${settings.serverUrl}: start \`nanocomplete serve\`${hint}`;
@@ -96,22 +100,30 @@ export class Connection implements vscode.Disposable {
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (this.process.running && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
-      if (await this.healthy()) return;
+      if ((await this.healthy()) !== "none") return;
     }
     if (!this.process.running) return;
     const message = `the server did not answer within ${START_TIMEOUT_MS / 1000} s: see the log`;
     this.setState({ kind: "failed", message });
   }
 
-  private async healthy(): Promise<boolean> {
+  /** "ours" (and the state is ready), "foreign" (something else holds the URL: never start a server
+   * there) or "none" (nothing answers). */
+  private async healthy(): Promise<"ours" | "foreign" | "none"> {
     try {
       const health = await this.client.health();
       if (this.state.kind !== "ready") this.log.info(`server ready: ${health.model} (${health.version})`);
       this.setState({ kind: "ready", model: health.model });
-      return true;
+      return "ours";
     } catch (error) {
+      if (error instanceof ForeignServer) {
+        this.log.error(error.message);
+        this.setState({ kind: "foreign", message: `${error.message}; set nanocomplete.serverUrl to ours` });
+        this.notifyOnce("foreign", error.message);
+        return "foreign";
+      }
       this.log.debug(`health: ${error instanceof Error ? error.message : String(error)}`);
-      return false;
+      return "none";
     }
   }
 

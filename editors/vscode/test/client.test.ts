@@ -3,7 +3,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type * as api from "../src/api";
-import { Client, isAbort, ServerError, Unreachable } from "../src/client";
+import { Client, ForeignServer, isAbort, ServerError, Unreachable } from "../src/client";
 
 /** A tiny stand-in for the nanocomplete server: records requests, answers per path. */
 class FakeServer {
@@ -40,7 +40,8 @@ class FakeServer {
       res.on("close", () => !res.writableEnded && this.closedEarly.push(url));
       return; // never answers: the client must abort
     }
-    if (url === "/health") return json(200, { status: "ok", model: "qwen-test", version: "0.1.0" });
+    if (url === "/health")
+      return json(200, { status: "ok", name: "nanocomplete", model: "qwen-test", version: "0.1.0" });
     if (url === "/v1/complete") return json(200, completion("return a + b"));
     if (url === "/v1/events") return json(200, { stored: 2 });
     if (url === "/bad/v1/complete")
@@ -118,7 +119,7 @@ describe("Client", () => {
 
   it("keeps a non-JSON error body as the message", async () => {
     const error = await client("/nowhere")
-      .health()
+      .events([])
       .catch((e) => e);
     assert.ok(error instanceof ServerError);
     assert.equal(error.status, 502);
@@ -156,3 +157,38 @@ async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe("Client.health: only nanocomplete counts as ready", () => {
+  const servers: http.Server[] = [];
+  after(() => servers.forEach((s) => s.close()));
+
+  async function stub(status: number, body: string, headers: Record<string, string> = {}): Promise<string> {
+    const server = http.createServer((_req, res) => res.writeHead(status, headers).end(body));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it("refuses llama-server on port 8012 and names what answered", async () => {
+    const url = await stub(200, JSON.stringify({ status: "ok" }), { "content-type": "application/json" });
+    const client = new Client(() => ({ serverUrl: url, apiToken: "" }));
+    await assert.rejects(client.health(), (error: Error) => {
+      assert.ok(error instanceof ForeignServer);
+      assert.match(error.message, /is not a nanocomplete server: its \/health answered \{"status":"ok"\}/);
+      return true;
+    });
+  });
+
+  it("refuses any other HTTP server, whatever its status", async () => {
+    const url = await stub(404, "<html>Not Found</html>", { "content-type": "text/html" });
+    const client = new Client(() => ({ serverUrl: url, apiToken: "" }));
+    await assert.rejects(client.health(), /is not a nanocomplete server: its \/health answered 404/);
+  });
+
+  it("accepts nanocomplete's /health", async () => {
+    const body = { status: "ok", name: "nanocomplete", model: "nanocomplete-0.5b", version: "0.1.0" };
+    const url = await stub(200, JSON.stringify(body), { "content-type": "application/json" });
+    const client = new Client(() => ({ serverUrl: url, apiToken: "" }));
+    assert.equal((await client.health()).model, "nanocomplete-0.5b");
+  });
+});

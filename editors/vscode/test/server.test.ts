@@ -9,7 +9,8 @@ import {
   ServerProcess,
   serverCommandLine,
 } from "../src/server";
-import { statusView } from "../src/status";
+import { refusal, statusView } from "../src/status";
+import { ServerError } from "../src/client";
 
 describe("serverCommandLine", () => {
   it("adds the port of the server URL", () => {
@@ -122,6 +123,19 @@ describe("statusView", () => {
     const missing = statusView({ kind: "unreachable", message: "no server answers" }, true);
     assert.equal(missing.text, "$(debug-disconnect) Dash: no server");
     assert.equal(missing.tooltip, "no server answers");
+  });
+
+  it("says a foreign server is not ours, and shows a refused request's status", () => {
+    const foreign = statusView({ kind: "foreign", message: "llama-server answered" }, true);
+    assert.equal(foreign.text, "$(warning) Dash: not a nanocomplete server");
+    for (const status of [400, 401, 404]) {
+      const error = new ServerError(status, "invalid_request", "no");
+      const message = refusal(error, "http://127.0.0.1:8012");
+      const view = statusView({ kind: "refused", status, message }, true);
+      assert.equal(view.text, `$(error) Dash: ${status}`);
+      assert.match(view.tooltip, new RegExp(`${status} invalid_request: no`));
+    }
+    assert.match(refusal(new ServerError(401, "unauthorized", "x"), "u"), /set nanocomplete.apiToken/);
   });
 });
 
