@@ -66,7 +66,9 @@ def test_a_clients_recorded_requests_warm_without_generating_keep_a_snapshot_per
                 assert listed["object"] == "list" and listed["data"][0]["id"] == "test-model"
                 continue
             generated, completions = generated_tokens(client), scheduler.stats.completions
-            body = step["body"] | ({"model": "test-model"} if "model" in step["body"] else {})  # as configured
+            body = step["body"] | (
+                {"model": "test-model"} if "model" in step["body"] else {}
+            )  # as configured
             response = client.post(step["path"], json=body)
             text = content_of(step, response)
             if step["kind"] == "warm":
