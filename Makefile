@@ -24,6 +24,7 @@ SERVE_FLAGS ?=
 setup: $(INSTALLED)
 	@scripts/install_llama_cpp.sh $(PY)
 	@$(BIN)/nanocomplete pull
+	@$(BIN)/nanocomplete register > /dev/null  # Dash finds the server through it (no setting, no PATH)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

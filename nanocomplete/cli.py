@@ -200,6 +200,17 @@ def make_parser() -> argparse.ArgumentParser:
     gate.add_argument("--metric", default="em", help="the acceptance proxy (default: %(default)s)")
     gate.set_defaults(run=run_gate)
 
+    register = commands.add_parser(
+        "register",
+        help="write how to start this server for editors to find (make setup runs it; Dash reads it)",
+    )
+    register.add_argument(
+        "serve_flags",
+        nargs=argparse.REMAINDER,
+        help="flags for `serve`, after `--` (`register -- --threads 2`)",
+    )
+    register.set_defaults(run=run_register)
+
     settings = commands.add_parser(
         "settings", help="print every setting with its default as a Markdown table"
     )
@@ -226,6 +237,16 @@ def _serving_settings(args: argparse.Namespace):
         settings_from_args(args, "generation"),
         settings_from_args(args, "postprocess", bases["postprocess"]),
     )
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from nanocomplete import launcher
+
+    flags = [flag for flag in args.serve_flags if flag != "--"]
+    make_parser().parse_args(["serve", *flags])  # refuses what `serve` would refuse, now
+    path, command = launcher.register(flags)
+    print(f"editors start the server with: {' '.join(command)}\n(written to {path})")
+    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nanocomplete"
 # The README's layers, top to bottom: a module may import its own layer and the layers below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__", "cli"),
+    ("launcher",),
     ("server", "bench", "replay", "evals", "train"),
     ("service",),
     ("completion", "scheduler", "kvcache", "index", "telemetry"),

@@ -28,7 +28,17 @@ def typing_at(tmp_path, fixture: str, needle: str):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["models"], ["pull"], ["complete"], ["bench", "engine"], ["settings"]]
+    "command",
+    [
+        [],
+        ["models"],
+        ["pull"],
+        ["complete"],
+        ["bench", "engine"],
+        ["bench", "index"],
+        ["settings"],
+        ["register"],
+    ],
 )
 def test_every_command_has_help(command):
     result = nanocomplete(*command, "--help")
@@ -171,3 +181,29 @@ def test_bench_context_times_selection_on_a_package_folder_and_while_typing():
     assert int(values["files"]) >= 20 and int(values["selections"]) == 10
     assert 0 < float(values["typing_ms_p50"]) <= float(values["typing_ms_p95"])
     assert float(values["context_tokens_median"]) > 0
+
+
+def test_register_writes_a_command_that_starts_this_installations_server_from_anywhere(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    registered = subprocess.run(
+        [sys.executable, "-m", "nanocomplete", "register", "--", "--threads", "2"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    command = json.loads((tmp_path / "config" / "nanocomplete" / "server.json").read_text())["command"]
+    assert command[0] == sys.executable and command[-2:] == ["--threads", "2"]
+    # no `nanocomplete` on this PATH, another working directory: the command still starts `serve`
+    started = subprocess.run(
+        [*command, "--help"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert started.returncode == 0 and "usage: nanocomplete serve" in started.stdout
+
+
+def test_register_refuses_flags_that_serve_would_refuse(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "nanocomplete", "register", "--", "--no-such-flag"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode != 0 and "--no-such-flag" in result.stderr
+    assert not (tmp_path / "nanocomplete" / "server.json").exists()

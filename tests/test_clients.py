@@ -80,3 +80,41 @@ def test_a_clients_recorded_requests_warm_without_generating_keep_a_snapshot_per
         keys = scheduler.snapshots.keys()
     assert answers["a"][0].strip(), f"{script['client']}: no completion for the first file"
     assert len(keys) >= 2, f"{script['client']}: two files should keep two snapshots, got {keys}"
+
+
+def readme_block(language: str, containing: str) -> str:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = readme.split(f"```{language}\n")[1:]
+    return next(block.split("```")[0] for block in blocks if containing in block)
+
+
+def test_the_readmes_client_configurations_reach_endpoints_this_server_has():
+    import re
+    import tomllib
+    from urllib.parse import urljoin, urlparse
+
+    from fakes import FakeEngine
+
+    from nanocomplete import fim
+    from nanocomplete.completion import Settings
+    from nanocomplete.server import create_app
+    from nanocomplete.service import CompletionService
+
+    service = CompletionService(FakeEngine(), "nanocomplete-0.5b", Settings())
+    routes = {(method, route.path) for route in create_app(service).routes for method in route.methods}
+    service.close()
+    vscode = json.loads(readme_block("json", "llama-vscode.endpoint"))["llama-vscode.endpoint"]
+    vim = re.search(r"'endpoint': '([^']+)'", readme_block("vim", "llama_config")).group(1)
+    continue_base = re.search(r"apiBase: (\S+)", readme_block("yaml", "provider: llama.cpp")).group(1)
+    tabby = tomllib.loads(readme_block("toml", "llama.cpp/completion"))["model"]["completion"]["http"]
+    urls = [
+        vscode + "/infill",  # llama.vscode appends /infill to its endpoint
+        vim,
+        urljoin(continue_base, "completion"),  # Continue: new URL("completion", apiBase)
+        tabby["api_endpoint"] + "/completion",  # Tabby: format!("{}/completion", api_endpoint)
+    ]
+    for url in urls:
+        assert urlparse(url).netloc == "127.0.0.1:8012"
+        assert ("POST", urlparse(url).path) in routes, url
+    prompt = tabby["prompt_template"].format(prefix="def f():\n    return ", suffix="\n")
+    assert fim.parse_client_template(prompt) == ("def f():\n    return ", "\n")

@@ -1,7 +1,8 @@
 /**
  * End to end in a real VS Code (code-server, headless Chromium) with the packaged extension and the real
  * nanocomplete server running the real 0.5B model, which the extension itself starts
- * (`nanocomplete.serverCommand`). scripts/e2e.sh installs and builds what this needs.
+ * from the command `nanocomplete register` wrote (as `make setup` does), with no serverCommand setting and no
+ * `nanocomplete` on the PATH. scripts/e2e.sh installs and builds what this needs.
  *
  *   1. ghost text appears in a real source file, Tab accepts it, the saved file holds it
  *   2. Escape dismisses a suggestion and the server counts a `rejected` event
@@ -56,6 +57,11 @@ describe("Dash in VS Code (code-server) with the real nanocomplete server", () =
     serverUrl = `http://127.0.0.1:${await freePort()}`;
     const codeServerPort = await freePort();
     const env = prepareCodeServer(tmp, serverUrl);
+    // What `make setup` does on a user's machine: register the server. Dash has no serverCommand setting
+    // and `nanocomplete` is on no PATH it sees, so this registration is how it starts the server.
+    const flags = (process.env.E2E_SERVE_FLAGS ?? "--threads 2").split(" ").filter(Boolean);
+    const telemetry = ["--telemetry-db", path.join(tmp, "telemetry.sqlite3")];
+    console.log(run(p.nanocomplete, ["register", "--", ...flags, ...telemetry], env, 60_000).trim());
     const installed = run(
       p.codeServer,
       [...codeServerDirs(tmp), "--install-extension", p.vsix],
@@ -255,19 +261,14 @@ function codeServerDirs(tmp: string): string[] {
   return [...dirs, "--config", path.join(tmp, "code-server.yaml")];
 }
 
-/** User settings: the server URL and command for Dash, and a quiet, predictable workbench (no word
- * suggestions competing for Tab, no update checks). Returns the environment code-server runs in. */
+/** User settings: the server URL for Dash (no serverCommand: the registered server starts), and a quiet,
+ * predictable workbench (no word suggestions competing for Tab, no update checks). Returns the
+ * environment code-server runs in: no `nanocomplete` on its PATH. */
 function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
-  const p = paths();
   const userDir = path.join(tmp, "data", "User");
   fs.mkdirSync(userDir, { recursive: true });
-  // both cores: CI runs this after pytest, alone. With one, an AVX2-only machine evaluates the ~1,100-token
-  // prompt after Enter in the 2,000-line file at ~42 tokens/s, near Dash's 30 s request timeout.
-  const flags = process.env.E2E_SERVE_FLAGS ?? "--threads 2";
-  const serverCommand = `${p.nanocomplete} serve ${flags} --telemetry-db ${path.join(tmp, "telemetry.sqlite3")}`;
   const settings = {
     "nanocomplete.serverUrl": serverUrl,
-    "nanocomplete.serverCommand": serverCommand,
     "nanocomplete.autoStartServer": true,
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
@@ -291,11 +292,20 @@ function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
   const xdg = path.join(tmp, "xdg");
   return {
     ...process.env,
+    PATH: withoutNanocomplete(process.env.PATH ?? ""),
     XDG_CONFIG_HOME: path.join(xdg, "config"),
     XDG_DATA_HOME: path.join(xdg, "data"),
     XDG_CACHE_HOME: path.join(xdg, "cache"),
     NANOCOMPLETE_CACHE_DIR: process.env.NANOCOMPLETE_CACHE_DIR ?? defaultModelCache(),
   };
+}
+
+/** PATH without any folder that holds a `nanocomplete` command: the test must not find it there. */
+function withoutNanocomplete(pathList: string): string {
+  const dirs = pathList
+    .split(path.delimiter)
+    .filter((d) => d && !fs.existsSync(path.join(d, "nanocomplete")));
+  return dirs.join(path.delimiter);
 }
 
 /** The cache `nanocomplete pull` used (models/ inside it): the test's XDG_CACHE_HOME must not hide it. */

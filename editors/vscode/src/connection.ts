@@ -8,7 +8,7 @@ import * as vscode from "vscode";
 import type * as api from "./api";
 import { type Client, ForeignServer, ServerError, Unreachable } from "./client";
 import type { Settings } from "./provider";
-import { type Diagnosis, isLoopback, ServerProcess, serverCommandLine } from "./server";
+import { type Diagnosis, isLoopback, ServerProcess, serverCommand, serverCommandLine } from "./server";
 import { refusal, type ServerState, statusView } from "./status";
 
 export const START_TIMEOUT_MS = 120_000;
@@ -92,7 +92,7 @@ export class Connection implements vscode.Disposable {
   }
 
   private async start(settings: Settings): Promise<void> {
-    const command = serverCommandLine(settings.serverCommand, settings.serverUrl);
+    const command = serverCommandLine(serverCommand(settings.serverCommand), settings.serverUrl);
     const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir();
     this.log.info(`no server at ${settings.serverUrl}: starting \`${command}\` in ${cwd}`);
     this.setState({ kind: "starting", command });

@@ -20,7 +20,7 @@ export function readSettings(): Settings {
     enabled: c.get("enabled", true),
     maxTokens: c.get<number | null>("maxTokens", null),
     debounceMs: c.get("debounceMs", 150),
-    serverCommand: c.get("serverCommand", "nanocomplete serve"),
+    serverCommand: c.get("serverCommand", ""),
     autoStartServer: c.get("autoStartServer", true),
     apiToken: c.get("apiToken", ""),
   };

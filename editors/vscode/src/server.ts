@@ -5,6 +5,9 @@
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 export type Problem = "not_found" | "model_missing" | "port_in_use" | "exited";
 
@@ -22,6 +25,49 @@ export function isLoopback(serverUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where `nanocomplete register` (which `make setup` runs) writes the command that starts the server:
+ * platformdirs' `user_config_dir("nanocomplete", appauthor=False)` + `server.json`. */
+export function registrationPath(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = os.homedir(),
+): string {
+  if (platform === "win32") {
+    return path.join(env.LOCALAPPDATA ?? path.join(home, "AppData", "Local"), "nanocomplete", "server.json");
+  }
+  if (platform === "darwin")
+    return path.join(home, "Library", "Application Support", "nanocomplete", "server.json");
+  const config = env.XDG_CONFIG_HOME?.trim() ? env.XDG_CONFIG_HOME : path.join(home, ".config");
+  return path.join(config, "nanocomplete", "server.json");
+}
+
+/** The registered command as one shell command line, or undefined when none is registered (or the file
+ * is not one `register` wrote). */
+export function registeredCommand(file: string = registrationPath()): string | undefined {
+  let command: unknown;
+  try {
+    command = (JSON.parse(fs.readFileSync(file, "utf8")) as { command?: unknown }).command;
+  } catch {
+    return undefined;
+  }
+  const valid = Array.isArray(command) && command.length > 0 && command.every((a) => typeof a === "string");
+  return valid ? (command as string[]).map(shellQuote).join(" ") : undefined;
+}
+
+/** The command Dash starts: the setting when given, else what `make setup` registered, else
+ * `nanocomplete serve` from the PATH. */
+export function serverCommand(
+  setting: string,
+  registered: () => string | undefined = registeredCommand,
+): string {
+  return setting.trim() || registered() || "nanocomplete serve";
+}
+
+function shellQuote(arg: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  return process.platform === "win32" ? `"${arg.replace(/"/g, '\\"')}"` : `'${arg.replace(/'/g, "'\\''")}'`;
 }
 
 /** `command` with `--port` from `serverUrl` added unless the command sets it. */
@@ -49,8 +95,8 @@ export function diagnose(output: string, exitCode: number | null): Diagnosis {
   }
   if (exitCode === 127 || /command not found|: not found|No such file or directory/.test(output)) {
     const message =
-      "the nanocomplete command was not found: install nanocomplete, or set nanocomplete.serverCommand " +
-      "to its full path (e.g. /path/to/nanocomplete/.venv/bin/nanocomplete serve)";
+      "the nanocomplete command was not found: run `make setup` in the nanocomplete checkout (it registers " +
+      "the server for Dash), or set nanocomplete.serverCommand to a command that starts it";
     return { problem: "not_found", message };
   }
   const tail = output.trim().split("\n").slice(-1)[0] ?? "";

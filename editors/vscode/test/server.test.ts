@@ -1,12 +1,17 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import {
   type Diagnosis,
   diagnose,
   isAccessLog,
   isLoopback,
+  registeredCommand,
+  registrationPath,
   ServerProcess,
+  serverCommand,
   serverCommandLine,
 } from "../src/server";
 import { refusal, statusView } from "../src/status";
@@ -168,3 +173,48 @@ function commandLines(): string[] {
       }
     });
 }
+
+describe("the server make setup registered", () => {
+  it("is read from platformdirs' user config dir on each platform", () => {
+    const home = "/home/u";
+    assert.equal(registrationPath({}, "linux", home), "/home/u/.config/nanocomplete/server.json");
+    assert.equal(registrationPath({ XDG_CONFIG_HOME: "/x" }, "linux", home), "/x/nanocomplete/server.json");
+    assert.equal(
+      registrationPath({}, "darwin", home),
+      "/home/u/Library/Application Support/nanocomplete/server.json",
+    );
+  });
+
+  it("becomes one shell command line, each argument quoted where needed", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dash-registration-"));
+    const file = path.join(dir, "server.json");
+    const python = "/opt/my tools/.venv/bin/python";
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ command: [python, "-m", "nanocomplete", "serve", "--threads", "2"] }),
+    );
+    assert.equal(
+      registeredCommand(file),
+      "'/opt/my tools/.venv/bin/python' -m nanocomplete serve --threads 2",
+    );
+    fs.writeFileSync(file, JSON.stringify({ command: "rm -rf /" }));
+    assert.equal(registeredCommand(file), undefined); // not what register writes
+    assert.equal(registeredCommand(path.join(dir, "missing.json")), undefined);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it("is used when nanocomplete.serverCommand is empty, and the PATH's nanocomplete when none is registered", () => {
+    assert.equal(
+      serverCommand("", () => "/venv/bin/python -m nanocomplete serve"),
+      "/venv/bin/python -m nanocomplete serve",
+    );
+    assert.equal(
+      serverCommand("  ", () => undefined),
+      "nanocomplete serve",
+    );
+    assert.equal(
+      serverCommand("my-serve --x", () => "ignored"),
+      "my-serve --x",
+    );
+  });
+});
