@@ -65,9 +65,13 @@ def server(engine, tmp_path):
         yield running
 
 
-def test_health_names_the_model(server):
+def test_health_names_the_server_the_model_and_the_index_bounds(server):
     with server.client() as client:
-        assert client.get("/health").json() == {"status": "ok", "model": "test-model", "version": "0.1.0"}
+        health = client.get("/health").json()
+    assert {k: health[k] for k in ("status", "name", "model", "version")} == {
+        "status": "ok", "name": "nanocomplete", "model": "test-model", "version": "0.1.0"
+    }  # fmt: skip
+    assert health["index"]["workspaces"] == [] and health["index"]["limits"]["index_max_files"] > 0
 
 
 def test_a_completion_has_text_range_confidence_and_timings(server):
