@@ -11,7 +11,8 @@ import { Connection } from "./connection";
 import { EventQueue } from "./events";
 import { Feedback } from "./feedback";
 import { Navigation } from "./navigation";
-import { ACCEPTED_COMMAND, Provider, SELECTOR, type Settings } from "./provider";
+import { DEFAULT_DISABLED_FILES, DEFAULT_LANGUAGES } from "./enablement";
+import { ACCEPTED_COMMAND, documentAllowed, Provider, SELECTOR, type Settings } from "./provider";
 
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration("nanocomplete");
@@ -23,6 +24,9 @@ export function readSettings(): Settings {
     serverCommand: c.get("serverCommand", ""),
     autoStartServer: c.get("autoStartServer", true),
     apiToken: c.get("apiToken", ""),
+    languages: { ...DEFAULT_LANGUAGES, ...c.get<Record<string, boolean>>("languages", {}) },
+    disabledFiles: c.get("disabledFiles", DEFAULT_DISABLED_FILES),
+    telemetry: c.get("telemetry", true),
   };
 }
 
@@ -47,8 +51,17 @@ class Dash implements vscode.Disposable {
     (events) => this.client.events(events),
     (error) => this.log.warn(`telemetry not sent: ${String(error)}`),
   );
-  readonly feedback = new Feedback((event) => this.queue.push(event));
-  readonly navigation = new Navigation(this.client, () => readSettings().enabled, this.log);
+  // events go to the local server only, and only while VS Code's telemetry.telemetryLevel and
+  // nanocomplete.telemetry both allow them
+  readonly feedback = new Feedback((event) => {
+    if (vscode.env.isTelemetryEnabled && readSettings().telemetry) this.queue.push(event);
+  });
+  readonly navigation = new Navigation(
+    this.client,
+    () => readSettings().enabled,
+    (document) => documentAllowed(document, readSettings()),
+    this.log,
+  );
   readonly connection: Connection;
   private readonly disposables: vscode.Disposable[];
 

@@ -20,6 +20,7 @@ export class Navigation implements vscode.Disposable {
   constructor(
     private readonly client: Client,
     private readonly enabled: () => boolean,
+    private readonly allowed: (document: vscode.TextDocument) => boolean,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.warm = new WarmScheduler((uri) => this.sendWarm(uri));
@@ -60,13 +61,14 @@ export class Navigation implements vscode.Disposable {
   }
 
   private note(document: vscode.TextDocument, line: number): void {
+    if (!this.allowed(document)) return; // a secrets file is never sent as another file's context
     const path = vscode.workspace.asRelativePath(document.uri, false);
     this.recent.note(document.uri.toString(), path, line, document.lineCount);
   }
 
   private sendWarm(uri: string): void {
     const editor = vscode.window.activeTextEditor;
-    if (!this.enabled() || editor?.document.uri.toString() !== uri) return;
+    if (!this.enabled() || editor?.document.uri.toString() !== uri || !this.allowed(editor.document)) return;
     const body = warmRequest(documentState(editor.document, editor.selection.active, this.recent));
     this.client.warm(body).then(
       () => this.log.debug(`warmed ${uri} at line ${body.cursor.line + 1}`),

@@ -8,6 +8,7 @@ import * as vscode from "vscode";
 import type * as api from "./api";
 import { type Client, isAbort } from "./client";
 import { debounceMs, delay, type KeystrokeClock } from "./debounce";
+import { languageEnabled } from "./enablement";
 import type { Tracker } from "./events";
 import type { RecentSnippets } from "./recent";
 import { completeRequest, type DocumentState, newRequestId, shouldComplete, withinLimits } from "./request";
@@ -20,6 +21,16 @@ export interface Settings {
   serverCommand: string;
   autoStartServer: boolean;
   apiToken: string;
+  languages: Record<string, boolean>;
+  disabledFiles: string[];
+  telemetry: boolean;
+}
+
+/** Whether Dash may read `document` at all: its language is on and it is not a file that holds
+ * secrets (see enablement.ts). Completions, warm-ups and recent snippets all ask. */
+export function documentAllowed(document: vscode.TextDocument, settings: Settings): boolean {
+  if (!languageEnabled(document.languageId, settings.languages)) return false;
+  return !settings.disabledFiles.some((pattern) => vscode.languages.match({ pattern }, document) > 0);
 }
 
 export interface ProviderDeps {
@@ -49,6 +60,7 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     const trigger = invoked ? "invoked" : "automatic";
     const settings = this.deps.settings();
+    if (!documentAllowed(document, settings)) return undefined;
     const line = document.lineAt(position.line).text;
     if (!wanted(settings, context, trigger, line, position.character)) return undefined;
     const linePrefix = line.slice(0, position.character);
