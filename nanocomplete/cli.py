@@ -47,7 +47,11 @@ def make_parser() -> argparse.ArgumentParser:
     complete.add_argument("--line", type=int, required=True, help="cursor line, 1-based as editors show it")
     complete.add_argument("--col", type=int, required=True, help="cursor column in characters, 1-based")
     _add_model_flag(complete)
-    complete.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    complete.add_argument(
+        "--json",
+        action="store_true",
+        help="the whole result as JSON, with the prompt the model saw, the context files and the timings",
+    )
     complete.add_argument(
         "--workspace", type=Path, help="project root: index it and add cross-file context from its files"
     )
@@ -274,7 +278,7 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from nanocomplete.completion import Completer, Settings, fim_input_at
+    from nanocomplete.completion import Completer, Settings, fim_input_at, prepare
     from nanocomplete.engine import Engine
     from nanocomplete.prompt import ExtraFile
 
@@ -293,7 +297,14 @@ def run_complete(args: argparse.Namespace) -> int:
         )
     completion = Completer(engine, settings).complete(fim_input)
     if args.json:
-        print(json.dumps(dataclasses.asdict(completion), indent=2))
+        prompt = prepare(fim_input, engine.tokenize, settings).prompt  # the same prompt, rebuilt
+        explained = {
+            **dataclasses.asdict(completion),
+            "prompt": engine.detokenize(prompt.tokens, special=True),
+            "context_files": list(prompt.extra_files_used),
+            "cache": "hit" if completion.timings.prompt_tokens_reused else "miss",
+        }
+        print(json.dumps(explained, indent=2))
     else:
         print(completion.text if completion.text else "(no completion)")
         print(_describe(completion), file=sys.stderr)
@@ -458,6 +469,15 @@ def run_serve(args: argparse.Namespace) -> int:
         events,
         index=settings_from_args(args, "index"),
     )
+    if server.log_prompts:
+        import logging
+
+        from nanocomplete.service import PROMPT_LOG
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s prompt: %(message)s"))
+        PROMPT_LOG.addHandler(handler)
+        PROMPT_LOG.setLevel(logging.INFO)
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0
 

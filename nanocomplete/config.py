@@ -125,6 +125,9 @@ class ServerConfig:
     max_request_bytes: int = setting(4_000_000, "larger request bodies are refused with 413")
     kv_snapshot_budget_mb: int = setting(256, "memory for per-file KV snapshots (~12 KiB per token, 0.5B)")
     store_code_in_telemetry: bool = setting(False, "keep completion text in the local telemetry database")
+    log_prompts: bool = setting(
+        False, "log each completion's prompt, context pieces, cache outcome and timings (the log holds code)"
+    )
     allowed_hosts: str = setting(
         "localhost,127.0.0.1,[::1]",
         "Host names (any port) accepted while listening on loopback; others get 403, so a web page that "

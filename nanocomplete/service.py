@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import logging
 import re
 import threading
 import time
@@ -32,6 +34,7 @@ from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
 
+PROMPT_LOG = logging.getLogger("nanocomplete.prompts")
 STICKY_CONTEXT_LINES = 15
 MAX_DOCUMENTS = 256
 IMPORT_LINE = re.compile(
@@ -82,6 +85,7 @@ class CompletionService:
         self.settings = settings
         self.context_config = context_config
         self.reuse_kv = reuse_kv
+        self.log_prompts = server.log_prompts
         self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024, reuse_kv)
         self.workspaces = Workspaces(index, busy=self.busy)
         self._preparing = 0
@@ -147,7 +151,26 @@ class CompletionService:
             mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
         )
         response.hidden_by_confidence = completion.hidden
+        if self.log_prompts:
+            PROMPT_LOG.info(json.dumps(self.explain(pending.prepared, response)))
         return response
+
+    def explain(self, prepared: Prepared, response: api.CompleteResponse) -> dict:
+        """Why this completion: the prompt as the model saw it, the context pieces chosen, the cache
+        outcome and the timings (what `serve --log-prompts` logs)."""
+        prompt = prepared.prompt
+        return {
+            "request_id": response.request_id,
+            "prompt": self.engine.detokenize(prompt.tokens, special=True),
+            "context_files": list(prompt.extra_files_used),
+            "prompt_tokens": {
+                "context": prompt.context_tokens, "prefix": prompt.prefix_tokens, "suffix": prompt.suffix_tokens
+            },
+            "cache": response.cache,
+            "timings": response.timings.model_dump() if response.timings else None,
+            "completion": response.completion,
+            "hidden_by_confidence": response.hidden_by_confidence,
+        }  # fmt: skip
 
     def cancelled_response(self, pending: Pending) -> api.CompleteResponse:
         self.metrics.requests.labels("complete", "cancelled").inc()

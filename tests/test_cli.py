@@ -68,11 +68,13 @@ def test_complete_finishes_a_line_of_a_real_file(tmp_path, fixture, needle):
     assert "evaluated" in result.stderr and "ms" in result.stderr
 
 
-def test_complete_json_has_the_completion_timings_and_confidence(tmp_path):
+def test_complete_json_has_the_completion_timings_confidence_and_the_prompt_the_model_saw(tmp_path):
     path, line, column, rest = typing_at(tmp_path, "textwrap_stdlib.py", "self.width = ")
     result = nanocomplete("complete", str(path), "--line", str(line), "--col", str(column), "--json")
     payload = json.loads(result.stdout)
     assert payload["text"].startswith(rest)
+    assert payload["prompt"].count("<|fim_prefix|>") == 1 and "self.width = " in payload["prompt"]
+    assert payload["context_files"] == [] and payload["cache"] == "miss"
     assert payload["timings"]["prompt_tokens_evaluated"] == payload["timings"]["prompt_tokens"] > 0
     assert payload["timings"]["tokens_generated"] >= 1
     assert payload["min_logprob"] <= payload["mean_logprob"] <= 0

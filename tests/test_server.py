@@ -542,3 +542,18 @@ def test_a_client_that_inserts_at_the_cursor_never_gets_the_closers_again(served
             "/infill", json={"input_prefix": "describe('sum", "input_suffix": "')\n", "n_predict": 16}
         ).json()
     assert imbalance("describe('sum" + body["content"] + "')") == 0, body["content"]
+
+
+def test_log_prompts_logs_the_prompt_the_context_the_cache_and_the_timings(engine, tmp_path, caplog):
+    engine.reset()
+    config = ServerConfig(port=free_port(), log_prompts=True)
+    with RunningServer(engine, tmp_path, config=config) as running, running.client() as client:
+        with caplog.at_level("INFO", logger="nanocomplete.prompts"):
+            complete(client, "file:///w/area.py", CODE + "def square_area(side):\n    return ",
+                     recent=[{"path": "util.py", "text": "def clamp(x, lo, hi):\n    return x\n"}])  # fmt: skip
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
+    assert len(logged) == 1
+    entry = logged[0]
+    assert "<|fim_prefix|>" in entry["prompt"] and "def square_area(side):" in entry["prompt"]
+    assert entry["context_files"] == ["util.py"] and entry["cache"] in ("miss", "hit", "snapshot")
+    assert entry["timings"]["prompt_tokens"] > 0 and entry["prompt_tokens"]["prefix"] > 0
