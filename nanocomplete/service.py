@@ -164,7 +164,9 @@ class CompletionService:
             "prompt": self.engine.detokenize(prompt.tokens, special=True),
             "context_files": list(prompt.extra_files_used),
             "prompt_tokens": {
-                "context": prompt.context_tokens, "prefix": prompt.prefix_tokens, "suffix": prompt.suffix_tokens
+                "context": prompt.context_tokens,
+                "prefix": prompt.prefix_tokens,
+                "suffix": prompt.suffix_tokens,
             },
             "cache": response.cache,
             "timings": response.timings.model_dump() if response.timings else None,

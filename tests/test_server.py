@@ -547,10 +547,13 @@ def test_a_client_that_inserts_at_the_cursor_never_gets_the_closers_again(served
 def test_log_prompts_logs_the_prompt_the_context_the_cache_and_the_timings(engine, tmp_path, caplog):
     engine.reset()
     config = ServerConfig(port=free_port(), log_prompts=True)
-    with RunningServer(engine, tmp_path, config=config) as running, running.client() as client:
-        with caplog.at_level("INFO", logger="nanocomplete.prompts"):
-            complete(client, "file:///w/area.py", CODE + "def square_area(side):\n    return ",
-                     recent=[{"path": "util.py", "text": "def clamp(x, lo, hi):\n    return x\n"}])  # fmt: skip
+    with (
+        RunningServer(engine, tmp_path, config=config) as running,
+        running.client() as client,
+        caplog.at_level("INFO", logger="nanocomplete.prompts"),
+    ):
+        complete(client, "file:///w/area.py", CODE + "def square_area(side):\n    return ",
+                 recent=[{"path": "util.py", "text": "def clamp(x, lo, hi):\n    return x\n"}])  # fmt: skip
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
     assert len(logged) == 1
     entry = logged[0]
