@@ -449,7 +449,7 @@ def run_bench_replay(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from nanocomplete.engine import Engine
+    from nanocomplete.engine import Engine, backend_description, build_features
     from nanocomplete.server import create_app
     from nanocomplete.service import CompletionService
     from nanocomplete.telemetry import EventStore, default_database
@@ -458,6 +458,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if server.host not in ("127.0.0.1", "localhost", "::1") and not server.api_token:
         print(f"warning: listening on {server.host} without --api-token: anyone who can reach it can use it")
     engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
+    print(f"engine: {backend_description(engine)}; {build_features()}", flush=True)
     settings = _serving_settings(args)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
     service = CompletionService(

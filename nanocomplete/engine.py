@@ -33,6 +33,17 @@ StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
 
 
+def backend_description(engine: Engine) -> str:
+    """Where the model runs, e.g. "CPU (llama.cpp built without GPU offload)" or "GPU: 24 of 24 layers
+    offloaded" (what `serve` logs at start)."""
+    if engine.gpu_layers == 0:
+        import llama_cpp
+
+        built = llama_cpp.llama_supports_gpu_offload()
+        return f"CPU ({'--gpu-layers 0' if built else 'llama.cpp built without GPU offload'})"
+    return f"GPU: {engine.gpu_layers} of {engine.layers} layers offloaded"
+
+
 def build_features() -> str:
     """The llama.cpp build's CPU features as llama.cpp reports them, e.g. "CPU : SSE3 = 1 | AVX = 1 |
     AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | AVX512 = 0 | ..." (which kernels run; `machine.py` says
@@ -112,7 +123,8 @@ class Engine:
         adapter_path: str | Path | None = None,
     ):
         """`adapter_path`: a GGUF LoRA adapter applied at load time (a registered model may name one)."""
-        from llama_cpp import Llama  # imported here so pure modules and --help stay fast
+        import llama_cpp  # imported here so pure modules and --help stay fast
+        from llama_cpp import Llama
 
         self.config = config
         self.model_path = Path(model_path)
@@ -135,6 +147,10 @@ class Engine:
             loaded = f"{model_path} with adapter {adapter_path}" if adapter_path else str(model_path)
             raise EngineError(f"llama.cpp could not load {loaded}: {error}") from error
         self.tokenizer = Tokenizer(model_path, self._llama)
+        self.layers = int(llama_cpp.llama_model_n_layer(self._llama.model))
+        # the repeating layers llama.cpp offloads to the GPU (gpu_layers -1: all of them)
+        wanted = self.layers if config.gpu_layers < 0 else min(self.layers, config.gpu_layers)
+        self.gpu_layers = wanted if llama_cpp.llama_supports_gpu_offload() else 0
         self.tokenize = self.tokenizer.tokenize
         self.detokenize = self.tokenizer.detokenize
         self._n_vocab = self._llama.n_vocab()

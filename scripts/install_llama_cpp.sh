@@ -11,6 +11,8 @@
 #
 # Usage: scripts/install_llama_cpp.sh PYTHON
 # Env:   NANOCOMPLETE_WHEEL_CACHE  where built wheels are kept (default: XDG cache dir)
+#        GGML_BACKEND              cpu (default), cuda or vulkan: a GPU build (Linux; macOS always has Metal)
+#        CMAKE_ARGS                your own llama.cpp CMake flags, appended last
 #        NANOCOMPLETE_CPU_FLAGS    build for these /proc/cpuinfo flags instead of this CPU's, e.g.
 #                                  "sse4_2 avx f16c" for a CPU without AVX2 (a subset of this CPU's
 #                                  flags runs here too, which is how both builds are tested)
@@ -40,6 +42,17 @@ if [ "$(uname -s)" = "Linux" ] && [ "$(uname -m)" = "x86_64" ]; then
   cpu_has avx512_bf16 && cmake_args+=" -DGGML_AVX512_BF16=ON"
   cpu_has avx_vnni && cmake_args+=" -DGGML_AVX_VNNI=ON"
 fi
+
+# GPU backends (Linux): GGML_BACKEND=cuda or vulkan adds the backend; CMAKE_ARGS, when set, goes last (the
+# user's own flags win). Both are part of the wheel's cache key, so each build is cached apart.
+case "${GGML_BACKEND:-cpu}" in
+  cpu) ;;
+  cuda) cmake_args+=" -DGGML_CUDA=ON" ;;
+  vulkan) cmake_args+=" -DGGML_VULKAN=ON" ;;
+  *) echo "GGML_BACKEND must be cpu, cuda or vulkan, not '$GGML_BACKEND'" >&2; exit 2 ;;
+esac
+if [ -n "${CMAKE_ARGS:-}" ]; then cmake_args+=" $CMAKE_ARGS"; fi
+cmake_args=${cmake_args# }
 
 key=$("$python" -c 'import hashlib, sys; print(hashlib.sha256("|".join(sys.argv[1:]).encode()).hexdigest()[:12])' \
       "$version" "$cmake_args" "$(uname -sm)" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')")

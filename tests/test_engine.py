@@ -163,3 +163,16 @@ def test_cached_tokenization_equals_llama_cpp_and_does_not_keep_the_tokenizer_al
     alive = weakref.ref(tokenizer)
     del tokenizer
     assert alive() is None  # freed at once: the cache makes no reference cycle
+
+
+def test_the_engine_says_where_the_model_runs(engine):
+    import llama_cpp
+
+    from nanocomplete.engine import backend_description
+
+    assert engine.layers == 24  # Qwen2.5-Coder-0.5B (../shared/notes/models.md)
+    if llama_cpp.llama_supports_gpu_offload():
+        assert backend_description(engine) == "GPU: 24 of 24 layers offloaded"
+    else:
+        assert engine.gpu_layers == 0
+        assert backend_description(engine) == "CPU (llama.cpp built without GPU offload)"
