@@ -154,7 +154,8 @@ class WorkspaceIndex:
             return
         with self.lock:
             self.workspace.insert(parsed)
-            self._stamps.pop(path, None)  # the next refresh rereads the disk version once it is saved
+            disk = self._stamps.pop(path, None)  # the next refresh rereads the disk version once saved
+            self.indexed_bytes -= disk[0] if disk else 0
 
     def stop(self) -> None:
         """End a pass in progress at its next file (the index is being dropped)."""

@@ -168,3 +168,13 @@ def test_a_root_that_is_not_an_absolute_folder_gets_no_index(root):
 def test_bounds_must_be_positive(limits):
     with pytest.raises(ValueError, match="must be positive"):
         IndexConfig(**limits)
+
+
+def test_an_editors_unsaved_text_does_not_count_the_file_twice_against_the_bounds(tmp_path):
+    write(tmp_path, {"a.py": SOURCE, "b.py": SOURCE})
+    index = WorkspaceIndex(tmp_path)
+    index.refresh()
+    before = index.indexed_bytes
+    index.update("a.py", SOURCE + "x = 1\n")
+    index.refresh()  # rereads the disk version of a.py
+    assert index.indexed_bytes == before == 2 * len(SOURCE)
