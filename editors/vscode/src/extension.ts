@@ -51,10 +51,9 @@ class Dash implements vscode.Disposable {
     (events) => this.client.events(events),
     (error) => this.log.warn(`telemetry not sent: ${String(error)}`),
   );
-  // events go to the local server only, and only while VS Code's telemetry.telemetryLevel and
-  // nanocomplete.telemetry both allow them
+  // events go to the local server only (never off the machine), while nanocomplete.telemetry allows them
   readonly feedback = new Feedback((event) => {
-    if (vscode.env.isTelemetryEnabled && readSettings().telemetry) this.queue.push(event);
+    if (readSettings().telemetry) this.queue.push(event);
   });
   readonly navigation = new Navigation(
     this.client,
