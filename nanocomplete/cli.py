@@ -278,7 +278,7 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from nanocomplete.completion import Completer, Settings, fim_input_at, prepare
+    from nanocomplete.completion import Completer, Settings, fim_input_at, prepare, prompt_explanation
     from nanocomplete.engine import Engine
     from nanocomplete.prompt import ExtraFile
 
@@ -295,13 +295,12 @@ def run_complete(args: argparse.Namespace) -> int:
         fim_input = _with_workspace_context(
             fim_input, args, engine.tokenize, settings.prompt.max_context_tokens
         )
-    completion = Completer(engine, settings).complete(fim_input)
+    prepared = prepare(fim_input, engine.tokenize, settings)
+    completion = Completer(engine, settings).complete_prepared(prepared)
     if args.json:
-        prompt = prepare(fim_input, engine.tokenize, settings).prompt  # the same prompt, rebuilt
         explained = {
             **dataclasses.asdict(completion),
-            "prompt": engine.detokenize(prompt.tokens, special=True),
-            "context_files": list(prompt.extra_files_used),
+            **prompt_explanation(prepared.prompt, engine.detokenize),
             "cache": "hit" if completion.timings.prompt_tokens_reused else "miss",
         }
         print(json.dumps(explained, indent=2))

@@ -125,7 +125,26 @@ class Completer:
         prefix_start_hint: int | None = None,
     ) -> Completion:
         prepared = prepare(fim_input, self.engine.tokenize, self.settings, prefix_start_hint)
+        return self.complete_prepared(prepared, cancel)
+
+    def complete_prepared(self, prepared: Prepared, cancel: CancelCheck | None = None) -> Completion:
+        """Generate and post-process for a prompt `prepare` built (a caller that also shows the prompt
+        builds it once)."""
         generated = self.engine.generate(
             prepared.prompt.tokens, self.settings.generation, prepared.should_stop(self.settings), cancel
         )
         return finish(prepared, generated, self.settings)
+
+
+def prompt_explanation(built: prompt.Prompt, detokenize) -> dict:
+    """The prompt as the model saw it (special tokens as text), the context files chosen and the token
+    split: what `complete --json` and `serve --log-prompts` show."""
+    return {
+        "prompt": detokenize(built.tokens, special=True),
+        "context_files": list(built.extra_files_used),
+        "prompt_tokens": {
+            "context": built.context_tokens,
+            "prefix": built.prefix_tokens,
+            "suffix": built.suffix_tokens,
+        },
+    }

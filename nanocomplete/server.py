@@ -325,8 +325,14 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
         prefix=prefix,
         suffix=body.input_suffix,
         recent=recent,
-        max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
+        max_tokens=_max_tokens(body.n_predict),
     )
+
+
+def _max_tokens(n_predict: int | None) -> int | None:
+    """llama.cpp's `n_predict` as our `max_tokens`: capped at api.MAX_TOKENS; unset, 0 (a warm-up) or -1
+    (unlimited) leave the server's default."""
+    return min(n_predict, api.MAX_TOKENS) if n_predict and n_predict > 0 else None
 
 
 def _document_key(endpoint: str, prefix: str, suffix: str) -> str:
@@ -344,7 +350,7 @@ def _llama_completion_request(body: api.LlamaCompletionRequest) -> api.CompleteR
         uri=_document_key("completion", prefix, suffix),
         prefix=prefix,
         suffix=suffix,
-        max_tokens=min(body.n_predict, api.MAX_TOKENS) if body.n_predict and body.n_predict > 0 else None,
+        max_tokens=_max_tokens(body.n_predict),
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nanocomplete import api, context, postprocess
-from nanocomplete.completion import Prepared, Settings, finish, prepare, split_at
+from nanocomplete.completion import Prepared, Settings, finish, prepare, prompt_explanation, split_at
 from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
 from nanocomplete.engine import Engine
 from nanocomplete.errors import PromptError
@@ -158,16 +158,9 @@ class CompletionService:
     def explain(self, prepared: Prepared, response: api.CompleteResponse) -> dict:
         """Why this completion: the prompt as the model saw it, the context pieces chosen, the cache
         outcome and the timings (what `serve --log-prompts` logs)."""
-        prompt = prepared.prompt
         return {
             "request_id": response.request_id,
-            "prompt": self.engine.detokenize(prompt.tokens, special=True),
-            "context_files": list(prompt.extra_files_used),
-            "prompt_tokens": {
-                "context": prompt.context_tokens,
-                "prefix": prompt.prefix_tokens,
-                "suffix": prompt.suffix_tokens,
-            },
+            **prompt_explanation(prepared.prompt, self.engine.detokenize),
             "cache": response.cache,
             "timings": response.timings.model_dump() if response.timings else None,
             "completion": response.completion,

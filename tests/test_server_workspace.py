@@ -11,22 +11,11 @@ import psutil
 import pytest
 from server_harness import RunningServer
 
+from nanocomplete.bench import synthetic_tree
 from nanocomplete.config import IndexConfig
 
 TREE_FILES = 50_000
 INDEX = IndexConfig(index_max_files=4_000, index_max_memory_mb=96, index_max_seconds=45.0)
-
-
-def synthetic_tree(root, files: int) -> None:
-    """`files` small Python modules, 50 per folder, 500 per package."""
-    for n in range(files):
-        folder = root / f"pkg{n // 500}" / f"sub{(n // 50) % 10}"
-        if n % 50 == 0:
-            folder.mkdir(parents=True)
-        (folder / f"mod{n}.py").write_text(
-            f"from pkg{n // 500}.sub0.mod{n - n % 50} import f{n - n % 50}\n\n\n"
-            f"def f{n}(value_{n % 97}):\n    return f{n - n % 50}(value_{n % 97}) + {n}\n"
-        )
 
 
 def complete(client, uri: str, prefix: str, **extra) -> tuple[dict, float]:

@@ -108,13 +108,7 @@ describe("Dash in VS Code (code-server) with the real nanocomplete server", () =
     console.log(`ghost text: ${JSON.stringify(ghost)}`);
     assert.ok(ghost.trim().length > 0);
     await page.screenshot({ path: path.join(p.output, "ghost-text.png") });
-    await page.keyboard.press("Tab");
-    await waitFor(
-      "the ghost text to be inserted",
-      async () => !(await bench.ghostVisible()) || undefined,
-      10_000,
-    );
-    await page.keyboard.press("Control+S");
+    await acceptAndSave(bench);
     const file = path.join(workspace, "inventory.py");
     const expected = typed + ghost.trimEnd();
     const saved = await waitFor("the saved file", () => fileHolding(file, expected), 15_000);
@@ -151,13 +145,7 @@ describe("Dash in VS Code (code-server) with the real nanocomplete server", () =
     await page.keyboard.type("describe('sum", { delay: KEY_MS }); // the editor adds ')' after the cursor
     const ghost = await bench.ghostText(GHOST_TIMEOUT_MS);
     console.log(`ghost text inside auto-closed characters: ${JSON.stringify(ghost)}`);
-    await page.keyboard.press("Tab");
-    await waitFor(
-      "the ghost text to be inserted",
-      async () => !(await bench.ghostVisible()) || undefined,
-      10_000,
-    );
-    await page.keyboard.press("Control+S");
+    await acceptAndSave(bench);
     const file = path.join(workspace, "sum.test.js");
     const line = await waitFor("the saved line", () => typedLine(file, SUM_TEST), 15_000);
     console.log(`the line after accepting: ${JSON.stringify(line)}`);
@@ -342,6 +330,17 @@ function copyLogs(tmp: string, output: string): void {
 }
 
 // --- checks --------------------------------------------------------------------------------------
+
+/** Tab accepts the ghost text; once it is in the document, Ctrl+S saves the file. */
+async function acceptAndSave(bench: Workbench): Promise<void> {
+  await bench.page.keyboard.press("Tab");
+  await waitFor(
+    "the ghost text to be inserted",
+    async () => !(await bench.ghostVisible()) || undefined,
+    10_000,
+  );
+  await bench.page.keyboard.press("Control+S");
+}
 
 /** The line typed at the end of a file that held `original`, once the saved file holds it. */
 function typedLine(file: string, original: string): string | undefined {
