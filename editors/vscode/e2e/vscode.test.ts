@@ -266,6 +266,7 @@ function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
     "extensions.autoUpdate": false,
     "extensions.ignoreRecommendations": true,
     "telemetry.telemetryLevel": "off",
+    "nanocomplete.telemetry": "on", // kept locally although VS Code's own telemetry is off
     "update.mode": "none",
     "editor.quickSuggestions": { other: "off", comments: "off", strings: "off" },
     "editor.suggestOnTriggerCharacters": false,

@@ -16,6 +16,18 @@ import type * as api from "./api";
 import { realTimers, type Timers } from "./timers";
 
 export const REJECT_GRACE_MS = 500;
+
+/** `nanocomplete.telemetry`: "auto" follows VS Code's `telemetry.telemetryLevel` (off there, off here);
+ * "on" and "off" decide alone (the events never leave the machine, so a user may keep them while VS Code's
+ * own telemetry is off). Booleans from before the setting took a string still mean on / off. */
+export type TelemetrySetting = "auto" | "on" | "off" | boolean;
+export const DEFAULT_TELEMETRY: TelemetrySetting = "auto";
+
+export function telemetryAllowed(setting: TelemetrySetting, vscodeTelemetryEnabled: boolean): boolean {
+  if (setting === "on" || setting === true) return true;
+  if (setting === "off" || setting === false) return false;
+  return vscodeTelemetryEnabled;
+}
 export const FLUSH_MS = 1_000;
 export const MAX_BATCH = 100;
 

@@ -8,7 +8,7 @@
 import * as vscode from "vscode";
 import { Client } from "./client";
 import { Connection } from "./connection";
-import { EventQueue } from "./events";
+import { DEFAULT_TELEMETRY, EventQueue, type TelemetrySetting, telemetryAllowed } from "./events";
 import { Feedback } from "./feedback";
 import { Navigation } from "./navigation";
 import { DEFAULT_DISABLED_FILES, DEFAULT_LANGUAGES } from "./enablement";
@@ -26,7 +26,7 @@ export function readSettings(): Settings {
     apiToken: c.get("apiToken", ""),
     languages: { ...DEFAULT_LANGUAGES, ...c.get<Record<string, boolean>>("languages", {}) },
     disabledFiles: c.get("disabledFiles", DEFAULT_DISABLED_FILES),
-    telemetry: c.get("telemetry", true),
+    telemetry: c.get<TelemetrySetting>("telemetry", DEFAULT_TELEMETRY),
   };
 }
 
@@ -53,7 +53,7 @@ class Dash implements vscode.Disposable {
   );
   // events go to the local server only (never off the machine), while nanocomplete.telemetry allows them
   readonly feedback = new Feedback((event) => {
-    if (readSettings().telemetry) this.queue.push(event);
+    if (telemetryAllowed(readSettings().telemetry, vscode.env.isTelemetryEnabled)) this.queue.push(event);
   });
   readonly navigation = new Navigation(
     this.client,

@@ -9,7 +9,7 @@ import type * as api from "./api";
 import { type Client, isAbort } from "./client";
 import { debounceMs, delay, type KeystrokeClock } from "./debounce";
 import { languageEnabled } from "./enablement";
-import type { Tracker } from "./events";
+import type { TelemetrySetting, Tracker } from "./events";
 import type { RecentSnippets } from "./recent";
 import { completeRequest, type DocumentState, newRequestId, shouldComplete, withinLimits } from "./request";
 
@@ -23,7 +23,7 @@ export interface Settings {
   apiToken: string;
   languages: Record<string, boolean>;
   disabledFiles: string[];
-  telemetry: boolean;
+  telemetry: TelemetrySetting;
 }
 
 /** Whether Dash may read `document` at all: its language is on and it is not a file that holds

@@ -1,3 +1,4 @@
+import { DEFAULT_TELEMETRY } from "../src/events";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,6 +29,6 @@ describe("where Dash completes", () => {
     assert.deepEqual(properties["nanocomplete.languages"].default, DEFAULT_LANGUAGES);
     assert.deepEqual(properties["nanocomplete.disabledFiles"].default, DEFAULT_DISABLED_FILES);
     assert.ok(DEFAULT_DISABLED_FILES.includes("**/.env") && DEFAULT_DISABLED_FILES.includes("**/*.pem"));
-    assert.equal(properties["nanocomplete.telemetry"].default, true);
+    assert.equal(properties["nanocomplete.telemetry"].default, DEFAULT_TELEMETRY);
   });
 });

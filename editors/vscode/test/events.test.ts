@@ -1,7 +1,15 @@
 import * as assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as api from "../src/api";
-import { type Answer, EventQueue, MAX_BATCH, REJECT_GRACE_MS, Tracker } from "../src/events";
+import {
+  type Answer,
+  EventQueue,
+  MAX_BATCH,
+  REJECT_GRACE_MS,
+  type TelemetrySetting,
+  telemetryAllowed,
+  Tracker,
+} from "../src/events";
 import { FakeTimers } from "./fake-timers";
 
 function setup() {
@@ -184,5 +192,25 @@ describe("EventQueue", () => {
     await queue.flush();
     await queue.flush();
     assert.equal(errors.length, 1);
+  });
+});
+
+describe("telemetryAllowed", () => {
+  it("follows VS Code's telemetry level on auto, and the user's choice otherwise", () => {
+    const table: [TelemetrySetting, boolean, boolean][] = [
+      ["auto", true, true],
+      ["auto", false, false],
+      ["on", false, true],
+      ["off", true, false],
+      [true, false, true],
+      [false, true, false],
+    ];
+    for (const [setting, vscodeOn, expected] of table) {
+      assert.equal(
+        telemetryAllowed(setting, vscodeOn),
+        expected,
+        `${String(setting)} with VS Code ${vscodeOn}`,
+      );
+    }
   });
 });
