@@ -170,18 +170,32 @@ def make_parser() -> argparse.ArgumentParser:
     coverage.set_defaults(run=run_bench_coverage)
 
     replay = bench_kinds.add_parser(
-        "replay", help="a simulated editing session over HTTP: our caching vs a naive configuration"
+        "replay",
+        help="seeded editing sessions over HTTP on unseen code: ours as served, naive, and llama.vscode's "
+        "requests to llama.cpp's llama-server",
     )
     _add_model_flag(replay)
     replay.add_argument(
-        "--package", default="httpx", help="eval-split package to edit (default: %(default)s)"
+        "--arms",
+        default="served,naive,peer",
+        help="comma-separated, of served, naive, peer (default: %(default)s)",
     )
-    replay.add_argument("--out", type=Path, default=Path("out/bench"), help="where the JSON results go")
     replay.add_argument(
-        "--skip-naive",
-        action="store_true",
-        help="replay only our configuration (comparing models rather than caching)",
+        "--language",
+        default="python,typescript",
+        help="languages of the pinned replay repositories, comma-separated (default: %(default)s)",
     )
+    replay.add_argument("--repo", type=Path, help="replay a local checkout instead (give its one --language)")
+    replay.add_argument(
+        "--session-seed", type=int, default=0, help="seed of the typing sessions (default: %(default)s)"
+    )
+    replay.add_argument(
+        "--naive-requests",
+        type=int,
+        default=60,
+        help="served requests the naive arm replays (a seeded sample; default: %(default)s)",
+    )
+    replay.add_argument("--out", type=Path, help="run directory (default: out/bench/replay-MODEL)")
     add_settings_flags(
         replay, ("engine", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
     )
@@ -417,32 +431,70 @@ def run_bench_coverage(args: argparse.Namespace) -> int:
 
 
 def run_bench_replay(args: argparse.Namespace) -> int:
-    from nanocomplete import replay
-    from nanocomplete.corpus import pins
+    from nanocomplete import models, replay
+    from nanocomplete.config import ServerConfig
     from nanocomplete.engine import Engine
+    from nanocomplete.server import free_port
+    from nanocomplete.service import CompletionService
+
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = sorted(set(arms) - set(replay.ARMS))
+    languages = [lang for lang in args.language.split(",") if lang]
+    if unknown or set(languages) - set(replay.LANGUAGE_SUFFIXES):
+        print(f"error: arms are {', '.join(replay.ARMS)}; languages {', '.join(replay.LANGUAGE_SUFFIXES)}")
+        return 2
+    repos = replay_repos(args.repo, languages)
+    engine_config = settings_from_args(args, "engine")
+    engine = Engine.for_model(args.model, engine_config)
+    settings, context = _serving_settings(args), settings_from_args(args, "context")
+
+    def service_factory(reuse_kv: bool):
+        engine.reset()
+        server = ServerConfig(port=free_port())
+        service = CompletionService(
+            engine, _model_label(args.model), settings, context, server, reuse_kv=reuse_kv
+        )
+        return service, server
+
+    peer_server = None
+    if "peer" in arms:
+        binary = replay.llama_server_binary()
+        files = models.resolve_files(args.model)
+        threads = engine_config.resolved_threads()
+
+        def peer_server():
+            return replay.LlamaServer(binary, files.model, threads, files.adapter, args.session_seed)
+
+    out = args.out or Path("out/bench") / f"replay-{_model_label(args.model)}"
+    result = replay.run(
+        repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests
+    )
+    print(replay.report(result))
+    print(
+        f"\nresults: {out}/ (replay.json; per arm: summary.json, requests.jsonl, results.jsonl for compare)"
+    )
+    return 0
+
+
+def replay_repos(local: Path | None, languages: list[str]):
+    """The replay's repositories: a local checkout, or the pinned replay repositories of `languages`."""
+    from nanocomplete import replay
+    from nanocomplete.corpus import pins, sources
     from nanocomplete.evals import crossfile
 
-    pin = pins.eval_pins([args.package])[0]
-    files = crossfile.package_files(args.package)
-    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
-    settings = _serving_settings(args)
-    results = {}
-    configurations = (
-        (("nanocomplete", True),) if args.skip_naive else (("nanocomplete", True), ("naive", False))
-    )
-    for name, reuse_kv in configurations:
-        session = replay.run(engine, args.model, files, settings, reuse_kv)
-        results[name] = {
-            "summary": replay.summarise(session),
-            "gate": replay.gate_tradeoff(session),
-            "requests": replay.session_records(session),
-        }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"replay-{args.package}-{_model_label(args.model)}.json"
-    path.write_text(json.dumps({"package": f"{pin.name} {pin.version}", **results}, indent=2))
-    print(replay.table(results))
-    print(f"\nresults: {path}")
-    return 0
+    if local is not None:
+        if len(languages) != 1:
+            raise SystemExit("error: --repo needs exactly one --language")
+        package = sources.directory_package(local, local.name)
+        suffixes = replay.LANGUAGE_SUFFIXES[languages[0]]
+        return [replay.Repo(str(local), languages[0], dict(package.files), suffixes)]
+    archives = crossfile.default_out_dir() / "archives"
+    repos = []
+    for language, pin, suffixes in pins.REPLAY_PINS:
+        if language in languages:
+            package = sources.load_package(pin, archives)
+            repos.append(replay.Repo(f"{pin.name} {pin.version}", language, dict(package.files), suffixes))
+    return repos
 
 
 def run_serve(args: argparse.Namespace) -> int:

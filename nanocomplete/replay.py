@@ -1,306 +1,309 @@
-"""IDE-replay benchmark: a simulated editing session over a real repository (an eval-split package),
-sent over HTTP to a real server exactly as the editor extension does, once with the product's caching and
-once with a naive configuration (no KV reuse across requests: the full prompt every time), in one run.
+"""IDE replay v2: seeded editing sessions (`typist`) over repositories the model has not seen, sent over
+HTTP to real servers, one arm after another on the same sessions:
 
-The typist writes lines of files that were removed from the project: in file A it writes a few lines,
-switches to B (a warmup is sent on the switch, then it writes there), comes back to A, looks something up
-in C (warmup only) and comes back to A again. On each line it asks for a completion at the line start and
-after each of `TRIGGER_CHARACTERS`; a suggestion counts as accepted when the text the typist is about to
-type starts with it and it has at least `MIN_ACCEPTED_CHARS` characters; accepted text is not typed.
+- served: our server exactly as `serve` runs it (the serving settings, per-file KV snapshots, the result
+  cache, workspace context), driven like Dash drives it (`/v1/warm` when a file becomes active, then
+  `/v1/complete`);
+- naive: the same server without KV reuse across requests (the full prompt every time). Its suggestions
+  are the served arm's by construction, so it replays a seeded sample of the served arm's own requests,
+  for latency only, paired request by request;
+- peer: llama.cpp's own `llama-server` on the same GGUF, started as llama.vscode's README starts it for
+  CPUs and driven with llama.vscode's requests and rules (`peer`).
+
+Each arm gets the same acceptance rule (`typist.accepted_prefix`). Intervals are 95% bootstrap intervals
+over visits (a visit is one stretch of typing in one file: requests within it are not independent); arm
+differences resample the same visits in both arms (paired).
 """
 
 from __future__ import annotations
 
-import statistics
+import json
+import random
+import shutil
+import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 
-from nanocomplete.evals import metrics
+from nanocomplete import peer, typist
+from nanocomplete.typist import Answer, Document, Record, Session
 
-TRIGGER_CHARACTERS = ".(,=:[{ "
-MIN_ACCEPTED_CHARS = 3
-REGION_LINES = 16  # lines removed from each file the typist writes in (the script writes at most these)
-THINK_S = 1.5  # pause after a file switch: the editor's warmup runs meanwhile
+ARMS = ("served", "naive", "peer")
+LANGUAGE_SUFFIXES = {"python": (".py",), "typescript": (".ts", ".tsx")}
+RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
-class Visit:
-    path: str
-    lines: int  # lines to write; 0 = only look at the file
+class Repo:
+    name: str  # "package version" or a local folder
+    language: str  # a key of LANGUAGE_SUFFIXES
+    files: dict[str, str]
+    suffixes: tuple[str, ...]  # of the files the typist writes in
 
 
-@dataclass
-class Request:
-    file: str
-    event: str  # "line_start" | "mid_line"
-    after_switch: str | None  # "new_file" | "returning" | None
-    latency_ms: float
-    prompt_tokens: int
-    evaluated: int
-    reused: int
-    prompt_ms: float
-    generation_ms: float
-    cache: str
-    shown: bool
-    accepted: bool
-    suggestion_chars: int
-    mean_logprob: float | None
+# --- arms ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Session:
-    requests: list[Request] = field(default_factory=list)
-    typed_chars: int = 0
-    accepted_chars: int = 0
+class ServedArm:
+    """Dash's requests to our server; keeps each request body for the naive arm's replay."""
 
-
-class Typist:
-    """Replays one editing session against a server."""
-
-    def __init__(self, client: httpx.Client, root: Path, originals: dict[str, str], regions: dict[str, int]):
+    def __init__(self, client: httpx.Client, root: Path):
         self.client, self.root = client, root
-        self.originals, self.regions = originals, regions
-        self.written = {path: 0 for path in regions}  # lines of each region written so far
-        self.session = Session()
-        self.visited: set[str] = set()
+        self.bodies: list[dict] = []
 
-    def run(self, script: list[Visit]) -> Session:
-        for visit in script:
-            switch = "returning" if visit.path in self.visited else "new_file"
-            self.visited.add(visit.path)
-            self._warm(visit.path)
-            time.sleep(THINK_S)
-            pending_switch: str | None = switch  # marks the visit's first request (blank lines make none)
-            for _ in range(visit.lines):
-                pending_switch = self._write_line(visit.path, pending_switch)
-        return self.session
+    def activate(self, document: Document) -> None:
+        self.client.post("/v1/warm", json=self._body(document)).raise_for_status()
 
-    # --- documents ---
+    def complete(self, document: Document) -> Answer:
+        body = self._body(document)
+        self.bodies.append(body)
+        return served_answer(self.client, body)
 
-    def _document(self, path: str, line_text: str) -> tuple[str, dict]:
-        """The file as the editor holds it: region lines written so far, the current line up to the
-        cursor (`line_text`), and the rest of the file after the region."""
-        lines = self.originals[path].split("\n")
-        start, written = self.regions[path], self.written[path]
-        before = lines[: start + written]
-        region_end = start + REGION_LINES
-        text = "\n".join([*before, line_text, *lines[region_end:]])
-        cursor = {"line": len(before), "character": len(line_text.encode("utf-16-le")) // 2}
-        return text, cursor
-
-    def _target(self, path: str) -> str:
-        return self.originals[path].split("\n")[self.regions[path] + self.written[path]]
-
-    def _upcoming(self, path: str, typed: str) -> str:
-        """What the typist will type next: the rest of this line and the region's following lines."""
-        lines = self.originals[path].split("\n")
-        start = self.regions[path] + self.written[path]
-        rest = lines[start][len(typed) :]
-        following = lines[start + 1 : self.regions[path] + REGION_LINES]
-        return "\n".join([rest, *following])
-
-    # --- actions ---
-
-    def _warm(self, path: str) -> None:
-        text, cursor = self._document(path, self._indentation(path))
-        self.client.post("/v1/warm", json=self._body(path, text, cursor))
-
-    def _write_line(self, path: str, after_switch: str | None) -> str | None:
-        """Type one line, asking for completions on the way; returns `after_switch` if no request used it."""
-        target = self._target(path)
-        typed = self._indentation(path)
-        event = "line_start"
-        while len(typed) < len(target):
-            if event == "line_start" or typed[-1] in TRIGGER_CHARACTERS:
-                typed = self._ask(path, typed, event, after_switch)
-                after_switch, event = None, "mid_line"
-                if len(typed) >= len(target):
-                    break
-            typed += target[len(typed)]
-            self.session.typed_chars += 1
-        self.written[path] += 1
-        return after_switch
-
-    def _ask(self, path: str, typed: str, event: str, after_switch: str | None) -> str:
-        text, cursor = self._document(path, typed)
-        started = time.perf_counter()
-        body = self.client.post("/v1/complete", json=self._body(path, text, cursor)).json()
-        latency_ms = (time.perf_counter() - started) * 1000
-        suggestion = body.get("completion", "")
-        upcoming = self._upcoming(path, typed)
-        first_line = suggestion.split("\n")[0]
-        accepted = len(first_line) >= MIN_ACCEPTED_CHARS and upcoming.startswith(first_line)
-        t = body.get("timings") or {}
-        print(f"  {path} {event:10} {latency_ms:7.0f} ms  {t.get('prompt_tokens_evaluated', 0):5} evaluated  "
-              f"{body.get('cache', 'none'):12} {'accepted' if accepted else ''}", flush=True)  # fmt: skip
-        self.session.requests.append(
-            Request(
-                path, event, after_switch, latency_ms, t.get("prompt_tokens", 0),
-                t.get("prompt_tokens_evaluated", 0), t.get("prompt_tokens_reused", 0),
-                t.get("prompt_ms", 0.0), t.get("generation_ms", 0.0),
-                body.get("cache", "none"), bool(suggestion), accepted, len(suggestion),
-                body.get("confidence", {}).get("mean_logprob"),
-            )
-        )  # fmt: skip
-        if accepted:
-            self.session.accepted_chars += len(first_line)
-            return typed + first_line
-        return typed
-
-    def _indentation(self, path: str) -> str:
-        target = self._target(path)
-        return target[: len(target) - len(target.lstrip())]
-
-    def _body(self, path: str, text: str, cursor: dict) -> dict:
+    def _body(self, document: Document) -> dict:
         return {
-            "uri": (self.root / path).as_uri(),
-            "text": text,
-            "cursor": cursor,
+            "uri": (self.root / document.path).as_uri(),
+            "text": document.text,
+            "cursor": {"line": document.line, "character": document.character},
             "workspace_root": str(self.root),
         }
 
 
-def choose_regions(files: dict[str, str], paths: list[str]) -> dict[str, int]:
-    """For each path, the first function or method at or after 40% of the file with enough lines."""
-    regions = {}
-    for path in paths:
-        lines = files[path].split("\n")
-        start = int(len(lines) * 0.4)
-        for index in range(start, len(lines) - REGION_LINES):
-            stripped = lines[index].lstrip()
-            body = lines[index + 1 : index + REGION_LINES]
-            if stripped.startswith(("def ", "async def ", "function ", "export function ")) and all(
-                line.strip() for line in body[:3]
-            ):
-                regions[path] = index + 1  # write the body, the signature is there
-                break
-        else:
-            regions[path] = start
-    return regions
+def served_answer(client: httpx.Client, body: dict) -> Answer:
+    started = time.perf_counter()
+    response = client.post("/v1/complete", json=body)
+    latency_ms = (time.perf_counter() - started) * 1000
+    response.raise_for_status()
+    answer = response.json()
+    timings = answer.get("timings") or {}
+    cache = answer.get("cache", "none")
+    return Answer(
+        answer.get("completion", ""), latency_ms, timings.get("prompt_tokens_evaluated", 0),
+        timings.get("prompt_tokens", 0), cache, cache != "result_cache", True,
+        (answer.get("confidence") or {}).get("mean_logprob"),
+    )  # fmt: skip
 
 
-def prepare_workspace(files: dict[str, str], regions: dict[str, int]) -> Path:
-    """The package on disk with every region to be written removed (nothing the typist will type is
-    visible to retrieval)."""
+class PeerArm:
+    """llama.vscode's client against a llama-server (`peer`): its inputs, ring, result cache and filters."""
+
+    def __init__(self, client: httpx.Client, seed: int):
+        self.client = client
+        self.ring = peer.Ring(random.Random(seed))
+        self.cache = peer.ResultCache()
+        self.edited: set[str] = set()  # files with unsaved changes (the typist never saves)
+        self.active: Document | None = None
+
+    def activate(self, document: Document) -> None:
+        if self.active is not None:
+            left = self.active
+            self.ring.pick_around_cursor(
+                left.text.split("\n"), left.line, left.path, left.path in self.edited
+            )
+        self.ring.pick_around_cursor(
+            document.text.split("\n"), document.line, document.path, document.path in self.edited
+        )
+        self.active = document
+        for _ in range(2):  # the user pauses a few seconds on a switch: ring updates run meanwhile
+            if self.ring.update():
+                self.client.post("/infill", json=peer.ring_update_body(self.ring.chunks)).raise_for_status()
+
+    def complete(self, document: Document) -> Answer:
+        self.active = document
+        self.edited.add(document.path)
+        lines = document.text.split("\n")
+        inputs = peer.fim_inputs(lines, document.line, _column(lines[document.line], document.character))
+        if inputs is None:
+            return Answer("", 0.0, requested=False, model_answered=False, cache="not_requested")
+        started = time.perf_counter()
+        cached = self.cache.get(inputs)
+        if cached is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
+            return Answer(cached[0] if cached else "", latency_ms, cache="client_cache", model_answered=False)
+        response = self.client.post("/infill", json=peer.infill_body(inputs, self.ring.chunks))
+        latency_ms = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        data = response.json()
+        shown = [
+            s
+            for c in peer.completions_of(data)
+            if (s := peer.shown_suggestion(c, lines, document.line, inputs)) is not None
+        ]
+        if shown:
+            self.cache.put(inputs, shown)
+        self.ring.after_completion(lines, document.line, document.path)
+        first = data[0] if isinstance(data, list) and data else data
+        timings = first.get("timings") or {} if isinstance(first, dict) else {}
+        return Answer(
+            shown[0] if shown else "", latency_ms, int(timings.get("prompt_n", 0)),
+            int(first.get("tokens_evaluated", 0)) if isinstance(first, dict) else 0, "kv_cache_reuse",
+        )  # fmt: skip
+
+
+def _column(line: str, utf16_character: int) -> int:
+    """The Python index of a UTF-16 column."""
+    count = 0
+    for index, char in enumerate(line):
+        if count >= utf16_character:
+            return index
+        count += 2 if ord(char) > 0xFFFF else 1
+    return len(line)
+
+
+# --- servers ---------------------------------------------------------------------------------------------
+
+
+class LlamaServer:
+    """llama.cpp's `llama-server` on a loopback port, started with `peer.SERVER_FLAGS`."""
+
+    def __init__(self, binary: Path, model: Path, threads: int, adapter: Path | None = None, seed: int = 0):
+        from nanocomplete.server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [
+            str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
+            "--threads", str(threads), "--seed", str(seed), *peer.SERVER_FLAGS,
+            *(["--lora", str(adapter)] if adapter else []),
+        ]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+
+    def __enter__(self) -> LlamaServer:
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama-server exited: see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"llama-server did not become ready in 120 s: see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def llama_server_binary(python: str = ".venv/bin/python") -> Path:
+    """The cached `llama-server` built from the llama.cpp that our llama-cpp-python vendors (built once by
+    scripts/build_llama_server.sh, ~10 min on 2 cores; then seconds)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "build_llama_server.sh"
+    done = subprocess.run([str(script), python], check=True, stdout=subprocess.PIPE, text=True)
+    return Path(done.stdout.strip().split("\n")[-1])
+
+
+# --- one repository --------------------------------------------------------------------------------------
+
+
+def prepare_workspace(files: dict[str, str], regions: list[typist.Region]) -> Path:
+    """The repository on disk with every region removed (nothing the typist will type is there to find)."""
     root = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-"))
     for path, text in files.items():
         lines = text.split("\n")
-        if path in regions:
-            del lines[regions[path] : regions[path] + REGION_LINES]
+        for region in sorted((r for r in regions if r.path == path), key=lambda r: -r.start):
+            del lines[region.start : region.start + region.lines]
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("\n".join(lines), encoding="utf-8")
     return root
 
 
-def summarise(session: Session) -> dict:
-    requests = session.requests
-    timed = [r for r in requests if r.cache != "result_cache"]
-    shown = [r for r in requests if r.shown]
+@dataclass
+class ArmRun:
+    """One arm's session on one repository."""
 
-    def median(values):
-        return statistics.median(values) if values else 0.0
-
-    def p95(values):
-        return metrics.p95(values) if values else 0.0
-
-    evaluated = sum(r.evaluated for r in timed)
-    reused = sum(r.reused for r in timed)
-    by_event = {}
-    for name, members in (
-        ("line_start", [r for r in requests if r.event == "line_start" and not r.after_switch]),
-        ("mid_line", [r for r in requests if r.event == "mid_line"]),
-        ("first_in_new_file", [r for r in requests if r.after_switch == "new_file"]),
-        ("first_after_returning", [r for r in requests if r.after_switch == "returning"]),
-    ):
-        by_event[name] = {
-            "n": len(members),
-            "latency_ms_p50": median([r.latency_ms for r in members]),
-            "evaluated_median": median([r.evaluated for r in members]),
-        }
-    return {
-        "requests": len(requests),
-        "shown": len(shown),
-        "accepted": sum(r.accepted for r in requests),
-        "acceptance_rate": sum(r.accepted for r in shown) / len(shown) if shown else 0.0,
-        "accepted_chars_per_100_typed": 100 * session.accepted_chars / max(1, session.typed_chars),
-        "latency_ms_p50": median([r.latency_ms for r in requests]),
-        "model_latency_ms_p50": median([r.latency_ms for r in timed]),
-        "latency_ms_p95": p95([r.latency_ms for r in requests]),
-        "prompt_tokens_median": median([r.prompt_tokens for r in timed]),
-        "prompt_tokens_evaluated_median": median([r.evaluated for r in timed]),
-        "cache_hit_ratio": reused / (reused + evaluated) if evaluated + reused else 0.0,
-        "prompt_ms_total": sum(r.prompt_ms for r in timed),
-        "generation_ms_total": sum(r.generation_ms for r in timed),
-        "by_event": by_event,
-        "cache_outcomes": {
-            c: sum(r.cache == c for r in requests) for c in sorted({r.cache for r in requests})
-        },
-    }
+    repo: str
+    language: str
+    session: Session
 
 
-def gate_tradeoff(session: Session, thresholds=(-99.0, -2.0, -1.5, -1.0, -0.75, -0.5, -0.3)) -> list[dict]:
-    """Suggestions shown and acceptance rate if completions with a lower mean log-prob were hidden."""
-    shown = [r for r in session.requests if r.shown and r.mean_logprob is not None]
-    rows = []
-    for threshold in thresholds:
-        kept = [r for r in shown if r.mean_logprob >= threshold]
-        rows.append(
-            {
-                "min_mean_logprob": threshold,
-                "shown": len(kept),
-                "accepted": sum(r.accepted for r in kept),
-                "acceptance_rate": sum(r.accepted for r in kept) / len(kept) if kept else 0.0,
-            }
-        )
-    return rows
+def replay_served(
+    service_factory: Callable, repo: Repo, seed: int, log: Callable
+) -> tuple[ArmRun, list[dict]]:
+    """The served arm on `repo`; returns the run and the request bodies it sent."""
+    from nanocomplete.server import BackgroundServer, create_app
+
+    regions, script = typist.plan_session(repo.files, repo.suffixes, seed)
+    root = prepare_workspace(repo.files, regions)
+    try:
+        service, config = service_factory(reuse_kv=True)
+        service.workspaces.get(str(root))  # the editor opens the folder: indexing starts
+        _wait_for_index(service, root)
+        with (
+            BackgroundServer(create_app(service, config), config.port) as server,
+            httpx.Client(base_url=server.url, timeout=600) as client,
+        ):
+            arm = ServedArm(client, root)
+            session = typist.Typist(repo.files, regions, seed).run(script, arm, log)
+        return ArmRun(repo.name, repo.language, session), arm.bodies
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def session_records(session: Session) -> list[dict]:
-    return [asdict(r) for r in session.requests]
+def replay_peer(url: str, repo: Repo, seed: int, log: Callable) -> ArmRun:
+    regions, script = typist.plan_session(repo.files, repo.suffixes, seed)
+    with httpx.Client(base_url=url, timeout=600) as client:
+        session = typist.Typist(repo.files, regions, seed).run(script, PeerArm(client, seed), log)
+    return ArmRun(repo.name, repo.language, session)
 
 
-# --- the benchmark ---------------------------------------------------------------------------------------
+def replay_naive(
+    service_factory: Callable, bodies: list[dict], served: list[Record], log: Callable
+) -> list[dict]:
+    """The sampled served requests again, on a server without KV reuse: per request, both latencies."""
+    from nanocomplete.server import BackgroundServer, create_app
 
-
-def script_for(paths: list[str]) -> list[Visit]:
-    """Write in A, switch to B and write, back to A, look something up in C, back to A."""
-    a, b, c = paths
-    return [Visit(a, 5), Visit(b, 3), Visit(a, 5), Visit(c, 0), Visit(a, 3)]
-
-
-def pick_files(files: dict[str, str], count: int = 3) -> list[str]:
-    """The largest source files (deterministic), which the typist works in."""
-    ranked = sorted(files, key=lambda p: (-len(files[p].split("\n")), p))
-    return [p for p in ranked if not p.endswith("__init__.py")][:count]
-
-
-def run(engine, model_name: str, files: dict[str, str], settings, reuse_kv: bool) -> Session:
-    from nanocomplete.config import ServerConfig
-    from nanocomplete.server import BackgroundServer, create_app, free_port
-    from nanocomplete.service import CompletionService
-
-    paths = pick_files(files)
-    regions = choose_regions(files, paths)
-    root = prepare_workspace(files, regions)
-    engine.reset()
-    config = ServerConfig(port=free_port())
-    service = CompletionService(engine, model_name, settings, server=config, reuse_kv=reuse_kv)
-    service.workspaces.get(str(root))  # the editor opens the folder: indexing starts
-    app = create_app(service, config)
+    service, config = service_factory(reuse_kv=False)
+    pairs = []
     with (
-        BackgroundServer(app, config.port) as server,
+        BackgroundServer(create_app(service, config), config.port) as server,
         httpx.Client(base_url=server.url, timeout=600) as client,
     ):
-        _wait_for_index(service, root)
-        return Typist(client, root, files, regions).run(script_for(paths))
+        for body, record in zip(bodies, served, strict=True):
+            answer = served_answer(client, body)
+            pairs.append(
+                {
+                    "kind": record.kind,
+                    "served_latency_ms": record.latency_ms,
+                    "naive_latency_ms": answer.latency_ms,
+                    "served_evaluated": record.prompt_tokens_evaluated,
+                    "naive_evaluated": answer.prompt_tokens_evaluated,
+                    "same_completion": answer.completion == record.completion,
+                }
+            )
+            log(None)
+    return pairs
 
 
-def _wait_for_index(service, root: Path, timeout_s: float = 60) -> None:
+def naive_sample(
+    runs: list[tuple[ArmRun, list[dict]]], size: int, seed: int
+) -> tuple[list[dict], list[Record]]:
+    """A seeded sample of the served requests the model answered (a result-cache answer costs nothing in
+    either configuration)."""
+    candidates = [
+        (body, record)
+        for run, bodies in runs
+        for body, record in zip(bodies, run.session.records, strict=True)
+        if record.model_answered
+    ]
+    chosen = random.Random(seed).sample(candidates, min(size, len(candidates)))
+    return [b for b, _ in chosen], [r for _, r in chosen]
+
+
+def _wait_for_index(service, root: Path, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = service.workspaces.get(str(root))
@@ -309,37 +312,362 @@ def _wait_for_index(service, root: Path, timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
-def table(results: dict) -> str:
-    """The configurations side by side (ours, then naive if it ran); the ratio of median latencies last."""
-    names = [name for name in ("nanocomplete", "naive") if name in results]
-    summaries = [results[name]["summary"] for name in names]
+# --- metrics ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One visit of one repository's session: the bootstrap's resampling unit."""
+
+    key: str  # "repo#visit"
+    records: tuple[Record, ...]
+    typed_chars: int
+    accepted_chars: int
+
+
+def units(runs: Sequence[ArmRun]) -> list[Unit]:
+    out = []
+    for run in runs:
+        for visit, typed in sorted(run.session.typed_chars_by_visit.items()):
+            records = tuple(r for r in run.session.records if r.visit == visit)
+            out.append(
+                Unit(f"{run.repo}#{visit}", records, typed, run.session.accepted_chars_by_visit[visit])
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Units as arrays: one entry per request (with its unit's index) and one per unit. A bootstrap draw
+    is a weight per unit (how often it was drawn), so no draw copies a record."""
+
+    unit: np.ndarray  # per request: index of its unit
+    kind: np.ndarray
+    latency_ms: np.ndarray
+    evaluated: np.ndarray
+    requested: np.ndarray
+    answered: np.ndarray  # by the model (not a result cache)
+    shown: np.ndarray
+    accepted: np.ndarray
+    typed_chars: np.ndarray  # per unit
+    accepted_chars: np.ndarray  # per unit
+
+    @classmethod
+    def of(cls, unit_list: Sequence[Unit]) -> Frame:
+        rows = [(i, r) for i, u in enumerate(unit_list) for r in u.records]
+
+        def column(get, dtype=float):
+            return np.array([get(r) for _, r in rows], dtype=dtype)
+
+        return cls(
+            np.array([i for i, _ in rows], dtype=int), column(lambda r: r.kind, object),
+            column(lambda r: r.latency_ms), column(lambda r: r.prompt_tokens_evaluated),
+            column(lambda r: r.requested, bool), column(lambda r: r.requested and r.model_answered, bool),
+            column(lambda r: r.requested and bool(r.completion), bool),
+            column(lambda r: r.requested and r.accepted_chars > 0, bool),
+            np.array([u.typed_chars for u in unit_list], dtype=float),
+            np.array([u.accepted_chars for u in unit_list], dtype=float),
+        )  # fmt: skip
+
+    def only(self, kind: str) -> Frame:
+        """The requests of one kind (the per-unit counts stay whole)."""
+        keep = self.kind == kind
+        per_request = (
+            self.unit, self.kind, self.latency_ms, self.evaluated, self.requested, self.answered, self.shown,
+            self.accepted,
+        )  # fmt: skip
+        return Frame(*(column[keep] for column in per_request), self.typed_chars, self.accepted_chars)
+
+
+Statistic = Callable[[Frame, np.ndarray], float]  # (frame, weight per unit) -> value
+
+
+def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Nearest rank (as `metrics.p95`) over values repeated by their integer weights."""
+    keep = weights > 0
+    if not keep.any():
+        return float("nan")
+    order = np.argsort(values[keep], kind="stable")
+    ordered, cumulative = values[keep][order], np.cumsum(weights[keep][order])
+    rank = min(int(cumulative[-1]) - 1, int(q / 100 * cumulative[-1]))
+    return float(ordered[np.searchsorted(cumulative, rank, side="right")])
+
+
+def _share(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else float("nan")
+
+
+def _percentile_of(column: str, mask: str, q: float) -> Statistic:
+    def statistic(f: Frame, w: np.ndarray) -> float:
+        return _weighted_percentile(getattr(f, column), w[f.unit] * getattr(f, mask), q)
+
+    return statistic
+
+
+STATISTICS: dict[str, Statistic] = {
+    "requests": lambda f, w: float((w[f.unit] * f.requested).sum()),
+    "shown": lambda f, w: float((w[f.unit] * f.shown).sum()),
+    "accepted_share": lambda f, w: _share((w[f.unit] * f.accepted).sum(), (w[f.unit] * f.shown).sum()),
+    "accepted_chars_per_100_typed": lambda f, w: (
+        100 * _share((w * f.accepted_chars).sum(), (w * f.typed_chars).sum())
+    ),
+    "latency_ms_p50": _percentile_of("latency_ms", "requested", 50),
+    "latency_ms_p95": _percentile_of("latency_ms", "requested", 95),
+    "latency_ms_p99": _percentile_of("latency_ms", "requested", 99),
+    "model_latency_ms_p50": _percentile_of("latency_ms", "answered", 50),
+    "model_latency_ms_p95": _percentile_of("latency_ms", "answered", 95),
+    "model_latency_ms_p99": _percentile_of("latency_ms", "answered", 99),
+    "evaluated_tokens_p50": _percentile_of("evaluated", "answered", 50),
+    "evaluated_tokens_p95": _percentile_of("evaluated", "answered", 95),
+}
+KIND_STATISTICS = ("requests", "accepted_share", "latency_ms_p50", "latency_ms_p95", "evaluated_tokens_p50")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def _draws(units_count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        np.bincount(rng.integers(0, units_count, units_count), minlength=units_count)
+        for _ in range(RESAMPLES)
+    ]
+
+
+def interval(
+    unit_list: Sequence[Unit], statistic: Statistic, seed: int = 0, frame: Frame | None = None
+) -> dict:
+    """The statistic with a 95% percentile bootstrap interval, resampling units."""
+    f = frame or Frame.of(unit_list)
+    value = statistic(f, np.ones(len(unit_list)))
+    draws = [statistic(f, w) for w in _draws(len(unit_list), seed)] if unit_list else []
+    low, high = _bounds(draws)
+    return {"value": value, "low": low, "high": high, "units": len(unit_list)}
+
+
+def paired_ratio(a: Sequence[Unit], b: Sequence[Unit], statistic: Statistic, seed: int = 0) -> dict:
+    """statistic(a) / statistic(b) with a 95% bootstrap interval, resampling the units both arms share."""
+    by_key_a, by_key_b = {u.key: u for u in a}, {u.key: u for u in b}
+    keys = sorted(set(by_key_a) & set(by_key_b))
+    fa, fb = Frame.of([by_key_a[k] for k in keys]), Frame.of([by_key_b[k] for k in keys])
+    ones = np.ones(len(keys))
+    value = _ratio(statistic(fa, ones), statistic(fb, ones))
+    draws = [_ratio(statistic(fa, w), statistic(fb, w)) for w in _draws(len(keys), seed)] if keys else []
+    low, high = _bounds(draws)
+    return {"value": value, "low": low, "high": high, "units": len(keys)}
+
+
+def _bounds(draws: list[float]) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the bootstrap draws that are defined (nan when none is)."""
+    defined = [d for d in draws if d == d]
+    if not defined:
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def summarise(unit_list: Sequence[Unit]) -> dict:
+    f = Frame.of(unit_list)
+    summary: dict = {name: interval(unit_list, statistic, frame=f) for name, statistic in STATISTICS.items()}
+    summary["by_kind"] = {
+        kind: {name: interval(unit_list, STATISTICS[name], frame=f.only(kind)) for name in KIND_STATISTICS}
+        for kind in typist.REQUEST_KINDS
+    }
+    return summary
+
+
+def naive_summary(pairs: list[dict]) -> dict:
+    """Latency of the naive arm against the served arm on the same requests (paired, per request)."""
+    if not pairs:
+        return {}
+    served = np.array([p["served_latency_ms"] for p in pairs])
+    naive = np.array([p["naive_latency_ms"] for p in pairs])
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(RESAMPLES):
+        picked = rng.integers(0, len(pairs), len(pairs))
+        draws.append(np.median(naive[picked]) / np.median(served[picked]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    ratio = {"value": float(np.median(naive) / np.median(served)), "low": float(low), "high": float(high)}
+    return {
+        "requests": len(pairs),
+        "naive_latency_ms_p50": float(np.median(naive)),
+        "served_latency_ms_p50": float(np.median(served)),
+        "naive_evaluated_tokens_p50": float(np.median([p["naive_evaluated"] for p in pairs])),
+        "served_evaluated_tokens_p50": float(np.median([p["served_evaluated"] for p in pairs])),
+        "p50_ratio_naive_over_served": ratio,
+        "same_completion_share": float(np.mean([p["same_completion"] for p in pairs])),
+    }  # fmt: skip
+
+
+def records(runs: Sequence[ArmRun]) -> list[dict]:
+    return [
+        {"repo": run.repo, "language": run.language, **asdict(r)} for run in runs for r in run.session.records
+    ]
+
+
+def visit_rows(unit_list: Sequence[Unit]) -> list[dict]:
+    """One row per visit in `results.jsonl` form, so that `nanocomplete compare` pairs two arms by visit."""
+    rows = []
+    for u in unit_list:
+        requested = [r for r in u.records if r.requested]
+        rows.append(
+            {
+                "id": u.key,
+                "error": None,
+                "scores": {
+                    "accepted_chars_per_100_typed": 100 * _ratio(u.accepted_chars, u.typed_chars)
+                    if u.typed_chars
+                    else 0.0,
+                    "latency_ms_median": float(np.median([r.latency_ms for r in requested]))
+                    if requested
+                    else 0.0,
+                    "evaluated_tokens_median": float(
+                        np.median([r.prompt_tokens_evaluated for r in requested])
+                    )
+                    if requested
+                    else 0.0,
+                    "accepted_share": _ratio(sum(r.accepted_chars > 0 for r in requested), len(requested))
+                    if requested
+                    else 0.0,
+                },
+            }
+        )
+    return rows
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+
+def _cell(value: dict) -> str:
+    v, lo, hi = value["value"], value["low"], value["high"]
+    if v != v:  # nan
+        return "–"
+    digits = 2 if abs(v) < 10 else 0
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def table(summaries: dict[str, dict]) -> str:
+    """Arms side by side: every statistic with its interval, then per request kind."""
+    names = list(summaries)
     rows = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for key in (
-        "requests", "shown", "accepted", "acceptance_rate", "accepted_chars_per_100_typed", "latency_ms_p50",
-        "model_latency_ms_p50", "latency_ms_p95", "prompt_tokens_median", "prompt_tokens_evaluated_median",
-        "cache_hit_ratio", "prompt_ms_total", "generation_ms_total",
-    ):  # fmt: skip
-        rows.append(f"| {key} | " + " | ".join(_fmt(summary[key]) for summary in summaries) + " |")
-    for event in summaries[0]["by_event"]:
-        cells = []
-        for summary in summaries:
-            values = summary["by_event"][event]
-            cells.append(f"{values['n']} / {values['latency_ms_p50']:.0f} / {values['evaluated_median']:.0f}")
-        rows.append(f"| {event}: n / p50 ms / evaluated | " + " | ".join(cells) + " |")
-    if len(summaries) == 2:
-        ours, naive = summaries
-        ratio = naive["latency_ms_p50"] / ours["latency_ms_p50"] if ours["latency_ms_p50"] else float("inf")
-        model_ratio = naive["model_latency_ms_p50"] / max(ours["model_latency_ms_p50"], 1e-9)
-        rows.append(f"\np50 latency of requests the model answered, naive / nanocomplete: {model_ratio:.1f}x")
-        rows.append(f"p50 latency, naive / nanocomplete: {ratio:.1f}x")
+    for key in STATISTICS:
+        rows.append(f"| {key} | " + " | ".join(_cell(summaries[n][key]) for n in names) + " |")
+    for kind in typist.REQUEST_KINDS:
+        for key in KIND_STATISTICS:
+            cells = [_cell(summaries[n]["by_kind"][kind][key]) for n in names]
+            rows.append(f"| {kind}: {key} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
-def _fmt(value) -> str:
-    return (
-        f"{value:.3f}"
-        if isinstance(value, float) and value < 10
-        else f"{value:.0f}"
-        if isinstance(value, float)
-        else str(value)
-    )
+def write_arm(out: Path, name: str, runs: Sequence[ArmRun], summary: dict) -> Path:
+    """An arm's run directory: summary.json, the raw requests, and per-visit rows for `compare`."""
+    directory = out / name
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.json").write_text(json.dumps(summary, indent=1))
+    (directory / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records(runs)))
+    rows = visit_rows(units(runs))
+    (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory
+
+
+# --- the benchmark ---------------------------------------------------------------------------------------
+
+
+def run(
+    repos: Sequence[Repo],
+    arms: Sequence[str],
+    service_factory: Callable,
+    peer_server: Callable[[], LlamaServer] | None,
+    out: Path,
+    seed: int = 0,
+    naive_requests: int = 60,
+) -> dict:
+    """Every arm on every repository's session; writes each arm's directory under `out` and returns the
+    summaries (per language and overall) and the ratios the last lines print."""
+    served_runs: list[tuple[ArmRun, list[dict]]] = []
+    peer_runs: list[ArmRun] = []
+    progress = _Progress()
+    for repo in repos:
+        if "served" in arms:
+            progress.start(f"served · {repo.name}")
+            served_runs.append(replay_served(service_factory, repo, seed, progress))
+    if "peer" in arms and peer_server is not None:
+        with peer_server() as server:
+            for repo in repos:
+                progress.start(f"peer · {repo.name}")
+                peer_runs.append(replay_peer(server.url, repo, seed, progress))
+    result: dict = {"seed": seed, "repos": [f"{r.name} ({r.language})" for r in repos], "arms": {}}
+    by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
+    for name, runs in by_arm.items():
+        if runs:
+            result["arms"][name] = {
+                language: summarise(units([r for r in runs if r.language == language]))
+                for language in sorted({r.language for r in runs})
+            }
+            result["arms"][name]["all"] = summarise(units(runs))
+            write_arm(out, name, runs, result["arms"][name])
+    if "naive" in arms and served_runs:
+        bodies, sampled = naive_sample(served_runs, naive_requests, seed)
+        progress.start(f"naive · {len(bodies)} sampled served requests")
+        pairs = replay_naive(service_factory, bodies, sampled, progress)
+        result["naive"] = naive_summary(pairs)
+        (out / "naive").mkdir(parents=True, exist_ok=True)
+        (out / "naive" / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    if served_runs and peer_runs:
+        result["served_over_peer"] = ratios(units(by_arm["served"]), units(peer_runs))
+    (out / "replay.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def ratios(served: Sequence[Unit], peer_units: Sequence[Unit]) -> dict:
+    """Served ÷ peer on the same visits: latency p50 / p95 (lower is better for us) and accepted characters
+    per 100 typed (higher is better for us)."""
+    return {
+        key: paired_ratio(served, peer_units, STATISTICS[key])
+        for key in ("latency_ms_p50", "latency_ms_p95", "accepted_chars_per_100_typed")
+    }
+
+
+class _Progress:
+    """A tqdm bar per arm and repository, counting requests."""
+
+    def __init__(self):
+        self.bar = None
+
+    def start(self, label: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = tqdm(desc=label, unit="req", mininterval=5)
+
+    def __call__(self, record: Record | None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+
+def report(result: dict) -> str:
+    """The tables and the last lines: ours ÷ peer."""
+    sections = []
+    languages = sorted({lang for arm in result["arms"].values() for lang in arm})
+    for language in languages:
+        present = {name: arm[language] for name, arm in result["arms"].items() if language in arm}
+        sections += [f"### {language}", "", table(present), ""]
+    if result.get("naive"):
+        naive = result["naive"]
+        ratio = naive["p50_ratio_naive_over_served"]
+        p50s = f"{naive['naive_latency_ms_p50']:.0f} ms vs {naive['served_latency_ms_p50']:.0f} ms served"
+        interval_text = f"{ratio['value']:.1f}x [{ratio['low']:.1f}, {ratio['high']:.1f}]"
+        sections.append(
+            f"naive on {naive['requests']} sampled served requests: p50 {p50s} ({interval_text}); "
+            f"same completion {naive['same_completion_share']:.0%}"
+        )
+    if "served_over_peer" in result:
+        r = result["served_over_peer"]
+        sections.append(
+            "ours ÷ peer: latency p50 " + _cell(r["latency_ms_p50"]) + ", p95 " + _cell(r["latency_ms_p95"])
+            + "; accepted chars per 100 typed " + _cell(r["accepted_chars_per_100_typed"])
+        )  # fmt: skip
+    return "\n".join(sections)

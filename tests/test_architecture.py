@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("server", "bench", "replay", "evals", "train"),
     ("service",),
     ("completion", "scheduler", "kvcache", "index", "telemetry"),
-    ("prompt", "context", "postprocess", "engine", "workspace", "corpus"),
+    ("prompt", "context", "postprocess", "engine", "workspace", "corpus", "typist", "peer"),
     ("models", "syntax", "api"),
     ("merge", "storage", "machine"),
     ("config", "errors", "fim", "adapters", ""),  # "": the package's own __init__ (its version)
@@ -36,6 +36,8 @@ PURE = (
     "corpus.files",
     "evals.crossfile_examples",
     "train.cursors",
+    "typist",
+    "peer",
 )
 IO_MODULES = {
     "os",

@@ -1,54 +1,251 @@
-"""The IDE-replay benchmark's mechanics (a fake model: the typing, acceptance and summary logic is what is
-tested here; the real numbers come from `nanocomplete bench replay`)."""
+"""IDE replay v2: the typist's scripts, the acceptance rule, llama.vscode's requests (the peer driver), and
+the served arm over the real HTTP server (a fake model: the real numbers come from `nanocomplete bench
+replay`)."""
 
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import httpx
+import pytest
 from fakes import FakeEngine
 
-from nanocomplete import replay
+from nanocomplete import peer, replay, typist
 from nanocomplete.completion import Settings
+from nanocomplete.config import ServerConfig
+from nanocomplete.server import free_port
+from nanocomplete.service import CompletionService
+
+FIXTURES = Path(__file__).parent / "fixtures" / "clients"
+
+
+def _python_file(name: str, functions: int) -> str:
+    body = "\n".join(
+        f"def {name}{i}(value, other):\n"
+        f"    total = value + other\n"
+        f"    if total > {i}:\n"
+        f"        total = total * 2\n"
+        f"    result = [total, value, other]\n"
+        f"    for item in result:\n"
+        f"        total += item\n"
+        f"    while total > 100:\n"
+        f"        total -= 7\n"
+        f"    text = str(total)\n"
+        f"    print(text, value)\n"
+        f"    other = text.strip()\n"
+        f"    return total\n"
+        for i in range(functions)
+    )
+    return f"import os\n\n\n{body}"
+
 
 FILES = {
     "pkg/__init__.py": "",
-    "pkg/a.py": "\n".join(
-        ["import os", ""]
-        + [f"def f{i}(value):\n    total = value + 1\n    return total\n" for i in range(12)]
-    ),
-    "pkg/b.py": "\n".join(
-        ["import os", ""]
-        + [f"def g{i}(value):\n    total = value + 1\n    return total\n" for i in range(10)]
-    ),
-    "pkg/c.py": "\n".join(
-        ["import os", ""] + [f"def h{i}(value):\n    total = value + 1\n    return total\n" for i in range(8)]
-    ),
+    "pkg/alpha.py": _python_file("alpha", 12),
+    "pkg/beta.py": _python_file("beta", 6),
+    "pkg/gamma.py": _python_file("gamma", 6),
+    "pkg/tests/test_alpha.py": _python_file("test_alpha", 6),
 }
 
 
-def test_a_session_sends_completions_and_counts_accepted_text(monkeypatch):
-    monkeypatch.setattr(replay, "THINK_S", 0.0)
-    session = replay.run(FakeEngine("value + 1"), "fake", FILES, Settings(), reuse_kv=True)
-    summary = replay.summarise(session)
-    assert summary["requests"] > 10
-    # the fake always suggests "value + 1", which is what follows "total = " on every second line
-    assert summary["accepted"] >= 1 and summary["accepted_chars_per_100_typed"] > 0
-    assert summary["by_event"]["first_after_returning"]["n"] == 2
-    assert summary["by_event"]["first_in_new_file"]["n"] == 2  # A and B are written in; C is only looked at
+# --- the acceptance rule ---
 
 
-def test_the_naive_configuration_reuses_nothing(monkeypatch):
-    monkeypatch.setattr(replay, "THINK_S", 0.0)
-    naive = replay.summarise(replay.run(FakeEngine(), "fake", FILES, Settings(), reuse_kv=False))
-    ours = replay.summarise(replay.run(FakeEngine(), "fake", FILES, Settings(), reuse_kv=True))
-    assert naive["cache_hit_ratio"] == 0.0
-    assert ours["cache_hit_ratio"] > 0.5
+@pytest.mark.parametrize(
+    ("suggestion", "upcoming", "taken"),
+    [
+        ("value + other", "value + other\n    if", "value + other"),  # whole
+        ("value + other  ", "value + other\n", "value + other"),  # trailing whitespace is not typed
+        ("value + others", "value + other\n", "value +"),  # word by word, up to the first wrong word
+        ("value.strip()", "value.split()", "value."),  # a word or a run of symbols is one step
+        ("va", "value", ""),  # shorter than MIN_ACCEPTED_CHARS
+        ("  value", "value", ""),  # wrong leading whitespace: nothing
+        ("a = 1\n    b = 2", "a = 1\n    b = 2\n", "a = 1\n    b = 2"),  # multi-line, whole
+        ("a = 1\n    b = 3", "a = 1\n    b = 2\n", "a = 1\n    b ="),  # multi-line: lines, then words
+        ("a = 1\nb = 2", "a = 1\n    b = 2", "a = 1\n"),  # the next line's indentation is wrong
+        ("", "anything", ""),
+    ],
+)
+def test_accepted_prefix_takes_what_the_typist_would_type(suggestion, upcoming, taken):
+    assert typist.accepted_prefix(suggestion, upcoming) == taken
 
 
-def test_gate_tradeoff_counts_shown_and_accepted_above_each_threshold():
-    def request(logprob, accepted):
-        return replay.Request("a", "mid_line", None, 1, 1, 1, 0, 1, 1, "miss", True, accepted, 3, logprob)
+# --- the typist ---
 
-    session = replay.Session(
-        [request(-0.1, True), request(-0.4, True), request(-1.2, False), request(-2.5, False)]
-    )
-    rows = {row["min_mean_logprob"]: row for row in replay.gate_tradeoff(session, (-99.0, -1.0, -0.3))}
-    assert (rows[-99.0]["shown"], rows[-99.0]["acceptance_rate"]) == (4, 0.5)
-    assert (rows[-1.0]["shown"], rows[-1.0]["acceptance_rate"]) == (2, 1.0)
-    assert (rows[-0.3]["shown"], rows[-0.3]["accepted"]) == (1, 1)
+
+class RecordingArm:
+    """Suggests `answer` and records every document it is asked about."""
+
+    def __init__(self, answer: str = ""):
+        self.answer, self.opened, self.asked = answer, [], []
+
+    def activate(self, document):
+        self.opened.append(document)
+
+    def complete(self, document):
+        self.asked.append(document)
+        return typist.Answer(self.answer, 1.0)
+
+
+def test_plan_session_is_deterministic_for_a_seed_and_skips_tests():
+    first = typist.plan_session(FILES, (".py",), seed=3)
+    assert first == typist.plan_session(FILES, (".py",), seed=3)
+    regions, script = first
+    assert {r.path for r in regions} == {"pkg/alpha.py", "pkg/beta.py", "pkg/gamma.py"}
+    assert sum(v.lines == 0 for v in script) == 1  # one file only looked at first
+    assert len({r.start for r in regions if r.path == regions[0].path}) == 2  # a jump within a file
+
+
+def test_a_session_is_the_same_for_a_seed_and_labels_every_request_kind():
+    regions, script = typist.plan_session(FILES, (".py",), seed=0)
+    runs = []
+    for _ in range(2):
+        arm = RecordingArm()
+        session = typist.Typist(FILES, regions, seed=0).run(script, arm)
+        runs.append([(r.kind, r.path, r.line_prefix) for r in session.records])
+    assert runs[0] == runs[1]
+    kinds = {kind for kind, _, _ in runs[0]}
+    assert kinds == set(typist.REQUEST_KINDS)
+    assert len(arm.opened) == 8  # a warm-up per file switch: A B A · C A C B A
+
+
+def test_the_typist_writes_the_removed_text_back_exactly():
+    regions, _script = typist.plan_session(FILES, (".py",), seed=1)
+    typed = typist.Typist(FILES, regions, seed=1)
+    typed.run([typist.Visit(r, 99) for r in regions], RecordingArm())
+    for region in regions:
+        assert typed.written[region] == typed.target(region)
+    # documents show every region's written lines and nothing of what is left to write
+    document = typed.document(regions[0])
+    assert document.text == FILES[regions[0].path]
+
+
+def test_accepted_text_is_not_typed_and_deletions_are_retyped():
+    regions, script = typist.plan_session(FILES, (".py",), seed=0)
+    plain = typist.Typist(FILES, regions, 0).run(script, RecordingArm())
+    helped = typist.Typist(FILES, regions, 0).run(script, RecordingArm("total = value + other"))
+    assert sum(helped.accepted_chars_by_visit.values()) > 0
+    assert sum(helped.typed_chars_by_visit.values()) < sum(plain.typed_chars_by_visit.values())
+    prefixes = [r.line_prefix for r in plain.records]
+    shrunk = [b for a, b in itertools.pairwise(prefixes) if a.startswith(b) and len(b) < len(a)]
+    assert shrunk  # some requests come after deleting what was just typed
+
+
+# --- the peer driver (llama.vscode) ---
+
+
+def test_the_peer_driver_builds_llama_vscodes_request_body():
+    """Golden: the body llama.vscode's createRequestPayload builds for this document (tests/fixtures/
+    clients/llama_vscode_replay.json, derived from its src/completion.ts and src/llama-server.ts)."""
+    golden = json.loads((FIXTURES / "llama_vscode_replay.json").read_text())
+    for case in golden["cases"]:
+        lines = case["document"].split("\n")
+        inputs = peer.fim_inputs(lines, case["line"], case["character"])
+        if case["body"] is None:
+            assert inputs is None, case["name"]
+            continue
+        assert peer.infill_body(inputs, case["chunks"]) == case["body"], case["name"]
+    assert peer.ring_update_body(golden["ring_update"]["chunks"]) == golden["ring_update"]["body"]
+
+
+def test_the_peer_client_cache_answers_while_the_user_types_the_suggestion():
+    lines = ["def f(x):", "    return x", ""]
+    cache = peer.ResultCache()
+    first = peer.fim_inputs(["def f(x):", "    ret", ""], 1, 7)
+    cache.put(first, ["urn x"])
+    later = peer.fim_inputs(["def f(x):", "    retu", ""], 1, 8)
+    assert cache.get(later) == ["rn x"]
+    assert cache.get(peer.fim_inputs(["def f(x):", "    reb", ""], 1, 7)) is None
+    assert lines  # the document the cache keys are built from
+
+
+def test_the_peer_discards_what_llama_vscode_discards():
+    lines = ["def f(x):", "    ", "    return x"]
+    inputs = peer.fim_inputs(lines, 1, 4)
+    assert peer.shown_suggestion("return x", lines, 1, inputs) is None  # repeats the next line
+    assert peer.shown_suggestion("   \n", lines, 1, inputs) is None  # only whitespace
+    assert peer.shown_suggestion("    y = x\n", lines, 1, inputs) == "y = x"  # the indent typed is removed
+
+
+def test_the_ring_queues_chunks_on_a_switch_and_moves_one_per_update():
+    import random
+
+    ring = peer.Ring(random.Random(0))
+    text = [f"line {i}" for i in range(200)]
+    ring.pick_around_cursor(text, 100, "a.py", dirty=False)
+    ring.pick_around_cursor(text, 100, "b.py", dirty=True)  # unsaved: not picked
+    assert len(ring.queued) == 1 and not ring.chunks
+    assert ring.update() and len(ring.chunks) == 1 and not ring.update()
+    assert len(ring.chunk_lines[0]) == peer.RING_CHUNK_SIZE // 2
+
+
+# --- the served arm over the real HTTP server ---
+
+
+def _factory(engine):
+    def service_factory(reuse_kv: bool):
+        server = ServerConfig(port=free_port())
+        return CompletionService(engine, "fake", Settings(), server=server, reuse_kv=reuse_kv), server
+
+    return service_factory
+
+
+def test_the_served_arm_replays_a_session_over_http_and_the_naive_arm_pairs_its_requests(tmp_path):
+    engine = FakeEngine("total = value + other")
+    repo = replay.Repo("pkg", "python", FILES, (".py",))
+    run, bodies = replay.replay_served(_factory(engine), repo, 0, lambda record: None)
+    assert len(bodies) == len(run.session.records) > 40
+    assert sum(run.session.accepted_chars_by_visit.values()) > 0
+    assert {r.cache for r in run.session.records} & {"kv_reuse", "result_cache", "snapshot"}
+    sampled_bodies, sampled = replay.naive_sample([(run, bodies)], 5, seed=0)
+    pairs = replay.replay_naive(_factory(engine), sampled_bodies, sampled, lambda record: None)
+    assert len(pairs) == 5 and all(p["same_completion"] for p in pairs)
+    # the naive server evaluates the whole prompt every time
+    assert all(p["naive_evaluated"] >= p["served_evaluated"] for p in pairs)
+    summary = replay.summarise(replay.units([run]))
+    assert summary["requests"]["value"] == len(bodies)
+    assert summary["accepted_chars_per_100_typed"]["low"] <= summary["accepted_chars_per_100_typed"]["value"]
+    directory = replay.write_arm(tmp_path, "served", [run], {"all": summary})
+    rows = [json.loads(line) for line in (directory / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == len(run.session.typed_chars_by_visit)
+
+
+def test_arms_are_compared_on_the_same_visits():
+    def unit(key, latency, accepted):
+        record = typist.Record(0, "a", "mid_line", "", "x", accepted, latency, 1, 1, "none", True, True, None)
+        return replay.Unit(key, (record,), 10, accepted)
+
+    ours = [unit(f"r#{i}", 100.0, 5) for i in range(20)]
+    theirs = [unit(f"r#{i}", 400.0, 2) for i in range(20)]
+    ratio = replay.paired_ratio(ours, theirs, replay.STATISTICS["latency_ms_p50"])
+    assert ratio["value"] == pytest.approx(0.25) and ratio["units"] == 20
+    accepted = replay.paired_ratio(ours, theirs, replay.STATISTICS["accepted_chars_per_100_typed"])
+    assert accepted["value"] == pytest.approx(2.5)
+
+
+def test_the_peer_arm_sends_ring_updates_and_skips_long_line_suffixes():
+    """PeerArm against a loopback stand-in for llama-server's /infill (the real binary is the benchmark's)."""
+    from fastapi import FastAPI
+
+    from nanocomplete.server import BackgroundServer
+
+    bodies = []
+    app = FastAPI()
+
+    @app.post("/infill")
+    async def infill(body: dict):
+        bodies.append(body)
+        return {"content": "" if body["n_predict"] == 0 else "x + 1", "timings": {"prompt_n": 7}}
+
+    with BackgroundServer(app, free_port()) as server, httpx.Client(base_url=server.url) as client:
+        arm = replay.PeerArm(client, seed=0)
+        text = "\n".join(f"line_{i} = {i}" for i in range(80))
+        arm.activate(typist.Document("a.py", text, 40, 0))
+        assert [b["n_predict"] for b in bodies] == [0]  # the ring update after the switch
+        answer = arm.complete(typist.Document("a.py", text, 40, 6))
+        assert answer.completion == "x + 1" and answer.prompt_tokens_evaluated == 7
+        assert bodies[-1]["prompt"] == "line_4" and bodies[-1]["n_predict"] == peer.N_PREDICT
+        skipped = arm.complete(typist.Document("a.py", text, 40, 0))  # "line_40 = 40" follows the cursor
+        assert not skipped.requested and len(bodies) == 2

@@ -229,12 +229,13 @@ def test_a_recipe_without_standard_share_builds_only_the_servers_layout(package,
 
 
 def test_no_eval_package_can_be_training_data(package, tokenizer):
-    eval_names = {pin.name for pin in pins.EVAL_PINS}
+    eval_names = {pin.name for pin in pins.EVAL_PINS} | {pin.name for _, pin, _ in pins.REPLAY_PINS}
+    assert eval_names == pins.EVAL_NAMES  # the IDE replay's repositories are eval packages too
     assert not eval_names & {pin.name for pin in pins.TRAIN_PINS}
     assert {pin.name for pin in pins.TRAIN_PINS} <= pins.TRAIN_PACKAGES
     assert not eval_names & pins.TRAIN_PACKAGES
     pins.check_split()
-    for name in ("flask", "zod", "@trpc/server"):
+    for name in ("flask", "zod", "@trpc/server", "openai-agents", "@tanstack/db"):
         with pytest.raises(SourceError, match="eval package"):
             pins.train_pins([name])
     with pytest.raises(SourceError, match="not a pinned train package"):

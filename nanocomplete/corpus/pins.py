@@ -85,7 +85,30 @@ TRAIN_PINS: tuple[Pin, ...] = (
 )
 # fmt: on
 
-EVAL_NAMES = frozenset(pin.name for pin in EVAL_PINS)
+# The IDE replay's repositories (eval only): code first released after the Qwen2.5-Coder training cut-off
+# (Sep 2024), so that no model here can have memorised it. Judged by the first upload on PyPI, and for npm
+# (whose publish times are unreliable on this mirror) by the commit that added the package to its GitHub
+# repository, with the LICENSE's copyright year; see docs/performance.md. (language, pin, the file
+# suffixes the typist writes in: TSX for the React packages.)
+# fmt: off
+REPLAY_PINS: tuple[tuple[str, Pin, tuple[str, ...]], ...] = (
+    ("python", Pin("openai-agents", "0.24.0", "pypi", ("agents/",), "openai_agents-0.24.0.tar.gz",
+                   "4b4b285f4fed81fdf1b4ac426a9101658d9cd29b4fb1aaeee18f639b77e704e3"), (".py",)),
+    ("python", Pin("strands-agents", "1.62.0", "pypi", ("strands/",), "strands_agents-1.62.0.tar.gz",
+                   "8732c87f9c1ceb6ef4c5c4bd6d96b4cdf1bbfde095f1537ec2ac6fddb8d5a066"), (".py",)),
+    ("python", Pin("any-llm-sdk", "1.40.2", "pypi", ("any_llm/",), "any_llm_sdk-1.40.2.tar.gz",
+                   "bb3de5fb787279a44d1ba9d1492f05a0ed771f7e02032da6f621485383e66e70"), (".py",)),
+    ("typescript", Pin("@tanstack/db", "0.15.2", "npm", ("src/",), "tanstack-db-0.15.2.tgz",
+                       "18682e004ce628f78fd144409e8780c9cca774eaac141f953d1a146a573738b9"), (".ts",)),
+    ("typescript", Pin("@tanstack/ai-react", "0.27.3", "npm", ("src/",), "tanstack-ai-react-0.27.3.tgz",
+                       "12529ec54999dbad7a8138f0ba8df134137a44a2c376720d1feda6254eecbc4d"), (".tsx",)),
+    ("typescript", Pin("@assistant-ui/react-devtools", "1.2.16", "npm", ("src/",),
+                       "assistant-ui-react-devtools-1.2.16.tgz",
+                       "c34d2d210d801692929ba2e8b8da4df1f6c932c52eb32733db3d39592b827baf"), (".tsx",)),
+)
+# fmt: on
+
+EVAL_NAMES = frozenset(pin.name for pin in EVAL_PINS) | frozenset(pin.name for _, pin, _ in REPLAY_PINS)
 
 
 def check_split(pins: tuple[Pin, ...] = TRAIN_PINS) -> None:

@@ -1,0 +1,358 @@
+"""The simulated typist of the IDE replay (pure: the server it talks to is injected as an `Arm`).
+
+A session is a seeded script of visits to regions of a repository's files. Each region (a stretch of
+`REGION_LINES` lines inside a function) is removed from the workspace before the session, and the typist
+writes it back character by character, the way an editor sends it:
+- it asks for a completion at every line start (after the editor's auto-indent) and after each of
+  `TRIGGER_CHARACTERS`;
+- it accepts what the suggestion gets right, whole or word by word (`accepted_prefix`), and does not
+  type what it accepted;
+- now and then it deletes a few characters it just typed, asks again, and types them again;
+- it switches files (the editor warms the new file), comes back, and jumps to a second region of the
+  same file.
+Every request is labelled with its kind (`REQUEST_KINDS`), which is what latency depends on.
+
+The script depends only on the files and the seed, never on the suggestions, so every arm of a replay
+runs the same sessions; what the typist types differs only where an arm's suggestion was accepted.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+TRIGGER_CHARACTERS = ".(,=:[{ "
+MIN_ACCEPTED_CHARS = 3  # a shorter accepted text is not worth a Tab: counted as not accepted
+REGION_LINES = 12  # lines removed from a region (the typist writes at most these)
+DELETE_PROBABILITY = 0.08  # after a mid-line request: delete 1-3 typed characters, ask, retype them
+REQUEST_KINDS = ("mid_line", "new_line", "first_in_file", "return_to_file", "after_jump")
+
+# VS Code's "accept next word" steps: a run of word characters or of other symbols, with the whitespace
+# before it; a line break is a step of its own.
+_WORD_STEP = re.compile(r"[ \t]*(?:\w+|[^\w\s]+)|[ \t]*\n|[ \t]+$")
+
+
+def accepted_prefix(suggestion: str, upcoming: str) -> str:
+    """What a typist who knows `upcoming` (the text they are about to type) takes of `suggestion`: all
+    of it when `upcoming` starts with it (trailing whitespace of the suggestion aside), else the longest
+    run of whole words from its start that `upcoming` starts with; "" when that is shorter than
+    `MIN_ACCEPTED_CHARS`. Multi-line suggestions are taken line by line the same way."""
+    text = suggestion.rstrip(" \t\n")
+    if text and upcoming.startswith(text):
+        taken = text
+    else:
+        taken, end = "", 0
+        for step in _WORD_STEP.finditer(text):
+            candidate = text[: step.end()]
+            if step.start() != end or not upcoming.startswith(candidate):
+                break
+            taken, end = candidate, step.end()
+    return taken if len(taken.strip()) >= MIN_ACCEPTED_CHARS else ""
+
+
+@dataclass(frozen=True)
+class Region:
+    path: str
+    start: int  # first removed line (0-based)
+    lines: int  # how many lines were removed
+
+
+@dataclass(frozen=True)
+class Visit:
+    region: Region
+    lines: int  # lines to write on this visit; 0 = only look at the file (the editor warms it)
+
+
+@dataclass(frozen=True)
+class Document:
+    """What the editor holds when it asks: the whole text and the cursor (line, UTF-16 column)."""
+
+    path: str
+    text: str
+    line: int
+    character: int
+
+    @property
+    def line_prefix(self) -> str:
+        return self.text.split("\n")[self.line][: self.character]
+
+
+@dataclass
+class Answer:
+    """An arm's answer to one request; `requested` is False when the arm's client would not ask."""
+
+    completion: str
+    latency_ms: float
+    prompt_tokens_evaluated: int = 0
+    prompt_tokens: int = 0
+    cache: str = "none"  # how it was answered: the arm's own words (result_cache, kv_reuse, ...)
+    model_answered: bool = True  # False for answers from a result cache without the model
+    requested: bool = True
+    mean_logprob: float | None = None
+
+
+class Arm(Protocol):
+    def activate(self, document: Document) -> None: ...  # a file becomes active (the editor warms it)
+
+    def complete(self, document: Document) -> Answer: ...
+
+
+@dataclass
+class Record:
+    """One request of a session, as saved in the replay's raw records."""
+
+    visit: int  # index of the visit in the session (the bootstrap's unit)
+    path: str
+    kind: str
+    line_prefix: str
+    completion: str
+    accepted_chars: int
+    latency_ms: float
+    prompt_tokens_evaluated: int
+    prompt_tokens: int
+    cache: str
+    model_answered: bool
+    requested: bool
+    mean_logprob: float | None
+
+
+@dataclass
+class Session:
+    records: list[Record] = field(default_factory=list)
+    typed_chars_by_visit: dict[int, int] = field(default_factory=dict)
+    accepted_chars_by_visit: dict[int, int] = field(default_factory=dict)
+
+
+class Typist:
+    """Writes the removed regions back into `files` through an `Arm`, following a script."""
+
+    def __init__(self, files: dict[str, str], regions: list[Region], seed: int):
+        self.files, self.regions, self.seed = files, regions, seed
+        self.written = {region: "" for region in regions}  # text of each region written so far
+
+    # --- the editor's view ---
+
+    def document(self, region: Region) -> Document:
+        """The file with every region's unwritten part removed, the cursor after `region`'s written text
+        (a region not being written shows only its complete lines)."""
+        lines = self.files[region.path].split("\n")
+        out: list[str] = []
+        cursor = (0, 0)
+        at = 0
+        for other in sorted((r for r in self.regions if r.path == region.path), key=lambda r: r.start):
+            out.extend(lines[at : other.start])
+            written = self.written[other].split("\n")
+            if other == region:
+                cursor = (len(out) + len(written) - 1, _utf16_len(written[-1]))
+                out.extend(written)
+            elif self.written[other] == self.target(other):
+                out.extend(written)
+            else:
+                out.extend(written[:-1])  # its unfinished last line is not there
+            at = other.start + other.lines
+        out.extend(lines[at:])
+        return Document(region.path, "\n".join(out), *cursor)
+
+    def upcoming(self, region: Region) -> str:
+        """What the typist will type next in `region`."""
+        return self.target(region)[len(self.written[region]) :]
+
+    def target(self, region: Region) -> str:
+        lines = self.files[region.path].split("\n")
+        return "\n".join(lines[region.start : region.start + region.lines])
+
+    # --- the session ---
+
+    def run(
+        self, script: list[Visit], arm: Arm, on_record: Callable[[Record], None] | None = None
+    ) -> Session:
+        session = Session()
+        opened: set[str] = set()
+        last_path: str | None = None
+        last_region: Region | None = None
+        for index, visit in enumerate(script):
+            region = visit.region
+            if region.path != last_path:
+                kind = "return_to_file" if region.path in opened else "first_in_file"
+                opened.add(region.path)
+                self._at_line_start(region)
+                arm.activate(self.document(region))
+            else:
+                kind = "after_jump" if region != last_region else "new_line"
+            last_path, last_region = region.path, region
+            session.typed_chars_by_visit.setdefault(index, 0)
+            session.accepted_chars_by_visit.setdefault(index, 0)
+            rng = random.Random(f"{self.seed}:{index}")  # the same choices in every arm
+            self._write(index, visit, kind, arm, session, rng, on_record)
+        return session
+
+    def _write(self, index, visit, kind, arm, session, rng, on_record) -> None:
+        region, lines_done = visit.region, 0
+        pending: str | None = kind
+        while lines_done < visit.lines and self.upcoming(region):
+            self._at_line_start(region)
+            if not self.upcoming(region):
+                break
+            self._ask(index, region, pending or "new_line", arm, session, on_record)
+            pending = None
+            while self.upcoming(region) and not self.upcoming(region).startswith("\n"):
+                char = self.upcoming(region)[0]
+                self.written[region] += char
+                session.typed_chars_by_visit[index] += 1
+                if char in TRIGGER_CHARACTERS and self.upcoming(region)[:1] not in ("", "\n"):
+                    self._ask(index, region, "mid_line", arm, session, on_record)
+                    if rng.random() < DELETE_PROBABILITY:
+                        self._delete_and_ask(index, region, rng, arm, session, on_record)
+            if self.upcoming(region).startswith("\n"):
+                self.written[region] += "\n"  # Enter; the editor indents the next line
+                session.typed_chars_by_visit[index] += 1
+            lines_done += 1
+
+    def _delete_and_ask(self, index, region, rng, arm, session, on_record) -> None:
+        line = self.written[region].rsplit("\n", 1)[-1]
+        deletable = len(line) - (len(line) - len(line.lstrip()))
+        count = min(rng.randint(1, 3), deletable)
+        if count <= 0:
+            return
+        self.written[region] = self.written[region][:-count]
+        self._ask(index, region, "mid_line", arm, session, on_record)
+        retyped = self.target(region)[len(self.written[region]) : len(self.written[region]) + count]
+        self.written[region] += retyped  # what is already typed past an accepted suggestion stays
+        session.typed_chars_by_visit[index] += len(retyped)
+
+    def _ask(self, index, region, kind, arm, session, on_record) -> None:
+        document = self.document(region)
+        answer = arm.complete(document)
+        taken = accepted_prefix(answer.completion, self.upcoming(region)) if answer.requested else ""
+        self.written[region] += taken
+        session.accepted_chars_by_visit[index] += len(taken)
+        record = Record(
+            index, region.path, kind, document.line_prefix, answer.completion, len(taken),
+            answer.latency_ms, answer.prompt_tokens_evaluated, answer.prompt_tokens, answer.cache,
+            answer.model_answered, answer.requested, answer.mean_logprob,
+        )  # fmt: skip
+        session.records.append(record)
+        if on_record:
+            on_record(record)
+
+    def _at_line_start(self, region: Region) -> None:
+        """The editor's auto-indent: at a line start the target line's indentation is there, untyped."""
+        written = self.written[region]
+        if written and not written.endswith("\n"):
+            return
+        rest = self.upcoming(region)
+        line = rest.split("\n", 1)[0]
+        self.written[region] += line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# --- the script ----------------------------------------------------------------------------------------
+
+# A session in one repository: (file, region of that file, lines to write). It starts three files, returns
+# to two, jumps within one, and looks at one before writing in it later.
+_TEMPLATE = (
+    (0, 0, 4),
+    (1, 0, 4),
+    (0, 0, 4),
+    (0, 1, 4),
+    (2, 0, 0),
+    (0, 1, 4),
+    (2, 0, 4),
+    (1, 0, 4),
+    (0, 0, 4),
+)
+MIN_FILE_LINES = 60
+MAX_REGION_CHARS = 700
+# Blocks that are lists of names or types rather than code being written: import and export lists,
+# type declarations.
+_NOT_CODE_BLOCKS = (
+    "import",
+    "export {",
+    "export type",
+    "export *",
+    "export interface",
+    "from ",
+    "type ",
+    "interface ",
+    "declare ",
+)  # longer regions are data, not code someone types
+
+
+def plan_session(
+    files: dict[str, str], suffixes: tuple[str, ...], seed: int
+) -> tuple[list[Region], list[Visit]]:
+    """The regions to remove and the visits that write them back, for the files whose names end with
+    one of `suffixes` (e.g. (".ts", ".tsx")): three files, seeded; the first with two regions at least
+    a third of the file apart. Raises ValueError when the repository has too few usable files."""
+    rng = random.Random(seed)
+    candidates = {}
+    for path in sorted(files):
+        if not path.endswith(suffixes) or _is_test(path):
+            continue
+        starts = region_starts(files[path])
+        if starts:
+            candidates[path] = starts
+    with_two = [p for p, s in candidates.items() if _two_apart(s, files[p]) is not None]
+    if not with_two or len(candidates) < 3:
+        raise ValueError(f"too few files with regions to write ({len(candidates)} of {suffixes})")
+    first = rng.choice(with_two)
+    others = rng.sample(sorted(set(candidates) - {first}), 2)
+    chosen = [first, *others]
+    regions = [[Region(first, s, REGION_LINES) for s in _two_apart(candidates[first], files[first])]]
+    regions += [[Region(path, rng.choice(candidates[path]), REGION_LINES)] for path in others]
+    script = [
+        Visit(regions[f][r], 0 if lines == 0 else lines + rng.randint(-1, 1)) for f, r, lines in _TEMPLATE
+    ]
+    assert all(v.region.path in chosen for v in script)
+    return [r for group in regions for r in group], script
+
+
+def region_starts(text: str) -> list[int]:
+    """Lines where a block's body starts, outside docstrings and comments (the line after one ending with
+    ":" or "{", indented deeper), with `REGION_LINES` lines of mostly code after it, in files of at least
+    `MIN_FILE_LINES` lines."""
+    lines = text.split("\n")
+    if len(lines) < MIN_FILE_LINES:
+        return []
+    starts, quotes = [], 0
+    for i in range(1, len(lines) - REGION_LINES):
+        opener, first = lines[i - 1].rstrip(), lines[i]
+        quotes += opener.count('"""') + opener.count("'''")
+        if quotes % 2 or opener.lstrip().startswith(("#", "//", "*", "/*")):
+            continue  # inside a docstring or a comment
+        if opener.lstrip().startswith(_NOT_CODE_BLOCKS):
+            continue
+        if not opener.endswith((":", "{")) or not first.strip() or _indent(first) <= _indent(opener):
+            continue
+        body = lines[i : i + REGION_LINES]
+        if (
+            sum(bool(line.strip()) for line in body) >= REGION_LINES - 3
+            and len("\n".join(body)) <= MAX_REGION_CHARS
+        ) and not any(line.lstrip().startswith(("#", "//", "*", "/*", '"""')) for line in body[:2]):
+            starts.append(i)
+    return starts
+
+
+def _two_apart(starts: list[int], text: str) -> tuple[int, int] | None:
+    gap = max(REGION_LINES * 2, len(text.split("\n")) // 3)
+    for a in starts:
+        for b in starts:
+            if b - a >= gap:
+                return (a, b)
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _is_test(path: str) -> bool:
+    """Tests, test helpers and translation tables: not what the replay's typist writes."""
+    lowered = f"/{path.lower()}"
+    return any(part in lowered for part in ("/tests/", "/test/", "test", ".spec.", "/locales/", "/i18n/"))
