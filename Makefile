@@ -19,7 +19,7 @@ INSTALLED := $(VENV)/.installed
 # e.g. `make run SERVE_FLAGS="--port 9000"`).
 SERVE_FLAGS ?=
 
-.PHONY: setup run test lint bench clean vscode e2e
+.PHONY: setup run test lint bench clean vscode e2e llama-server
 
 setup: $(INSTALLED)
 	@scripts/install_llama_cpp.sh $(PY)
@@ -30,7 +30,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh | $(PY)
+$(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh scripts/llama_cpp_flags.sh | $(PY)
 	scripts/install_llama_cpp.sh $(PY)
 	$(PY) -m pip install --quiet '$(TORCH_SPEC)' $(TORCH_INDEX_FLAGS)
 	$(PY) -m pip install --quiet -e '.[dev,train]'
@@ -54,6 +54,12 @@ e2e: setup  # the extension in code-server + headless Chromium against the real 
 lint: $(INSTALLED)
 	$(BIN)/ruff check nanocomplete tests
 	$(BIN)/ruff format --check nanocomplete tests
+
+# llama.cpp's own llama-server, from the llama.cpp our llama-cpp-python vendors, built once with the wheel's
+# CPU flags and cached; prints the binary's path (scripts/build_llama_server.sh; JOBS= to limit the build).
+JOBS ?=
+llama-server: | $(PY)
+	@scripts/build_llama_server.sh $(PY) $(JOBS)
 
 bench: setup
 	$(BIN)/nanocomplete bench engine

@@ -7,7 +7,8 @@
 # with GGML_NATIVE=OFF and name, one by one, the instruction sets the CPU really has (never AMX):
 # AVX, AVX2, FMA, F16C (and BMI2, SSE4.2) when present, the AVX-512 family when present. A CPU
 # without AVX2 gets a build without it (slower, see README), never one that dies with SIGILL.
-# macOS keeps the default build (Metal).
+# macOS keeps the default build (Metal). The flags are computed in scripts/llama_cpp_flags.sh, shared with
+# scripts/build_llama_server.sh (llama.cpp's own llama-server, built the same way).
 #
 # Usage: scripts/install_llama_cpp.sh PYTHON
 # Env:   NANOCOMPLETE_WHEEL_CACHE  where built wheels are kept (default: XDG cache dir)
@@ -19,43 +20,14 @@
 set -euo pipefail
 
 python=${1:?usage: install_llama_cpp.sh PYTHON}
-version=0.3.36
 cache_root=${NANOCOMPLETE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nanocomplete/wheels}
 
-if [ -n "${NANOCOMPLETE_CPU_FLAGS:-}" ]; then
-  cpu_has() { [[ " $NANOCOMPLETE_CPU_FLAGS " == *" $1 "* ]]; }
-else
-  cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
-fi
-on_off() { if cpu_has "$1"; then echo ON; else echo OFF; fi; }
+# The CPU flags (never AMX), GGML_BACKEND and CMAKE_ARGS: shared with scripts/build_llama_server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/llama_cpp_flags.sh"
+version=$llama_cpp_python_version
 
-cmake_args=""
-if [ "$(uname -s)" = "Linux" ] && [ "$(uname -m)" = "x86_64" ]; then
-  # ggml turns every one of these on by default once GGML_NATIVE is off, so each is named either way
-  cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=$(on_off avx) -DGGML_AVX2=$(on_off avx2)"
-  cmake_args+=" -DGGML_FMA=$(on_off fma) -DGGML_F16C=$(on_off f16c)"
-  cpu_has bmi2 || cmake_args+=" -DGGML_BMI2=OFF"
-  cpu_has sse4_2 || cmake_args+=" -DGGML_SSE42=OFF"
-  cpu_has avx512f && cmake_args+=" -DGGML_AVX512=ON"
-  cpu_has avx512vbmi && cmake_args+=" -DGGML_AVX512_VBMI=ON"
-  cpu_has avx512_vnni && cmake_args+=" -DGGML_AVX512_VNNI=ON"
-  cpu_has avx512_bf16 && cmake_args+=" -DGGML_AVX512_BF16=ON"
-  cpu_has avx_vnni && cmake_args+=" -DGGML_AVX_VNNI=ON"
-fi
-
-# GPU backends (Linux): GGML_BACKEND=cuda or vulkan adds the backend; CMAKE_ARGS, when set, goes last (the
-# user's own flags win). Both are part of the wheel's cache key, so each build is cached apart.
-case "${GGML_BACKEND:-cpu}" in
-  cpu) ;;
-  cuda) cmake_args+=" -DGGML_CUDA=ON" ;;
-  vulkan) cmake_args+=" -DGGML_VULKAN=ON" ;;
-  *) echo "GGML_BACKEND must be cpu, cuda or vulkan, not '$GGML_BACKEND'" >&2; exit 2 ;;
-esac
-if [ -n "${CMAKE_ARGS:-}" ]; then cmake_args+=" $CMAKE_ARGS"; fi
-cmake_args=${cmake_args# }
-
-key=$("$python" -c 'import hashlib, sys; print(hashlib.sha256("|".join(sys.argv[1:]).encode()).hexdigest()[:12])' \
-      "$version" "$cmake_args" "$(uname -sm)" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')")
+key=$(llama_cpp_key "$python" "$version" "$cmake_args" "$(uname -sm)" \
+      "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')")
 wheel_dir="$cache_root/llama-cpp-python-$version-$key"
 marker_file=$("$python" -c 'import sys; print(sys.prefix)')/.llama-cpp-python-build
 
