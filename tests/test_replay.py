@@ -249,3 +249,25 @@ def test_the_peer_arm_sends_ring_updates_and_skips_long_line_suffixes():
         assert bodies[-1]["prompt"] == "line_4" and bodies[-1]["n_predict"] == peer.N_PREDICT
         skipped = arm.complete(typist.Document("a.py", text, 40, 0))  # "line_40 = 40" follows the cursor
         assert not skipped.requested and len(bodies) == 2
+
+
+def _cached_llama_server() -> Path | None:
+    found = sorted(Path.home().glob(".cache/nanocomplete/llama-server/llama-server-*/llama-server"))
+    return found[-1] if found else None
+
+
+@pytest.mark.skipif(_cached_llama_server() is None, reason="llama-server not built (`make llama-server`)")
+def test_the_peer_arm_completes_through_the_real_llama_server(model_path):
+    """The real binary (built by `make llama-server`; the benchmark builds it when missing) started as the
+    peer arm starts it, driven by llama.vscode's requests: a warm ring, an answer, and a cached prefix."""
+    text = "import math\n\n\ndef area(radius):\n    return math.\n\n\nprint(area(2))"
+    with (
+        replay.LlamaServer(_cached_llama_server(), model_path, threads=2) as server,
+        httpx.Client(base_url=server.url, timeout=120) as client,
+    ):
+        arm = replay.PeerArm(client, seed=0)
+        arm.activate(typist.Document("geometry.py", text, 4, 4))
+        first = arm.complete(typist.Document("geometry.py", text, 4, 16))
+        again = arm.complete(typist.Document("geometry.py", text.replace("math.", "math.p"), 4, 17))
+    assert first.requested and first.prompt_tokens_evaluated > 10
+    assert again.cache == "client_cache" or again.prompt_tokens_evaluated < first.prompt_tokens_evaluated
