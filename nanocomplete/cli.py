@@ -190,6 +190,12 @@ def make_parser() -> argparse.ArgumentParser:
         "--session-seed", type=int, default=0, help="seed of the typing sessions (default: %(default)s)"
     )
     replay.add_argument(
+        "--sessions-per-repo",
+        type=int,
+        default=2,
+        help="seeded sessions in each repository (default: %(default)s: ≥ 400 requests per language)",
+    )
+    replay.add_argument(
         "--naive-requests",
         type=int,
         default=60,
@@ -467,8 +473,9 @@ def run_bench_replay(args: argparse.Namespace) -> int:
 
     out = args.out or Path("out/bench") / f"replay-{_model_label(args.model)}"
     result = replay.run(
-        repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests
-    )
+        repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests,
+        args.sessions_per_repo,
+    )  # fmt: skip
     print(replay.report(result))
     print(
         f"\nresults: {out}/ (replay.json; per arm: summary.json, requests.jsonl, results.jsonl for compare)"

@@ -248,7 +248,7 @@ def replay_served(
         ):
             arm = ServedArm(client, root)
             session = typist.Typist(repo.files, regions, seed).run(script, arm, log)
-        return ArmRun(repo.name, repo.language, session), arm.bodies
+        return ArmRun(f"{repo.name} #{seed}", repo.language, session), arm.bodies
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -257,7 +257,7 @@ def replay_peer(url: str, repo: Repo, seed: int, log: Callable) -> ArmRun:
     regions, script = typist.plan_session(repo.files, repo.suffixes, seed)
     with httpx.Client(base_url=url, timeout=600) as client:
         session = typist.Typist(repo.files, regions, seed).run(script, PeerArm(client, seed), log)
-    return ArmRun(repo.name, repo.language, session)
+    return ArmRun(f"{repo.name} #{seed}", repo.language, session)
 
 
 def replay_naive(
@@ -583,22 +583,28 @@ def run(
     out: Path,
     seed: int = 0,
     naive_requests: int = 60,
+    sessions_per_repo: int = 2,
 ) -> dict:
-    """Every arm on every repository's session; writes each arm's directory under `out` and returns the
-    summaries (per language and overall) and the ratios the last lines print."""
+    """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
+    under `out` and returns the summaries (per language and overall) and the ratios the last lines print."""
     served_runs: list[tuple[ArmRun, list[dict]]] = []
     peer_runs: list[ArmRun] = []
     progress = _Progress()
-    for repo in repos:
-        if "served" in arms:
-            progress.start(f"served · {repo.name}")
-            served_runs.append(replay_served(service_factory, repo, seed, progress))
+    sessions = [(repo, seed + n) for repo in repos for n in range(sessions_per_repo)]
+    if "served" in arms:
+        for repo, session_seed in sessions:
+            progress.start(f"served · {repo.name} #{session_seed}")
+            served_runs.append(replay_served(service_factory, repo, session_seed, progress))
     if "peer" in arms and peer_server is not None:
         with peer_server() as server:
-            for repo in repos:
-                progress.start(f"peer · {repo.name}")
-                peer_runs.append(replay_peer(server.url, repo, seed, progress))
-    result: dict = {"seed": seed, "repos": [f"{r.name} ({r.language})" for r in repos], "arms": {}}
+            for repo, session_seed in sessions:
+                progress.start(f"peer · {repo.name} #{session_seed}")
+                peer_runs.append(replay_peer(server.url, repo, session_seed, progress))
+    result: dict = {
+        "seeds": [seed + n for n in range(sessions_per_repo)],
+        "repos": [f"{r.name} ({r.language})" for r in repos],
+        "arms": {},
+    }
     by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
     for name, runs in by_arm.items():
         if runs:
