@@ -192,7 +192,7 @@ def make_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--sessions-per-repo",
         type=int,
-        default=2,
+        default=1,
         help="seeded sessions in each repository (default: %(default)s: ≥ 400 requests per language)",
     )
     replay.add_argument(

@@ -583,7 +583,7 @@ def run(
     out: Path,
     seed: int = 0,
     naive_requests: int = 60,
-    sessions_per_repo: int = 2,
+    sessions_per_repo: int = 1,
 ) -> dict:
     """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
     under `out` and returns the summaries (per language and overall) and the ratios the last lines print."""

@@ -254,8 +254,8 @@ def _utf16_len(text: str) -> int:
 
 # --- the script ----------------------------------------------------------------------------------------
 
-# A session in one repository: (file, region of that file, lines to write). It starts three files, returns
-# to two, jumps within one, and looks at one before writing in it later.
+# A session in one repository: (file, region of that file, lines to write). It starts four files, returns
+# to three, jumps within one, and looks at one before writing in it later.
 _TEMPLATE = (
     (0, 0, 4),
     (1, 0, 4),
@@ -265,10 +265,13 @@ _TEMPLATE = (
     (0, 1, 4),
     (2, 0, 4),
     (1, 0, 4),
+    (3, 0, 4),
     (0, 0, 4),
+    (3, 0, 4),
 )
+FILES_PER_SESSION = 4
 MIN_FILE_LINES = 60
-MAX_REGION_CHARS = 700
+MAX_REGION_CHARS = 700  # longer regions are data, not code someone types
 # Blocks that are lists of names or types rather than code being written: import and export lists,
 # type declarations.
 _NOT_CODE_BLOCKS = (
@@ -281,15 +284,16 @@ _NOT_CODE_BLOCKS = (
     "type ",
     "interface ",
     "declare ",
-)  # longer regions are data, not code someone types
+)
 
 
 def plan_session(
     files: dict[str, str], suffixes: tuple[str, ...], seed: int
 ) -> tuple[list[Region], list[Visit]]:
     """The regions to remove and the visits that write them back, for the files whose names end with
-    one of `suffixes` (e.g. (".ts", ".tsx")): three files, seeded; the first with two regions at least
-    a third of the file apart. Raises ValueError when the repository has too few usable files."""
+    one of `suffixes` (e.g. (".ts", ".tsx")): `FILES_PER_SESSION` files, seeded; the first with two
+    regions at least a third of the file apart. Raises ValueError when the repository has too few
+    usable files."""
     rng = random.Random(seed)
     candidates = {}
     for path in sorted(files):
@@ -299,10 +303,10 @@ def plan_session(
         if starts:
             candidates[path] = starts
     with_two = [p for p, s in candidates.items() if _two_apart(s, files[p]) is not None]
-    if not with_two or len(candidates) < 3:
+    if not with_two or len(candidates) < FILES_PER_SESSION:
         raise ValueError(f"too few files with regions to write ({len(candidates)} of {suffixes})")
     first = rng.choice(with_two)
-    others = rng.sample(sorted(set(candidates) - {first}), 2)
+    others = rng.sample(sorted(set(candidates) - {first}), FILES_PER_SESSION - 1)
     chosen = [first, *others]
     regions = [[Region(first, s, REGION_LINES) for s in _two_apart(candidates[first], files[first])]]
     regions += [[Region(path, rng.choice(candidates[path]), REGION_LINES)] for path in others]

@@ -46,6 +46,7 @@ FILES = {
     "pkg/alpha.py": _python_file("alpha", 12),
     "pkg/beta.py": _python_file("beta", 6),
     "pkg/gamma.py": _python_file("gamma", 6),
+    "pkg/delta.py": _python_file("delta", 6),
     "pkg/tests/test_alpha.py": _python_file("test_alpha", 6),
 }
 
@@ -93,7 +94,7 @@ def test_plan_session_is_deterministic_for_a_seed_and_skips_tests():
     first = typist.plan_session(FILES, (".py",), seed=3)
     assert first == typist.plan_session(FILES, (".py",), seed=3)
     regions, script = first
-    assert {r.path for r in regions} == {"pkg/alpha.py", "pkg/beta.py", "pkg/gamma.py"}
+    assert {r.path for r in regions} == {"pkg/alpha.py", "pkg/beta.py", "pkg/gamma.py", "pkg/delta.py"}
     assert sum(v.lines == 0 for v in script) == 1  # one file only looked at first
     assert len({r.start for r in regions if r.path == regions[0].path}) == 2  # a jump within a file
 
@@ -108,7 +109,7 @@ def test_a_session_is_the_same_for_a_seed_and_labels_every_request_kind():
     assert runs[0] == runs[1]
     kinds = {kind for kind, _, _ in runs[0]}
     assert kinds == set(typist.REQUEST_KINDS)
-    assert len(arm.opened) == 8  # a warm-up per file switch: A B A · C A C B A
+    assert len(arm.opened) == 10  # a warm-up per file switch: A B A · C A C B D A D
 
 
 def test_the_typist_writes_the_removed_text_back_exactly():
@@ -271,3 +272,36 @@ def test_the_peer_arm_completes_through_the_real_llama_server(model_path):
         again = arm.complete(typist.Document("geometry.py", text.replace("math.", "math.p"), 4, 17))
     assert first.requested and first.prompt_tokens_evaluated > 10
     assert again.cache == "client_cache" or again.prompt_tokens_evaluated < first.prompt_tokens_evaluated
+
+
+def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
+    """`replay.run` end to end with the fake model and a loopback stand-in for llama-server: the arms'
+    directories, the naive pairs, the per-language summaries and the ours ÷ peer line."""
+    from fastapi import FastAPI
+
+    from nanocomplete.server import BackgroundServer
+
+    app = FastAPI()
+
+    @app.post("/infill")
+    async def infill(body: dict):
+        return {"content": "" if body["n_predict"] == 0 else "total", "timings": {"prompt_n": 300}}
+
+    class StubPeer(BackgroundServer):
+        def __init__(self):
+            super().__init__(app, free_port())
+
+    repos = [replay.Repo("pkg", "python", FILES, (".py",))]
+    factory = _factory(FakeEngine("total = value + other"))
+    result = replay.run(
+        repos, replay.ARMS, factory, StubPeer, tmp_path, naive_requests=4, sessions_per_repo=2
+    )
+    assert set(result["arms"]) == {"served", "peer"} and set(result["arms"]["served"]) == {"python", "all"}
+    assert result["naive"]["requests"] == 4
+    assert result["served_over_peer"]["latency_ms_p50"]["units"] == 2 * len(typist._TEMPLATE)
+    for arm in ("served", "peer"):
+        assert (tmp_path / arm / "requests.jsonl").read_text() and (
+            tmp_path / arm / "results.jsonl"
+        ).read_text()
+    text = replay.report(result)
+    assert "ours ÷ peer: latency p50" in text and "### python" in text
