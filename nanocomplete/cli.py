@@ -196,6 +196,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="seeded sessions in each repository (default: %(default)s: ≥ 400 requests per language)",
     )
     replay.add_argument(
+        "--visits",
+        type=int,
+        help="only the first visits of each session's 11 (a shorter run: 4 covers every request kind)",
+    )
+    replay.add_argument(
         "--naive-requests",
         type=int,
         default=60,
@@ -449,7 +454,7 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     if unknown or set(languages) - set(replay.LANGUAGE_SUFFIXES):
         print(f"error: arms are {', '.join(replay.ARMS)}; languages {', '.join(replay.LANGUAGE_SUFFIXES)}")
         return 2
-    repos = replay_repos(args.repo, languages)
+    repos = [dataclasses.replace(r, visits=args.visits) for r in replay_repos(args.repo, languages)]
     engine_config = settings_from_args(args, "engine")
     engine = Engine.for_model(args.model, engine_config)
     settings, context = _serving_settings(args), settings_from_args(args, "context")

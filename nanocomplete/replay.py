@@ -44,6 +44,7 @@ class Repo:
     language: str  # a key of LANGUAGE_SUFFIXES
     files: dict[str, str]
     suffixes: tuple[str, ...]  # of the files the typist writes in
+    visits: int | None = None  # only the session's first visits (a shorter run)
 
 
 # --- arms ------------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def replay_served(
     """The served arm on `repo`; returns the run and the request bodies it sent."""
     from nanocomplete.server import BackgroundServer, create_app
 
-    regions, script = typist.plan_session(repo.files, repo.suffixes, seed)
+    regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
     root = prepare_workspace(repo.files, regions)
     try:
         service, config = service_factory(reuse_kv=True)
@@ -254,7 +255,7 @@ def replay_served(
 
 
 def replay_peer(url: str, repo: Repo, seed: int, log: Callable) -> ArmRun:
-    regions, script = typist.plan_session(repo.files, repo.suffixes, seed)
+    regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
     with httpx.Client(base_url=url, timeout=600) as client:
         session = typist.Typist(repo.files, regions, seed).run(script, PeerArm(client, seed), log)
     return ArmRun(f"{repo.name} #{seed}", repo.language, session)

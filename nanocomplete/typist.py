@@ -288,12 +288,12 @@ _NOT_CODE_BLOCKS = (
 
 
 def plan_session(
-    files: dict[str, str], suffixes: tuple[str, ...], seed: int
+    files: dict[str, str], suffixes: tuple[str, ...], seed: int, visits: int | None = None
 ) -> tuple[list[Region], list[Visit]]:
     """The regions to remove and the visits that write them back, for the files whose names end with
     one of `suffixes` (e.g. (".ts", ".tsx")): `FILES_PER_SESSION` files, seeded; the first with two
-    regions at least a third of the file apart. Raises ValueError when the repository has too few
-    usable files."""
+    regions at least a third of the file apart; only the first `visits` visits of the template when given
+    (a shorter session). Raises ValueError when the repository has too few usable files."""
     rng = random.Random(seed)
     candidates = {}
     for path in sorted(files):
@@ -312,7 +312,7 @@ def plan_session(
     regions += [[Region(path, rng.choice(candidates[path]), REGION_LINES)] for path in others]
     script = [
         Visit(regions[f][r], 0 if lines == 0 else lines + rng.randint(-1, 1)) for f, r, lines in _TEMPLATE
-    ]
+    ][:visits]
     assert all(v.region.path in chosen for v in script)
     return [r for group in regions for r in group], script
 
