@@ -209,9 +209,11 @@ def llama_server_binary(python: str = ".venv/bin/python") -> Path:
 # --- one repository --------------------------------------------------------------------------------------
 
 
-def prepare_workspace(files: dict[str, str], regions: list[typist.Region]) -> Path:
+def prepare_workspace(
+    files: dict[str, str], regions: list[typist.Region], parent: Path | None = None
+) -> Path:
     """The repository on disk with every region removed (nothing the typist will type is there to find)."""
-    root = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-"))
+    root = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-", dir=parent))
     for path, text in files.items():
         lines = text.split("\n")
         for region in sorted((r for r in regions if r.path == path), key=lambda r: -r.start):
@@ -232,13 +234,15 @@ class ArmRun:
 
 
 def replay_served(
-    service_factory: Callable, repo: Repo, seed: int, log: Callable
+    service_factory: Callable, repo: Repo, seed: int, log: Callable, workspaces: Path | None = None
 ) -> tuple[ArmRun, list[dict]]:
-    """The served arm on `repo`; returns the run and the request bodies it sent."""
+    """The served arm on `repo`; returns the run and the request bodies it sent. The workspace (the
+    repository with the regions removed) is made under `workspaces` and left there for the naive arm, or
+    in a temporary folder removed at the end when `workspaces` is None."""
     from nanocomplete.server import BackgroundServer, create_app
 
     regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
-    root = prepare_workspace(repo.files, regions)
+    root = prepare_workspace(repo.files, regions, workspaces)
     try:
         service, config = service_factory(reuse_kv=True)
         service.workspaces.get(str(root))  # the editor opens the folder: indexing starts
@@ -251,7 +255,8 @@ def replay_served(
             session = typist.Typist(repo.files, regions, seed).run(script, arm, log)
         return ArmRun(f"{repo.name} #{seed}", repo.language, session), arm.bodies
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if workspaces is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def replay_peer(url: str, repo: Repo, seed: int, log: Callable) -> ArmRun:
@@ -268,6 +273,9 @@ def replay_naive(
     from nanocomplete.server import BackgroundServer, create_app
 
     service, config = service_factory(reuse_kv=False)
+    for root in sorted({body["workspace_root"] for body in bodies}):
+        service.workspaces.get(root)  # the same context as the served arm: the workspace indexed first
+        _wait_for_index(service, Path(root))
     pairs = []
     with (
         BackgroundServer(create_app(service, config), config.port) as server,
@@ -282,6 +290,8 @@ def replay_naive(
                     "naive_latency_ms": answer.latency_ms,
                     "served_evaluated": record.prompt_tokens_evaluated,
                     "naive_evaluated": answer.prompt_tokens_evaluated,
+                    "served_prompt_tokens": record.prompt_tokens,
+                    "naive_prompt_tokens": answer.prompt_tokens,
                     "same_completion": answer.completion == record.completion,
                 }
             )
@@ -588,44 +598,60 @@ def run(
 ) -> dict:
     """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
     under `out` and returns the summaries (per language and overall) and the ratios the last lines print."""
-    served_runs: list[tuple[ArmRun, list[dict]]] = []
-    peer_runs: list[ArmRun] = []
-    progress = _Progress()
     sessions = [(repo, seed + n) for repo in repos for n in range(sessions_per_repo)]
-    if "served" in arms:
-        for repo, session_seed in sessions:
-            progress.start(f"served · {repo.name} #{session_seed}")
-            served_runs.append(replay_served(service_factory, repo, session_seed, progress))
-    if "peer" in arms and peer_server is not None:
-        with peer_server() as server:
-            for repo, session_seed in sessions:
-                progress.start(f"peer · {repo.name} #{session_seed}")
-                peer_runs.append(replay_peer(server.url, repo, session_seed, progress))
-    result: dict = {
-        "seeds": [seed + n for n in range(sessions_per_repo)],
-        "repos": [f"{r.name} ({r.language})" for r in repos],
-        "arms": {},
-    }
-    by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
-    for name, runs in by_arm.items():
-        if runs:
-            result["arms"][name] = {
-                language: summarise(units([r for r in runs if r.language == language]))
-                for language in sorted({r.language for r in runs})
-            }
-            result["arms"][name]["all"] = summarise(units(runs))
-            write_arm(out, name, runs, result["arms"][name])
-    if "naive" in arms and served_runs:
-        bodies, sampled = naive_sample(served_runs, naive_requests, seed)
-        progress.start(f"naive · {len(bodies)} sampled served requests")
-        pairs = replay_naive(service_factory, bodies, sampled, progress)
-        result["naive"] = naive_summary(pairs)
-        (out / "naive").mkdir(parents=True, exist_ok=True)
-        (out / "naive" / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    workspaces = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-"))  # kept until the naive arm ran
+    progress = _Progress()
+    try:
+        served_runs = [
+            replay_served(
+                service_factory,
+                repo,
+                session_seed,
+                progress.start(f"served · {repo.name} #{session_seed}"),
+                workspaces,
+            )
+            for repo, session_seed in sessions
+            if "served" in arms
+        ]
+        peer_runs = (
+            _replay_peer_arm(peer_server, sessions, progress) if "peer" in arms and peer_server else []
+        )
+        result: dict = {
+            "seeds": [seed + n for n in range(sessions_per_repo)],
+            "repos": [f"{r.name} ({r.language})" for r in repos],
+            "arms": {},
+        }
+        by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
+        for name, runs in by_arm.items():
+            if runs:
+                result["arms"][name] = {
+                    language: summarise(units([r for r in runs if r.language == language]))
+                    for language in sorted({r.language for r in runs})
+                }
+                result["arms"][name]["all"] = summarise(units(runs))
+                write_arm(out, name, runs, result["arms"][name])
+        if "naive" in arms and served_runs:
+            bodies, sampled = naive_sample(served_runs, naive_requests, seed)
+            pairs = replay_naive(
+                service_factory, bodies, sampled, progress.start(f"naive · {len(bodies)} requests")
+            )
+            result["naive"] = naive_summary(pairs)
+            (out / "naive").mkdir(parents=True, exist_ok=True)
+            (out / "naive" / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    finally:
+        shutil.rmtree(workspaces, ignore_errors=True)
     if served_runs and peer_runs:
         result["served_over_peer"] = ratios(units(by_arm["served"]), units(peer_runs))
     (out / "replay.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _replay_peer_arm(peer_server: Callable[[], LlamaServer], sessions: list, progress) -> list[ArmRun]:
+    with peer_server() as server:
+        return [
+            replay_peer(server.url, repo, session_seed, progress.start(f"peer · {repo.name} #{session_seed}"))
+            for repo, session_seed in sessions
+        ]
 
 
 def ratios(served: Sequence[Unit], peer_units: Sequence[Unit]) -> dict:
@@ -643,12 +669,13 @@ class _Progress:
     def __init__(self):
         self.bar = None
 
-    def start(self, label: str) -> None:
+    def start(self, label: str) -> _Progress:
         from tqdm import tqdm
 
         if self.bar is not None:
             self.bar.close()
         self.bar = tqdm(desc=label, unit="req", mininterval=5)
+        return self
 
     def __call__(self, record: Record | None) -> None:
         if self.bar is not None:

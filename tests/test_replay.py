@@ -196,15 +196,15 @@ def _factory(engine):
 def test_the_served_arm_replays_a_session_over_http_and_the_naive_arm_pairs_its_requests(tmp_path):
     engine = FakeEngine("total = value + other")
     repo = replay.Repo("pkg", "python", FILES, (".py",))
-    run, bodies = replay.replay_served(_factory(engine), repo, 0, lambda record: None)
+    run, bodies = replay.replay_served(_factory(engine), repo, 0, lambda record: None, tmp_path)
     assert len(bodies) == len(run.session.records) > 40
     assert sum(run.session.accepted_chars_by_visit.values()) > 0
     assert {r.cache for r in run.session.records} & {"kv_reuse", "result_cache", "snapshot"}
     sampled_bodies, sampled = replay.naive_sample([(run, bodies)], 5, seed=0)
     pairs = replay.replay_naive(_factory(engine), sampled_bodies, sampled, lambda record: None)
     assert len(pairs) == 5 and all(p["same_completion"] for p in pairs)
-    # the naive server evaluates the whole prompt every time
-    assert all(p["naive_evaluated"] >= p["served_evaluated"] for p in pairs)
+    # the same prompts (the workspace's context included), evaluated whole every time
+    assert all(p["naive_prompt_tokens"] == p["served_prompt_tokens"] == p["naive_evaluated"] for p in pairs)
     summary = replay.summarise(replay.units([run]))
     assert summary["requests"]["value"] == len(bodies)
     assert summary["accepted_chars_per_100_typed"]["low"] <= summary["accepted_chars_per_100_typed"]["value"]
