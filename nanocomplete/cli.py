@@ -193,7 +193,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--sessions-per-repo",
         type=int,
         default=1,
-        help="seeded sessions in each repository (default: %(default)s: ≥ 400 requests per language)",
+        help="seeded sessions in each repository (default: %(default)s; one full session: ~140-230 requests)",
     )
     replay.add_argument(
         "--visits",
