@@ -18,7 +18,7 @@ from nanocomplete.config import ServerConfig
 from nanocomplete.server import free_port
 from nanocomplete.service import CompletionService
 
-FIXTURES = Path(__file__).parent / "fixtures" / "clients"
+FIXTURES = Path(__file__).parent / "fixtures" / "peer"
 
 
 def _python_file(name: str, functions: int) -> str:
@@ -139,8 +139,8 @@ def test_accepted_text_is_not_typed_and_deletions_are_retyped():
 
 def test_the_peer_driver_builds_llama_vscodes_request_body():
     """Golden: the body llama.vscode's createRequestPayload builds for this document (tests/fixtures/
-    clients/llama_vscode_replay.json, derived from its src/completion.ts and src/llama-server.ts)."""
-    golden = json.loads((FIXTURES / "llama_vscode_replay.json").read_text())
+    peer/llama_vscode_bodies.json, derived from its src/completion.ts and src/llama-server.ts)."""
+    golden = json.loads((FIXTURES / "llama_vscode_bodies.json").read_text())
     for case in golden["cases"]:
         lines = case["document"].split("\n")
         inputs = peer.fim_inputs(lines, case["line"], case["character"])
