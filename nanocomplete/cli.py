@@ -198,7 +198,7 @@ def make_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--visits",
         type=int,
-        help="only the first visits of each session's 11 (a shorter run: 4 covers every request kind)",
+        help="only the first N of each session's 11 visits (default: all; 4 covers every request kind)",
     )
     replay.add_argument(
         "--naive-requests",
@@ -451,8 +451,14 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     arms = [a for a in args.arms.split(",") if a]
     unknown = sorted(set(arms) - set(replay.ARMS))
     languages = [lang for lang in args.language.split(",") if lang]
-    if unknown or set(languages) - set(replay.LANGUAGE_SUFFIXES):
-        print(f"error: arms are {', '.join(replay.ARMS)}; languages {', '.join(replay.LANGUAGE_SUFFIXES)}")
+    if unknown:
+        print(f"error: unknown arm {', '.join(unknown)} (arms: {', '.join(replay.ARMS)})")
+        return 2
+    unknown = sorted(set(languages) - set(replay.LANGUAGE_SUFFIXES))
+    if unknown:
+        print(
+            f"error: unknown language {', '.join(unknown)} (languages: {', '.join(replay.LANGUAGE_SUFFIXES)})"
+        )
         return 2
     repos = [dataclasses.replace(r, visits=args.visits) for r in replay_repos(args.repo, languages)]
     engine_config = settings_from_args(args, "engine")

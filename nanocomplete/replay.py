@@ -551,11 +551,11 @@ def visit_rows(unit_list: Sequence[Unit]) -> list[dict]:
 # --- report ----------------------------------------------------------------------------------------------
 
 
-def _cell(value: dict) -> str:
+def _cell(value: dict, count: bool = False) -> str:
     v, lo, hi = value["value"], value["low"], value["high"]
     if v != v:  # nan
         return "–"
-    digits = 2 if abs(v) < 10 else 0
+    digits = 0 if count or abs(v) >= 10 else 2
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -564,10 +564,11 @@ def table(summaries: dict[str, dict]) -> str:
     names = list(summaries)
     rows = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in STATISTICS:
-        rows.append(f"| {key} | " + " | ".join(_cell(summaries[n][key]) for n in names) + " |")
+        count = key in ("requests", "shown")
+        rows.append(f"| {key} | " + " | ".join(_cell(summaries[n][key], count) for n in names) + " |")
     for kind in typist.REQUEST_KINDS:
         for key in KIND_STATISTICS:
-            cells = [_cell(summaries[n]["by_kind"][kind][key]) for n in names]
+            cells = [_cell(summaries[n]["by_kind"][kind][key], key == "requests") for n in names]
             rows.append(f"| {kind}: {key} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
