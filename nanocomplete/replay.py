@@ -404,10 +404,6 @@ def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> f
     return float(ordered[np.searchsorted(cumulative, rank, side="right")])
 
 
-def _share(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator else float("nan")
-
-
 def _percentile_of(column: str, mask: str, q: float) -> Statistic:
     def statistic(f: Frame, w: np.ndarray) -> float:
         return _weighted_percentile(getattr(f, column), w[f.unit] * getattr(f, mask), q)
@@ -418,9 +414,9 @@ def _percentile_of(column: str, mask: str, q: float) -> Statistic:
 STATISTICS: dict[str, Statistic] = {
     "requests": lambda f, w: float((w[f.unit] * f.requested).sum()),
     "shown": lambda f, w: float((w[f.unit] * f.shown).sum()),
-    "accepted_share": lambda f, w: _share((w[f.unit] * f.accepted).sum(), (w[f.unit] * f.shown).sum()),
+    "accepted_share": lambda f, w: _ratio((w[f.unit] * f.accepted).sum(), (w[f.unit] * f.shown).sum()),
     "accepted_chars_per_100_typed": lambda f, w: (
-        100 * _share((w * f.accepted_chars).sum(), (w * f.typed_chars).sum())
+        100 * _ratio((w * f.accepted_chars).sum(), (w * f.typed_chars).sum())
     ),
     "latency_ms_p50": _percentile_of("latency_ms", "requested", 50),
     "latency_ms_p95": _percentile_of("latency_ms", "requested", 95),
@@ -435,7 +431,8 @@ KIND_STATISTICS = ("requests", "accepted_share", "latency_ms_p50", "latency_ms_p
 
 
 def _ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
+    """a / b, nan when b is 0 (a statistic with nothing to count is undefined, not zero)."""
+    return float(a / b) if b else float("nan")
 
 
 def _draws(units_count: int, seed: int) -> list[np.ndarray]:
