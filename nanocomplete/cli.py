@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from nanocomplete import config, models
@@ -465,9 +467,11 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     engine = Engine.for_model(args.model, engine_config)
     settings, context = _serving_settings(args), settings_from_args(args, "context")
 
+    kv_dir = tempfile.mkdtemp(prefix="nanocomplete-replay-kv-")  # snapshots on disk, as served; removed after
+
     def service_factory(reuse_kv: bool):
         engine.reset()
-        server = ServerConfig(port=free_port())
+        server = ServerConfig(port=free_port(), kv_snapshot_dir=kv_dir)
         service = CompletionService(
             engine, _model_label(args.model), settings, context, server, reuse_kv=reuse_kv
         )
@@ -483,10 +487,13 @@ def run_bench_replay(args: argparse.Namespace) -> int:
             return replay.LlamaServer(binary, files.model, threads, files.adapter, args.session_seed)
 
     out = args.out or Path("out/bench") / f"replay-{_model_label(args.model)}"
-    result = replay.run(
-        repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests,
-        args.sessions_per_repo,
-    )  # fmt: skip
+    try:
+        result = replay.run(
+            repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests,
+            args.sessions_per_repo,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(kv_dir, ignore_errors=True)
     print(replay.report(result))
     print(
         f"\nresults: {out}/ (replay.json; per arm: summary.json, requests.jsonl, results.jsonl for compare)"

@@ -83,9 +83,15 @@ class Prepared:
 
 
 def prepare(
-    fim_input: FimInput, tokenize, settings: Settings, prefix_start_hint: int | None = None
+    fim_input: FimInput,
+    tokenize,
+    settings: Settings,
+    prefix_start_hint: int | None = None,
+    middle_start_hint: int | None = None,
 ) -> Prepared:
-    built = prompt.build(fim_input, tokenize, settings.prompt, prefix_start_hint)
+    """The prompt and the cursor's surroundings; the hints are the lines where the document's last prompt
+    started its prefix window and its middle (`prompt.build`)."""
+    built = prompt.build(fim_input, tokenize, settings.prompt, prefix_start_hint, middle_start_hint)
     return Prepared(built, postprocess.CursorText.around(fim_input.prefix, fim_input.suffix))
 
 
@@ -123,8 +129,11 @@ class Completer:
         fim_input: FimInput,
         cancel: CancelCheck | None = None,
         prefix_start_hint: int | None = None,
+        middle_start_hint: int | None = None,
     ) -> Completion:
-        prepared = prepare(fim_input, self.engine.tokenize, self.settings, prefix_start_hint)
+        prepared = prepare(
+            fim_input, self.engine.tokenize, self.settings, prefix_start_hint, middle_start_hint
+        )
         return self.complete_prepared(prepared, cancel)
 
     def complete_prepared(self, prepared: Prepared, cancel: CancelCheck | None = None) -> Completion:

@@ -53,6 +53,11 @@ class PromptConfig:
         False,
         "leave spaces before the cursor out of the prompt and let the model write them (no double space)",
     )
+    max_middle_tokens: int = setting(
+        0,
+        "with current_line_after_middle: lines typed since the middle's last start stay after <|fim_middle|> "
+        "up to this many tokens, a new line then evaluates only them, not the suffix; 0: the current line",
+    )
 
 
 # header: the document's own imports when the prefix window cuts them; import: definitions of imported
@@ -124,6 +129,10 @@ class ServerConfig:
     api_token: str = setting("", "if set, requests must send `Authorization: Bearer <token>`")
     max_request_bytes: int = setting(4_000_000, "larger request bodies are refused with 413")
     kv_snapshot_budget_mb: int = setting(256, "memory for per-file KV snapshots (~12 KiB per token, 0.5B)")
+    kv_snapshot_disk_mb: int = setting(
+        1024, "disk for per-file KV snapshots, so a restarted server answers known files warm; 0: none"
+    )
+    kv_snapshot_dir: str = setting("", "where KV snapshots are kept on disk; empty: the cache folder's kv/")
     store_code_in_telemetry: bool = setting(False, "keep completion text in the local telemetry database")
     log_prompts: bool = setting(
         False, "log each completion's prompt, context pieces, cache outcome and timings (the log holds code)"

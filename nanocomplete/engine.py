@@ -165,6 +165,18 @@ class Engine:
         files = models.resolve_files(name_or_path)
         return cls(files.model, config, files.adapter)
 
+    @functools.cached_property
+    def identity(self) -> str:
+        """What a saved KV state is only valid for: the model's and the adapter's SHA-256 and the version
+        of llama-cpp-python (whose llama.cpp writes the state). Hashes a file not verified before."""
+        import llama_cpp
+
+        from nanocomplete import models
+
+        files = [self.model_path] + ([self.adapter_path] if self.adapter_path is not None else [])
+        hashes = ",".join(models.file_sha256_recorded(path)[:16] for path in files)
+        return f"{hashes};llama-cpp-python {llama_cpp.__version__}"
+
     @property
     def cached_tokens(self) -> tuple[int, ...]:
         return tuple(self._cached)

@@ -4,19 +4,48 @@ being left is copied aside, and the snapshot sharing the longest token prefix wi
 restored, so returning to a file costs only its changed tail.
 
 Least recently used snapshots are dropped first once their total size exceeds the memory budget.
+
+With a `DiskSnapshots` store, every snapshot kept is also written to disk (by a background thread, so no
+request waits for it), and a restarted server finds them: its first request in a known file restores the
+file's snapshot instead of evaluating the whole prompt. The store:
+- keys its folder by the engine's identity (the model's and adapter's SHA-256 and the llama.cpp version),
+  so a snapshot is only ever restored into the model that made it;
+- writes each file atomically (a temporary file renamed over it), and checks a SHA-256 of the tokens and
+  the state when reading; a file that fails the check is skipped with a warning and removed;
+- holds at most `budget_bytes` on disk, dropping the least recently written files first.
+
+File format (version 1): the line `NCKV1\\n`, a JSON header line (`uri`, `identity`, `tokens`,
+`state_bytes`, `sha256`), the tokens as little-endian uint32, then llama.cpp's sequence state
+(`llama_state_seq_get_data`).
 """
 
 from __future__ import annotations
 
+import array
+import hashlib
+import json
+import logging
+import queue
+import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from nanocomplete.engine import KvSnapshot, common_prefix
+from nanocomplete.storage import write_atomic
+
+LOG = logging.getLogger("nanocomplete.kvcache")
+MAGIC = b"NCKV1\n"
+SUFFIX = ".kv"
 
 
 class SnapshotCache:
-    def __init__(self, budget_bytes: int):
+    def __init__(self, budget_bytes: int, disk: DiskSnapshots | None = None):
+        """`disk`: a store that keeps every snapshot put here across restarts (None: memory only)."""
         self.budget_bytes = budget_bytes
+        self.disk = disk
         self._snapshots: OrderedDict[str, KvSnapshot] = OrderedDict()
 
     def __len__(self) -> int:
@@ -28,23 +57,210 @@ class SnapshotCache:
 
     def put(self, key: str, snapshot: KvSnapshot) -> None:
         self._snapshots.pop(key, None)
-        if not snapshot.tokens or snapshot.size_bytes > self.budget_bytes:
+        if not snapshot.tokens:
+            return
+        if self.disk is not None:
+            self.disk.save(key, snapshot)
+        if snapshot.size_bytes > self.budget_bytes:
             return
         self._snapshots[key] = snapshot
         while self.size_bytes > self.budget_bytes:
             self._snapshots.popitem(last=False)
 
     def best(self, prompt: Sequence[int]) -> tuple[str | None, KvSnapshot | None, int]:
-        """The snapshot sharing the longest prefix with `prompt` (marked as recently used)."""
+        """The snapshot sharing the longest prefix with `prompt` (marked as recently used), from memory or,
+        when one on disk shares more, read from disk."""
         best_key, best_length = None, 0
         for key, snapshot in self._snapshots.items():
             length = common_prefix(snapshot.tokens, prompt)
             if length > best_length:
                 best_key, best_length = key, length
-        if best_key is None:
+        if self.disk is not None:
+            disk_key, disk_length = self.disk.best(prompt, exclude=self._snapshots)
+            if disk_key is not None and disk_length > best_length:
+                loaded = self.disk.load(disk_key)
+                if loaded is not None:
+                    self._snapshots[disk_key] = loaded
+                    while self.size_bytes > self.budget_bytes and len(self._snapshots) > 1:
+                        self._snapshots.popitem(last=False)
+                    best_key, best_length = disk_key, common_prefix(loaded.tokens, prompt)
+        if best_key is None or best_key not in self._snapshots:
             return None, None, 0
         self._snapshots.move_to_end(best_key)
         return best_key, self._snapshots[best_key], best_length
 
     def keys(self) -> list[str]:
         return list(self._snapshots)
+
+    def close(self) -> None:
+        """Finish the disk writes under way."""
+        if self.disk is not None:
+            self.disk.close()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    tokens: tuple[int, ...]
+    size_bytes: int
+
+
+class DiskSnapshots:
+    """KV snapshots on disk, one file per document, for one engine identity."""
+
+    def __init__(self, root: Path, identity: str, budget_bytes: int):
+        """`root`: the folder of all snapshot stores; this one lives in a subfolder named by `identity`
+        (`Engine.identity`). Reads the index (each file's header and tokens, not its state) at once."""
+        self.directory = Path(root) / hashlib.sha256(identity.encode()).hexdigest()[:16]
+        self.identity = identity
+        self.budget_bytes = budget_bytes
+        self._lock = threading.Lock()
+        self._index: dict[str, _Entry] = {}
+        # the writer's work: a uri to write (its latest snapshot is in _pending), an Event to set once
+        # everything before it is written, or None to stop
+        self._queue: queue.Queue[str | threading.Event | None] = queue.Queue()
+        self._pending: dict[str, KvSnapshot] = {}  # the latest snapshot of each key not written yet
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.directory.glob("*" + SUFFIX), key=lambda p: p.stat().st_mtime_ns):
+            read = self._read(path, state=False)
+            if read is not None:
+                uri, tokens, _ = read
+                self._index[uri] = _Entry(path, tokens, path.stat().st_size)
+        self._writer = threading.Thread(target=self._write_loop, name="nanocomplete-kv-disk", daemon=True)
+        self._writer.start()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._index)
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(e.size_bytes for e in self._index.values())
+
+    def save(self, uri: str, snapshot: KvSnapshot) -> None:
+        """Write `snapshot` as `uri`'s, in the background (a newer one for the same uri replaces it)."""
+        with self._lock:
+            queued = uri in self._pending
+            self._pending[uri] = snapshot
+        if not queued:
+            self._queue.put(uri)
+
+    def best(self, prompt: Sequence[int], exclude=()) -> tuple[str | None, int]:
+        """The uri whose snapshot on disk shares the longest prefix with `prompt`, and that length."""
+        with self._lock:
+            entries = [(uri, e.tokens) for uri, e in self._index.items() if uri not in exclude]
+        best_uri, best_length = None, 0
+        for uri, tokens in entries:
+            if tokens[:1] != tuple(prompt[:1]):
+                continue
+            length = common_prefix(tokens, prompt)
+            if length > best_length:
+                best_uri, best_length = uri, length
+        return best_uri, best_length
+
+    def load(self, uri: str) -> KvSnapshot | None:
+        """`uri`'s snapshot from disk; None (with a warning, and the file removed) when it is unreadable."""
+        with self._lock:
+            entry = self._index.get(uri)
+        if entry is None:
+            return None
+        read = self._read(entry.path, state=True)
+        if read is None:
+            with self._lock:
+                self._index.pop(uri, None)
+            return None
+        _, tokens, state = read
+        return KvSnapshot(tokens, state)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every snapshot saved so far is on disk (at most `timeout_s`)."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self.flush(timeout_s)
+        self._queue.put(None)
+        self._writer.join(timeout_s)
+
+    # --- the writer thread ---
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            uri = item
+            with self._lock:
+                snapshot = self._pending.pop(uri)
+            try:
+                self._write(uri, snapshot)
+            except OSError as error:
+                LOG.warning("could not write the KV snapshot of %s: %s", uri, error)
+
+    def path(self, uri: str) -> Path:
+        """The file that holds (or will hold) `uri`'s snapshot."""
+        return self.directory / (hashlib.sha256(uri.encode()).hexdigest()[:32] + SUFFIX)
+
+    def _write(self, uri: str, snapshot: KvSnapshot) -> None:
+        path = self.path(uri)
+        tokens = array.array("I", snapshot.tokens)
+        if sys.byteorder != "little":
+            tokens.byteswap()
+        digest = hashlib.sha256(tokens.tobytes())
+        digest.update(snapshot.data)
+        header = {
+            "uri": uri,
+            "identity": self.identity,
+            "tokens": len(snapshot.tokens),
+            "state_bytes": len(snapshot.data),
+            "sha256": digest.hexdigest(),
+        }
+        payload = MAGIC + json.dumps(header).encode() + b"\n" + tokens.tobytes() + snapshot.data
+        if len(payload) > self.budget_bytes:
+            return
+        write_atomic(path, payload)
+        with self._lock:
+            self._index.pop(uri, None)
+            self._index[uri] = _Entry(path, tuple(snapshot.tokens), len(payload))
+            dropped = []
+            while sum(e.size_bytes for e in self._index.values()) > self.budget_bytes:
+                oldest = next(iter(self._index))
+                dropped.append(self._index.pop(oldest).path)
+        for old in dropped:
+            old.unlink(missing_ok=True)
+
+    def _read(self, path: Path, state: bool) -> tuple[str, tuple[int, ...], bytes] | None:
+        """(uri, tokens, state) of a snapshot file (state b"" unless asked for); None, with a warning and
+        the file removed, when it is not a whole snapshot of this identity."""
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(MAGIC)) != MAGIC:
+                    raise ValueError("not a KV snapshot file")
+                header = json.loads(f.readline())
+                if header.get("identity") != self.identity:
+                    raise ValueError("made by another model or llama.cpp version")
+                raw = f.read(4 * int(header["tokens"]))
+                if len(raw) != 4 * int(header["tokens"]):
+                    raise ValueError("cut short")
+                data = f.read() if state else b""
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            LOG.warning("skipping the KV snapshot %s: %s", path.name, error)
+            path.unlink(missing_ok=True)
+            return None
+        if state:
+            digest = hashlib.sha256(raw)
+            digest.update(data)
+            if len(data) != header["state_bytes"] or digest.hexdigest() != header["sha256"]:
+                LOG.warning("skipping the KV snapshot %s: its checksum does not match", path.name)
+                path.unlink(missing_ok=True)
+                return None
+        tokens = array.array("I")
+        tokens.frombytes(raw)
+        if sys.byteorder != "little":
+            tokens.byteswap()
+        return str(header["uri"]), tuple(tokens), data

@@ -219,6 +219,12 @@ def verify(path: Path, sha256: str | None) -> None:
     write_atomic(sidecar, json.dumps(stamp).encode())
 
 
+def file_sha256_recorded(path: Path) -> str:
+    """The SHA-256 of a model file: the one recorded when it was pulled, built or verified, else hashed
+    now (a few seconds for a 0.5B GGUF)."""
+    return _recorded_sha256(path) or file_sha256(path)
+
+
 def _expected_sha256(spec: ModelSpec, path: Path) -> str | None:
     """The registry's hash, or for hub-only models the hash recorded when it was pulled."""
     return spec.sha256 or _recorded_sha256(path)

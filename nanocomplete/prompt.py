@@ -4,7 +4,7 @@ Layout, most stable first, so successive requests share the longest token prefix
 
     [<|repo_name|>name\n] [<|file_sep|>path\ncontent\n]...  other files, in the order given
     [<|file_sep|>current_path\n]
-    <|fim_prefix|>prefix <|fim_suffix|>suffix <|fim_middle|>[typed part of the current line]
+    <|fim_prefix|>prefix <|fim_suffix|>suffix <|fim_middle|>[middle: lines typed since the anchor]
 
 Budgets are in tokens and truncation happens at line boundaries, except in a current line that alone
 exceeds `max_prefix_tokens` (minified or generated code): the prompt then keeps its end, from the earliest
@@ -14,6 +14,15 @@ and a prompt never costs more than its budgets. The prefix keeps the lines close
 the cursor, and its first line is a multiple of `prefix_anchor_lines` (the smallest one whose lines
 fit), so while the user types the prefix start stays put and only the prompt's tail changes. A caller that
 remembers the previous start passes it as `prefix_start_hint`; it is kept while it still fits.
+
+The middle. With `current_line_after_middle`, the typed part of the current line goes after
+<|fim_middle|>, so typing on a line only appends to the prompt. With `max_middle_tokens` as well, the
+lines typed since an earlier request stay there too: a caller passes the line where the last prompt's middle
+began as `middle_start_hint`, and the middle runs from that line to the cursor while its tokens fit the
+budget. A new line then appends its few tokens instead of moving the prefix's end, which would put the
+whole suffix after the change (~250 tokens to evaluate again). When the middle outgrows the budget, or the
+cursor is above the hinted line, the middle starts over at the cursor's line (the anchor moves). The
+prompt is an ordinary FIM prompt either way: prefix, suffix, and a middle the model continues.
 
 `FimInput.header` (the file's imports) holds lines the prefix shows even when its window starts after
 them: they open the prefix, then the window follows. Their tokens come out of the prefix budget (at most
@@ -84,6 +93,9 @@ class Prompt:
     extra_files_used: tuple[str, ...]
     healed: str = ""  # whitespace before the cursor left out of the prompt; the model writes it again
     header_lines_shown: tuple[int, ...] = ()  # header lines before the window, shown at the prefix's start
+    middle_start_line: int = (
+        0  # first line of the file in the middle (0-based; the cursor's line, or earlier)
+    )
 
     def unheal(self, generated: str) -> str:
         """The generated text as it goes after the cursor: without the left-out whitespace."""
@@ -95,8 +107,10 @@ def build(
     tokenize: Tokenize,
     config: PromptConfig = PromptConfig(),
     prefix_start_hint: int | None = None,
+    middle_start_hint: int | None = None,
 ) -> Prompt:
-    """The FIM prompt for `fim_input` within the budgets of `config`."""
+    """The FIM prompt for `fim_input` within the budgets of `config`. The hints are lines of the file
+    (0-based) that an earlier prompt of the same document started its prefix and its middle at."""
     head_lines, current_line = _split_prefix(fim_input.prefix)
     healed = ""
     if config.heal_trailing_whitespace:
@@ -106,14 +120,18 @@ def build(
     line_offset = 0
     if clipped is not current_line:  # a minified or generated line: it is the whole prefix
         line_offset, head_lines, current_line, prefix_start_hint = len(head_lines), [], clipped, None
+        middle_start_hint = None
+    middle_start = _middle_start(head_lines, current_line, tokenize, config, middle_start_hint)
+    typed = "".join(head_lines[middle_start:]) + current_line
+    head_lines = head_lines[:middle_start]
     start, header = _window_and_header(
-        head_lines, current_line, fim_input.header, tokenize, config, prefix_start_hint
+        head_lines, typed, fim_input.header, tokenize, config, prefix_start_hint
     )
     window = "".join(text + "\n" for _, text in header) + "".join(head_lines[start:])
     if config.current_line_after_middle:
-        prefix_text, middle = window, current_line
+        prefix_text, middle = window, typed
     else:
-        prefix_text, middle = window + current_line, ""
+        prefix_text, middle = window + typed, ""
     prefix_ids = tokenize(prefix_text)
     middle_ids = tokenize(middle) if middle else []
     suffix_ids = _truncate_suffix(fim_input.suffix, tokenize, config.max_suffix_tokens)
@@ -134,7 +152,46 @@ def build(
         extra_files_used=used,
         healed=healed,
         header_lines_shown=tuple(number for number, _ in header),
+        middle_start_line=middle_start + line_offset,
     )
+
+
+def longest_middle_start(fim_input: FimInput, tokenize: Tokenize, config: PromptConfig) -> int | None:
+    """The earliest line (0-based) a middle could start at within `max_middle_tokens`: as a
+    `middle_start_hint`, it gives the longest middle the server would ever show at this cursor (what an
+    evaluation without a typing history measures). None when the budget is 0."""
+    if not config.current_line_after_middle or config.max_middle_tokens <= 0:
+        return None
+    head_lines, current_line = _split_prefix(fim_input.prefix)
+    used = len(tokenize(current_line))
+    start = len(head_lines)
+    while start > 0:
+        used += len(tokenize(head_lines[start - 1]))
+        if used > config.max_middle_tokens:
+            break
+        start -= 1
+    # whole-text tokenization can differ slightly from the sum over lines; move on until it fits
+    while (
+        start < len(head_lines)
+        and len(tokenize("".join(head_lines[start:]) + current_line)) > config.max_middle_tokens
+    ):
+        start += 1
+    return start
+
+
+def _middle_start(
+    head_lines: Sequence[str], current_line: str, tokenize: Tokenize, config: PromptConfig, hint: int | None
+) -> int:
+    """The first line of the middle (an index into `head_lines`; `len(head_lines)` is the cursor's line):
+    the hinted line while the text from it to the cursor fits `max_middle_tokens`, else the cursor's
+    line."""
+    cursor_line = len(head_lines)
+    if not config.current_line_after_middle or config.max_middle_tokens <= 0 or hint is None:
+        return cursor_line
+    if not 0 <= hint < cursor_line:
+        return cursor_line
+    typed = "".join(head_lines[hint:]) + current_line
+    return hint if len(tokenize(typed)) <= config.max_middle_tokens else cursor_line
 
 
 def _clip_line(line: str, tokenize: Tokenize, budget: int) -> str:
@@ -179,15 +236,16 @@ def _split_prefix(prefix: str) -> tuple[list[str], str]:
 
 def _window_and_header(
     head_lines: Sequence[str],
-    current_line: str,
+    typed: str,
     header: Sequence[tuple[int, str]],
     tokenize: Tokenize,
     config: PromptConfig,
     hint: int | None,
 ) -> tuple[int, tuple[tuple[int, str], ...]]:
     """The window's first line, and the header lines before it to show. Their cost shrinks the window,
-    and a shrunk window can cut more header lines: the loop moves the start forward until it holds."""
-    budget = config.max_prefix_tokens - len(tokenize(current_line))
+    and a shrunk window can cut more header lines: the loop moves the start forward until it holds.
+    `typed` is what follows the window: the middle's lines and the current line."""
+    budget = config.max_prefix_tokens - len(tokenize(typed))
     if budget < 0:
         raise PromptError(f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}")
     start = _prefix_start(head_lines, tokenize, config, hint, budget)

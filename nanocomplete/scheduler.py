@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from nanocomplete.config import GenerationConfig
 from nanocomplete.engine import Engine, Generation
 from nanocomplete.errors import Cancelled, NanocompleteError
-from nanocomplete.kvcache import SnapshotCache
+from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
 WARM_BATCH_TOKENS = 64
 SNAPSHOT_MIN_GAIN_TOKENS = 32  # restoring a snapshot must save at least this many tokens of evaluation
@@ -67,11 +67,18 @@ class SchedulerStats:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, snapshot_budget_bytes: int = 256 * 1024 * 1024, reuse_kv: bool = True):
-        """`reuse_kv=False` is the naive baseline for benchmarks: every job starts from an empty cache."""
+    def __init__(
+        self,
+        engine: Engine,
+        snapshot_budget_bytes: int = 256 * 1024 * 1024,
+        reuse_kv: bool = True,
+        disk: DiskSnapshots | None = None,
+    ):
+        """`reuse_kv=False` is the naive baseline for benchmarks: every job starts from an empty cache.
+        `disk` keeps the snapshots across restarts; at `close` the live document's state goes there too."""
         self.engine = engine
         self.reuse_kv = reuse_kv
-        self.snapshots = SnapshotCache(snapshot_budget_bytes)
+        self.snapshots = SnapshotCache(snapshot_budget_bytes, disk if reuse_kv else None)
         self.stats = SchedulerStats()
         self._live_key: str | None = None  # the document whose prompt the live KV cache holds
         self._running: Job | None = None
@@ -128,6 +135,10 @@ class Scheduler:
                 self._running.cancel()
             self._condition.notify_all()
         self._thread.join(timeout=10)
+        if self.snapshots.disk is not None and not self._thread.is_alive():
+            if self._live_key is not None and self.engine.cached_tokens:
+                self.snapshots.put(self._live_key, self.engine.snapshot())
+            self.snapshots.close()
 
     def _check_open(self) -> None:
         if self._closed:

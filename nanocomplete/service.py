@@ -1,7 +1,8 @@
 """The completion service behind the HTTP routes: API documents → prompt (with cross-file context) →
 scheduler → post-processing → API responses. Per document it remembers what keeps requests cheap:
 
-- the prefix start line (passed back to the prompt builder, so the prompt start does not slide);
+- the prefix start line and the middle's start line (passed back to the prompt builder, so the prompt's
+  start does not slide, and the lines typed since stay after <|fim_middle|> instead of moving the suffix);
 - the cross-file context it chose ("sticky": kept while the cursor stays within `STICKY_CONTEXT_LINES`
   lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt);
 - the last completion, so that typing the characters it suggested is answered without the model.
@@ -23,12 +24,13 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from nanocomplete import api, context, postprocess
+from nanocomplete import api, context, models, postprocess
 from nanocomplete.completion import Prepared, Settings, finish, prepare, prompt_explanation, split_at
 from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
 from nanocomplete.engine import Engine
 from nanocomplete.errors import PromptError
 from nanocomplete.index import Workspaces
+from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput
 from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
@@ -45,6 +47,7 @@ IMPORT_LINE = re.compile(
 @dataclass
 class DocumentState:
     prefix_start_line: int | None = None
+    middle_start_line: int | None = None
     context_line: int = -1
     context_signature: str = ""
     context_files: tuple[ExtraFile, ...] = ()
@@ -86,7 +89,9 @@ class CompletionService:
         self.context_config = context_config
         self.reuse_kv = reuse_kv
         self.log_prompts = server.log_prompts
-        self.scheduler = Scheduler(engine, server.kv_snapshot_budget_mb * 1024 * 1024, reuse_kv)
+        self.scheduler = Scheduler(
+            engine, server.kv_snapshot_budget_mb * 2**20, reuse_kv, _disk_snapshots(engine, server, reuse_kv)
+        )
         self.workspaces = Workspaces(index, busy=self.busy)
         self._preparing = 0
         self._preparing_guard = threading.Lock()
@@ -125,8 +130,7 @@ class CompletionService:
             self.metrics.observe_completion(None, "result_cache")
             answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
             return Pending(request, None, None, fim_input, position, started, answer)
-        prepared = prepare(fim_input, self.engine.tokenize, settings, state.prefix_start_line)
-        state.prefix_start_line = prepared.prompt.prefix_start_line
+        prepared = self._prepare(state, fim_input, settings)
         job = self.scheduler.complete(
             request.uri, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings)
         )
@@ -176,8 +180,7 @@ class CompletionService:
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
         fim_input, _ = self.fim_input(request)
         state = self._state(request.uri)
-        prepared = prepare(fim_input, self.engine.tokenize, self.settings, state.prefix_start_line)
-        state.prefix_start_line = prepared.prompt.prefix_start_line
+        prepared = self._prepare(state, fim_input, self.settings)
         self.scheduler.warm(request.uri, prepared.prompt.tokens)
         return api.WarmResponse(queued=True)
 
@@ -247,6 +250,15 @@ class CompletionService:
         state.context_files, state.context_header = attached.extra_files, attached.header
         return attached
 
+    def _prepare(self, state: DocumentState, fim_input: FimInput, settings: Settings) -> Prepared:
+        """The prompt, from the document's last prefix and middle starts; remembers the new ones."""
+        prepared = prepare(
+            fim_input, self.engine.tokenize, settings, state.prefix_start_line, state.middle_start_line
+        )
+        state.prefix_start_line = prepared.prompt.prefix_start_line
+        state.middle_start_line = prepared.prompt.middle_start_line
+        return prepared
+
     def _state(self, uri: str) -> DocumentState:
         """The document's state; the least recently used documents are forgotten past MAX_DOCUMENTS."""
         state = self._documents.pop(uri, None) or DocumentState()
@@ -296,6 +308,23 @@ class CompletionService:
             timings=timings,
             model=self.model_name,
         )
+
+
+def default_kv_dir() -> Path:
+    """Where KV snapshots are kept on disk unless `kv_snapshot_dir` says: beside the models, in kv/."""
+    return models.cache_dir().parent / "kv"
+
+
+def _disk_snapshots(engine: Engine, server: ServerConfig, reuse_kv: bool) -> DiskSnapshots | None:
+    """The on-disk KV snapshot store `server` asks for (none for the naive baseline, or with 0 MB)."""
+    if not reuse_kv or server.kv_snapshot_disk_mb <= 0:
+        return None
+    root = Path(server.kv_snapshot_dir) if server.kv_snapshot_dir else default_kv_dir()
+    try:
+        return DiskSnapshots(root, engine.identity, server.kv_snapshot_disk_mb * 2**20)
+    except OSError as error:
+        logging.getLogger("nanocomplete.kvcache").warning("KV snapshots stay in memory: %s", error)
+        return None
 
 
 def split_utf16(text: str, line: int, character: int) -> tuple[str, str]:

@@ -43,3 +43,13 @@ def tokenizer(model_path) -> Tokenizer:
 @pytest.fixture(scope="session")
 def engine(model_path) -> Engine:
     return Engine(model_path, EngineConfig(context_window_tokens=4096, batch_tokens=64))
+
+
+@pytest.fixture(autouse=True)
+def kv_snapshots_in_a_temporary_folder(tmp_path_factory, monkeypatch):
+    """Servers started by tests keep their KV snapshots on disk under the test's temporary folders, never
+    in the user's cache (a test about restarts names its own folder)."""
+    from nanocomplete import service
+
+    folder = tmp_path_factory.mktemp("kv")
+    monkeypatch.setattr(service, "default_kv_dir", lambda: folder)

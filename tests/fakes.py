@@ -10,6 +10,8 @@ from nanocomplete.engine import Generation, KvSnapshot, Timings
 class FakeEngine:
     """Tokens are Unicode code points; the 'model' always answers with `answer`."""
 
+    identity = "fake-engine"  # what its KV snapshots on disk are keyed by
+
     def __init__(self, answer: str = "value + 1"):
         self.answer = answer
         self.cached_tokens: tuple[int, ...] = ()

@@ -1,9 +1,13 @@
 """Prompt construction, checked against the real Qwen2.5-Coder tokenizer."""
 
+import dataclasses
+import itertools
+
 import pytest
 
 from nanocomplete import fim, prompt
 from nanocomplete.config import PromptConfig
+from nanocomplete.engine import common_prefix
 from nanocomplete.prompt import ExtraFile, FimInput
 
 MARKER_IDS = set(fim.MARKER_TEXT)
@@ -166,6 +170,67 @@ def test_middle_layout_keeps_every_token_before_the_typed_text_while_typing(toke
     assert after.tokens[:stable] == before.tokens[:stable]
     assert before.middle == "    result = " and after.middle == "    result = comp"
     assert tokenizer.detokenize(after.tokens[stable:]) == "    result = comp"
+
+
+MIDDLE_CONFIG = PromptConfig(
+    max_prefix_tokens=300, current_line_after_middle=True, heal_trailing_whitespace=True, max_middle_tokens=64
+)
+
+
+def _typed_lines(tokenizer, lines: list[str], config: PromptConfig = MIDDLE_CONFIG) -> list[prompt.Prompt]:
+    """Prompts of a typist writing `lines` one after another below 100 numbered lines, each request
+    passing the previous prompt's starts back, as the server does."""
+    head, suffix = numbered_lines(100), "\nprint(result)\n"
+    built: list[prompt.Prompt] = []
+    for count in range(1, len(lines) + 1):
+        typed = "\n".join(lines[:count])
+        hints = (built[-1].prefix_start_line, built[-1].middle_start_line) if built else (None, None)
+        built.append(prompt.build(FimInput(head + typed, suffix), tokenizer.tokenize, config, *hints))
+    return built
+
+
+def test_a_new_line_appends_to_the_middle_and_keeps_every_token_before_it(tokenizer):
+    lines = ["    total = 0", "    for item in items:", "        total += item.price", "        "]
+    built = _typed_lines(tokenizer, lines)
+    assert {b.middle_start_line for b in built} == {100}
+    for before, after in itertools.pairwise(built):
+        assert (
+            after.tokens[: before.tokens.index(fim.FIM_MIDDLE) + 1]
+            == before.tokens[: before.tokens.index(fim.FIM_MIDDLE) + 1]
+        )
+    assert built[-1].middle == "\n".join(lines[:3]) + "\n"  # the healed indentation is the model's to write
+    new_tokens = len(built[-1].tokens) - common_prefix(built[-2].tokens, built[-1].tokens)
+    assert new_tokens <= 3
+
+
+def test_the_middle_starts_over_at_the_cursor_line_once_it_outgrows_its_budget(tokenizer):
+    lines = [f"    step_{i} = compute_step({i}, previous)" for i in range(12)]
+    built = _typed_lines(tokenizer, lines)
+    assert all(len(tokenizer.tokenize(b.middle)) <= MIDDLE_CONFIG.max_middle_tokens for b in built)
+    starts = [b.middle_start_line for b in built]
+    assert starts[0] == 100 and starts == sorted(starts) and len(set(starts)) > 1
+    moved = [i for i in range(1, len(starts)) if starts[i] != starts[i - 1]]
+    assert all(starts[i] == 100 + i for i in moved)  # a restart puts the middle at the cursor's line
+
+
+def test_a_middle_hint_below_the_cursor_or_without_a_budget_gives_the_current_line(tokenizer):
+    text = numbered_lines(50) + "    x = "
+    below = prompt.build(FimInput(text, "\n"), tokenizer.tokenize, MIDDLE_CONFIG, middle_start_hint=70)
+    no_budget = dataclasses.replace(MIDDLE_CONFIG, max_middle_tokens=0)
+    unbudgeted = prompt.build(FimInput(text, "\n"), tokenizer.tokenize, no_budget, middle_start_hint=48)
+    assert below.middle_start_line == unbudgeted.middle_start_line == 50
+    assert below.middle == unbudgeted.middle == "    x ="
+
+
+def test_the_longest_middle_fills_its_budget_and_no_more(tokenizer):
+    fim_input = FimInput(numbered_lines(50) + "    x = ", "\n")
+    start = prompt.longest_middle_start(fim_input, tokenizer.tokenize, MIDDLE_CONFIG)
+    built = prompt.build(fim_input, tokenizer.tokenize, MIDDLE_CONFIG, middle_start_hint=start)
+    one_more = prompt.build(fim_input, tokenizer.tokenize, MIDDLE_CONFIG, middle_start_hint=start - 1)
+    assert built.middle_start_line == start < 50
+    assert len(tokenizer.tokenize(built.middle)) <= MIDDLE_CONFIG.max_middle_tokens
+    assert one_more.middle_start_line == 50  # a longer middle does not fit: it starts over
+    assert prompt.longest_middle_start(fim_input, tokenizer.tokenize, PromptConfig()) is None
 
 
 def test_standard_layout_keeps_the_typed_text_in_the_prefix(tokenizer):

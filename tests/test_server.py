@@ -123,6 +123,20 @@ def test_returning_to_a_file_restores_its_kv_snapshot(server):
     assert server.service.scheduler.stats.snapshot_restores >= 1
 
 
+def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engine, tmp_path):
+    text = long_file("delta", 20)
+    config = ServerConfig(port=free_port(), kv_snapshot_dir=str(tmp_path / "kv"))
+    engine.reset()
+    with RunningServer(engine, tmp_path, config=config) as first, first.client() as client:
+        cold = complete(client, "file:///w/delta.py", text)
+    engine.reset()  # a new process starts with an empty KV cache
+    restarted = ServerConfig(port=free_port(), kv_snapshot_dir=str(tmp_path / "kv"))
+    with RunningServer(engine, tmp_path, config=restarted) as second, second.client() as client:
+        warm = complete(client, "file:///w/delta.py", text + "value")
+    assert cold["timings"]["prompt_tokens_reused"] == 0
+    assert warm["cache"] == "snapshot" and warm["timings"]["prompt_tokens_evaluated"] <= 8
+
+
 def test_a_newer_request_for_the_same_document_cancels_the_older(server):
     slow = long_file("gamma", 40)
     results = {}

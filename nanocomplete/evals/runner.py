@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nanocomplete import context, models
+from nanocomplete import context, models, prompt
 from nanocomplete.completion import Completer, Settings
 from nanocomplete.config import ContextConfig, EngineConfig, PromptConfig
 from nanocomplete.context import ContextRequest
@@ -172,7 +172,12 @@ def score_in_subprocess(out_dir: Path, workers: int = 2) -> dict:
 def _sample(completer: Completer, example: Example) -> dict:
     started = time.perf_counter()
     try:
-        completion = completer.complete(example.fim_input())
+        fim_input = example.fim_input()
+        # no typing history here: the longest middle the server would show at this cursor
+        middle_start = prompt.longest_middle_start(
+            fim_input, completer.engine.tokenize, completer.settings.prompt
+        )
+        completion = completer.complete(fim_input, middle_start_hint=middle_start)
     except PromptError as error:
         return {"id": example.id, "error": str(error)}
     return {

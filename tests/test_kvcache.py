@@ -1,0 +1,108 @@
+"""KV snapshots on disk: what one server writes, the next one (same model) reads; damaged files, other
+models' files and files past the byte budget are never restored. The real engine's snapshots round-trip
+through disk into its KV cache."""
+
+import logging
+
+from nanocomplete.engine import KvSnapshot
+from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
+
+
+def snapshot(first: int, tokens: int = 50, state_bytes: int = 1000) -> KvSnapshot:
+    return KvSnapshot(tuple(range(first, first + tokens)), bytes([first % 256]) * state_bytes)
+
+
+def written(store: DiskSnapshots) -> DiskSnapshots:
+    store.close()
+    return store
+
+
+def test_a_new_store_on_the_same_folder_finds_and_restores_what_the_last_one_saved(tmp_path):
+    written_store = DiskSnapshots(tmp_path, "model-a", 10**6)
+    written_store.save("file:///a.py", snapshot(1))
+    written_store.save("file:///b.py", snapshot(500))
+    written(written_store)
+    reopened = DiskSnapshots(tmp_path, "model-a", 10**6)
+    uri, length = reopened.best([*range(1, 41), 9999])
+    assert (uri, length) == ("file:///a.py", 40)
+    assert reopened.load("file:///a.py") == snapshot(1)
+    assert len(reopened) == 2
+
+
+def test_the_newest_snapshot_of_a_document_replaces_its_older_one(tmp_path):
+    store = DiskSnapshots(tmp_path, "model-a", 10**6)
+    store.save("file:///a.py", snapshot(1))
+    store.save("file:///a.py", snapshot(7))
+    written(store)
+    assert DiskSnapshots(tmp_path, "model-a", 10**6).load("file:///a.py") == snapshot(7)
+    assert len(list(store.directory.glob("*.kv"))) == 1
+
+
+def test_another_model_never_sees_the_snapshots(tmp_path):
+    store = DiskSnapshots(tmp_path, "model-a", 10**6)
+    store.save("file:///a.py", snapshot(1))
+    written(store)
+    other = DiskSnapshots(tmp_path, "model-b", 10**6)
+    assert other.best(range(1, 40)) == (None, 0) and len(other) == 0
+
+
+def test_a_damaged_file_is_skipped_with_a_warning_and_removed(tmp_path, caplog):
+    store = DiskSnapshots(tmp_path, "model-a", 10**6)
+    store.save("file:///a.py", snapshot(1))
+    store.save("file:///b.py", snapshot(500))
+    written(store)
+    damaged, cut = store.path("file:///a.py"), store.path("file:///b.py")
+    data = bytearray(damaged.read_bytes())
+    data[-10] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    cut.write_bytes(cut.read_bytes()[:20])
+    with caplog.at_level(logging.WARNING, logger="nanocomplete.kvcache"):
+        reopened = DiskSnapshots(tmp_path, "model-a", 10**6)  # the cut file fails at once
+        assert len(reopened) == 1
+        assert reopened.best(snapshot(1).tokens)[0] == "file:///a.py"
+        assert reopened.load("file:///a.py") is None  # the flipped byte fails the checksum
+    assert len([r for r in caplog.records if "skipping the KV snapshot" in r.message]) == 2
+    assert not list(store.directory.glob("*.kv"))
+
+
+def test_the_disk_holds_at_most_its_budget_dropping_the_oldest_first(tmp_path):
+    one_file = len(b"NCKV1\n") + 200 + 4 * 50 + 1000  # about; the budget fits two, not three
+    store = DiskSnapshots(tmp_path, "model-a", 2 * one_file + 100)
+    for first in (1, 100, 200):
+        store.save(f"file:///{first}.py", snapshot(first))
+        store.flush()
+    written(store)
+    assert store.size_bytes <= store.budget_bytes
+    reopened = DiskSnapshots(tmp_path, "model-a", 10**6)
+    assert reopened.best(snapshot(1).tokens) == (None, 0)
+    assert reopened.best(snapshot(200).tokens)[0] == "file:///200.py"
+
+
+def test_the_memory_cache_reads_a_snapshot_from_disk_only_when_it_shares_more(tmp_path):
+    store = DiskSnapshots(tmp_path, "model-a", 10**6)
+    store.save("file:///a.py", snapshot(1, tokens=80))
+    written(store)
+    cache = SnapshotCache(10**6, DiskSnapshots(tmp_path, "model-a", 10**6))
+    cache.put("file:///b.py", snapshot(1, tokens=30))
+    key, found, length = cache.best(list(range(1, 100)))
+    assert (key, length) == ("file:///a.py", 80) and found == snapshot(1, tokens=80)
+    assert set(cache.keys()) == {"file:///a.py", "file:///b.py"}
+    cache.close()
+
+
+def test_the_real_engines_state_survives_the_disk(engine, tmp_path):
+    engine.reset()
+    prompt = engine.tokenize(
+        "def area(radius):\n    return 3.14159 * radius ** 2\n\n\ndef perimeter(radius):\n"
+    )
+    engine.prefill(prompt)
+    expected = engine.generate(prompt).text
+    store = DiskSnapshots(tmp_path, engine.identity, 10**9)
+    store.save("file:///area.py", engine.snapshot())
+    written(store)
+    engine.reset()
+    loaded = DiskSnapshots(tmp_path, engine.identity, 10**9).load("file:///area.py")
+    engine.restore(loaded)
+    assert engine.cached_prefix_length(prompt) == len(prompt)
+    again = engine.generate(prompt)
+    assert again.timings.prompt_tokens_evaluated <= 1 and again.text == expected
