@@ -209,6 +209,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="served requests the naive arm replays (a seeded sample; default: %(default)s)",
     )
     replay.add_argument("--out", type=Path, help="run directory (default: out/bench/replay-MODEL)")
+    replay.add_argument(
+        "--show",
+        type=Path,
+        metavar="RUN_DIR",
+        help="print the tables of a finished run (its replay.json) and exit",
+    )
     add_settings_flags(
         replay, ("engine", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
     )
@@ -450,6 +456,13 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete.server import free_port
     from nanocomplete.service import CompletionService
 
+    if args.show is not None:
+        path = args.show / "replay.json"
+        if not path.is_file():
+            print(f"error: {path} does not exist (a finished `bench replay` writes it)")
+            return 2
+        print(replay.report(json.loads(path.read_text())))
+        return 0
     arms = [a for a in args.arms.split(",") if a]
     unknown = sorted(set(arms) - set(replay.ARMS))
     languages = [lang for lang in args.language.split(",") if lang]

@@ -428,6 +428,25 @@ STATISTICS: dict[str, Statistic] = {
     "evaluated_tokens_p95": _percentile_of("evaluated", "answered", 95),
 }
 KIND_STATISTICS = ("requests", "accepted_share", "latency_ms_p50", "latency_ms_p95", "evaluated_tokens_p50")
+LABELS = {  # the report's words for the statistics and request kinds
+    "requests": "requests",
+    "shown": "suggestions shown",
+    "accepted_share": "share of shown accepted",
+    "accepted_chars_per_100_typed": "accepted chars per 100 typed",
+    "latency_ms_p50": "latency p50, ms",
+    "latency_ms_p95": "latency p95, ms",
+    "latency_ms_p99": "latency p99, ms",
+    "model_latency_ms_p50": "model-answered latency p50, ms",
+    "model_latency_ms_p95": "model-answered latency p95, ms",
+    "model_latency_ms_p99": "model-answered latency p99, ms",
+    "evaluated_tokens_p50": "prompt tokens evaluated p50",
+    "evaluated_tokens_p95": "prompt tokens evaluated p95",
+    "mid_line": "mid-line",
+    "new_line": "new line",
+    "first_in_file": "first in a file",
+    "return_to_file": "return to a file",
+    "after_jump": "after a jump",
+}
 
 
 def _ratio(a: float, b: float) -> float:
@@ -548,11 +567,11 @@ def visit_rows(unit_list: Sequence[Unit]) -> list[dict]:
 # --- report ----------------------------------------------------------------------------------------------
 
 
-def _cell(value: dict, count: bool = False) -> str:
+def _cell(value: dict, whole: bool = False) -> str:
     v, lo, hi = value["value"], value["low"], value["high"]
     if v != v:  # nan
         return "–"
-    digits = 0 if count or abs(v) >= 10 else 2
+    digits = 0 if whole or abs(v) >= 10 else 2
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -561,12 +580,13 @@ def table(summaries: dict[str, dict]) -> str:
     names = list(summaries)
     rows = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in STATISTICS:
-        count = key in ("requests", "shown")
-        rows.append(f"| {key} | " + " | ".join(_cell(summaries[n][key], count) for n in names) + " |")
+        count = key in ("requests", "shown") or "_ms_" in key or "tokens" in key
+        rows.append(f"| {LABELS[key]} | " + " | ".join(_cell(summaries[n][key], count) for n in names) + " |")
     for kind in typist.REQUEST_KINDS:
         for key in KIND_STATISTICS:
-            cells = [_cell(summaries[n]["by_kind"][kind][key], key == "requests") for n in names]
-            rows.append(f"| {kind}: {key} | " + " | ".join(cells) + " |")
+            whole = key == "requests" or "_ms_" in key or "tokens" in key
+            cells = [_cell(summaries[n]["by_kind"][kind][key], whole) for n in names]
+            rows.append(f"| {LABELS[kind]}: {LABELS[key]} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

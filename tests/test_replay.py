@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -305,3 +307,9 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
         ).read_text()
     text = replay.report(result)
     assert "ours ÷ peer: latency p50" in text and "### python" in text
+    assert "| new line: prompt tokens evaluated p50 |" in text and "evaluated_tokens" not in text
+    shown = subprocess.run(
+        [sys.executable, "-m", "nanocomplete", "bench", "replay", "--show", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shown.stdout.strip() == text
