@@ -90,6 +90,10 @@ class CompleteResponse(BaseModel):
     hidden_by_confidence: bool
     cancelled: bool
     cache: Literal["hit", "snapshot", "miss", "result_cache", "none"]
+    cold_prompt: bool = Field(
+        default=False,
+        description="answered from a prompt bounded to cold_prompt_tokens while the full prompt warms",
+    )
     timings: Timings | None
     model: str
 

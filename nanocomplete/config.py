@@ -53,6 +53,11 @@ class PromptConfig:
         False,
         "leave spaces before the cursor out of the prompt and let the model write them (no double space)",
     )
+    cold_prompt_tokens: int = setting(
+        0,
+        "the most prompt tokens a request evaluates: when the full prompt would need more (a new file, a new "
+        "context), a prompt bounded to this answers and the full one warms in the background; 0: no bound",
+    )
     max_middle_tokens: int = setting(
         0,
         "with current_line_after_middle: lines typed since the middle's last start stay after <|fim_middle|> "

@@ -183,7 +183,7 @@ class Engine:
 
     def cached_prefix_length(self, prompt: Sequence[int]) -> int:
         """How many leading tokens of `prompt` the KV cache already holds."""
-        return common_prefix(self._cached, prompt)
+        return common_prefix(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
 
     def snapshot(self) -> KvSnapshot:
         """A copy of the KV cache (keys and values only, ~12 KiB per token for the 0.5B)."""

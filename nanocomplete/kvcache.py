@@ -5,9 +5,11 @@ restored, so returning to a file costs only its changed tail.
 
 Least recently used snapshots are dropped first once their total size exceeds the memory budget.
 
-With a `DiskSnapshots` store, every snapshot kept is also written to disk (by a background thread, so no
-request waits for it), and a restarted server finds them: its first request in a known file restores the
-file's snapshot instead of evaluating the whole prompt. The store:
+With a `DiskSnapshots` store, a snapshot goes to disk when memory drops it and, at shutdown, every
+snapshot in memory and the live document's state do (a background thread writes, so no request waits).
+A restarted server finds them: its first request in a known file restores the file's snapshot instead of
+evaluating the whole prompt. (Writing every snapshot as it is taken would write ~20 MB per file switch on
+a 2-core laptop; a crash loses what only memory held.) The store:
 - keys its folder by the engine's identity (the model's and adapter's SHA-256 and the llama.cpp version),
   so a snapshot is only ever restored into the model that made it;
 - writes each file atomically (a temporary file renamed over it), and checks a SHA-256 of the tokens and
@@ -47,6 +49,7 @@ class SnapshotCache:
         self.budget_bytes = budget_bytes
         self.disk = disk
         self._snapshots: OrderedDict[str, KvSnapshot] = OrderedDict()
+        self._lock = threading.RLock()  # the engine's thread writes; request threads read (`longest_prefix`)
 
     def __len__(self) -> int:
         return len(self._snapshots)
@@ -56,46 +59,69 @@ class SnapshotCache:
         return sum(s.size_bytes for s in self._snapshots.values())
 
     def put(self, key: str, snapshot: KvSnapshot) -> None:
-        self._snapshots.pop(key, None)
-        if not snapshot.tokens:
-            return
-        if self.disk is not None:
-            self.disk.save(key, snapshot)
-        if snapshot.size_bytes > self.budget_bytes:
-            return
-        self._snapshots[key] = snapshot
-        while self.size_bytes > self.budget_bytes:
-            self._snapshots.popitem(last=False)
+        with self._lock:
+            self._snapshots.pop(key, None)
+            if not snapshot.tokens:
+                return
+            self._snapshots[key] = snapshot
+            self._fit()
+
+    def _fit(self) -> None:
+        """Drop the least recently used snapshots past the budget (to disk, when there is one)."""
+        while self._snapshots and self.size_bytes > self.budget_bytes:
+            key, dropped = self._snapshots.popitem(last=False)
+            if self.disk is not None:
+                self.disk.save(key, dropped)
 
     def best(self, prompt: Sequence[int]) -> tuple[str | None, KvSnapshot | None, int]:
         """The snapshot sharing the longest prefix with `prompt` (marked as recently used), from memory or,
         when one on disk shares more, read from disk."""
-        best_key, best_length = None, 0
-        for key, snapshot in self._snapshots.items():
-            length = common_prefix(snapshot.tokens, prompt)
-            if length > best_length:
-                best_key, best_length = key, length
+        best_key, best_length = self._best_in_memory(prompt)
         if self.disk is not None:
-            disk_key, disk_length = self.disk.best(prompt, exclude=self._snapshots)
+            with self._lock:
+                in_memory = set(self._snapshots)
+            disk_key, disk_length = self.disk.best(prompt, exclude=in_memory)
             if disk_key is not None and disk_length > best_length:
                 loaded = self.disk.load(disk_key)
                 if loaded is not None:
-                    self._snapshots[disk_key] = loaded
-                    while self.size_bytes > self.budget_bytes and len(self._snapshots) > 1:
-                        self._snapshots.popitem(last=False)
+                    self.put(disk_key, loaded)
                     best_key, best_length = disk_key, common_prefix(loaded.tokens, prompt)
-        if best_key is None or best_key not in self._snapshots:
-            return None, None, 0
-        self._snapshots.move_to_end(best_key)
-        return best_key, self._snapshots[best_key], best_length
+        with self._lock:
+            if best_key is None or best_key not in self._snapshots:
+                return None, None, 0
+            self._snapshots.move_to_end(best_key)
+            return best_key, self._snapshots[best_key], best_length
+
+    def longest_prefix(self, prompt: Sequence[int]) -> int:
+        """How many leading tokens of `prompt` the best snapshot (in memory or on disk) holds; reads only."""
+        length = self._best_in_memory(prompt)[1]
+        if self.disk is not None:
+            length = max(length, self.disk.best(prompt)[1])
+        return length
+
+    def _best_in_memory(self, prompt: Sequence[int]) -> tuple[str | None, int]:
+        with self._lock:
+            entries = [(key, snapshot.tokens) for key, snapshot in self._snapshots.items()]
+        best_key, best_length = None, 0
+        for key, tokens in entries:
+            length = common_prefix(tokens, prompt)
+            if length > best_length:
+                best_key, best_length = key, length
+        return best_key, best_length
 
     def keys(self) -> list[str]:
-        return list(self._snapshots)
+        with self._lock:
+            return list(self._snapshots)
 
     def close(self) -> None:
-        """Finish the disk writes under way."""
-        if self.disk is not None:
-            self.disk.close()
+        """Write every snapshot in memory to disk (when there is a disk store) and wait for the writes."""
+        if self.disk is None:
+            return
+        with self._lock:
+            kept = list(self._snapshots.items())
+        for key, snapshot in kept:
+            self.disk.save(key, snapshot)
+        self.disk.close()
 
 
 @dataclass(frozen=True)

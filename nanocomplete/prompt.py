@@ -40,7 +40,7 @@ User text is tokenized by the given `tokenize` function, which must not parse sp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nanocomplete import fim
 from nanocomplete.config import PromptConfig
@@ -153,6 +153,21 @@ def build(
         healed=healed,
         header_lines_shown=tuple(number for number, _ in header),
         middle_start_line=middle_start + line_offset,
+    )
+
+
+COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded prompt
+COLD_MARKER_TOKENS = 40  # room left in a bounded prompt for the FIM markers, the path and the repo name
+
+
+def cold_config(config: PromptConfig, context_tokens: int = 0) -> PromptConfig:
+    """The budgets of a prompt bounded to `cold_prompt_tokens` evaluated tokens: the lines nearest the
+    cursor, and `context_tokens` of other files (those the KV cache already holds; 0 for none)."""
+    budget = max(64, config.cold_prompt_tokens)
+    suffix = min(config.max_suffix_tokens, int(budget * COLD_SUFFIX_SHARE))
+    prefix = min(config.max_prefix_tokens, budget - suffix - COLD_MARKER_TOKENS)
+    return replace(
+        config, max_prefix_tokens=prefix, max_suffix_tokens=suffix, max_context_tokens=context_tokens
     )
 
 

@@ -81,7 +81,7 @@ def served_answer(client: httpx.Client, body: dict) -> Answer:
     response.raise_for_status()
     answer = response.json()
     timings = answer.get("timings") or {}
-    cache = answer.get("cache", "none")
+    cache = answer.get("cache", "none") + ("+cold" if answer.get("cold_prompt") else "")
     return Answer(
         answer.get("completion", ""), latency_ms, timings.get("prompt_tokens_evaluated", 0),
         timings.get("prompt_tokens", 0), cache, cache != "result_cache", True,

@@ -47,6 +47,10 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cache_outcome: str = "miss"  # "hit" (live cache holds half the prompt or more), "snapshot", "miss"
     queue_ms: float = 0.0
+    document: str = ""  # the document it completes (its key may name one of the document's prompts)
+
+    def __post_init__(self):
+        self.document = self.document or self.key
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -97,21 +101,33 @@ class Scheduler:
         prompt: Sequence[int],
         generation: GenerationConfig,
         should_stop: Callable[[str], bool] | None = None,
+        document: str | None = None,
     ) -> Job:
-        job = Job("complete", key, prompt, generation, should_stop)
+        """Queue a completion of `prompt`, whose KV state is kept under `key`; it cancels the older
+        completions of the same `document` (default: `key`)."""
+        job = Job("complete", key, prompt, generation, should_stop, document=document or key)
         with self._condition:
             self._check_open()
             for older in self._completions:
-                if older.key == key:
+                if older.document == job.document:
                     older.cancel()
-            if self._running is not None and self._running.key == key and self._running.kind == "complete":
-                self._running.cancel()
+            running = self._running
+            if running is not None and running.document == job.document and running.kind == "complete":
+                running.cancel()
             self._completions.append(job)
             self._condition.notify()
         return job
 
+    def uncached_tokens(self, prompt: Sequence[int]) -> int:
+        """How many tokens of `prompt` a job would evaluate: those after the longest prefix that the live
+        KV cache or a snapshot holds (a read from the request's thread; a moment's staleness is fine)."""
+        if not self.reuse_kv:
+            return len(prompt)
+        held = max(self.engine.cached_prefix_length(prompt), self.snapshots.longest_prefix(prompt))
+        return len(prompt) - held
+
     def warm(self, key: str, prompt: Sequence[int]) -> Job:
-        job = Job("warm", key, prompt)
+        job = Job("warm", key, prompt, document=key)
         with self._condition:
             self._check_open()
             for older in [w for w in self._warmups if w.key == key]:

@@ -31,12 +31,13 @@ from nanocomplete.engine import Engine
 from nanocomplete.errors import PromptError
 from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
-from nanocomplete.prompt import ExtraFile, FimInput
+from nanocomplete.prompt import ExtraFile, FimInput, cold_config
 from nanocomplete.scheduler import Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
 
 PROMPT_LOG = logging.getLogger("nanocomplete.prompts")
+COLD_KEY_SUFFIX = "#cold"  # the scheduler keeps a document's bounded prompt apart from its full one
 STICKY_CONTEXT_LINES = 15
 MAX_DOCUMENTS = 256
 IMPORT_LINE = re.compile(
@@ -48,6 +49,8 @@ IMPORT_LINE = re.compile(
 class DocumentState:
     prefix_start_line: int | None = None
     middle_start_line: int | None = None
+    cold_prefix_start_line: int | None = None  # the same two for the bounded (cold) prompt
+    cold_middle_start_line: int | None = None
     context_line: int = -1
     context_signature: str = ""
     context_files: tuple[ExtraFile, ...] = ()
@@ -68,6 +71,7 @@ class Pending:
     position: api.Position
     started: float
     answer: api.CompleteResponse | None = None
+    cold_prompt: bool = False  # answered from the bounded prompt (`PromptConfig.cold_prompt_tokens`)
 
 
 class CompletionService:
@@ -131,10 +135,14 @@ class CompletionService:
             answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
             return Pending(request, None, None, fim_input, position, started, answer)
         prepared = self._prepare(state, fim_input, settings)
+        key, cold = request.uri, self._cold(state, fim_input, settings, prepared)
+        if cold is not None:  # answer from the bounded prompt; the full one warms after it
+            self.scheduler.warm(request.uri, prepared.prompt.tokens)
+            key, prepared = request.uri + COLD_KEY_SUFFIX, cold
         job = self.scheduler.complete(
-            request.uri, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings)
+            key, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings), request.uri
         )
-        return Pending(request, job, prepared, fim_input, position, started)
+        return Pending(request, job, prepared, fim_input, position, started, cold_prompt=cold is not None)
 
     def finish(self, pending: Pending) -> api.CompleteResponse:
         """The response for a finished job (raises what the job raised, such as Cancelled)."""
@@ -155,6 +163,7 @@ class CompletionService:
             mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
         )
         response.hidden_by_confidence = completion.hidden
+        response.cold_prompt = pending.cold_prompt
         if self.log_prompts:
             PROMPT_LOG.info(json.dumps(self.explain(pending.prepared, response)))
         return response
@@ -181,6 +190,9 @@ class CompletionService:
         fim_input, _ = self.fim_input(request)
         state = self._state(request.uri)
         prepared = self._prepare(state, fim_input, self.settings)
+        cold = self._cold(state, fim_input, self.settings, prepared)
+        if cold is not None:  # first what the next completion will use, then the full prompt
+            self.scheduler.warm(request.uri + COLD_KEY_SUFFIX, cold.prompt.tokens)
         self.scheduler.warm(request.uri, prepared.prompt.tokens)
         return api.WarmResponse(queued=True)
 
@@ -257,6 +269,24 @@ class CompletionService:
         )
         state.prefix_start_line = prepared.prompt.prefix_start_line
         state.middle_start_line = prepared.prompt.middle_start_line
+        return prepared
+
+    def _cold(
+        self, state: DocumentState, fim_input: FimInput, settings: Settings, full: Prepared
+    ) -> Prepared | None:
+        """The bounded prompt, when the full one would evaluate more than `cold_prompt_tokens`: the lines
+        nearest the cursor, after the full prompt's other files if the KV cache holds them, else none."""
+        budget = settings.prompt.cold_prompt_tokens
+        if not self.reuse_kv or budget <= 0 or self.scheduler.uncached_tokens(full.prompt.tokens) <= budget:
+            return None
+        for context_tokens in (full.prompt.context_tokens, 0):
+            bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, context_tokens))
+            hints = (state.cold_prefix_start_line, state.cold_middle_start_line)
+            prepared = prepare(fim_input, self.engine.tokenize, bounded, *hints)
+            if not context_tokens or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:
+                break
+        state.cold_prefix_start_line = prepared.prompt.prefix_start_line
+        state.cold_middle_start_line = prepared.prompt.middle_start_line
         return prepared
 
     def _state(self, uri: str) -> DocumentState:

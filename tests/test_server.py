@@ -1,6 +1,7 @@
 """The real server on loopback with the real 0.5B engine: completions, KV reuse across files, typing
 through, cancellation, warmup preemption, error statuses, compatibility endpoints, events and metrics."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -135,6 +136,56 @@ def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engin
         warm = complete(client, "file:///w/delta.py", text + "value")
     assert cold["timings"]["prompt_tokens_reused"] == 0
     assert warm["cache"] == "snapshot" and warm["timings"]["prompt_tokens_evaluated"] <= 8
+
+
+def bounded_settings(cold_prompt_tokens: int):
+    from nanocomplete.completion import Settings
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+
+    prompt = dataclasses.replace(SERVING_PROMPT, cold_prompt_tokens=cold_prompt_tokens)
+    return Settings(prompt=prompt, postprocess=SERVING_POSTPROCESS)
+
+
+def wait_for_warmups(service, count: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while service.scheduler.stats.warmups < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.scheduler.stats.warmups >= count
+
+
+def test_a_new_file_answers_from_a_bounded_prompt_while_the_full_one_warms(engine, tmp_path):
+    text = long_file("epsilon", 40)  # ~940 prompt tokens
+    engine.reset()
+    with (
+        RunningServer(engine, tmp_path, settings=bounded_settings(256)) as running,
+        running.client() as client,
+    ):
+        first = complete(client, "file:///w/epsilon.py", text)
+        wait_for_warmups(running.service, 1)
+        second = complete(client, "file:///w/epsilon.py", text + "qq")  # not what it suggested
+    assert first["cold_prompt"] is True and first["timings"]["prompt_tokens_evaluated"] <= 256
+    assert first["completion"]  # the bounded prompt still answers
+    assert second["cold_prompt"] is False
+    assert second["timings"]["prompt_tokens"] > 3 * 256 and second["timings"]["prompt_tokens_evaluated"] <= 8
+
+
+def test_a_warmup_on_open_primes_the_bounded_prompt_first(engine, tmp_path):
+    text = long_file("zeta", 40)
+    body = {
+        "uri": "file:///w/zeta.py",
+        "text": text + "\n",
+        "cursor": {"line": text.count("\n"), "character": 0},
+    }
+    engine.reset()
+    with (
+        RunningServer(engine, tmp_path, settings=bounded_settings(256)) as running,
+        running.client() as client,
+    ):
+        assert client.post("/v1/warm", json=body).json() == {"queued": True}
+        wait_for_warmups(running.service, 1)  # the bounded prompt; the full one may still be warming
+        lines = text.split("\n")
+        answer = complete(client, "file:///w/zeta.py", text + "qq")
+    assert answer["timings"]["prompt_tokens_evaluated"] <= 8, lines[-1]
 
 
 def test_a_newer_request_for_the_same_document_cancels_the_older(server):
