@@ -4,7 +4,8 @@
 # Evaluations have no typing history, so each example gets the LONGEST middle the budget allows
 # (`prompt.longest_middle_start`): the worst case of what the server shows, which shows middles from one
 # line up to B tokens.
-# Usage: runs/new_line.sh BUDGET [FLAGS...]   (FLAGS go to every `nanocomplete eval`, e.g. --threads 1)
+# Usage: [CROSSFILE_LIMIT=100] runs/new_line.sh BUDGET [FLAGS...]   (FLAGS go to every `nanocomplete eval`,
+#        e.g. --threads 1; CROSSFILE_LIMIT=0 skips the cross-file rows, ~30 s per example on 1 AVX2 core)
 set -uo pipefail
 nc=.venv/bin/nanocomplete
 budget=$1; shift
@@ -30,8 +31,10 @@ run he-fim-single-start--served humaneval-fim-single --cursor line-start --limit
 run he-fim-single-start--middle$budget humaneval-fim-single --cursor line-start --limit 200 "${served[@]}" --max-middle-tokens "$budget"
 pair he-fim-single-start--served he-fim-single-start--middle$budget em pass
 # cross-file next line with the context engine, Python and TypeScript
+limit=${CROSSFILE_LIMIT:-100}
+[ "$limit" -gt 0 ] || exit 0
 for lang in python typescript; do
-  run xf-$lang--served crossfile-$lang-retrieved --limit 100 "${served[@]}"
-  run xf-$lang--middle$budget crossfile-$lang-retrieved --limit 100 "${served[@]}" --max-middle-tokens "$budget"
-  pair xf-$lang--served xf-$lang--middle$budget em es
+  run xf-$lang-$limit--served crossfile-$lang-retrieved --limit "$limit" "${served[@]}"
+  run xf-$lang-$limit--middle$budget crossfile-$lang-retrieved --limit "$limit" "${served[@]}" --max-middle-tokens "$budget"
+  pair xf-$lang-$limit--served xf-$lang-$limit--middle$budget em es
 done
