@@ -108,6 +108,81 @@ def engine_table(rows: list[EngineSpeed], prompt_sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+# --- KV snapshots on disk --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreSpeed:
+    prompt_tokens: int
+    evaluate_ms: float  # evaluating the prompt on an empty KV cache (what a restart costs without disk)
+    snapshot_mb: float
+    write_ms: float  # the background write: checksum and atomic file
+    read_ms: float  # reading the file and checking its checksum
+    restore_ms: float  # loading the state into llama.cpp and evaluating the prompt's last token
+
+
+def restore_speed(engine: Engine, prompt_sizes: list[int], repeats: int, folder: Path) -> list[RestoreSpeed]:
+    """Per prompt size, medians of `repeats`: a restarted server's first request in a known file, read
+    from its KV snapshot on disk, against evaluating the whole prompt (`kvcache.DiskSnapshots`)."""
+    from nanocomplete.kvcache import DiskSnapshots
+
+    code = engine.tokenize(_reference_code())
+    rows = []
+    for size in prompt_sizes:
+        tokens, times = code[:size], {"evaluate": [], "write": [], "read": [], "restore": []}
+        for _ in range(repeats):
+            engine.reset()
+            times["evaluate"].append(_timed_ms(lambda t=tokens: engine.prefill(t)))
+            snapshot = engine.snapshot()
+            store = DiskSnapshots(folder, engine.identity, 2**40)
+            times["write"].append(
+                _timed_ms(lambda s=snapshot, d=store: (d.save("file:///bench.py", s), d.flush()))
+            )
+            store.close()
+            started = time.perf_counter()
+            loaded = DiskSnapshots(folder, engine.identity, 2**40).load("file:///bench.py")
+            times["read"].append((time.perf_counter() - started) * 1000)
+            engine.reset()
+            times["restore"].append(
+                _timed_ms(lambda s=loaded, t=tokens: (engine.restore(s), engine.prefill(t)))
+            )
+        medians = {step: statistics.median(values) for step, values in times.items()}
+        rows.append(
+            RestoreSpeed(
+                size,
+                medians["evaluate"],
+                len(snapshot.data) / 2**20,
+                medians["write"],
+                medians["read"],
+                medians["restore"],
+            )
+        )
+    return rows
+
+
+def _timed_ms(action) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def restore_table(model: str, threads: int, rows: list[RestoreSpeed]) -> str:
+    lines = [
+        f"machine: {machine_description()}; model {model}; {threads} llama.cpp thread(s)",
+        "",
+        "| prompt tokens | evaluate on an empty cache (ms) | snapshot MB | write (ms, background) | "
+        "read + checksum (ms) | restore + last token (ms) | evaluate ÷ (read + restore) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = r.evaluate_ms / (r.read_ms + r.restore_ms)
+        lines.append(
+            f"| {r.prompt_tokens} | {r.evaluate_ms:.0f} | {r.snapshot_mb:.1f} | {r.write_ms:.0f} | "
+            f"{r.read_ms:.0f} | {r.restore_ms:.0f} | {ratio:.0f}x |"
+        )
+    return "\n".join(lines)
+
+
 # --- context selection -----------------------------------------------------------------------------------
 
 

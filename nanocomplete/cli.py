@@ -135,6 +135,24 @@ def make_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(run=run_report)
 
+    restore = bench_kinds.add_parser(
+        "restore",
+        help="a restarted server's first request: a KV snapshot read from disk vs evaluating the prompt",
+    )
+    _add_model_flag(restore)
+    restore.add_argument(
+        "--prompt-tokens",
+        type=int,
+        nargs="+",
+        default=[512, 1024, 2048],
+        help="prompt sizes (default: %(default)s)",
+    )
+    restore.add_argument(
+        "--repeats", type=int, default=3, help="median of this many runs (default: %(default)s)"
+    )
+    add_settings_flags(restore, ("engine",))
+    restore.set_defaults(run=run_bench_restore)
+
     ctx = bench_kinds.add_parser("context", help="workspace indexing time and context selection time")
     ctx.add_argument("root", type=Path, help="a project directory to index")
     ctx.add_argument("--requests", type=int, default=200, help="cursor positions to select context for")
@@ -401,6 +419,18 @@ def run_bench_engine(args: argparse.Namespace) -> int:
         for name in names
     ]
     print(bench.engine_table(rows, args.prompt_tokens))
+    return 0
+
+
+def run_bench_restore(args: argparse.Namespace) -> int:
+    from nanocomplete import bench
+    from nanocomplete.engine import Engine
+
+    config = settings_from_args(args, "engine")
+    engine = Engine.for_model(args.model, config)
+    with tempfile.TemporaryDirectory(prefix="nanocomplete-restore-") as folder:
+        rows = bench.restore_speed(engine, args.prompt_tokens, args.repeats, Path(folder))
+    print(bench.restore_table(_model_label(args.model), config.resolved_threads(), rows))
     return 0
 
 

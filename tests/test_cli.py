@@ -36,6 +36,7 @@ def typing_at(tmp_path, fixture: str, needle: str):
         ["complete"],
         ["bench", "engine"],
         ["bench", "index"],
+        ["bench", "restore"],
         ["settings"],
         ["register"],
     ],
@@ -183,6 +184,15 @@ def test_bench_context_times_selection_on_a_package_folder_and_while_typing():
     assert int(values["files"]) >= 20 and int(values["selections"]) == 10
     assert 0 < float(values["typing_ms_p50"]) <= float(values["typing_ms_p95"])
     assert float(values["context_tokens_median"]) > 0
+
+
+def test_bench_restore_reads_a_snapshot_from_disk_faster_than_it_evaluates_the_prompt():
+    result = nanocomplete("bench", "restore", "--prompt-tokens", "256", "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 256 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    evaluate_ms, read_ms, restore_ms = float(cells[1]), float(cells[4]), float(cells[5])
+    assert read_ms + restore_ms < evaluate_ms
 
 
 def test_register_writes_a_command_that_starts_this_installations_server_from_anywhere(tmp_path):
