@@ -159,8 +159,12 @@ class ServerConfig:
 
 # What `serve` (and the replay benchmark) use unless told otherwise: the typed part of the current line after
 # <|fim_middle|> (typing evaluates only the typed characters; measured to cost 2 points of EM, within noise,
-# see docs/results.md) and healed whitespace before the cursor (no double space after accepting).
-SERVING_PROMPT = PromptConfig(current_line_after_middle=True, heal_trailing_whitespace=True)
+# see docs/results.md), healed whitespace before the cursor (no double space after accepting), and no request
+# evaluating more than 512 prompt tokens: a bounded prompt answers while the full one warms (the latency
+# issue's hard bound; what it costs in quality: runs/cold_prompt.sh, docs/performance.md).
+SERVING_PROMPT = PromptConfig(
+    current_line_after_middle=True, heal_trailing_whitespace=True, cold_prompt_tokens=512
+)
 # ... and the confidence gate: hide a completion whose mean token log-prob is below -0.5. Chosen with
 # `nanocomplete gate` on the evaluation runs (docs/results.md): on cross-file next-line completions it shows
 # 22% fewer suggestions while keeping 94% of the exact ones (exact among shown 0.115 -> 0.139).
