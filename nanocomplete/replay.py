@@ -704,6 +704,8 @@ def report(result: dict) -> str:
     """The tables and the last lines: ours ÷ peer."""
     sections = []
     languages = sorted({lang for arm in result["arms"].values() for lang in arm})
+    if len(languages) == 2:  # one language and "all": the same table twice
+        languages.remove("all")
     for language in languages:
         present = {name: arm[language] for name, arm in result["arms"].items() if language in arm}
         sections += [f"### {language}", "", table(present), ""]
