@@ -138,6 +138,33 @@ def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engin
     assert warm["cache"] == "snapshot" and warm["timings"]["prompt_tokens_evaluated"] <= 8
 
 
+def test_a_new_line_evaluates_its_own_tokens_not_the_suffix_again(server):
+    before = CODE + "def rectangle_area(width: float, height: float) -> float:\n    area = width * "
+    after = "\n" + "".join(
+        f"\n\ndef shape_{i}(size: float) -> float:\n    return size * {i}.5\n" for i in range(12)
+    )
+    uri = "file:///w/shapes.py"
+    with server.client() as client:
+
+        def ask(prefix: str) -> dict:
+            lines = prefix.split("\n")
+            body = {
+                "uri": uri,
+                "text": prefix + after,
+                "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
+            }
+            response = client.post("/v1/complete", json=body)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        ask(before)
+        new_line = ask(before + "height * 1.0  # square metres\n    ")
+    assert new_line["cache"] != "result_cache"
+    timings = new_line["timings"]
+    assert timings["prompt_tokens"] - timings["prompt_tokens_evaluated"] > 150  # the suffix stayed cached
+    assert timings["prompt_tokens_evaluated"] <= 16  # the ~10 tokens typed since, and no suffix
+
+
 def bounded_settings(cold_prompt_tokens: int):
     from nanocomplete.completion import Settings
     from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
