@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nanocomplete import machine
 from nanocomplete.config import EngineConfig, GenerationConfig
-from nanocomplete.engine import Engine, build_features
+from nanocomplete.engine import Engine, build_features, common_prefix
 
 GENERATION_PROMPT_TOKENS = 128
 GENERATION_TOKENS = 64
@@ -386,3 +386,142 @@ def index_table(result: IndexBench) -> str:
         f"(mean over pairs, 95% paired bootstrap); the pass was still running for "
         f"{sum(result.during_indexing)} of {result.pairs} 'during' completions",
     ])  # fmt: skip
+
+
+# --- speculative decoding --------------------------------------------------------------------------------
+
+VERIFY_SIZES = (1, 2, 3, 5, 9)
+VERIFY_CONTEXT_TOKENS = 2048
+
+
+def verify_cost_ms(engine: Engine, repeats: int, sizes=VERIFY_SIZES) -> dict[int, float]:
+    """Median wall time (ms) of one decode of n tokens (logits at every row, as a target verifies a draft
+    of n − 1) after VERIFY_CONTEXT_TOKENS cached tokens of real code, for each n in `sizes`."""
+    code = engine.tokenize(_reference_code())
+    engine.reset()
+    engine.prefill(code[:VERIFY_CONTEXT_TOKENS])
+    after = code[VERIFY_CONTEXT_TOKENS:]
+    return {n: statistics.median(engine.verify_ms(after[:n]) for _ in range(repeats)) for n in sizes}
+
+
+@dataclass(frozen=True)
+class SpeculativeSample:
+    arm: str  # "target alone", "lookup k=4", "model k=4"
+    tokens: int
+    generation_ms: float  # drafting included
+    end_to_end_ms: float  # the target's prompt evaluation + the draft model's + generation
+    drafted: int
+    accepted: int
+    same_tokens: bool  # equal to the target alone's greedy tokens
+    tie_margin: float | None  # where not: the target alone's top-2 log-prob gap at the first difference
+
+
+def speculative_samples(
+    target: Engine, prompts: list[list[int]], arms: dict[str, GenerationConfig]
+) -> list[SpeculativeSample]:
+    """Each prompt through the target alone and through each arm (a GenerationConfig with a draft). The
+    target's prompt evaluation is timed once per prompt, on an empty cache, and counted in every arm's
+    end-to-end time; a draft model's own prompt evaluation is timed once per prompt, on its empty cache,
+    and counted in its arms (in a server, per-file KV reuse would spare both most of the time)."""
+    samples = []
+    for prompt in prompts:
+        target.reset()
+        prompt_ms = _timed_ms(lambda p=prompt: target.prefill(p))
+        draft_prompt_ms = 0.0
+        if target.draft_engine is not None:
+            target.draft_engine.reset()
+            draft_prompt_ms = _timed_ms(lambda p=prompt: target.draft_engine.prefill(p))
+        plain = target.generate(prompt, GenerationConfig())
+        samples.append(_sample("target alone", plain, prompt_ms, None))
+        for name, generation in arms.items():
+            result = target.generate(prompt, generation)
+            extra = draft_prompt_ms if generation.draft == "model" else 0.0
+            margin = None
+            if result.token_ids != plain.token_ids:
+                margin = tie_margin(target, prompt, plain.token_ids, result.token_ids)
+            samples.append(_sample(name, result, prompt_ms + extra, margin))
+    return samples
+
+
+def tie_margin(target: Engine, prompt: list[int], plain: tuple[int, ...], other: tuple[int, ...]) -> float:
+    """The target's gap in log-probability between its best two tokens where `other` first departs from
+    `plain` (token-by-token decoding, as plain greedy runs): near zero when a batched decode's rounding
+    flipped a near-tie, large when something else went wrong."""
+    first = common_prefix(plain, other)
+    # where `other` went on after plain stopped, the position after all of plain
+    answer = plain[: first + 1] if first < len(plain) else (*plain, other[first])
+    _, values = target.top_logprobs(prompt, list(answer), 2)
+    return values[first][0] - values[first][1]
+
+
+def _sample(arm: str, result, prompt_ms: float, margin: float | None) -> SpeculativeSample:
+    timings = result.timings
+    return SpeculativeSample(
+        arm,
+        timings.tokens_generated,
+        timings.generation_ms,
+        prompt_ms + timings.generation_ms,
+        timings.draft_tokens,
+        timings.draft_accepted_tokens,
+        margin is None,
+        margin,
+    )
+
+
+def speculative_table(
+    target: str, draft_model: str, threads: int, verify: dict[str, dict[int, float]], samples
+) -> str:
+    """The verify-cost table (per model) and the speed table (per arm): tokens per target decode (the
+    acceptance length), draft acceptance, generation tokens/s, end-to-end latency and its paired ratio to
+    the target alone (95% bootstrap over prompts), and how many outputs differ from plain greedy."""
+    sizes = sorted(next(iter(verify.values())))
+    lines = [
+        f"machine: {machine_description()}; target {target}; draft model {draft_model or 'none'}; "
+        f"{threads} llama.cpp thread(s)",
+        "",
+        f"One decode of n tokens with logits at every row, after {VERIFY_CONTEXT_TOKENS} cached tokens "
+        "(median ms; in brackets, ÷ n = 1):",
+        "",
+        "| model | " + " | ".join(f"n = {n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for model, row in verify.items():
+        cells = [f"{row[n]:.0f} ({row[n] / row[sizes[0]]:.2f})" for n in sizes]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    arms = list(dict.fromkeys(s.arm for s in samples))
+    base = [s for s in samples if s.arm == "target alone"]
+    lines += [
+        "",
+        f"{len(base)} prompts, greedy, up to {GenerationConfig().max_tokens} tokens:",
+        "",
+        "| arm | tokens per target decode | draft tokens accepted | generation tok/s | "
+        "end-to-end p50 ms | end-to-end ÷ target alone [95%] | outputs ≠ greedy (top-2 gap there) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        rows = [s for s in samples if s.arm == arm]
+        tokens = sum(s.tokens for s in rows)
+        decodes = max(1, tokens - sum(s.accepted for s in rows))
+        drafted = sum(s.drafted for s in rows)
+        share = f"{sum(s.accepted for s in rows) / drafted:.2f}" if drafted else "–"
+        speed = tokens / max(1e-9, sum(s.generation_ms for s in rows) / 1000)
+        p50 = statistics.median(s.end_to_end_ms for s in rows)
+        ratio, low, high = _paired_ratio([s.end_to_end_ms for s in base], [s.end_to_end_ms for s in rows])
+        gaps = [f"{s.tie_margin:.3f}" for s in rows if not s.same_tokens]
+        differ = f"{len(gaps)} ({', '.join(gaps)})" if gaps else "0"
+        lines.append(
+            f"| {arm} | {tokens / decodes:.2f} | {share} | {speed:.1f} | {p50:.0f} | "
+            f"{ratio:.2f} [{low:.2f}, {high:.2f}] | {differ} |"
+        )
+    return "\n".join(lines)
+
+
+def _paired_ratio(a: list[float], b: list[float], resamples: int = 2000, seed: int = 0):
+    """sum(b) / sum(a) over paired items, with a 95% percentile bootstrap interval resampling the pairs."""
+    import numpy as np
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    ratios = y[picks].sum(axis=1) / x[picks].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(y.sum() / x.sum()), float(low), float(high)

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from nanocomplete import config, models
-from nanocomplete.config import add_settings_flags, settings_from_args
+from nanocomplete.config import GenerationConfig, add_settings_flags, settings_from_args
 from nanocomplete.errors import NanocompleteError
 
 
@@ -152,6 +152,32 @@ def make_parser() -> argparse.ArgumentParser:
     )
     add_settings_flags(restore, ("engine",))
     restore.set_defaults(run=run_bench_restore)
+
+    speculative = bench_kinds.add_parser(
+        "speculative",
+        help="speculative decoding: the cost of verifying n tokens; each drafter against the target alone",
+    )
+    _add_model_flag(speculative)
+    speculative.add_argument(
+        "--task",
+        default="humaneval-fim-multi",
+        help="prompts from this evaluation task (default: %(default)s)",
+    )
+    speculative.add_argument(
+        "--limit", type=int, default=20, help="prompts (a seeded sample; default: %(default)s)"
+    )
+    speculative.add_argument(
+        "--draft-max-tokens",
+        type=int,
+        nargs="+",
+        default=[2, 4, 8],
+        help="draft lengths to try for each drafter (default: %(default)s)",
+    )
+    speculative.add_argument(
+        "--repeats", type=int, default=5, help="verify-cost timings per size; medians (default: %(default)s)"
+    )
+    add_settings_flags(speculative, ("engine",))
+    speculative.set_defaults(run=run_bench_speculative)
 
     ctx = bench_kinds.add_parser("context", help="workspace indexing time and context selection time")
     ctx.add_argument("root", type=Path, help="a project directory to index")
@@ -434,6 +460,32 @@ def run_bench_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench_speculative(args: argparse.Namespace) -> int:
+    from nanocomplete import bench, prompt
+    from nanocomplete.engine import Engine
+    from nanocomplete.evals import tasks
+
+    config = settings_from_args(args, "engine")
+    target = Engine.for_model(args.model, config)
+    verify = {_model_label(args.model): bench.verify_cost_ms(target, args.repeats)}
+    if target.draft_engine is not None:
+        verify[_model_label(config.draft_model)] = bench.verify_cost_ms(target.draft_engine, args.repeats)
+    examples = tasks.examples_for(tasks.get_task(args.task), args.limit, seed=0)
+    prompts = [prompt.build(example.fim_input(), target.tokenize).tokens for example in examples]
+    drafts = ["lookup"] + (["model"] if target.draft_engine is not None else [])
+    arms = {
+        f"{draft} k={k}": GenerationConfig(draft=draft, draft_max_tokens=k)
+        for draft in drafts
+        for k in args.draft_max_tokens
+    }
+    samples = bench.speculative_samples(target, prompts, arms)
+    label = _model_label(config.draft_model) if config.draft_model else ""
+    print(
+        bench.speculative_table(_model_label(args.model), label, config.resolved_threads(), verify, samples)
+    )
+    return 0
+
+
 def run_bench_context(args: argparse.Namespace) -> int:
     from nanocomplete import bench
     from nanocomplete.engine import Tokenizer
@@ -576,9 +628,12 @@ def run_serve(args: argparse.Namespace) -> int:
     server = settings_from_args(args, "server")
     if server.host not in ("127.0.0.1", "localhost", "::1") and not server.api_token:
         print(f"warning: listening on {server.host} without --api-token: anyone who can reach it can use it")
-    engine = Engine.for_model(args.model, settings_from_args(args, "engine"))
-    print(f"engine: {backend_description(engine)}; {build_features()}", flush=True)
     settings = _serving_settings(args)
+    engine_settings = settings_from_args(args, "engine")
+    if settings.generation.draft == "model" and not engine_settings.draft_model:
+        raise NanocompleteError("--draft model needs --draft-model NAME (the model that drafts)")
+    engine = Engine.for_model(args.model, engine_settings)
+    print(f"engine: {backend_description(engine)}; {build_features()}", flush=True)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
     service = CompletionService(
         engine,

@@ -31,6 +31,11 @@ class EngineConfig:
     gpu_layers: int = setting(
         -1, "layers offloaded to the GPU (Metal on macOS); -1 all; CPU builds ignore it"
     )
+    draft_model: str = setting(
+        "",
+        "registered model or .gguf that drafts when draft=model, loaded beside the model with its own KV "
+        "cache (it must share the model's vocabulary); empty: none",
+    )
 
     def resolved_threads(self) -> int:
         return self.threads or default_threads()
@@ -109,11 +114,28 @@ class IndexConfig:
                 raise ValueError(f"{item.name} must be positive, got {getattr(self, item.name)}")
 
 
+# speculative decoding's drafters (draft.py, engine.py): none; prompt lookup (n-grams of the prompt and
+# output); the draft_model decoding greedily
+DRAFTS = ("none", "lookup", "model")
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     max_tokens: int = setting(32, "new tokens per completion; each costs ~50 ms on a 2-core CPU")
     temperature: float = setting(0.0, "sampling temperature; 0 is greedy")
     seed: int = setting(0, "sampling seed when temperature > 0")
+    draft: str = setting(
+        "none",
+        "speculative decoding (greedy only, the same tokens): none, lookup (n-grams of the prompt) or model "
+        "(draft_model); the model verifies each draft in one batch",
+    )
+    draft_max_tokens: int = setting(4, "tokens per draft; the verify batch is one more")
+
+    def __post_init__(self):
+        if self.draft not in DRAFTS:
+            raise ValueError(f"unknown draft {self.draft!r}; known: {', '.join(DRAFTS)}")
+        if self.draft_max_tokens < 1:
+            raise ValueError(f"draft_max_tokens must be at least 1, got {self.draft_max_tokens}")
 
 
 @dataclass(frozen=True)

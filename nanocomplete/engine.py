@@ -14,6 +14,7 @@ Not thread-safe: one request at a time (the server serialises them).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanocomplete import fim
+from nanocomplete import draft, fim
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.errors import Cancelled, EngineError, PromptError
 
@@ -31,6 +32,7 @@ CACHED_TEXTS = 4096  # at most ~16 MB
 
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
+Drafter = Callable[[Sequence[int], int], list[int]]  # (prompt + output so far, at most n) -> draft ids
 
 
 def backend_description(engine: Engine) -> str:
@@ -62,6 +64,9 @@ class Timings:
     prompt_ms: float
     generation_ms: float
     tokens_generated: int
+    draft_tokens: int = 0  # tokens drafted for speculative decoding
+    draft_accepted_tokens: int = 0  # of those, the ones the model agreed with
+    draft_ms: float = 0.0  # time spent drafting (a draft model's prompt evaluation included)
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,12 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+        # the draft model for draft=model: its own llama.cpp context and KV cache
+        self.draft_engine = (
+            Engine.for_model(config.draft_model, dataclasses.replace(config, draft_model=""))
+            if config.draft_model
+            else None
+        )
 
     @classmethod
     def for_model(cls, name_or_path: str, config: EngineConfig = EngineConfig()) -> Engine:
@@ -246,39 +257,27 @@ class Engine:
         should_stop: StopCheck | None = None,
         cancel: CancelCheck | None = None,
     ) -> Generation:
-        """Complete `prompt`: at most `generation.max_tokens` new tokens."""
-        if len(prompt) + generation.max_tokens > self.config.context_window_tokens:
+        """Complete `prompt`: at most `generation.max_tokens` new tokens. With `generation.draft` and a
+        temperature of 0, speculative decoding: each round the drafter guesses up to `draft_max_tokens`
+        tokens and the model verifies them in one batch; the tokens are those of plain greedy decoding,
+        up to floating point (a batched decode may flip a near-tie; docs/numerics.md)."""
+        extra = generation.draft_max_tokens if generation.draft != "none" else 0
+        if len(prompt) + generation.max_tokens + extra > self.config.context_window_tokens:
             raise PromptError(
                 f"prompt ({len(prompt)} tokens) + max_tokens ({generation.max_tokens}) exceeds "
                 f"context_window_tokens={self.config.context_window_tokens}"
             )
+        drafter = self._drafter(generation)
         started = time.perf_counter()
         evaluated, reused = self.prefill(prompt, cancel)
         prompt_done = time.perf_counter()
-        rng = np.random.default_rng(generation.seed)
-        ids: list[int] = []
-        logprobs: list[float] = []
-        pieces: list[bytes] = []
-        ends: list[int] = []
-        text = ""
-        stop_reason = "max_tokens"
-        while len(ids) < generation.max_tokens:
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled during generation")
-            token, logprob = self._sample(generation.temperature, rng)
-            if token in self._stop_ids:
-                stop_reason = "stop_token"
-                break
-            ids.append(token)
-            logprobs.append(logprob)
-            pieces.append(self._llama.detokenize([token]))
-            text = b"".join(pieces).decode("utf-8", errors="ignore")
-            ends.append(len(text))
-            if should_stop is not None and should_stop(text):
-                stop_reason = "should_stop"
-                break
-            if len(ids) < generation.max_tokens:
-                self._decode([token])
+        out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop)
+        if drafter is None:
+            self._decode_plain(out, generation, cancel)
+        else:
+            self._decode_speculative(out, prompt, drafter, generation.draft_max_tokens, cancel)
+            # a generation that ended inside a verified draft leaves the draft's tail: drop it
+            self._truncate_cache(min(len(self._cached), len(prompt) + len(out.ids)))
         done = time.perf_counter()
         timings = Timings(
             prompt_tokens=len(prompt),
@@ -286,9 +285,91 @@ class Engine:
             prompt_tokens_reused=reused,
             prompt_ms=(prompt_done - started) * 1000,
             generation_ms=(done - prompt_done) * 1000,
-            tokens_generated=len(ids),
+            tokens_generated=len(out.ids),
+            draft_tokens=out.drafted,
+            draft_accepted_tokens=out.accepted,
+            draft_ms=out.draft_ms,
         )
-        return Generation(text, tuple(ids), tuple(logprobs), tuple(ends), stop_reason, timings)
+        return Generation(
+            out.text, tuple(out.ids), tuple(out.logprobs), tuple(out.ends), out.stop_reason, timings
+        )
+
+    def _drafter(self, generation: GenerationConfig) -> Drafter | None:
+        if generation.draft == "none" or generation.temperature > 0:
+            return None
+        if generation.draft == "lookup":
+            return draft.prompt_lookup
+        if self.draft_engine is None:
+            raise EngineError("draft=model needs a draft_model (EngineConfig.draft_model)")
+        return self.draft_engine.draft_greedy
+
+    def _decode_plain(self, out: _Output, generation: GenerationConfig, cancel: CancelCheck | None) -> None:
+        rng = np.random.default_rng(generation.seed)
+        while not out.done:
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during generation")
+            token, logprob = self._sample(generation.temperature, rng)
+            if out.add(token, logprob):
+                self._decode([token])
+
+    def _decode_speculative(
+        self,
+        out: _Output,
+        prompt: Sequence[int],
+        drafter: Drafter,
+        draft_max_tokens: int,
+        cancel: CancelCheck | None,
+    ) -> None:
+        """Greedy decoding in rounds: the model's next token, a draft after it, one batch that evaluates
+        both with logits at every row, then the draft's agreeing head is kept and the rest of the batch
+        removed from the KV cache. Every round yields at least one token."""
+        logits = self._last_logits()
+        while not out.done:
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during generation")
+            token = int(np.argmax(logits))
+            if not out.add(token, _logprob(logits, token)):
+                return
+            began = time.perf_counter()
+            guess = drafter([*prompt, *out.ids], min(draft_max_tokens, out.remaining))
+            out.draft_ms += (time.perf_counter() - began) * 1000
+            verified = len(self._cached)
+            self._decode([token, *guess], logits_all=bool(guess))
+            rows = [self._logits_at(i) for i in range(len(guess) + 1)] if guess else [self._last_logits()]
+            agreed = draft.accepted_length(guess, [int(np.argmax(row)) for row in rows])
+            out.drafted += len(guess)
+            for i in range(agreed):
+                out.accepted += 1
+                if not out.add(guess[i], _logprob(rows[i], guess[i])):
+                    return
+            self._truncate_cache(verified + 1 + agreed)
+            logits = rows[agreed]
+
+    def verify_ms(self, batch: Sequence[int]) -> float:
+        """Wall time (ms) of one speculative verify step: evaluate `batch` after the cached tokens with
+        logits at every row, then remove it again (what `bench speculative` times for 1, 2, 3, 5, 9)."""
+        keep = len(self._cached)
+        started = time.perf_counter()
+        self._decode(list(batch), logits_all=len(batch) > 1)
+        elapsed = (time.perf_counter() - started) * 1000
+        self._truncate_cache(keep)
+        return elapsed
+
+    def draft_greedy(self, tokens: Sequence[int], max_tokens: int, min_probability: float = 0.0) -> list[int]:
+        """As a draft model: up to `max_tokens` greedy tokens after `tokens`, reusing this engine's KV cache
+        (only what differs from the last call is evaluated, so an accepted draft costs nothing again). Stops
+        early at a stop token or when the top probability is below `min_probability`."""
+        self.prefill(tokens)
+        guess: list[int] = []
+        while len(guess) < max_tokens:
+            logits = self._last_logits()
+            token = int(np.argmax(logits))
+            if token in self._stop_ids or np.exp(_logprob(logits, token)) < min_probability:
+                break
+            guess.append(token)
+            if len(guess) < max_tokens:
+                self._decode([token])
+        return guess
 
     def top_logprobs(
         self, prompt: Sequence[int], answer: Sequence[int], top_k: int, batched: bool = False
@@ -378,9 +459,58 @@ class Engine:
 
     def _logprobs_at(self, i: int) -> np.ndarray:
         """Log-probs after the `i`-th token of the last batch (decoded with `logits_all`); a copy."""
-        pointer = self._llama._ctx.get_logits_ith(i)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+        logits = self._logits_at(i)
         return logits - _logsumexp(logits)
+
+    def _logits_at(self, i: int) -> np.ndarray:
+        """Logits after the `i`-th token of the last batch (decoded with `logits_all`); a copy."""
+        pointer = self._llama._ctx.get_logits_ith(i)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    return float(logits[token] - _logsumexp(logits))
+
+
+class _Output:
+    """A generation's tokens as they are accepted, and the rules that end it (a stop token, `max_tokens`,
+    the caller's `should_stop`), shared by plain and speculative decoding."""
+
+    def __init__(self, detokenize, stop_ids: set[int], max_tokens: int, should_stop: StopCheck | None):
+        self._detokenize = detokenize
+        self._stop_ids = stop_ids
+        self._max_tokens = max_tokens
+        self._should_stop = should_stop
+        self.ids: list[int] = []
+        self.logprobs: list[float] = []
+        self.ends: list[int] = []
+        self._pieces: list[bytes] = []
+        self.text = ""
+        self.stop_reason = "max_tokens"
+        self.done = max_tokens <= 0
+        self.drafted = 0
+        self.accepted = 0
+        self.draft_ms = 0.0
+
+    @property
+    def remaining(self) -> int:
+        return self._max_tokens - len(self.ids)
+
+    def add(self, token: int, logprob: float) -> bool:
+        """Take the next token; False once the generation has ended (the token may end it)."""
+        if token in self._stop_ids:
+            self.stop_reason, self.done = "stop_token", True
+            return False
+        self.ids.append(token)
+        self.logprobs.append(logprob)
+        self._pieces.append(self._detokenize([token]))
+        self.text = b"".join(self._pieces).decode("utf-8", errors="ignore")
+        self.ends.append(len(self.text))
+        if self._should_stop is not None and self._should_stop(self.text):
+            self.stop_reason, self.done = "should_stop", True
+        elif len(self.ids) >= self._max_tokens:
+            self.done = True
+        return not self.done
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -219,3 +219,15 @@ def test_register_refuses_flags_that_serve_would_refuse(tmp_path):
     )  # fmt: skip
     assert result.returncode != 0 and "--no-such-flag" in result.stderr
     assert not (tmp_path / "nanocomplete" / "server.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--draft", "model"], "--draft model needs --draft-model"),
+        (["--draft", "medusa"], "unknown draft 'medusa'"),
+    ],
+)
+def test_serve_refuses_a_draft_it_cannot_run_before_loading_anything(flags, message):
+    result = nanocomplete("serve", "--port", "0", *flags)
+    assert result.returncode != 0 and message in result.stderr
