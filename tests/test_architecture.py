@@ -23,11 +23,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("completion", "scheduler", "kvcache", "index", "telemetry"),
     ("prompt", "context", "postprocess", "engine", "workspace", "corpus", "typist", "peer"),
     ("models", "syntax", "api"),
-    ("merge", "storage", "machine"),
+    ("merge", "storage", "machine", "draft"),
     ("config", "errors", "fim", "adapters", ""),  # "": the package's own __init__ (its version)
 )
 # Pure: text and token ids in, text and token ids out; no files, processes, sockets or model runtime.
 PURE = (
+    "draft",
     "prompt",
     "context",
     "postprocess",
