@@ -1,6 +1,7 @@
 """The trainer's loss, schedule, order and resumption, on a tiny randomly initialised Qwen2 (the logic is
 the same for the 0.5B; the real model's round trip is in test_export.py)."""
 
+import dataclasses
 import itertools
 import json
 
@@ -214,3 +215,30 @@ def test_a_second_stage_starts_from_the_given_adapter(tmp_path, monkeypatch):
             TrainConfig(out=str(tmp_path / "none"), init_adapter=str(tmp_path / "data"), **common),
             progress=False,
         )
+
+
+def test_a_padded_micro_batch_gives_the_mean_of_the_examples_own_losses():
+    model = tiny_qwen2()
+    records = [
+        {"prompt_ids": [1, 2, 3, 4, 5, 6], "target_ids": [7, 8, 9]},
+        {"prompt_ids": [10, 11], "target_ids": [12]},
+        {"prompt_ids": [13, 14, 15], "target_ids": [16, 17, 18, 19, 20]},
+    ]
+    alone = [trainer.answer_loss(model, r["prompt_ids"], r["target_ids"]).item() for r in records]
+    batched = trainer.batch_answer_loss(model, records).item()
+    assert batched == pytest.approx(sum(alone) / len(alone), abs=1e-5)
+
+
+def test_a_time_budget_stops_at_a_step_and_saves_an_adapter_that_resumes(tmp_path, monkeypatch):
+    write_shard(tmp_path / "data", records(24))
+    monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
+    config = TrainConfig(
+        data=str(tmp_path / "data"), out=str(tmp_path / "run"), batch_examples=4, micro_batch_examples=4,
+        max_train_seconds=1e-9, precision="fp32",
+    )  # fmt: skip
+    trainer.train(config, progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1] and (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
+    trainer.train(dataclasses.replace(config, max_train_seconds=0.0), resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]

@@ -51,6 +51,12 @@ class TrainConfig:
     learning_rate: float = setting(2e-4, "peak AdamW learning rate")
     warmup_steps: int = setting(4, "linear warmup steps, then cosine decay to 10%")
     batch_examples: int = setting(8, "examples per optimizer step (gradient accumulation)")
+    micro_batch_examples: int = setting(
+        1, "examples per forward pass, left-padded to the longest (1 on a CPU; 8-32 fill a GPU)"
+    )
+    max_train_seconds: float = setting(
+        0.0, "stop after the optimizer step that passes this wall-clock budget and save (0: no limit)"
+    )
     epochs: int = setting(1, "passes over the examples")
     max_examples: int | None = setting(None, "only the first N examples of the seeded order")
     max_sequence_tokens: int = setting(2048, "longer examples are skipped")
@@ -79,11 +85,46 @@ def model_input(prompt_ids: Sequence[int], target_ids: Sequence[int]):
 def answer_loss(model, prompt_ids, target_ids, teacher=None, distill_weight: float = 0.0):
     """Mean cross-entropy over the answer tokens only (LM head evaluated on those positions alone),
     mixed with the distillation loss against `teacher` = (top-k ids, top-k log-probs) per answer token."""
+    input_ids = model_input(prompt_ids, target_ids).to(model.device)
+    logits = model(input_ids=input_ids, logits_to_keep=len(target_ids)).logits[0]
+    return _example_loss(logits, target_ids, teacher, distill_weight)
+
+
+def batch_answer_loss(model, records: Sequence[dict], distill_weight: float = 0.0):
+    """The mean of `answer_loss` over `records` from one forward pass: the examples left-padded to the
+    longest (attention mask and positions skip the padding), the LM head on the last positions only."""
+    import torch
+
+    inputs = [model_input(r["prompt_ids"], r["target_ids"])[0] for r in records]
+    width = max(len(ids) for ids in inputs)
+    input_ids = torch.zeros((len(inputs), width), dtype=torch.long)
+    mask = torch.zeros((len(inputs), width), dtype=torch.long)
+    for row, ids in enumerate(inputs):
+        input_ids[row, width - len(ids) :] = ids
+        mask[row, width - len(ids) :] = 1
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    keep = max(len(r["target_ids"]) for r in records)
+    logits = model(
+        input_ids=input_ids.to(model.device),
+        attention_mask=mask.to(model.device),
+        position_ids=positions.to(model.device),
+        logits_to_keep=keep,
+    ).logits
+    losses = [
+        _example_loss(
+            logits[row, keep - len(r["target_ids"]) :], r["target_ids"], _teacher(r), distill_weight
+        )
+        for row, r in enumerate(records)
+    ]
+    return torch.stack(losses).mean()
+
+
+def _example_loss(logits, target_ids, teacher, distill_weight: float):
+    """One example's loss from the logits at its answer positions ([answer tokens, vocabulary])."""
     import torch
     import torch.nn.functional as F
 
-    input_ids = model_input(prompt_ids, target_ids).to(model.device)
-    logits = model(input_ids=input_ids, logits_to_keep=len(target_ids)).logits[0].float()
+    logits = logits.float()
     labels = torch.tensor(target_ids, dtype=torch.long, device=logits.device)
     log_probs = F.log_softmax(logits, dim=-1)
     loss = F.nll_loss(log_probs, labels)
@@ -202,22 +243,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not progress)
+    began = time.perf_counter()
     with open(out / "log.jsonl", "a", encoding="utf-8") as log:
         while step < total_steps:
             batch = examples[step * config.batch_examples : (step + 1) * config.batch_examples]
             started, loss_sum, tokens = time.perf_counter(), 0.0, 0
-            for record in batch:
+            size = config.micro_batch_examples
+            for micro in (batch[i : i + size] for i in range(0, len(batch), size)):
                 with accelerator.autocast():
-                    loss = answer_loss(
-                        model,
-                        record["prompt_ids"],
-                        record["target_ids"],
-                        _teacher(record),
-                        config.distill_weight,
-                    )
-                accelerator.backward(loss / len(batch))
-                loss_sum += loss.item()
-                tokens += len(record["prompt_ids"]) + len(record["target_ids"])
+                    loss = _micro_batch_loss(model, micro, config.distill_weight)
+                accelerator.backward(loss * len(micro) / len(batch))
+                loss_sum += loss.item() * len(micro)
+                tokens += sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in micro)
             accelerator.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             scheduler.step()
@@ -235,8 +272,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             log.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{line['loss']:.3f}", tok_s=f"{line['tokens_per_s']:.0f}")
-            if step % config.checkpoint_steps == 0 or step == total_steps:
+            out_of_time = (
+                config.max_train_seconds > 0 and time.perf_counter() - began > config.max_train_seconds
+            )
+            if step % config.checkpoint_steps == 0 or step == total_steps or out_of_time:
                 _save_checkpoint(accelerator, model, optimizer, scheduler, step, checkpoint)
+            if out_of_time:
+                break
     bar.close()
     plot_log(out / "log.jsonl", out / "loss.png")
     final = out / ADAPTER
@@ -280,6 +322,15 @@ def _start_adapter(config: TrainConfig, checkpoint: Path, resuming: bool) -> Pat
     return Path(config.init_adapter)
 
 
+def _micro_batch_loss(model, records: list[dict], distill_weight: float):
+    if len(records) == 1:
+        record = records[0]
+        return answer_loss(
+            model, record["prompt_ids"], record["target_ids"], _teacher(record), distill_weight
+        )
+    return batch_answer_loss(model, records, distill_weight)
+
+
 def _teacher(record: dict):
     teacher = record.get("teacher")
     return (teacher["top_ids"], teacher["top_logprobs"]) if teacher else None
@@ -301,11 +352,16 @@ def _save_checkpoint(accelerator, model, optimizer, scheduler, step: int, checkp
     partial.rename(checkpoint)
 
 
+# settings that do not change what is learned: a resumed run may change them
+RUN_ONLY_SETTINGS = ("max_train_seconds", "threads")
+
+
 def _check_or_write_config(out: Path, config: TrainConfig, resume: bool) -> None:
     path = out / "config.json"
     if path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        if recorded != config.to_json():
+        recorded = {**TrainConfig(data=config.data, out=config.out).to_json(), **json.loads(path.read_text())}
+        current = config.to_json()
+        if any(recorded[k] != current[k] for k in current if k not in RUN_ONLY_SETTINGS):
             raise SystemExit(f"{out} holds a run with other settings; use another --out")
         if not resume:
             raise SystemExit(f"{out} already holds this run; pass --resume to go on")
