@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 from tqdm import tqdm
 
 from nanocomplete.errors import (
@@ -142,8 +141,11 @@ REGISTRY: dict[str, ModelSpec] = {
 def cache_dir() -> Path:
     """Where pulled models live: $NANOCOMPLETE_CACHE_DIR, else the XDG cache dir."""
     override = os.environ.get("NANOCOMPLETE_CACHE_DIR")
-    root = Path(override) if override else Path(platformdirs.user_cache_dir("nanocomplete"))
-    return root / "models"
+    if override:
+        return Path(override) / "models"
+    import platformdirs  # here, not above: the trainer on a bare GPU machine imports this module
+
+    return Path(platformdirs.user_cache_dir("nanocomplete")) / "models"
 
 
 def model_path(name: str, root: Path | None = None) -> Path:

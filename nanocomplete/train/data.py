@@ -40,6 +40,7 @@ from nanocomplete.train.examples import (
     Recipe,
     Tokenize,
 )
+from nanocomplete.train.records import load_examples as load
 
 DATASET_NAME = "data-v1"
 DEFAULT_EXAMPLES = 20_000
@@ -171,15 +172,6 @@ def write(built: Built, out_dir: Path) -> dict:
     manifest = {**built.manifest, "shards": shards}
     write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
-
-
-def load(out_dir: Path | str) -> list[dict]:
-    """Every record of a built set, shard by shard."""
-    records = []
-    for shard in sorted(Path(out_dir).glob("train-*.jsonl")):
-        with open(shard, encoding="utf-8") as f:
-            records += [json.loads(line) for line in f if line.strip()]
-    return records
 
 
 def default_out_dir() -> Path:

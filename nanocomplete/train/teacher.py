@@ -22,6 +22,7 @@ from nanocomplete import models
 from nanocomplete.config import EngineConfig
 from nanocomplete.storage import drop_partial_last_line
 from nanocomplete.train import data
+from nanocomplete.train.records import load_teacher as load
 
 TEACHER_MODEL = "qwen2.5-coder-1.5b-instruct"
 DEFAULT_TOP_K = 8
@@ -29,21 +30,6 @@ DEFAULT_TOP_K = 8
 
 def teacher_file(data_dir: Path | str, model: str) -> Path:
     return Path(data_dir) / f"teacher-{model}.jsonl"
-
-
-def load(path: Path | str) -> dict[str, dict]:
-    """id → {"top_ids", "top_logprobs"} (a partly written last line is ignored)."""
-    found = {}
-    path = Path(path)
-    if not path.is_file():
-        return found
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        found[record["id"]] = {"top_ids": record["top_ids"], "top_logprobs": record["top_logprobs"]}
-    return found
 
 
 def score(records: Sequence[dict], engine, top_k: int, out_path: Path, progress: bool = True) -> int:

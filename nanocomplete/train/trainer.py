@@ -30,7 +30,7 @@ from pathlib import Path
 
 from nanocomplete import models
 from nanocomplete.config import setting
-from nanocomplete.train import data, teacher
+from nanocomplete.train import records as built
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CHECKPOINT = "checkpoint"
@@ -193,7 +193,7 @@ def with_teacher(records: list[dict], config: TrainConfig) -> list[dict]:
         return records
     if config.teacher is None:
         raise SystemExit("--distill-weight above 0 needs --teacher FILE")
-    found = teacher.load(config.teacher)
+    found = built.load_teacher(config.teacher)
     chosen = order(records, dataclasses.replace(config, epochs=1))
     missing = [r["id"] for r in chosen if r["id"] not in found]
     if missing:
@@ -224,7 +224,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
-    examples = order(with_teacher(data.load(config.data), config), config)
+    examples = order(with_teacher(built.load_examples(config.data), config), config)
     total_steps = math.ceil(len(examples) / config.batch_examples)
     checkpoint = out / CHECKPOINT
     resuming = resume and (checkpoint / "state.pt").is_file()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The prepared GPU run (#20 item 4; docs/training.md, "The GPU run"): everything a session with a lent H200
+# does on its own CPU first, then the exact device calls to make, in order, with their time budget.
+# Nothing here needs the GPU; the device calls are made with the session's `run` tool (it is no command).
+#
+# Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
+# Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:
+#   .venv/bin/python -m nanocomplete.train.gpu collect FILES_AT --out out/train/gpu-v1
+#   .venv/bin/python -m nanocomplete.train.export out/train/gpu-v1/adapter out/train/gpu-v1/adapter.gguf \
+#     --check "$DATA" --check-examples 8
+set -euo pipefail
+py=.venv/bin/python
+examples=${1:-20000}
+DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples}
+
+# 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
+#    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
+$py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
+  --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
+# 2. the one package the machine lacks for reading a GGUF (transformers' gguf loader), as a wheel
+mkdir -p .gpu-wheels
+$py -m pip download --quiet --no-deps --only-binary=:all: -d .gpu-wheels \
+  "gguf==$($py -c 'import importlib.metadata as m; print(m.version("gguf"))')"
+# 3. the base GGUF, the data (xz) and the wheel as parts that each fit one call beside the working tree
+$py -m nanocomplete.train.gpu pack --data "$DATA" --out .gpu --wheel .gpu-wheels/gguf-*.whl
+# 4. the calls, in order
+parts=$(ls -d .gpu/part-* | sort)
+n=$(echo "$parts" | wc -l)
+cat <<PLAN
+
+Device calls, back to back ($n parts; budgets are estimates until a first run records them in
+docs/training.md; every call prints its own time):
+PLAN
+i=0
+for part in $parts; do
+  i=$((i + 1))
+  budget=$([ $i -eq 1 ] && echo "~150 s (machine start)" || echo "~15 s")
+  echo "  run(carry=[\"$part\"], timeout_s=300, command=\"python3 -m nanocomplete.train.gpu receive $part\")   # $budget"
+done
+cat <<PLAN
+  run(timeout_s=560, command="PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu train --return-dir \$OUT --budget-s B -- --lora-rank 32 --lora-alpha 64 --batch-examples 64 --micro-batch-examples 16 --learning-rate 3e-4 --warmup-steps 10 --checkpoint-steps 25 --precision bf16")
+      # B = the device time left minus 180 s (unpack ~20 s, GGUF load ~30 s, return ~30 s, margin)
+  give_back()
+If the train call runs out of time, call it again at once: it resumes from its checkpoint.
+PLAN
