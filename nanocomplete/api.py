@@ -94,6 +94,11 @@ class CompleteResponse(BaseModel):
         default=False,
         description="answered from a prompt bounded to cold_prompt_tokens while the full prompt warms",
     )
+    prefix_window_moved: bool = Field(
+        default=False,
+        description="the prefix window's start moved since the document's last request (it starts on a "
+        "multiple of prefix_anchor_lines lines), so the prompt after it was evaluated again",
+    )
     timings: Timings | None
     model: str
 

@@ -82,6 +82,7 @@ def served_answer(client: httpx.Client, body: dict) -> Answer:
     answer = response.json()
     timings = answer.get("timings") or {}
     cache = answer.get("cache", "none") + ("+cold" if answer.get("cold_prompt") else "")
+    cache += "+window" if answer.get("prefix_window_moved") else ""
     return Answer(
         answer.get("completion", ""), latency_ms, timings.get("prompt_tokens_evaluated", 0),
         timings.get("prompt_tokens", 0), cache, cache != "result_cache", True,

@@ -72,6 +72,7 @@ class Pending:
     started: float
     answer: api.CompleteResponse | None = None
     cold_prompt: bool = False  # answered from the bounded prompt (`PromptConfig.cold_prompt_tokens`)
+    window_moved: bool = False  # the prefix window's start moved since the document's last request
 
 
 class CompletionService:
@@ -134,7 +135,9 @@ class CompletionService:
             self.metrics.observe_completion(None, "result_cache")
             answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
             return Pending(request, None, None, fim_input, position, started, answer)
+        moved_from = state.prefix_start_line
         prepared = self._prepare(state, fim_input, settings)
+        window_moved = moved_from is not None and moved_from != prepared.prompt.prefix_start_line
         key, cold = request.uri, self._cold(state, fim_input, settings, prepared)
         if cold is not None:  # answer from the bounded prompt; the full one warms after it
             self.scheduler.warm(request.uri, prepared.prompt.tokens)
@@ -142,7 +145,10 @@ class CompletionService:
         job = self.scheduler.complete(
             key, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings), request.uri
         )
-        return Pending(request, job, prepared, fim_input, position, started, cold_prompt=cold is not None)
+        return Pending(
+            request, job, prepared, fim_input, position, started,
+            cold_prompt=cold is not None, window_moved=window_moved,
+        )  # fmt: skip
 
     def finish(self, pending: Pending) -> api.CompleteResponse:
         """The response for a finished job (raises what the job raised, such as Cancelled)."""
@@ -164,6 +170,7 @@ class CompletionService:
         )
         response.hidden_by_confidence = completion.hidden
         response.cold_prompt = pending.cold_prompt
+        response.prefix_window_moved = pending.window_moved
         if self.log_prompts:
             PROMPT_LOG.info(json.dumps(self.explain(pending.prepared, response)))
         return response

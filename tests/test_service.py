@@ -1,6 +1,8 @@
 """The completion service's context path, with a stand-in engine (what is checked is the prompt's input,
 not the model's answer)."""
 
+import itertools
+
 from fakes import FakeEngine
 
 from nanocomplete import api
@@ -32,3 +34,27 @@ def test_the_header_follows_its_imports_when_a_line_above_them_moves_them():
     moved = '"""The app."""\n' + IMPORTS + BODY + "conn = "  # same imports, one line lower
     fim_input, _ = service.fim_input(document(moved))  # the cursor is near: a sticky selection would be kept
     assert fim_input.header == ((1, "import os"), (2, "from pkg.db import connect"))
+
+
+def test_a_response_says_when_the_prefix_window_moved_and_only_then():
+    import dataclasses
+
+    from nanocomplete.config import SERVING_PROMPT
+
+    # a prefix of at most 200 characters (the stand-in's tokens) that starts on a multiple of 4 lines
+    prompt = dataclasses.replace(
+        SERVING_PROMPT, max_prefix_tokens=200, prefix_anchor_lines=4, cold_prompt_tokens=0
+    )
+    service = CompletionService(FakeEngine(), "fake", Settings(prompt=prompt))
+    lines = [f"x_{i} = {i}" for i in range(40)]  # 10 characters and a newline each
+    moved = []
+    try:
+        for typed in range(20, 40):
+            text = "\n".join(lines[:typed]) + "\n"
+            request = api.CompleteRequest(**document(text).model_dump())
+            moved.append(service.finish(service.submit(request)).prefix_window_moved)
+    finally:
+        service.close()
+    assert not moved[0]  # the document's first request has no window to move
+    assert 3 <= sum(moved) <= 6  # every ~4 typed lines, not on every line
+    assert all(not (a and b) for a, b in itertools.pairwise(moved))
