@@ -126,7 +126,9 @@ class Bm25:
     def search(
         self, query: list[str], limit: int, exclude_path: str | None = None
     ) -> list[tuple[float, Window]]:
-        """The `limit` best windows, best first (ties: the earlier indexed window first)."""
+        """The `limit` best windows, best first; ties by path and line, so that the answer depends on what
+        the workspace holds, not on the order files were (re)indexed in (the server re-indexes a document
+        as it is edited; training builds the same prompts on a fresh workspace)."""
         if not self.windows or limit <= 0:
             return []
         total = len(self.windows)
@@ -152,7 +154,9 @@ class Bm25:
             own = [i for i in self.by_file[exclude_path] if i < len(scores)]
             scores[own] = 0.0
         hits = np.flatnonzero(scores)  # every gain is positive (idf > 0), so a hit scores above 0
-        return [(float(scores[i]), self.windows[int(i)]) for i in _top(hits, scores[hits], limit)]
+        candidates = [(float(scores[i]), self.windows[int(i)]) for i in _top(hits, scores[hits], limit)]
+        candidates.sort(key=lambda hit: (-hit[0], hit[1].path, hit[1].start_line))
+        return candidates[:limit]
 
     def _posting_arrays(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         """A token's posting as (window ids, counts) arrays, built on first use after each change."""
@@ -187,12 +191,12 @@ def windows_of(lines: list[str]) -> list[tuple[int, int, Counter]]:
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:
-    """The ids of the `limit` highest scores, highest first; equal scores in id order."""
+    """The ids of the `limit` highest scores and of every score tied with the last of them (the caller
+    breaks the ties)."""
     if len(ids) > limit:
         threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        keep = scores >= threshold  # every tie at the threshold, so the id order decides among them
-        ids, scores = ids[keep], scores[keep]
-    return ids[np.lexsort((ids, -scores))][:limit]
+        ids = ids[scores >= threshold]
+    return ids
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,9 @@ def test_bm25_ranks_as_the_okapi_formula_after_files_change():
 
     def assert_okapi_ranking():
         scores = okapi_scores(bm25, query)
-        expected = sorted(scores, key=lambda i: (-scores[i], i))[:6]
+        # ties by path and line: the same workspace ranks the same however it was indexed
+        window = bm25.windows
+        expected = sorted(scores, key=lambda i: (-scores[i], window[i].path, window[i].start_line))[:6]
         got = bm25.search(query, 6)
         assert [w for _, w in got] == [bm25.windows[i] for i in expected]
         assert [s for s, _ in got] == pytest.approx([scores[i] for i in expected])
@@ -430,3 +432,19 @@ def test_a_package_folder_opened_as_the_workspace_resolves_imports_of_its_own_na
     assert resolve("app.py", Import("shop.db", None, "database", 1)) == "db.py"
     assert resolve("app.py", Import("", "db", "db", 2, level=1)) == "db.py"
     assert resolve("app.py", Import("shop", "connect", "connect", 0)) == "__init__.py"
+
+
+def test_bm25_ties_do_not_depend_on_the_order_files_were_indexed_in():
+    from nanocomplete.workspace import Bm25
+
+    files = {f"pkg/m{i}.py": ["def total(items):", "    return sum(items)"] * 3 for i in range(4)}
+    fresh, edited = Bm25(min_common_windows=50), Bm25(min_common_windows=50)
+    for path, lines in files.items():
+        fresh.add_file(path, lines)
+        edited.add_file(path, lines)
+    edited.add_file("pkg/m0.py", ["def other():", "    pass"])  # edited, then back: re-indexed last
+    edited.add_file("pkg/m0.py", files["pkg/m0.py"])
+    query = ["total", "items", "sum"]
+    assert [(w.path, w.start_line) for _, w in fresh.search(query, 3)] == [
+        (w.path, w.start_line) for _, w in edited.search(query, 3)
+    ]

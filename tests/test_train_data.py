@@ -146,6 +146,35 @@ export function formatPrice(cents: number): string {
   return `$${dollars}.${String(cents % 100).padStart(2, "0")}`;
 }
 """,
+    "web/badge.jsx": """\
+import { formatPrice } from "./cart";
+
+export function PriceBadge({ cents, onSale }) {
+  const label = formatPrice(cents);
+  const className = onSale ? "badge badge-sale" : "badge";
+  return (
+    <span className={className} title={label}>
+      {label}
+    </span>
+  );
+}
+
+export function badgeCount(items) {
+  return items.filter((item) => item.onSale).length;
+}
+""",
+    "web/stock.js": """\
+export const LOW_STOCK = 3;
+
+export function isLow(item) {
+  return item.quantity < LOW_STOCK;
+}
+
+export function restock(item, amount) {
+  const quantity = item.quantity + amount;
+  return { ...item, quantity };
+}
+""",
 }
 SMALL = PromptConfig(
     max_prefix_tokens=96,
@@ -182,7 +211,7 @@ def test_prefix_target_and_suffix_rebuild_the_file(built, package):
     for example in built.examples:
         assert example.prefix + example.target + example.suffix == texts[example.path]
     assert {e.kind for e in built.examples} == set(cursors.KINDS)
-    assert {e.dialect for e in built.examples} == {"python", "tsx", "ts"}
+    assert {e.dialect for e in built.examples} == {"python", "tsx", "ts", "js", "jsx"}
     assert any(e.block_lines > 1 for e in built.examples)
 
 
@@ -290,3 +319,18 @@ def test_some_answers_copy_an_identifier_only_the_context_shows(built, package, 
             assert name not in code_tokens(in_file)
     counts = built.manifest["counts"]["context_copy"]
     assert sum(c["yes"] for c in counts.values()) == len(copies)
+
+
+def test_javascript_and_jsx_files_make_examples_of_their_own_language_and_dialect(built):
+    by_path = {e.path: (e.language, e.dialect) for e in built.examples}
+    assert by_path.get("web/stock.js") == ("javascript", "js")
+    assert by_path.get("web/badge.jsx") == ("javascript", "jsx")
+    assert by_path.get("web/cart.ts") == ("typescript", "ts")
+    assert built.manifest["counts"]["by_language"]["javascript"] > 0
+
+
+def test_the_new_train_packages_take_javascript_only_where_pinned_so():
+    javascript = {pin.name for pin in pins.TRAIN_PINS if pin.suffixes == sources.JAVASCRIPT}
+    assert javascript == {"three", "svelte", "preact", "yjs", "eslint"}
+    assert all(not pin.suffixes for pin in pins.EVAL_PINS)  # the benchmark's files stay as they were
+    assert len(pins.TRAIN_PINS) >= 6 + 10

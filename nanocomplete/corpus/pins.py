@@ -10,7 +10,7 @@ To add a package: `pip download --no-deps --no-binary :all: NAME==VERSION` or `n
 
 from __future__ import annotations
 
-from nanocomplete.corpus.sources import Pin, SourceError
+from nanocomplete.corpus.sources import JAVASCRIPT, Pin, SourceError
 
 # fmt: off
 EVAL_PINS: tuple[Pin, ...] = (
@@ -82,6 +82,31 @@ TRAIN_PINS: tuple[Pin, ...] = (
         "d7cb62718cc012c2eeda679512d3f409220ab15a782fe8a61bd08c010e015a0f"),
     Pin("rxjs", "7.8.2", "npm", ("src/",), "rxjs-7.8.2.tgz",
         "2312f8ffd9726ffd7bd53ea12c5f13663d09a3dc3326f448c70b88f5ef6fac82"),
+    # added for training v2 (#20): more Python, React TSX, and plain JavaScript
+    Pin("fastapi", "0.165.0", "pypi", ("fastapi/",), "fastapi-0.165.0.tar.gz",
+        "dd94d4128319c1e1d50535ab023ab698f850a4d2822f0e181747b46f4ff3c0ab"),
+    Pin("pydantic", "2.14.4", "pypi", ("pydantic/",), "pydantic-2.14.4.tar.gz",
+        "7c19f1d46f8accf55a4617a6116e1ade64840870f397b846a2c53fb9019414ba"),
+    Pin("pytest", "9.2.0", "pypi", ("_pytest/", "pytest/"), "pytest-9.2.0.tar.gz",
+        "97c4f3b1f3c7414aa36465e09b8220f1d03627993bd51b1282e193753c80557b"),
+    Pin("tornado", "6.6.1", "pypi", ("tornado/",), "tornado-6.6.1.tar.gz",
+        "28e6311402af59c8b02e3fa0f5e7d8eb465b25081381803b127d97e6a4395d5a"),
+    Pin("trio", "0.35.0", "pypi", ("trio/",), "trio-0.35.0.tar.gz",
+        "7efb295c78a0ecd1235c5759e620b5da564ca80d2efcb0055423588547248b96"),
+    Pin("pygments", "2.21.0", "pypi", ("pygments/",), "pygments-2.21.0.tar.gz",
+        "610ca751c9bc2492b38eb9a38a7fbc93edbbb2d7182edaf34e66ae493dee5c8c"),
+    Pin("@blueprintjs/core", "6.20.0", "npm", ("src/",), "blueprintjs-core-6.20.0.tgz",
+        "780c2f73b4ade1e0fa1c3f9012ee4c69aa10a5a70a577d4f314f3519d4606d5e"),
+    Pin("three", "0.187.0", "npm", ("src/",), "three-0.187.0.tgz",
+        "ff540832ded0cfe919764d24a3d88f3e2a05f23303f876423e4f893841e90728", JAVASCRIPT),
+    Pin("svelte", "5.57.3", "npm", ("src/",), "svelte-5.57.3.tgz",
+        "afda776761670addcd6f4345c1b4b0665c8dd11b82961cbfee9696d5d9f4546a", JAVASCRIPT),
+    Pin("preact", "11.2.0", "npm", ("src/", "compat/src/", "hooks/src/", "debug/src/", "jsx-runtime/src/"),
+        "preact-11.2.0.tgz", "3c4456766bd32b6b534d52bf4e9c2a29b33e7eedf6e96ed479300ba1a7888ebf", JAVASCRIPT),
+    Pin("yjs", "13.6.33", "npm", ("src/",), "yjs-13.6.33.tgz",
+        "cfd28813389c4204a6d1ae3db7847c8b47195523c9ef8e31a8a4b69a2b499f34", JAVASCRIPT),
+    Pin("eslint", "10.15.0", "npm", ("lib/",), "eslint-10.15.0.tgz",
+        "8cb5e45fb5b1174e4216d546b69d37c0ac5cb5d9ba8342946a04af1f59605edb", JAVASCRIPT),
 )
 # fmt: on
 

@@ -40,6 +40,7 @@ class Pin:
     include: tuple[str, ...]  # path prefixes inside the package whose files are taken
     archive: str  # file name of the sdist (or wheel) / npm tarball
     sha256: str
+    suffixes: tuple[str, ...] = ()  # the source files taken; () is the ecosystem's (SOURCE_SUFFIXES)
 
 
 ALLOWED_LICENSE = re.compile(
@@ -56,6 +57,7 @@ CLASSIFIER_LICENSES = {
     "CC0 1.0 Universal (CC0 1.0) Public Domain Dedication": "CC0-1.0",
 }
 SOURCE_SUFFIXES = {"pypi": (".py",), "npm": (".ts", ".tsx", ".mts", ".cts")}
+JAVASCRIPT = (".js", ".jsx", ".mjs", ".cjs")  # for npm packages whose source is JavaScript
 _COPYRIGHT = re.compile(r"\s*(Copyright\b(?! License)(?!.*\[yyyy\])|©)")  # not Apache's template lines
 NOT_LIBRARY = re.compile(
     r"(^|/)(tests?|__tests__|testing|benchmarks?|examples?|docs?)/|\.(test|spec|bench)\.[cm]?tsx?$|"
@@ -112,7 +114,8 @@ def directory_package(root: Path, name: str, version: str = "0", license_: str =
     files = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
-        if path.is_file() and relative.endswith((".py", ".ts", ".tsx")) and not NOT_LIBRARY.search(relative):
+        suffixes = (".py", ".ts", ".tsx", *JAVASCRIPT)
+        if path.is_file() and relative.endswith(suffixes) and not NOT_LIBRARY.search(relative):
             files.append((relative, _decode(path.read_bytes())))
     return Package(name, version, "local", license_, "", "", tuple(files))
 
@@ -189,7 +192,7 @@ def _package_path(member: str, ecosystem: str) -> str:
 def _wanted(path: str, pin: Pin) -> bool:
     return (
         path.startswith(pin.include)
-        and path.endswith(SOURCE_SUFFIXES[pin.ecosystem])
+        and path.endswith(pin.suffixes or SOURCE_SUFFIXES[pin.ecosystem])
         and not NOT_LIBRARY.search(path)
     )
 

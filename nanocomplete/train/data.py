@@ -45,7 +45,7 @@ from nanocomplete.train.records import load_examples as load
 DATASET_NAME = "data-v1"
 DEFAULT_EXAMPLES = 20_000
 SHARD_EXAMPLES = 1_000
-LANGUAGE_WEIGHTS = {"python": 1.0, "typescript": 2.0}
+LANGUAGE_WEIGHTS = {"python": 1.0, "typescript": 2.0, "javascript": 1.0}
 
 __all__ = ["Built", "Example", "Recipe", "build", "default_out_dir", "load", "main", "make_parser", "write"]
 
@@ -103,9 +103,10 @@ def allocate(packages: dict[str, tuple[str, int]], total: int) -> dict[str, int]
 
 
 def _language(builder: PackageBuilder) -> str:
-    kept = [file for file in builder.files if not file.dropped]
-    python = sum(1 for file in kept if file.language == "python")
-    return "python" if python * 2 >= len(kept) else "typescript"
+    """The package's main language (what its share of the examples is weighted by)."""
+    kept = Counter(file.language for file in builder.files if not file.dropped)
+    main = kept.most_common(1)[0][0] if kept else "python"
+    return main if main in ("python", "javascript") else "typescript"
 
 
 def _manifest(builders, chosen, requested, seed, recipe, cleaner) -> dict:

@@ -33,7 +33,7 @@ from nanocomplete.train.cursors import Cursor
 from nanocomplete.workspace import Workspace, code_tokens
 
 Tokenize = Callable[[str], list[int]]
-DIALECT_WEIGHTS = {"python": 1.0, "ts": 1.0, "tsx": 2.0}
+DIALECT_WEIGHTS = {"python": 1.0, "ts": 1.0, "tsx": 2.0, "js": 1.0, "jsx": 2.0}
 KIND_WEIGHTS = {"after_trigger": 0.45, "end_of_line": 0.2, "new_line": 0.35}
 CONTEXT_COPY_SHARE = 0.3
 STANDARD_LAYOUT_SHARE = 0.5
@@ -70,7 +70,7 @@ class Example:
     """One training example; `record` is its JSONL line (ids, no source text)."""
 
     id: str  # "<package>/<path>:<row>:<column>"
-    language: str  # python | typescript
+    language: str  # python | typescript | javascript
     dialect: str  # python | ts | tsx
     package: str
     path: str
@@ -199,11 +199,10 @@ class PackageBuilder:
         return self.workspace_texts[path]
 
     def _example(self, file, cursor, prefix, answer, suffix, built, target_ids, copies) -> Example:
-        language = "python" if file.language == "python" else "typescript"
         return Example(
             id=f"{self.package.name}/{file.path}:{cursor.row}:{cursor.column}",
-            language=language,
-            dialect={"python": "python", "tsx": "tsx"}.get(file.language, "ts"),
+            language=_language(file),
+            dialect=_dialect(file),
             package=self.package.name,
             path=file.path,
             kind=cursor.kind,
@@ -283,5 +282,13 @@ def context_copies(
     return tuple(dict.fromkeys(n for n in names if n in in_context and n not in in_file))
 
 
+def _language(file: SourceFile) -> str:
+    """python | typescript (.ts, .tsx) | javascript (.js, .jsx, .mjs, .cjs)"""
+    return file.language if file.language in ("python", "javascript") else "typescript"
+
+
 def _dialect(file: SourceFile) -> str:
+    """python | ts | tsx | js | jsx: TSX and JSX files count double in sampling (DIALECT_WEIGHTS)."""
+    if file.language == "javascript":
+        return "jsx" if file.path.endswith(".jsx") else "js"
     return {"python": "python", "tsx": "tsx"}.get(file.language, "ts")
