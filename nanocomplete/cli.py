@@ -259,6 +259,13 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="print the tables of a finished run (its replay.json) and exit",
     )
+    replay.add_argument(
+        "--pair",
+        type=Path,
+        nargs=2,
+        metavar=("OURS_ARM_DIR", "PEER_ARM_DIR"),
+        help="ours ÷ peer from two finished arms of the same sessions (RUN/served OTHER_RUN/peer), and exit",
+    )
     add_settings_flags(
         replay, ("engine", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
     )
@@ -538,6 +545,9 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete.server import free_port
     from nanocomplete.service import CompletionService
 
+    if args.pair is not None:
+        print(replay.paired_arms(*args.pair))
+        return 0
     if args.show is not None:
         path = args.show / "replay.json"
         if not path.is_file():

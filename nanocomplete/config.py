@@ -181,17 +181,18 @@ class ServerConfig:
 
 # What `serve` (and the replay benchmark) use unless told otherwise: the typed part of the current line after
 # <|fim_middle|> (typing evaluates only the typed characters; measured to cost 2 points of EM, within noise,
-# see docs/results.md), healed whitespace before the cursor (no double space after accepting), and no request
-# evaluating more than 512 prompt tokens: a bounded prompt answers while the full one warms (the latency
-# issue's hard bound; what it costs in quality: runs/cold_prompt.sh, docs/performance.md), and the lines typed
-# since the middle's start kept after <|fim_middle|> up to 64 tokens, so a new line appends a few tokens
+# see docs/results.md), healed whitespace before the cursor (no double space after accepting), and the lines
+# typed since the middle's start kept after <|fim_middle|> up to 64 tokens, so a new line appends a few tokens
 # instead of evaluating the suffix again (runs/new_line.sh: HumanEval single-line, the longest such middle
 # against none, EM +0.003 [-0.018, +0.022] over 400 typed-cursor tasks, +0.015 [-0.020, +0.050] over 200
-# line-start tasks).
+# line-start tasks; IDE replay, TypeScript: new-line median 1 token evaluated instead of 249).
+# The bounded prompt for new files (cold_prompt_tokens) is off: in the TypeScript replay (docs/performance.md)
+# a bound of 512 cut accepted characters per 100 typed from 153 to 100 (paired per visit -105 [-186, -40])
+# and slowed typing, because on 2 CPU cores the full prompt warms one 64-token batch per request and rarely
+# catches up within a visit; it only made first requests faster (7.8 s against 29 s here).
 SERVING_PROMPT = PromptConfig(
     current_line_after_middle=True,
     heal_trailing_whitespace=True,
-    cold_prompt_tokens=512,
     max_middle_tokens=64,
 )
 # ... and the confidence gate: hide a completion whose mean token log-prob is below -0.5. Chosen with

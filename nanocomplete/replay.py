@@ -559,6 +559,8 @@ def visit_rows(unit_list: Sequence[Unit]) -> list[dict]:
                     "accepted_share": _ratio(sum(r.accepted_chars > 0 for r in requested), len(requested))
                     if requested
                     else 0.0,
+                    "typed_chars": u.typed_chars,
+                    "accepted_chars": u.accepted_chars,
                 },
             }
         )
@@ -671,6 +673,46 @@ def _replay_peer_arm(peer_server: Callable[[], LlamaServer], sessions: list, pro
             replay_peer(server.url, repo, session_seed, progress.start(f"peer · {repo.name} #{session_seed}"))
             for repo, session_seed in sessions
         ]
+
+
+def arm_units(arm_dir: Path) -> list[Unit]:
+    """An arm's visits read back from its `requests.jsonl` and `results.jsonl` (runs before the
+    `typed_chars` column: typed characters from the visit's accepted characters and their rate, unknown
+    where nothing was accepted)."""
+    from nanocomplete.typist import Record
+
+    fields = Record.__dataclass_fields__
+    by_visit: dict[str, list] = {}
+    for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        record = Record(**{k: v for k, v in row.items() if k in fields})
+        by_visit.setdefault(f"{row['repo']}#{row['visit']}", []).append(record)
+    scores = {}
+    for line in (arm_dir / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        scores[row["id"]] = row["scores"]
+    out = []
+    for key, records in sorted(by_visit.items()):
+        score = scores.get(key, {})
+        accepted = sum(r.accepted_chars for r in records)
+        rate = score.get("accepted_chars_per_100_typed", 0.0)
+        typed = score.get("typed_chars", round(100 * accepted / rate) if rate else 0)
+        out.append(Unit(key, tuple(records), typed, accepted))
+    return out
+
+
+def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
+    """Ours ÷ peer from two arm folders of the same seeded sessions (for example a served-only rerun and
+    an earlier run's peer arm), paired over the visits both have."""
+    ours, peer = arm_units(ours_dir), arm_units(peer_dir)
+    common = {u.key for u in ours} & {u.key for u in peer}
+    ours, peer = [u for u in ours if u.key in common], [u for u in peer if u.key in common]
+    found = ratios(ours, peer)
+    cells = ", ".join(
+        f"{key} {value['value']:.2f} [{value['low']:.2f}, {value['high']:.2f}]"
+        for key, value in found.items()
+    )
+    return f"{ours_dir} ÷ {peer_dir}, {len(common)} visits with requests in both: {cells}"
 
 
 def ratios(served: Sequence[Unit], peer_units: Sequence[Unit]) -> dict:

@@ -313,3 +313,7 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert shown.stdout.strip() == text
+    # the arms read back from their records give the run's own ratios (how a rerun pairs with a peer arm)
+    again = replay.ratios(replay.arm_units(tmp_path / "served"), replay.arm_units(tmp_path / "peer"))
+    for key, value in result["served_over_peer"].items():
+        assert again[key]["value"] == pytest.approx(value["value"]), key
