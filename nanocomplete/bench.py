@@ -197,6 +197,7 @@ class ContextSpeed:
     typing_ms_p50: float  # the next keystrokes there: the buffer differs from the index, so it is reparsed
     typing_ms_p95: float
     context_tokens_median: float
+    context_share: float  # selections that brought any context (many cursors sit where none helps)
 
 
 TYPED_KEYSTROKES = 3  # keystrokes timed after each request
@@ -241,6 +242,7 @@ def context_speed(root: Path, tokenize, budget_tokens: int, requests: int, seed:
     return ContextSpeed(
         stats.files, stats.seconds, again.seconds, requests, statistics.median(times), p95(times),
         statistics.median(typing), p95(typing), statistics.median(tokens),
+        sum(1 for t in tokens if t > 0) / len(tokens),
     )  # fmt: skip
 
 
