@@ -275,7 +275,9 @@ class Engine:
         if drafter is None:
             self._decode_plain(out, generation, cancel)
         else:
-            self._decode_speculative(out, prompt, drafter, generation.draft_max_tokens, cancel)
+            # a verify batch (the next token and the draft) must fit one llama.cpp batch
+            longest = min(generation.draft_max_tokens, self.config.batch_tokens - 1)
+            self._decode_speculative(out, prompt, drafter, longest, cancel)
             # a generation that ended inside a verified draft leaves the draft's tail: drop it
             self._truncate_cache(min(len(self._cached), len(prompt) + len(out.ids)))
         done = time.perf_counter()
