@@ -357,16 +357,15 @@ class Engine:
         self._truncate_cache(keep)
         return elapsed
 
-    def draft_greedy(self, tokens: Sequence[int], max_tokens: int, min_probability: float = 0.0) -> list[int]:
+    def draft_greedy(self, tokens: Sequence[int], max_tokens: int) -> list[int]:
         """As a draft model: up to `max_tokens` greedy tokens after `tokens`, reusing this engine's KV cache
         (only what differs from the last call is evaluated, so an accepted draft costs nothing again). Stops
-        early at a stop token or when the top probability is below `min_probability`."""
+        early at a stop token."""
         self.prefill(tokens)
         guess: list[int] = []
         while len(guess) < max_tokens:
-            logits = self._last_logits()
-            token = int(np.argmax(logits))
-            if token in self._stop_ids or np.exp(_logprob(logits, token)) < min_probability:
+            token = int(np.argmax(self._last_logits()))
+            if token in self._stop_ids:
                 break
             guess.append(token)
             if len(guess) < max_tokens:

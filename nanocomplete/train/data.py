@@ -39,6 +39,7 @@ from nanocomplete.train.examples import (
     PackageBuilder,
     Recipe,
     Tokenize,
+    language_of,
 )
 from nanocomplete.train.records import load_examples as load
 
@@ -104,9 +105,8 @@ def allocate(packages: dict[str, tuple[str, int]], total: int) -> dict[str, int]
 
 def _language(builder: PackageBuilder) -> str:
     """The package's main language (what its share of the examples is weighted by)."""
-    kept = Counter(file.language for file in builder.files if not file.dropped)
-    main = kept.most_common(1)[0][0] if kept else "python"
-    return main if main in ("python", "javascript") else "typescript"
+    kept = Counter(language_of(file) for file in builder.files if not file.dropped)
+    return kept.most_common(1)[0][0] if kept else "python"
 
 
 def _manifest(builders, chosen, requested, seed, recipe, cleaner) -> dict:

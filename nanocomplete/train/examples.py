@@ -71,7 +71,7 @@ class Example:
 
     id: str  # "<package>/<path>:<row>:<column>"
     language: str  # python | typescript | javascript
-    dialect: str  # python | ts | tsx
+    dialect: str  # python | ts | tsx | js | jsx
     package: str
     path: str
     kind: str  # one of cursors.KINDS
@@ -201,7 +201,7 @@ class PackageBuilder:
     def _example(self, file, cursor, prefix, answer, suffix, built, target_ids, copies) -> Example:
         return Example(
             id=f"{self.package.name}/{file.path}:{cursor.row}:{cursor.column}",
-            language=_language(file),
+            language=language_of(file),
             dialect=_dialect(file),
             package=self.package.name,
             path=file.path,
@@ -282,8 +282,8 @@ def context_copies(
     return tuple(dict.fromkeys(n for n in names if n in in_context and n not in in_file))
 
 
-def _language(file: SourceFile) -> str:
-    """python | typescript (.ts, .tsx) | javascript (.js, .jsx, .mjs, .cjs)"""
+def language_of(file: SourceFile) -> str:
+    """An example's language: python | typescript (.ts, .tsx) | javascript (.js, .jsx, .mjs, .cjs)"""
     return file.language if file.language in ("python", "javascript") else "typescript"
 
 

@@ -34,6 +34,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nanocomplete.storage import file_sha256
+
 MIB = 2**20
 TREE_LIMIT_BYTES = 64 * MIB  # what one call may carry: the working tree plus the carried part
 RETURN_FILE_BYTES = 15 * MIB  # a returned file must stay under 16 MiB
@@ -50,14 +52,6 @@ class TransferError(Exception):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 * MIB), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- here: the bundle and its parts ----------------------------------------------------------------------
@@ -94,7 +88,7 @@ def pack(base: Path, data_dir: Path, out: Path, part_bytes: int, wheels: Sequenc
             parts.append({"name": name, "bytes": len(chunk), "sha256": sha256_bytes(chunk)})
     manifest = {
         "bytes": bundle.stat().st_size,
-        "sha256": sha256_file(bundle),
+        "sha256": file_sha256(bundle),
         "parts": parts,
         "base": base.name,
         "wheels": [wheel.name for wheel in wheels],
@@ -197,9 +191,7 @@ def train(
             "--max-train-seconds", str(budget_s), *trainer_args,
         ]
     )  # fmt: skip
-    config = trainer.TrainConfig(
-        **{name: getattr(args, name) for name in trainer.TrainConfig.__dataclass_fields__}
-    )
+    config = trainer.config_from_args(args)
     started = time.perf_counter()
     trainer.train(config, resume=(run / "config.json").is_file(), progress=False)
     return send_back(run, return_dir, piece_bytes, {"train_seconds": time.perf_counter() - started})
@@ -210,7 +202,9 @@ def send_back(run: Path, return_dir: Path, piece_bytes: int, extra: dict) -> dic
     `return.json` (SHA-256 of each piece and of the whole)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in (trainer_adapter_dir(run).name, "config.json", "log.jsonl", "loss.png"):
+        from nanocomplete.train.trainer import ADAPTER
+
+        for name in (ADAPTER, "config.json", "log.jsonl", "loss.png"):
             if (run / name).exists():
                 tar.add(run / name, arcname=name)
     data = buffer.getvalue()
@@ -229,10 +223,6 @@ def send_back(run: Path, return_dir: Path, piece_bytes: int, extra: dict) -> dic
     manifest = {"sha256": sha256_bytes(data), "bytes": len(data), "pieces": names, **extra}
     (return_dir / RETURNED).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
-
-
-def trainer_adapter_dir(run: Path) -> Path:
-    return run / "adapter"
 
 
 # --- here again: collect ----------------------------------------------------------------------------------
@@ -299,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nanocomplete import models
         from nanocomplete.train.trainer import TrainConfig
 
-        base = models.resolve(args.base_model or TrainConfig.__dataclass_fields__["base_model"].default)
+        base = models.resolve(args.base_model or TrainConfig.base_model)
         free = TREE_LIMIT_BYTES - travelling_tree_bytes(Path.cwd()) - 2 * MIB
         part_bytes = int(args.part_mb * MIB) if args.part_mb else free
         if part_bytes <= 0 or part_bytes > free:

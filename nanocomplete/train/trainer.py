@@ -388,9 +388,14 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The settings `make_parser` parsed (train/gpu.py builds a run the same way)."""
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config = config_from_args(args)
     final = train(config, resume=args.resume)
     print(f"adapter: {final}")
     return 0
