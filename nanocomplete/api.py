@@ -64,6 +64,11 @@ class CompleteRequest(Document):
     trigger_kind: Literal["automatic", "invoked"] = "automatic"
     model: str | None = Field(default=None, max_length=200, description="must name the loaded model if set")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    tier: Literal["fast", "quality", "auto"] | None = Field(
+        default=None,
+        description="which model answers: fast, quality (the server's quality_model) or auto (by trigger "
+        "context and measured latency); unset: the server's tier setting",
+    )
 
 
 class Timings(BaseModel):
@@ -101,6 +106,7 @@ class CompleteResponse(BaseModel):
     )
     timings: Timings | None
     model: str
+    tier: Literal["fast", "quality"] = Field(default="fast", description="the tier that answered")
 
 
 class WarmRequest(Document):
@@ -162,6 +168,7 @@ class Health(BaseModel):
     )
     model: str
     version: str
+    tiers: dict[str, str] = Field(default_factory=dict, description="the model of each tier served")
     index: IndexHealth | None = None
 
 

@@ -88,7 +88,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     add_settings_flags(
         serve,
-        ("server", "engine", "prompt", "context", "index", "generation", "postprocess"),
+        ("server", "engine", "tier", "prompt", "context", "index", "generation", "postprocess"),
         config.SERVING_BASES,
     )
     serve.set_defaults(run=run_serve)
@@ -267,7 +267,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="ours ÷ peer from two finished arms of the same sessions (RUN/served OTHER_RUN/peer), and exit",
     )
     add_settings_flags(
-        replay, ("engine", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
+        replay, ("engine", "tier", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES
     )
     replay.set_defaults(run=run_bench_replay)
 
@@ -541,9 +541,7 @@ def run_bench_coverage(args: argparse.Namespace) -> int:
 def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete import models, replay
     from nanocomplete.config import ServerConfig
-    from nanocomplete.engine import Engine
     from nanocomplete.server import free_port
-    from nanocomplete.service import CompletionService
 
     if args.pair is not None:
         print(replay.paired_arms(*args.pair))
@@ -569,17 +567,16 @@ def run_bench_replay(args: argparse.Namespace) -> int:
         return 2
     repos = [dataclasses.replace(r, visits=args.visits) for r in replay_repos(args.repo, languages)]
     engine_config = settings_from_args(args, "engine")
-    engine = Engine.for_model(args.model, engine_config)
-    settings, context = _serving_settings(args), settings_from_args(args, "context")
+    engines = _tier_engines(args, engine_config)
+    settings = _serving_settings(args)
 
     kv_dir = tempfile.mkdtemp(prefix="nanocomplete-replay-kv-")  # snapshots on disk, as served; removed after
 
     def service_factory(reuse_kv: bool):
-        engine.reset()
+        for engine, _ in engines.values():
+            engine.reset()
         server = ServerConfig(port=free_port(), kv_snapshot_dir=kv_dir)
-        service = CompletionService(
-            engine, _model_label(args.model), settings, context, server, reuse_kv=reuse_kv
-        )
+        service = _completion_service(engines, settings, args, server, reuse_kv=reuse_kv)
         return service, server
 
     peer_server = None
@@ -630,9 +627,8 @@ def replay_repos(local: Path | None, languages: list[str]):
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from nanocomplete.engine import Engine, backend_description, build_features
+    from nanocomplete.engine import backend_description, build_features
     from nanocomplete.server import create_app
-    from nanocomplete.service import CompletionService
     from nanocomplete.telemetry import EventStore, default_database
 
     server = settings_from_args(args, "server")
@@ -642,18 +638,11 @@ def run_serve(args: argparse.Namespace) -> int:
     engine_settings = settings_from_args(args, "engine")
     if settings.generation.draft == "model" and not engine_settings.draft_model:
         raise NanocompleteError("--draft model needs --draft-model NAME (the model that drafts)")
-    engine = Engine.for_model(args.model, engine_settings)
-    print(f"engine: {backend_description(engine)}; {build_features()}", flush=True)
+    engines = _tier_engines(args, engine_settings)
+    for tier, (engine, name) in engines.items():
+        print(f"{tier} tier: {name}; engine: {backend_description(engine)}; {build_features()}", flush=True)
     events = EventStore(args.telemetry_db or default_database(), server.store_code_in_telemetry)
-    service = CompletionService(
-        engine,
-        _model_label(args.model),
-        settings,
-        settings_from_args(args, "context"),
-        server,
-        events,
-        index=settings_from_args(args, "index"),
-    )
+    service = _completion_service(engines, settings, args, server, events)
     if server.log_prompts:
         import logging
 
@@ -665,6 +654,38 @@ def run_serve(args: argparse.Namespace) -> int:
         PROMPT_LOG.setLevel(logging.INFO)
     uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
     return 0
+
+
+def _tier_engines(args: argparse.Namespace, engine_config) -> dict:
+    """{"fast": (engine, label)} for `--model`, and "quality" for `--quality-model` when given (then only
+    the quality tier's engine loads `--draft-model`: the fast model does not draft for itself)."""
+    from nanocomplete.engine import Engine
+
+    tiers = settings_from_args(args, "tier")
+    if not tiers.quality_model:
+        return {"fast": (Engine.for_model(args.model, engine_config), _model_label(args.model))}
+    fast_config = dataclasses.replace(engine_config, draft_model="")
+    return {
+        "fast": (Engine.for_model(args.model, fast_config), _model_label(args.model)),
+        "quality": (Engine.for_model(tiers.quality_model, engine_config), _model_label(tiers.quality_model)),
+    }
+
+
+def _completion_service(
+    engines: dict, settings, args: argparse.Namespace, server, events=None, reuse_kv=True
+):
+    """The service `serve` and the replay run: one tier's `CompletionService`, or the `TieredService`
+    of the fast and quality tiers."""
+    from nanocomplete.service import CompletionService
+    from nanocomplete.tiers import TieredService
+
+    context, index = settings_from_args(args, "context"), settings_from_args(args, "index")
+    if len(engines) == 1:
+        engine, name = engines["fast"]
+        return CompletionService(engine, name, settings, context, server, events, reuse_kv, index)
+    return TieredService(
+        engines, settings, settings_from_args(args, "tier"), context, server, events, index, reuse_kv
+    )
 
 
 def run_tasks(args: argparse.Namespace) -> int:

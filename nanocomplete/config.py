@@ -138,6 +138,39 @@ class GenerationConfig:
             raise ValueError(f"draft_max_tokens must be at least 1, got {self.draft_max_tokens}")
 
 
+# the tiers (tiers.py): fast is the model, quality the quality_model; auto routes each request by its trigger
+# context and the quality tier's measured latency
+TIERS = ("fast", "quality", "auto")
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    tier: str = setting(
+        "fast",
+        "which model answers: fast (the model), quality (quality_model) or auto (a new line, a block start "
+        "or the line after a comment goes to quality when its estimated latency fits "
+        "quality_max_latency_ms; typing mid-line goes to fast)",
+    )
+    quality_model: str = setting(
+        "",
+        "registered model or .gguf of the quality tier, loaded beside the model with its own KV cache and "
+        "a share of the KV snapshot budgets in proportion to its bytes per token; empty: none",
+    )
+    quality_max_latency_ms: float = setting(
+        800.0,
+        "auto sends a request to quality only when its estimate (prompt tokens not cached x measured ms "
+        "per token + measured generation time) is within this; 0: trigger context alone decides",
+    )
+
+    def __post_init__(self):
+        if self.tier not in TIERS:
+            raise ValueError(f"unknown tier {self.tier!r}; known: {', '.join(TIERS)}")
+        if self.tier != "fast" and not self.quality_model:
+            raise ValueError(f"tier {self.tier} needs quality_model (the quality tier's model)")
+        if self.quality_max_latency_ms < 0:
+            raise ValueError(f"quality_max_latency_ms must be 0 or more, got {self.quality_max_latency_ms}")
+
+
 @dataclass(frozen=True)
 class PostprocessConfig:
     max_lines: int = setting(6, "lines in a multi-line completion (only at the end of a line)")
@@ -207,6 +240,7 @@ SETTING_GROUPS = (
     IndexConfig,
     GenerationConfig,
     PostprocessConfig,
+    TierConfig,
     ServerConfig,
 )
 
@@ -242,6 +276,7 @@ SETTINGS_FLAGS = {
     "index": IndexConfig,
     "generation": GenerationConfig,
     "postprocess": PostprocessConfig,
+    "tier": TierConfig,
     "server": ServerConfig,
 }
 

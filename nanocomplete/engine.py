@@ -153,6 +153,10 @@ class Engine:
             raise EngineError(f"llama.cpp could not load {loaded}: {error}") from error
         self.tokenizer = Tokenizer(model_path, self._llama)
         self.layers = int(llama_cpp.llama_model_n_layer(self._llama.model))
+        model = self._llama.model
+        head_dim = llama_cpp.llama_model_n_embd(model) // llama_cpp.llama_model_n_head(model)
+        # keys and values of every layer in f16 (llama.cpp's default): 12 KiB (0.5B), 28 KiB (1.5B)
+        self.kv_bytes_per_token = self.layers * llama_cpp.llama_model_n_head_kv(model) * head_dim * 2 * 2
         # the repeating layers llama.cpp offloads to the GPU (gpu_layers -1: all of them)
         wanted = self.layers if config.gpu_layers < 0 else min(self.layers, config.gpu_layers)
         self.gpu_layers = wanted if llama_cpp.llama_supports_gpu_offload() else 0

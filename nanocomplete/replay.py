@@ -86,7 +86,7 @@ def served_answer(client: httpx.Client, body: dict) -> Answer:
     return Answer(
         answer.get("completion", ""), latency_ms, timings.get("prompt_tokens_evaluated", 0),
         timings.get("prompt_tokens", 0), cache, cache != "result_cache", True,
-        (answer.get("confidence") or {}).get("mean_logprob"),
+        (answer.get("confidence") or {}).get("mean_logprob"), answer.get("tier", ""),
     )  # fmt: skip
 
 

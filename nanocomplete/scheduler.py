@@ -6,12 +6,15 @@
   next batch or token boundary). A newer warmup for a document replaces a queued one.
 - Before a job runs, the KV state of the document being left is copied into the snapshot cache, and the
   snapshot that shares the longest prefix with the job's prompt is restored when it beats the live cache.
+- Schedulers of several engines on one CPU (the tiers) share a `Compute`: one job runs at a time across
+  them, and a warmup on one yields to a completion waiting on any of them.
 
 Callers get a `concurrent.futures.Future`; a cancelled job's future raises `Cancelled`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +28,7 @@ from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
 WARM_BATCH_TOKENS = 64
 SNAPSHOT_MIN_GAIN_TOKENS = 32  # restoring a snapshot must save at least this many tokens of evaluation
+WARM_RETRY_S = 0.01  # a warmup waiting for another engine's completion looks again after this
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,40 @@ class Job:
         return self.cancel_event.is_set()
 
 
+class Compute:
+    """The CPU that one or more schedulers' engines share: one job runs at a time across them (two
+    llama.cpp decodes on the same cores would each run at a fraction of their speed)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.schedulers: list[Scheduler] = []
+        self._waiting = 0  # completions popped from a queue, waiting for the lock
+        self._guard = threading.Lock()
+
+    def completion_waiting(self) -> bool:
+        """Whether a completion of any of the schedulers is queued or waiting for the CPU."""
+        return self._waiting > 0 or any(s.has_queued_completion() for s in self.schedulers)
+
+    @contextlib.contextmanager
+    def run(self, job: Job):
+        """Hold the CPU for `job`; a completion counts as waiting until it has it."""
+        if job.kind != "complete":
+            with self.lock:
+                yield
+            return
+        with self._guard:
+            self._waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._guard:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+
 @dataclass
 class SchedulerStats:
     completions: int = 0
@@ -77,10 +115,14 @@ class Scheduler:
         snapshot_budget_bytes: int = 256 * 1024 * 1024,
         reuse_kv: bool = True,
         disk: DiskSnapshots | None = None,
+        compute: Compute | None = None,
     ):
         """`reuse_kv=False` is the naive baseline for benchmarks: every job starts from an empty cache.
-        `disk` keeps the snapshots across restarts; at `close` the live document's state goes there too."""
+        `disk` keeps the snapshots across restarts; at `close` the live document's state goes there too.
+        `compute`: the CPU shared with other schedulers (default: this one's own)."""
         self.engine = engine
+        self.compute = compute or Compute()
+        self.compute.schedulers.append(self)
         self.reuse_kv = reuse_kv
         self.snapshots = SnapshotCache(snapshot_budget_bytes, disk if reuse_kv else None)
         self.stats = SchedulerStats()
@@ -137,6 +179,20 @@ class Scheduler:
             self._condition.notify()
         return job
 
+    def cancel_document(self, document: str) -> None:
+        """Cancel the completions of `document`, queued or running (a newer request went elsewhere)."""
+        with self._condition:
+            for job in self._completions:
+                if job.document == document:
+                    job.cancel()
+            running = self._running
+            if running is not None and running.document == document and running.kind == "complete":
+                running.cancel()
+
+    def has_queued_completion(self) -> bool:
+        """Whether a completion waits in this scheduler's queue (lock-free read)."""
+        return bool(self._completions)
+
     def completing(self) -> bool:
         """Whether a completion is running or queued (a lock-free read: a moment's staleness is fine)."""
         running = self._running
@@ -170,10 +226,14 @@ class Scheduler:
                 if self._closed:
                     self._fail_queued()
                     return
+                if not self._completions and self.compute.completion_waiting():
+                    self._condition.wait(WARM_RETRY_S)  # another engine's completion goes first
+                    continue
                 job = self._completions.pop(0) if self._completions else self._warmups.pop(0)
                 self._running = job
             try:
-                self._run(job)
+                with self.compute.run(job):
+                    self._run(job)
             finally:
                 with self._condition:
                     self._running = None
@@ -209,7 +269,7 @@ class Scheduler:
         started = time.perf_counter()
 
         def yield_to_completions() -> bool:
-            return job.cancelled or bool(self._completions) or self._closed
+            return job.cancelled or self.compute.completion_waiting() or self._closed
 
         evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
         self.stats.warmups += 1

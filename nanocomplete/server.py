@@ -51,7 +51,11 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
     @app.get("/health", response_model=api.Health)
     def health() -> api.Health:
         return api.Health(
-            status="ok", model=service.model_name, version=__version__, index=service.index_health()
+            status="ok",
+            model=service.model_name,
+            version=__version__,
+            tiers=service.model_names,
+            index=service.index_health(),
         )
 
     @app.get("/metrics")
@@ -62,8 +66,7 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
         "/v1/complete", response_model=api.CompleteResponse, responses={400: {"model": api.ErrorResponse}}
     )
     async def complete(body: api.CompleteRequest, request: Request) -> api.CompleteResponse:
-        _check_model(service, body.model)
-        return await _complete(service, body, request)
+        return await _complete(service, _with_model_tier(service, body), request)
 
     @app.post("/v1/warm", response_model=api.WarmResponse, status_code=202)
     async def warm(body: api.WarmRequest) -> api.WarmResponse:
@@ -90,13 +93,15 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
     def models() -> dict:
         return {
             "object": "list",
-            "data": [{"id": service.model_name, "object": "model", "created": 0, "owned_by": "nanocomplete"}],
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "nanocomplete"}
+                for name in dict.fromkeys(service.model_names.values())
+            ],
         }
 
     @app.post("/v1/completions", response_model=None)
     async def completions(body: api.OpenAICompletionRequest, request: Request):
-        _check_model(service, body.model)
-        sent = _openai_request(body)
+        sent = _with_model_tier(service, _openai_request(body), body.model)
         completion = await _complete(service, sent, request)
         payload = _openai_response(_insertable(completion, sent.suffix), service.model_name)
         if body.stream:
@@ -140,9 +145,18 @@ async def _llama_cpp_answer(
     return _infill_response(_insertable(completion, sent.suffix), service.model_name)
 
 
-def _check_model(service: CompletionService, model: str | None) -> None:
-    if model and model not in (service.model_name, "default"):
-        raise ModelError(f"this server runs {service.model_name!r}, not {model!r}")
+def _with_model_tier(
+    service: CompletionService, body: api.CompleteRequest, model: str | None = None
+) -> api.CompleteRequest:
+    """The request, answered by the tier whose model it names (`model`, default: its own field) unless it
+    names a tier; ModelError when the server runs no such model."""
+    model = model if model is not None else body.model
+    if not model or model == "default":
+        return body
+    tiers = {name: tier for tier, name in service.model_names.items()}
+    if model not in tiers:
+        raise ModelError(f"this server runs {' and '.join(map(repr, tiers))}, not {model!r}")
+    return body if body.tier else body.model_copy(update={"tier": tiers[model]})
 
 
 def _lifespan(service: CompletionService):

@@ -13,6 +13,7 @@ what is indexed so far (indexing never delays a completion).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -28,11 +29,11 @@ from nanocomplete import api, context, models, postprocess
 from nanocomplete.completion import Prepared, Settings, finish, prepare, prompt_explanation, split_at
 from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
 from nanocomplete.engine import Engine
-from nanocomplete.errors import PromptError
+from nanocomplete.errors import ModelError, PromptError
 from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput, cold_config
-from nanocomplete.scheduler import Job, Scheduler
+from nanocomplete.scheduler import Compute, Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
 
@@ -73,6 +74,10 @@ class Pending:
     answer: api.CompleteResponse | None = None
     cold_prompt: bool = False  # answered from the bounded prompt (`PromptConfig.cold_prompt_tokens`)
     window_moved: bool = False  # the prefix window's start moved since the document's last request
+    key: str = ""  # the scheduler key of the prompt it runs (the document's URI, or its bounded prompt's)
+    warm_first: tuple[int, ...] = ()  # the full prompt, warmed after a bounded one answers
+    uncached_tokens: int = 0  # prompt tokens the job will evaluate (as the caches hold them when planned)
+    tier: str = "fast"  # the tier of the service that planned it
 
 
 class CompletionService:
@@ -86,21 +91,32 @@ class CompletionService:
         events: EventStore | None = None,
         reuse_kv: bool = True,
         index: IndexConfig = IndexConfig(),
+        tier: str = "fast",
+        shared: Shared | None = None,
     ):
-        """`reuse_kv=False` is the naive baseline (no KV reuse, no typing-through answers) for benchmarks."""
+        """`reuse_kv=False` is the naive baseline (no KV reuse, no typing-through answers) for benchmarks.
+        `tier` names the tier it serves (in its responses); `shared` is what it shares with the other
+        tiers' services (tiers.py): the CPU, the workspace indexes, the metrics, and its share of the KV
+        snapshot budgets (a fraction of `server`'s)."""
         self.engine = engine
         self.model_name = model_name
+        self.tier = tier
         self.settings = settings
         self.context_config = context_config
         self.reuse_kv = reuse_kv
         self.log_prompts = server.log_prompts
+        budget_share = shared.budget_share if shared else 1.0
         self.scheduler = Scheduler(
-            engine, server.kv_snapshot_budget_mb * 2**20, reuse_kv, _disk_snapshots(engine, server, reuse_kv)
+            engine,
+            int(server.kv_snapshot_budget_mb * 2**20 * budget_share),
+            reuse_kv,
+            _disk_snapshots(engine, server, reuse_kv, budget_share),
+            shared.compute if shared else None,
         )
-        self.workspaces = Workspaces(index, busy=self.busy)
+        self.workspaces = shared.workspaces if shared else Workspaces(index, busy=self.busy)
         self._preparing = 0
         self._preparing_guard = threading.Lock()
-        self.metrics = Metrics()
+        self.metrics = shared.metrics if shared else Metrics()
         self.events = events
         self._documents: dict[str, DocumentState] = {}
         # documents outside an indexed workspace share this one: it keeps their last syntax trees, so a
@@ -112,10 +128,16 @@ class CompletionService:
     def submit(self, request: api.CompleteRequest) -> Pending:
         """Start a completion: answered at once when the user typed through the last completion,
         otherwise queued on the scheduler."""
+        with self.preparing():
+            return self.start(self.plan(request))
+
+    @contextlib.contextmanager
+    def preparing(self):
+        """While a completion is being prepared, background indexing waits (see `busy`)."""
         with self._preparing_guard:
             self._preparing += 1
         try:
-            return self._submit(request)
+            yield
         finally:
             with self._preparing_guard:
                 self._preparing -= 1
@@ -124,7 +146,18 @@ class CompletionService:
         """Whether a completion is being prepared, queued or run (background indexing waits meanwhile)."""
         return self._preparing > 0 or self.scheduler.completing()
 
-    def _submit(self, request: api.CompleteRequest) -> Pending:
+    @property
+    def model_names(self) -> dict[str, str]:
+        """The model of each tier served: this service's one."""
+        return {self.tier: self.model_name}
+
+    def plan(self, request: api.CompleteRequest) -> Pending:
+        """The completion's prompt and what it costs, nothing queued yet (`start` queues it): an `answer`
+        at once when the user typed through the last completion. ModelError for a tier it does not serve."""
+        if request.tier not in (None, "auto", self.tier):
+            raise ModelError(
+                f"this server has no {request.tier} tier (`serve --quality-model NAME` adds one)"
+            )
         started = time.perf_counter()
         fim_input, position = self.fim_input(request)
         state = self._state(request.uri)
@@ -134,21 +167,52 @@ class CompletionService:
             self._remember(state, fim_input, typed_through)
             self.metrics.observe_completion(None, "result_cache")
             answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
-            return Pending(request, None, None, fim_input, position, started, answer)
+            return Pending(request, None, None, fim_input, position, started, answer, tier=self.tier)
         moved_from = state.prefix_start_line
         prepared = self._prepare(state, fim_input, settings)
         window_moved = moved_from is not None and moved_from != prepared.prompt.prefix_start_line
-        key, cold = request.uri, self._cold(state, fim_input, settings, prepared)
-        if cold is not None:  # answer from the bounded prompt; the full one warms after it
-            self.scheduler.warm(request.uri, prepared.prompt.tokens)
-            key, prepared = request.uri + COLD_KEY_SUFFIX, cold
-        job = self.scheduler.complete(
-            key, prepared.prompt.tokens, settings.generation, prepared.should_stop(settings), request.uri
-        )
-        return Pending(
-            request, job, prepared, fim_input, position, started,
-            cold_prompt=cold is not None, window_moved=window_moved,
+        pending = Pending(
+            request, None, prepared, fim_input, position, started,
+            window_moved=window_moved, key=request.uri, tier=self.tier,
         )  # fmt: skip
+        cold = self._cold(state, fim_input, settings, prepared)
+        if cold is not None:  # answer from the bounded prompt; the full one warms after it
+            pending.warm_first, pending.prepared = tuple(prepared.prompt.tokens), cold
+            pending.key, pending.cold_prompt = request.uri + COLD_KEY_SUFFIX, True
+        pending.uncached_tokens = self.scheduler.uncached_tokens(pending.prepared.prompt.tokens)
+        return pending
+
+    def start(self, pending: Pending) -> Pending:
+        """Queue a planned completion on the scheduler (a planned `answer` needs nothing)."""
+        if pending.answer is not None:
+            return pending
+        request, prepared = pending.request, pending.prepared
+        settings = self._settings_for(request)
+        if pending.warm_first:
+            self.scheduler.warm(request.uri, pending.warm_first)
+        pending.job = self.scheduler.complete(
+            pending.key,
+            prepared.prompt.tokens,
+            settings.generation,
+            prepared.should_stop(settings),
+            request.uri,
+        )
+        return pending
+
+    def warm_planned(self, pending: Pending) -> Job | None:
+        """Warm a planned completion's prompt instead of running it (another tier answers it)."""
+        if pending.answer is not None or not self.reuse_kv:
+            return None
+        return self.scheduler.warm(pending.request.uri, pending.warm_first or pending.prepared.prompt.tokens)
+
+    def types_through(self, document: api.Document) -> bool:
+        """Whether the user has typed the beginning of this document's last completion since (the next
+        request is then answered from it, without the model)."""
+        state = self._documents.get(document.uri)
+        if state is None or not self.reuse_kv:
+            return False
+        prefix, suffix, _ = document_text(document)
+        return self._typed_through(state, FimInput(prefix, suffix)) is not None
 
     def finish(self, pending: Pending) -> api.CompleteResponse:
         """The response for a finished job (raises what the job raised, such as Cancelled)."""
@@ -194,14 +258,21 @@ class CompletionService:
         return response
 
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
+        self.warm_jobs(request)
+        return api.WarmResponse(queued=True)
+
+    def warm_jobs(self, request: api.WarmRequest) -> list[Job]:
+        """Queue the warmups of a document: the prompt its next completion will use, first the bounded
+        one when the full one is not cached (see `_cold`)."""
         fim_input, _ = self.fim_input(request)
         state = self._state(request.uri)
         prepared = self._prepare(state, fim_input, self.settings)
         cold = self._cold(state, fim_input, self.settings, prepared)
+        jobs = []
         if cold is not None:  # first what the next completion will use, then the full prompt
-            self.scheduler.warm(request.uri + COLD_KEY_SUFFIX, cold.prompt.tokens)
-        self.scheduler.warm(request.uri, prepared.prompt.tokens)
-        return api.WarmResponse(queued=True)
+            jobs.append(self.scheduler.warm(request.uri + COLD_KEY_SUFFIX, cold.prompt.tokens))
+        jobs.append(self.scheduler.warm(request.uri, prepared.prompt.tokens))
+        return jobs
 
     def index_health(self) -> api.IndexHealth:
         """The workspace indexes' sizes, states and bounds."""
@@ -231,15 +302,7 @@ class CompletionService:
 
     def fim_input(self, document: api.Document) -> tuple[FimInput, api.Position]:
         """Prefix, suffix, path and cross-file context of an API document, and the cursor position."""
-        if document.text is not None:
-            prefix, suffix = split_utf16(document.text, document.cursor.line, document.cursor.character)
-            position = document.cursor
-        else:
-            prefix, suffix = document.prefix, document.suffix
-            last_line = prefix.rpartition("\n")[2]
-            position = api.Position(
-                line=prefix.count("\n"), character=len(last_line.encode("utf-16-le")) // 2
-            )
+        prefix, suffix, position = document_text(document)
         root = document.workspace_root
         path = relative_path(document.uri, root)
         recent = tuple(ExtraFile(s.path, s.text) for s in document.recent)
@@ -344,7 +407,31 @@ class CompletionService:
             cache=cache,
             timings=timings,
             model=self.model_name,
+            tier=self.tier,
         )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the services of several tiers share (tiers.py builds it)."""
+
+    compute: Compute
+    workspaces: Workspaces
+    metrics: Metrics
+    budget_share: float  # this service's fraction of the KV snapshot budgets, memory and disk
+
+
+def document_text(document: api.Document) -> tuple[str, str, api.Position]:
+    """The text before and after an API document's cursor, and the cursor (from `text` and `cursor`, or
+    from `prefix` and `suffix`)."""
+    if document.text is not None:
+        prefix, suffix = split_utf16(document.text, document.cursor.line, document.cursor.character)
+        return prefix, suffix, document.cursor
+    last_line = document.prefix.rpartition("\n")[2]
+    position = api.Position(
+        line=document.prefix.count("\n"), character=len(last_line.encode("utf-16-le")) // 2
+    )
+    return document.prefix, document.suffix, position
 
 
 def default_kv_dir() -> Path:
@@ -352,13 +439,16 @@ def default_kv_dir() -> Path:
     return models.cache_dir().parent / "kv"
 
 
-def _disk_snapshots(engine: Engine, server: ServerConfig, reuse_kv: bool) -> DiskSnapshots | None:
-    """The on-disk KV snapshot store `server` asks for (none for the naive baseline, or with 0 MB)."""
+def _disk_snapshots(
+    engine: Engine, server: ServerConfig, reuse_kv: bool, budget_share: float = 1.0
+) -> DiskSnapshots | None:
+    """The on-disk KV snapshot store `server` asks for, with `budget_share` of its bytes (none for the
+    naive baseline, or with 0 MB)."""
     if not reuse_kv or server.kv_snapshot_disk_mb <= 0:
         return None
     root = Path(server.kv_snapshot_dir) if server.kv_snapshot_dir else default_kv_dir()
     try:
-        return DiskSnapshots(root, engine.identity, server.kv_snapshot_disk_mb * 2**20)
+        return DiskSnapshots(root, engine.identity, int(server.kv_snapshot_disk_mb * 2**20 * budget_share))
     except OSError as error:
         logging.getLogger("nanocomplete.kvcache").warning("KV snapshots stay in memory: %s", error)
         return None

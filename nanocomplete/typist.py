@@ -92,6 +92,7 @@ class Answer:
     model_answered: bool = True  # False for answers from a result cache without the model
     requested: bool = True
     mean_logprob: float | None = None
+    tier: str = ""  # the tier that answered (served arms)
 
 
 class Arm(Protocol):
@@ -117,6 +118,7 @@ class Record:
     model_answered: bool
     requested: bool
     mean_logprob: float | None
+    tier: str = ""
 
 
 @dataclass
@@ -232,7 +234,7 @@ class Typist:
         record = Record(
             index, region.path, kind, document.line_prefix, answer.completion, len(taken),
             answer.latency_ms, answer.prompt_tokens_evaluated, answer.prompt_tokens, answer.cache,
-            answer.model_answered, answer.requested, answer.mean_logprob,
+            answer.model_answered, answer.requested, answer.mean_logprob, answer.tier,
         )  # fmt: skip
         session.records.append(record)
         if on_record:

@@ -11,6 +11,7 @@ class FakeEngine:
     """Tokens are Unicode code points; the 'model' always answers with `answer`."""
 
     identity = "fake-engine"  # what its KV snapshots on disk are keyed by
+    kv_bytes_per_token = 1
 
     def __init__(self, answer: str = "value + 1"):
         self.answer = answer

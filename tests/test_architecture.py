@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__", "cli"),
     ("launcher",),
     ("server", "bench", "replay", "evals", "train"),
+    ("tiers",),
     ("service",),
     ("completion", "scheduler", "kvcache", "index", "telemetry"),
     ("prompt", "context", "postprocess", "engine", "workspace", "corpus", "typist", "peer"),

@@ -31,10 +31,14 @@ export interface DocumentRequest {
 
 export type TriggerKind = "automatic" | "invoked";
 
+/** Which model answers (the server's `tier`): fast, quality (its `quality_model`) or auto. */
+export type Tier = "fast" | "quality" | "auto";
+
 export interface CompleteRequest extends DocumentRequest {
   request_id: string;
   trigger_kind: TriggerKind;
   max_tokens?: number;
+  tier?: Tier;
 }
 
 export interface Timings {
@@ -58,6 +62,7 @@ export interface CompleteResponse {
   cache: "hit" | "snapshot" | "miss" | "result_cache" | "none";
   timings: Timings | null;
   model: string;
+  tier: "fast" | "quality";
 }
 
 export type EventKind = "shown" | "accepted" | "partially_accepted" | "rejected" | "retained";
@@ -78,6 +83,7 @@ export interface Health {
   name: "nanocomplete";
   model: string;
   version: string;
+  tiers: Record<string, string>;
 }
 
 /** Every error answer: `{"error": {"type", "message"}}`. */

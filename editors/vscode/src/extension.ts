@@ -6,6 +6,7 @@
  */
 
 import * as vscode from "vscode";
+import type * as api from "./api";
 import { Client } from "./client";
 import { Connection } from "./connection";
 import { DEFAULT_TELEMETRY, EventQueue, type TelemetrySetting, telemetryAllowed } from "./events";
@@ -20,6 +21,7 @@ export function readSettings(): Settings {
     serverUrl: c.get("serverUrl", "http://127.0.0.1:8012"),
     enabled: c.get("enabled", true),
     maxTokens: c.get<number | null>("maxTokens", null),
+    tier: c.get<api.Tier | null>("tier", null),
     debounceMs: c.get("debounceMs", 150),
     serverCommand: c.get("serverCommand", ""),
     autoStartServer: c.get("autoStartServer", true),

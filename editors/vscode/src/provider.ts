@@ -17,6 +17,7 @@ export interface Settings {
   serverUrl: string;
   enabled: boolean;
   maxTokens: number | null;
+  tier: api.Tier | null;
   debounceMs: number;
   serverCommand: string;
   autoStartServer: boolean;
@@ -94,8 +95,8 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     const requestId = newRequestId();
     const state = documentState(document, position, this.deps.recent);
     if (!withinLimits(state.text)) return undefined;
-    const maxTokens = this.deps.settings().maxTokens;
-    const body = completeRequest(state, { requestId, triggerKind, maxTokens });
+    const { maxTokens, tier } = this.deps.settings();
+    const body = completeRequest(state, { requestId, triggerKind, maxTokens, tier });
     const started = performance.now();
     const response = await this.deps.client.complete(body, signal);
     const latencyMs = performance.now() - started;

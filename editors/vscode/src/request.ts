@@ -25,6 +25,7 @@ export interface CompleteOptions {
   requestId: string;
   triggerKind: api.TriggerKind;
   maxTokens?: number | null;
+  tier?: api.Tier | null;
 }
 
 export function charsRightOfCursor(line: string, character: number): number {
@@ -58,6 +59,7 @@ export function completeRequest(doc: DocumentState, options: CompleteOptions): a
     request_id: options.requestId,
     trigger_kind: options.triggerKind,
     max_tokens: options.maxTokens ?? undefined,
+    tier: options.tier ?? undefined,
   };
 }
 

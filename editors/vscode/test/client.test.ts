@@ -62,6 +62,7 @@ function completion(text: string): api.CompleteResponse {
     cache: "miss",
     timings: null,
     model: "qwen-test",
+    tier: "fast",
   };
 }
 

@@ -45,7 +45,8 @@ describe("shouldComplete", () => {
 
 describe("request bodies", () => {
   it("builds the complete request as the server's schema wants it", () => {
-    const body = completeRequest(doc, { requestId: "dash-1", triggerKind: "automatic", maxTokens: 48 });
+    const options = { requestId: "dash-1", triggerKind: "automatic", maxTokens: 48, tier: "auto" } as const;
+    const body = completeRequest(doc, options);
     assert.deepEqual(JSON.parse(JSON.stringify(body)), {
       uri: "file:///w/app.py",
       language: "python",
@@ -56,16 +57,17 @@ describe("request bodies", () => {
       request_id: "dash-1",
       trigger_kind: "automatic",
       max_tokens: 48,
+      tier: "auto",
     });
   });
 
-  it("leaves max_tokens and workspace_root out when unset (the server's defaults apply)", () => {
+  it("leaves max_tokens, tier and workspace_root out when unset (the server's defaults apply)", () => {
     const body = completeRequest(
       { ...doc, workspaceRoot: undefined },
       { requestId: "x", triggerKind: "invoked" },
     );
     const sent = JSON.parse(JSON.stringify(body));
-    assert.ok(!("max_tokens" in sent) && !("workspace_root" in sent));
+    assert.ok(!("max_tokens" in sent) && !("tier" in sent) && !("workspace_root" in sent));
     assert.equal(sent.trigger_kind, "invoked");
   });
 

@@ -1,0 +1,251 @@
+"""The tiers: routing by trigger context (table), the latency model, and the two-tier service over stand-in
+engines (which tier answers, cancellation across tiers, one job on the CPU at a time, the budgets' split),
+over real HTTP on loopback; and the real engines' KV size that splits the budgets."""
+
+import threading
+import time
+
+import httpx
+import pytest
+from fakes import FakeEngine
+
+from nanocomplete import api
+from nanocomplete.completion import Settings
+from nanocomplete.config import SERVING_PROMPT, ServerConfig, TierConfig
+from nanocomplete.errors import Cancelled, ModelError
+from nanocomplete.server import BackgroundServer, create_app, free_port
+from nanocomplete.service import CompletionService
+from nanocomplete.tiers import LatencyModel, TieredService, route
+
+
+@pytest.mark.parametrize(
+    "prefix, expected",
+    [
+        ("def f(x):\n    ", ("quality", "new_line")),  # a new line after auto-indent
+        ("x = 1\n", ("quality", "new_line")),
+        ("def area(radius):", ("quality", "block_start")),
+        ("const point = {", ("quality", "block_start")),
+        ("items.map((item) => ", ("quality", "block_start")),
+        ("call(", ("quality", "block_start")),  # an open bracket at the end of the line opens a block
+        ("    # the mean of the values\n    mean = ", ("quality", "after_comment")),
+        ("  // sort by name\n  const sorted = items.", ("quality", "after_comment")),
+        ("total = values.", ("fast", "mid_line")),
+        ("    result = compute(values, ", ("fast", "mid_line")),
+        ("    return sel", ("fast", "mid_line")),
+        ("x = 1  # note\ny = x", ("fast", "mid_line")),  # a trailing comment is not a comment line
+    ],
+)
+def test_the_trigger_context_routes_lines_and_blocks_to_quality_and_typing_to_fast(prefix, expected):
+    assert route(prefix) == expected
+
+
+def timings(prompt_evaluated: int, prompt_ms: float, generated: int, generation_ms: float) -> api.Timings:
+    return api.Timings(
+        prompt_tokens=prompt_evaluated, prompt_tokens_evaluated=prompt_evaluated, prompt_tokens_reused=0,
+        prompt_ms=prompt_ms, generation_ms=generation_ms, tokens_generated=generated, queue_ms=0, total_ms=0,
+    )  # fmt: skip
+
+
+def test_the_latency_estimate_is_unknown_until_measured_then_follows_the_measured_rates():
+    latency = LatencyModel()
+    assert latency.estimate_ms(100) is None
+    latency.observe_completion(timings(64, 640.0, 10, 500.0))  # 10 ms per prompt token, 50 per generated
+    assert latency.estimate_ms(100) == pytest.approx(100 * 10 + 50 * (1 + 10))
+    latency.observe_completion(timings(2, 400.0, 10, 500.0))  # 2 tokens: a decode's fixed cost, not a rate
+    assert latency.prompt_ms_per_token == pytest.approx(10.0)
+
+
+class Engine(FakeEngine):
+    """A stand-in that records how many engines run at once, and can hold a generation until released."""
+
+    running = 0
+    most_at_once = 0
+    guard = threading.Lock()
+
+    def __init__(self, answer: str, identity: str, kv_bytes_per_token: int = 1):
+        super().__init__(answer)
+        self.identity, self.kv_bytes_per_token = identity, kv_bytes_per_token
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def generate(self, prompt, generation=None, should_stop=None, cancel=None):
+        while not self.hold.wait(0.01):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled while held")
+        return super().generate(prompt)
+
+    def prefill(self, prompt, cancel=None, batch_tokens=None):  # warmups and completions evaluate here
+        with Engine.guard:
+            Engine.running += 1
+            Engine.most_at_once = max(Engine.most_at_once, Engine.running)
+        try:
+            time.sleep(0.002)
+            return super().prefill(prompt)
+        finally:
+            with Engine.guard:
+                Engine.running -= 1
+
+
+def tiered(tmp_path, tier="auto", max_latency_ms=0.0, fast_bytes=12, quality_bytes=28) -> TieredService:
+    engines = {
+        "fast": (Engine("fast_answer()", "fake-fast", fast_bytes), "small"),
+        "quality": (Engine("quality_answer()", "fake-quality", quality_bytes), "large"),
+    }
+    server = ServerConfig(
+        kv_snapshot_dir=str(tmp_path / "kv"), kv_snapshot_budget_mb=40, kv_snapshot_disk_mb=80
+    )
+    config = TierConfig(tier=tier, quality_model="large", quality_max_latency_ms=max_latency_ms)
+    return TieredService(engines, Settings(prompt=SERVING_PROMPT), config, server=server)
+
+
+def request(prefix: str, uri: str = "file:///app/main.py", **fields) -> api.CompleteRequest:
+    return api.CompleteRequest(uri=uri, prefix=prefix, suffix="\n", **fields)
+
+
+def answer(service, prefix: str, **fields) -> api.CompleteResponse:
+    return service.finish(service.submit(request(prefix, **fields)))
+
+
+def test_auto_answers_a_new_line_with_quality_and_typing_with_fast(tmp_path):
+    service = tiered(tmp_path)
+    try:
+        new_line = answer(service, "def area(radius):\n    ")
+        typing = answer(service, "def area(radius):\n    return radius.")
+    finally:
+        service.close()
+    assert (new_line.tier, new_line.model, new_line.completion) == ("quality", "large", "quality_answer()")
+    assert (typing.tier, typing.model, typing.completion) == ("fast", "small", "fast_answer()")
+
+
+def test_a_request_may_name_its_tier_and_a_single_tier_server_refuses_quality(tmp_path):
+    service = tiered(tmp_path, tier="fast")
+    try:
+        assert answer(service, "x = values.").tier == "fast"  # the server's tier setting
+        assert answer(service, "x = values.", tier="quality").tier == "quality"
+    finally:
+        service.close()
+    single = CompletionService(FakeEngine(), "small", Settings())
+    try:
+        assert answer(single, "x = 1\n", tier="auto").tier == "fast"
+        with pytest.raises(ModelError, match="no quality tier"):
+            single.submit(request("x = 1\n", tier="quality"))
+    finally:
+        single.close()
+
+
+def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_over_budget(tmp_path):
+    service = tiered(tmp_path, max_latency_ms=1.0)
+    try:
+        first = answer(service, "a = 1\n", uri="file:///app/a.py")  # nothing measured yet: quality
+        # measured: the stand-in generates in ~0.1 ms; say a prompt token costs 0.1 ms (a new file: ~3 ms)
+        service.latency["quality"].prompt_ms_per_token = 0.1
+        second = answer(service, "b = 2\n", uri="file:///app/b.py")
+        quality = service.tiers["quality"]
+        deadline = time.monotonic() + 5
+        while quality.scheduler.stats.warmups < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the quality tier warms what it could not afford, behind the completion
+    finally:
+        service.close()
+    assert (first.tier, second.tier) == ("quality", "fast")
+    assert service.latency["quality"].estimate_ms(0) < 1.0  # measured: the stand-in generates in ~0.1 ms
+    assert "b = 2" in quality.engine.detokenize(quality.engine.cached_tokens)  # warmed for the next time
+
+
+def test_auto_does_not_warm_the_quality_tier_when_its_generation_alone_is_over_budget(tmp_path):
+    service = tiered(tmp_path, max_latency_ms=0.001)  # any measured completion is over this
+    try:
+        answer(service, "a = 1\n", uri="file:///app/a.py")  # nothing measured yet: quality
+        second = answer(service, "b = 2\n", uri="file:///app/b.py")
+        time.sleep(0.1)
+    finally:
+        service.close()
+    assert second.tier == "fast" and service.tiers["quality"].scheduler.stats.warmups == 0
+
+
+def test_typing_through_a_quality_answer_is_answered_by_that_tier_without_a_model(tmp_path):
+    service = tiered(tmp_path)
+    try:
+        shown = answer(service, "def area(radius):\n    ")
+        typed = answer(
+            service, "def area(radius):\n    quality_"
+        )  # mid-line: fast, were it not typed through
+    finally:
+        service.close()
+    assert shown.tier == "quality"
+    assert (typed.tier, typed.cache, typed.completion) == ("quality", "result_cache", "answer()")
+
+
+def test_a_newer_request_on_the_fast_tier_cancels_the_documents_older_one_on_quality(tmp_path):
+    service = tiered(tmp_path)
+    quality_engine = service.tiers["quality"].engine
+    quality_engine.hold.clear()
+    try:
+        older = service.submit(request("def area(radius):\n    "))
+        time.sleep(0.1)  # it runs (held)
+        newer = service.finish(service.submit(request("def area(radius):\n    return radius.")))
+        with pytest.raises(Cancelled):
+            service.finish(older)
+    finally:
+        quality_engine.hold.set()
+        service.close()
+    assert newer.tier == "fast"
+
+
+def test_the_tiers_never_run_on_the_cpu_at_once(tmp_path):
+    service = tiered(tmp_path)
+    Engine.most_at_once = 0
+    try:
+        pendings = []
+        for i in range(12):  # other documents: nothing cancels anything
+            prefix = f"v_{i} = 1\n" if i % 2 else f"v_{i} = values."
+            pendings.append(service.submit(request(prefix, uri=f"file:///app/m{i}.py")))
+            service.warm(api.WarmRequest(uri=f"file:///app/w{i}.py", prefix=f"w_{i} = ", suffix=""))
+        tiers = [service.finish(p).tier for p in pendings]
+    finally:
+        service.close()
+    assert sorted(set(tiers)) == ["fast", "quality"]
+    assert Engine.most_at_once == 1
+
+
+def test_the_tiers_split_the_snapshot_budgets_by_kv_bytes_per_token(tmp_path):
+    service = tiered(tmp_path, fast_bytes=12, quality_bytes=28)
+    try:
+        fast, quality = (service.tiers[t].scheduler.snapshots for t in ("fast", "quality"))
+        assert (fast.budget_bytes, quality.budget_bytes) == (12 * 2**20, 28 * 2**20)
+        assert (fast.disk.budget_bytes, quality.disk.budget_bytes) == (24 * 2**20, 56 * 2**20)
+        assert fast.disk.directory != quality.disk.directory
+    finally:
+        service.close()
+
+
+def test_over_http_health_lists_the_tiers_and_naming_a_model_picks_its_tier(tmp_path):
+    service = tiered(tmp_path, tier="fast")
+    config = ServerConfig(port=free_port())
+    body = {"uri": "file:///app/main.py", "prefix": "x = values.", "suffix": ""}
+    with (
+        BackgroundServer(create_app(service, config), config.port) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        health = client.get("/health").json()
+        by_name = client.post("/v1/complete", json={**body, "model": "large"}).json()
+        by_tier = client.post("/v1/complete", json={**body, "tier": "auto"}).json()
+        unknown = client.post("/v1/complete", json={**body, "model": "huge"})
+        bad_tier = client.post("/v1/complete", json={**body, "tier": "fastest"})
+        models = client.get("/v1/models").json()
+    assert health["tiers"] == {"fast": "small", "quality": "large"}
+    assert (by_name["tier"], by_name["model"]) == ("quality", "large")
+    assert by_tier["tier"] == "fast"  # mid-line
+    assert unknown.status_code == 400 and "'small' and 'large'" in unknown.json()["error"]["message"]
+    assert bad_tier.status_code == 422
+    assert [m["id"] for m in models["data"]] == ["small", "large"]
+
+
+def test_the_real_engines_kv_bytes_per_token_is_what_a_snapshot_holds_per_token(engine):
+    engine.reset()
+    engine.prefill(engine.tokenize("def area(radius):\n    return 3.14159 * radius * radius\n" * 2))
+    snapshot = engine.snapshot()
+    assert (
+        engine.kv_bytes_per_token == 12 * 1024
+    )  # Qwen2.5-Coder-0.5B: 24 layers x 2 KV heads x 64 x K,V x f16
+    per_token = snapshot.size_bytes / len(snapshot.tokens)
+    assert engine.kv_bytes_per_token <= per_token <= engine.kv_bytes_per_token * 1.1
