@@ -505,6 +505,31 @@ def summarise(unit_list: Sequence[Unit]) -> dict:
     return summary
 
 
+def tier_summary(runs: Sequence[ArmRun]) -> dict:
+    """Per tier that answered (served arms with two tiers), per request kind: the requests it answered
+    (model or result cache), the share of them shown, of those shown accepted, and the latency p50."""
+    grouped: dict = {}
+    for record in (r for run in runs for r in run.session.records if r.requested and r.tier):
+        for kind in (record.kind, "all"):
+            grouped.setdefault(record.tier, {}).setdefault(kind, []).append(record)
+    return {
+        tier: {kind: _tier_cell(rows) for kind, rows in kinds.items()}
+        for tier, kinds in sorted(grouped.items())
+    }
+
+
+def _tier_cell(rows: list[Record]) -> dict:
+    shown = [r for r in rows if r.completion]
+    return {
+        "requests": len(rows),
+        "shown_share": len(shown) / len(rows),
+        "accepted_share_of_shown": float(np.mean([r.accepted_chars > 0 for r in shown]))
+        if shown
+        else float("nan"),
+        "latency_ms_p50": float(np.median([r.latency_ms for r in rows])),
+    }
+
+
 def naive_summary(pairs: list[dict]) -> dict:
     """Latency of the naive arm against the served arm on the same requests (paired, per request)."""
     if not pairs:
@@ -651,6 +676,8 @@ def run(
                 }
                 result["arms"][name]["all"] = summarise(units(runs))
                 write_arm(out, name, runs, result["arms"][name])
+        if len(tiers := tier_summary(by_arm["served"])) > 1:
+            result["tiers"] = tiers
         if "naive" in arms and served_runs:
             bodies, sampled = naive_sample(served_runs, naive_requests, seed)
             pairs = replay_naive(
@@ -752,6 +779,13 @@ def report(result: dict) -> str:
     for language in languages:
         present = {name: arm[language] for name, arm in result["arms"].items() if language in arm}
         sections += [f"### {language}", "", table(present), ""]
+    for tier, kinds in result.get("tiers", {}).items():
+        cells = [
+            f"{kind} {c['requests']} (shown {c['shown_share']:.0%}, "
+            f"accepted {c['accepted_share_of_shown']:.0%} of shown, p50 {c['latency_ms_p50']:.0f} ms)"
+            for kind, c in kinds.items()
+        ]
+        sections.append(f"answered by the {tier} tier: " + "; ".join(cells))
     if result.get("naive"):
         naive = result["naive"]
         ratio = naive["p50_ratio_naive_over_served"]

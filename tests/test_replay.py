@@ -228,6 +228,28 @@ def test_arms_are_compared_on_the_same_visits():
     assert accepted["value"] == pytest.approx(2.5)
 
 
+def test_a_two_tier_run_counts_what_each_tier_answered_by_request_kind():
+    def record(kind, tier, completion, accepted, latency):
+        return typist.Record(
+            0, "a", kind, "", completion, accepted, latency, 1, 1, "miss", True, True, None, tier
+        )
+
+    session = typist.Session(
+        [
+            record("new_line", "quality", "return x", 8, 900.0),
+            record("new_line", "quality", "", 0, 1100.0),
+            record("mid_line", "fast", "x)", 2, 100.0),
+            record("mid_line", "fast", "y)", 0, 300.0),
+        ]
+    )
+    run = replay.ArmRun("r", "python", session)
+    tiers = replay.tier_summary([run])
+    assert tiers["quality"]["new_line"] == {
+        "requests": 2, "shown_share": 0.5, "accepted_share_of_shown": 1.0, "latency_ms_p50": 1000.0
+    }  # fmt: skip
+    assert tiers["fast"]["all"]["accepted_share_of_shown"] == 0.5 and "new_line" not in tiers["fast"]
+
+
 def test_the_peer_arm_sends_ring_updates_and_skips_long_line_suffixes():
     """PeerArm against a loopback stand-in for llama-server's /infill (the real binary is the benchmark's)."""
     from fastapi import FastAPI
