@@ -107,6 +107,15 @@ class CompleteResponse(BaseModel):
     timings: Timings | None
     model: str
     tier: Literal["fast", "quality"] = Field(default="fast", description="the tier that answered")
+    tier_reason: Literal[
+        "asked", "typed_through", "mid_line", "new_line", "block_start", "after_comment", "over_latency"
+    ] = Field(
+        default="asked",
+        description="why that tier: asked (the request's tier or model, or the server's fixed tier); under "
+        "auto the trigger context (mid_line goes to fast; new_line, block_start, after_comment to quality), "
+        "over_latency (quality's estimated latency was over quality_max_latency_ms) or typed_through (the "
+        "rest of that tier's last suggestion)",
+    )
 
 
 class WarmRequest(Document):
@@ -219,6 +228,7 @@ class OpenAICompletionRequest(BaseModel):
     prompt: str | list[str] = Field(max_length=MAX_TEXT_CHARS)
     suffix: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     max_tokens: int | None = Field(default=None, ge=1, le=1024)
+    tier: Literal["fast", "quality", "auto"] | None = Field(default=None, description="as in /v1/complete")
     temperature: float | None = Field(default=None, ge=0, le=2)
     stop: str | list[str] | None = None
     stream: bool = False

@@ -675,7 +675,7 @@ def _completion_service(
     engines: dict, settings, args: argparse.Namespace, server, events=None, reuse_kv=True
 ):
     """The service `serve` and the replay run: one tier's `CompletionService`, or the `TieredService`
-    of the fast and quality tiers."""
+    of the fast and quality tiers (under `--tier auto` with each tier's costs measured first)."""
     from nanocomplete.service import CompletionService
     from nanocomplete.tiers import TieredService
 
@@ -683,9 +683,11 @@ def _completion_service(
     if len(engines) == 1:
         engine, name = engines["fast"]
         return CompletionService(engine, name, settings, context, server, events, reuse_kv, index)
-    return TieredService(
-        engines, settings, settings_from_args(args, "tier"), context, server, events, index, reuse_kv
-    )
+    tiers = settings_from_args(args, "tier")
+    service = TieredService(engines, settings, tiers, context, server, events, index, reuse_kv)
+    if tiers.tier == "auto":
+        service.calibrate()
+    return service
 
 
 def run_tasks(args: argparse.Namespace) -> int:

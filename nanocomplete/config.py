@@ -166,7 +166,9 @@ class TierConfig:
         if self.tier not in TIERS:
             raise ValueError(f"unknown tier {self.tier!r}; known: {', '.join(TIERS)}")
         if self.tier != "fast" and not self.quality_model:
-            raise ValueError(f"tier {self.tier} needs quality_model (the quality tier's model)")
+            raise ValueError(
+                f"tier {self.tier} needs quality_model (--quality-model NAME: the quality tier's model)"
+            )
         if self.quality_max_latency_ms < 0:
             raise ValueError(f"quality_max_latency_ms must be 0 or more, got {self.quality_max_latency_ms}")
 

@@ -103,7 +103,7 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
     async def completions(body: api.OpenAICompletionRequest, request: Request):
         sent = _with_model_tier(service, _openai_request(body), body.model)
         completion = await _complete(service, sent, request)
-        payload = _openai_response(_insertable(completion, sent.suffix), service.model_name)
+        payload = _openai_response(_insertable(completion, sent.suffix))
         if body.stream:
             return StreamingResponse(_sse(payload), media_type="text/event-stream")
         return payload
@@ -142,7 +142,7 @@ async def _llama_cpp_answer(
         await run_in_threadpool(service.warm, api.WarmRequest(**sent.model_dump(include=WARM_FIELDS)))
         return _infill_response(None, service.model_name)
     completion = await _complete(service, sent, request)
-    return _infill_response(_insertable(completion, sent.suffix), service.model_name)
+    return _infill_response(_insertable(completion, sent.suffix), completion.model)
 
 
 def _with_model_tier(
@@ -156,7 +156,10 @@ def _with_model_tier(
     tiers = {name: tier for tier, name in service.model_names.items()}
     if model not in tiers:
         raise ModelError(f"this server runs {' and '.join(map(repr, tiers))}, not {model!r}")
-    return body if body.tier else body.model_copy(update={"tier": tiers[model]})
+    if body.tier is not None and body.tier != tiers[model]:
+        asked = f"model {model!r} is the {tiers[model]} tier's, but tier {body.tier!r} was asked for"
+        raise ModelError(f"{asked}: send one of them")
+    return body.model_copy(update={"tier": tiers[model]})
 
 
 def _lifespan(service: CompletionService):
@@ -406,11 +409,12 @@ def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
     if template is not None:
         prefix, suffix = template
     return api.CompleteRequest(
-        uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix, max_tokens=body.max_tokens
-    )
+        uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix, max_tokens=body.max_tokens,
+        tier=body.tier,
+    )  # fmt: skip
 
 
-def _openai_response(completion: api.CompleteResponse, model: str) -> dict:
+def _openai_response(completion: api.CompleteResponse) -> dict:
     t = completion.timings
     prompt_tokens = t.prompt_tokens if t else 0
     generated = t.tokens_generated if t else 0
@@ -418,7 +422,7 @@ def _openai_response(completion: api.CompleteResponse, model: str) -> dict:
         "id": f"cmpl-{uuid.uuid4().hex}",
         "object": "text_completion",
         "created": int(time.time()),
-        "model": model,
+        "model": completion.model,
         "choices": [{"text": completion.completion, "index": 0, "logprobs": None, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": prompt_tokens,

@@ -78,6 +78,7 @@ class Pending:
     warm_first: tuple[int, ...] = ()  # the full prompt, warmed after a bounded one answers
     uncached_tokens: int = 0  # prompt tokens the job will evaluate (as the caches hold them when planned)
     tier: str = "fast"  # the tier of the service that planned it
+    tier_reason: str = "asked"  # why that tier (api.CompleteResponse.tier_reason)
 
 
 class CompletionService:

@@ -94,6 +94,14 @@ class Metrics:
         self.tokens_generated = Counter("nanocomplete_tokens_generated", "tokens generated", registry=r)
         self.cache = Counter("nanocomplete_cache", "completions by cache outcome", ["outcome"], registry=r)
         self.events = Counter("nanocomplete_events", "editor events by kind", ["kind"], registry=r)
+        self.tiers = Counter(
+            "nanocomplete_tier_completions", "completions by the tier that answered and why (tier_reason)",
+            ["tier", "reason"], registry=r,
+        )  # fmt: skip
+        self.tier_ms_per_token = Gauge(
+            "nanocomplete_tier_ms_per_token", "a tier's measured cost (moving average): prompt or generation",
+            ["tier", "phase"], registry=r,
+        )  # fmt: skip
         self.cache_hit_ratio = Gauge(
             "nanocomplete_prompt_cache_hit_ratio", "share of prompt tokens reused since start", registry=r
         )

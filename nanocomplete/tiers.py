@@ -32,6 +32,10 @@ from nanocomplete.telemetry import EventStore, Metrics
 FAST, QUALITY = "fast", "quality"
 BLOCK_START = re.compile(r"(?::|\{|\(|\[|=>)\s*$")
 COMMENT_LINE = re.compile(r"^\s*(?:#|//|/\*|\*|--|\"\"\"|''')")
+CALIBRATION_TEXT = (
+    "def total_cents(items):\n    return sum(item.price_cents * item.quantity for item in items)\n"
+)
+CALIBRATION_PROMPT_TOKENS = 64
 EWMA_WEIGHT = 0.3  # the weight of the newest measurement in the latency model's moving averages
 MIN_MEASURED_PROMPT_TOKENS = 32  # shorter evaluations are mostly a decode's fixed cost, not per-token
 
@@ -75,7 +79,8 @@ class LatencyModel:
         if tokens >= MIN_MEASURED_PROMPT_TOKENS:
             self.prompt_ms_per_token = _average(self.prompt_ms_per_token, ms / tokens)
 
-    def observe_completion(self, timings: api.Timings) -> None:
+    def observe_completion(self, timings) -> None:
+        """From a completion's timings (api.Timings or engine.Timings: the same field names)."""
         self.observe_prompt(timings.prompt_tokens_evaluated, timings.prompt_ms)
         if timings.tokens_generated > 0:
             per_token = timings.generation_ms / timings.tokens_generated
@@ -152,30 +157,33 @@ class TieredService:
         """Route the request to a tier and start it there; the other tier's completions of the document
         are cancelled (this one supersedes them)."""
         with self.fast.preparing():
-            tier, pending = self._plan(request)
+            tier, reason, pending = self._plan(request)
+            pending.tier_reason = reason
             for name, service in self.tiers.items():
                 if name != tier:
                     service.scheduler.cancel_document(request.uri)
             self._last_tier[request.uri] = tier
             return self.tiers[tier].start(pending)
 
-    def _plan(self, request: api.CompleteRequest) -> tuple[str, Pending]:
+    def _plan(self, request: api.CompleteRequest) -> tuple[str, str, Pending]:
+        """The tier, the reason (api.CompleteResponse.tier_reason) and the planned completion."""
         asked = request.tier or self.config.tier
         if asked != "auto":
             if asked not in self.tiers:
                 raise ModelError(f"this server has no {asked} tier (`serve --quality-model NAME` adds one)")
-            return asked, self.tiers[asked].plan(request)
+            return asked, "asked", self.tiers[asked].plan(request)
         last = self._last_tier.get(request.uri)
         if last is not None and self.tiers[last].types_through(request):  # answered without a model
-            return last, self.tiers[last].plan(request)
-        tier, _ = route(document_text(request)[0])
+            return last, "typed_through", self.tiers[last].plan(request)
+        tier, reason = route(document_text(request)[0])
         if tier == QUALITY:
             pending = self.tiers[QUALITY].plan(request)
             if pending.answer is not None or self._affordable(pending.uncached_tokens):
-                return QUALITY, pending
+                return QUALITY, reason, pending
             if self._affordable(0):  # its prompt is what costs too much: warm it for the next such request
                 self.tiers[QUALITY].warm_planned(pending)
-        return FAST, self.fast.plan(request)
+            reason = "over_latency"
+        return FAST, reason, self.fast.plan(request)
 
     def _affordable(self, uncached_tokens: int) -> bool:
         """Whether the quality tier's estimated latency, with `uncached_tokens` to evaluate, is within
@@ -188,9 +196,40 @@ class TieredService:
         """The response of a finished job (see `CompletionService.finish`); its timings feed the tier's
         latency model."""
         response = self.tiers[pending.tier].finish(pending)
+        response.tier_reason = pending.tier_reason
+        self.metrics.tiers.labels(pending.tier, pending.tier_reason).inc()
         if response.timings is not None:
             self.latency[pending.tier].observe_completion(response.timings)
+            self._export(pending.tier)
         return response
+
+    def _export(self, tier: str) -> None:
+        """The tier's measured costs as Prometheus gauges."""
+        latency = self.latency[tier]
+        for phase, value in (
+            ("prompt", latency.prompt_ms_per_token),
+            ("generation", latency.generation_ms_per_token),
+        ):
+            if value is not None:
+                self.metrics.tier_ms_per_token.labels(tier, phase).set(value)
+
+    def calibrate(self) -> None:
+        """Measure each tier's costs once, before serving (auto's first routing decisions then use them):
+        CALIBRATION_PROMPT_TOKENS prompt tokens and a few generated tokens on each engine; until
+        completions are measured, a completion is taken to generate half of max_tokens. Leaves the
+        engines' KV caches empty."""
+        for tier, service in self.tiers.items():
+            engine = service.engine
+            prompt = (engine.tokenize(CALIBRATION_TEXT) * 8)[:CALIBRATION_PROMPT_TOKENS]
+            generation = dataclasses.replace(service.settings.generation, max_tokens=4, draft="none")
+            timings = engine.generate(prompt, generation).timings
+            engine.reset()
+            latency = self.latency[tier]
+            latency.observe_prompt(timings.prompt_tokens_evaluated, timings.prompt_ms)
+            if timings.tokens_generated:
+                latency.generation_ms_per_token = timings.generation_ms / timings.tokens_generated
+            latency.generated_tokens = service.settings.generation.max_tokens / 2
+            self._export(tier)
 
     def cancelled_response(self, pending: Pending) -> api.CompleteResponse:
         return self.tiers[pending.tier].cancelled_response(pending)

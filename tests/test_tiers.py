@@ -115,6 +115,7 @@ def test_auto_answers_a_new_line_with_quality_and_typing_with_fast(tmp_path):
         service.close()
     assert (new_line.tier, new_line.model, new_line.completion) == ("quality", "large", "quality_answer()")
     assert (typing.tier, typing.model, typing.completion) == ("fast", "small", "fast_answer()")
+    assert (new_line.tier_reason, typing.tier_reason) == ("new_line", "mid_line")
 
 
 def test_a_request_may_name_its_tier_and_a_single_tier_server_refuses_quality(tmp_path):
@@ -147,6 +148,7 @@ def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_ov
     finally:
         service.close()
     assert (first.tier, second.tier) == ("quality", "fast")
+    assert second.tier_reason == "over_latency"
     assert service.latency["quality"].estimate_ms(0) < 1.0  # measured: the stand-in generates in ~0.1 ms
     assert "b = 2" in quality.engine.detokenize(quality.engine.cached_tokens)  # warmed for the next time
 
@@ -173,6 +175,7 @@ def test_typing_through_a_quality_answer_is_answered_by_that_tier_without_a_mode
         service.close()
     assert shown.tier == "quality"
     assert (typed.tier, typed.cache, typed.completion) == ("quality", "result_cache", "answer()")
+    assert typed.tier_reason == "typed_through"
 
 
 def test_a_newer_request_on_the_fast_tier_cancels_the_documents_older_one_on_quality(tmp_path):
@@ -189,6 +192,21 @@ def test_a_newer_request_on_the_fast_tier_cancels_the_documents_older_one_on_qua
         quality_engine.hold.set()
         service.close()
     assert newer.tier == "fast"
+
+
+def test_calibration_measures_each_tier_before_the_first_request(tmp_path):
+    service = tiered(tmp_path, max_latency_ms=0.001)
+    try:
+        service.calibrate()
+        first = answer(service, "a = 1\n")  # a new line, but quality is known to be over budget already
+        metrics = service.metrics.exposition().decode()
+    finally:
+        service.close()
+    assert all(latency.estimate_ms(0) is not None for latency in service.latency.values())
+    assert all(not tier.engine.cached_tokens or tier is service.fast for tier in service.tiers.values())
+    assert (first.tier, first.tier_reason) == ("fast", "over_latency")
+    assert 'nanocomplete_tier_completions_total{reason="over_latency",tier="fast"} 1.0' in metrics
+    assert 'nanocomplete_tier_ms_per_token{phase="generation",tier="quality"}' in metrics
 
 
 def test_the_tiers_never_run_on_the_cpu_at_once(tmp_path):
@@ -229,12 +247,18 @@ def test_over_http_health_lists_the_tiers_and_naming_a_model_picks_its_tier(tmp_
         health = client.get("/health").json()
         by_name = client.post("/v1/complete", json={**body, "model": "large"}).json()
         by_tier = client.post("/v1/complete", json={**body, "tier": "auto"}).json()
+        both = client.post("/v1/complete", json={**body, "model": "large", "tier": "fast"})
+        openai = {"model": "large", "prompt": "x = values.", "suffix": "", "max_tokens": 8}
+        openai_answer = client.post("/v1/completions", json=openai).json()
         unknown = client.post("/v1/complete", json={**body, "model": "huge"})
         bad_tier = client.post("/v1/complete", json={**body, "tier": "fastest"})
         models = client.get("/v1/models").json()
     assert health["tiers"] == {"fast": "small", "quality": "large"}
     assert (by_name["tier"], by_name["model"]) == ("quality", "large")
     assert by_tier["tier"] == "fast"  # mid-line
+    assert both.status_code == 400 and "send one of them" in both.json()["error"]["message"]
+    assert openai_answer["model"] == "large"  # the model that answered
+
     assert unknown.status_code == 400 and "'small' and 'large'" in unknown.json()["error"]["message"]
     assert bad_tier.status_code == 422
     assert [m["id"] for m in models["data"]] == ["small", "large"]

@@ -63,6 +63,8 @@ export interface CompleteResponse {
   timings: Timings | null;
   model: string;
   tier: "fast" | "quality";
+  /** Why that tier answered (see the server's README, "Two tiers"). */
+  tier_reason: string;
 }
 
 export type EventKind = "shown" | "accepted" | "partially_accepted" | "rejected" | "retained";

@@ -63,6 +63,7 @@ function completion(text: string): api.CompleteResponse {
     timings: null,
     model: "qwen-test",
     tier: "fast",
+    tier_reason: "asked",
   };
 }
 
