@@ -121,6 +121,7 @@ class Scheduler:
         `disk` keeps the snapshots across restarts; at `close` the live document's state goes there too.
         `compute`: the CPU shared with other schedulers (default: this one's own)."""
         self.engine = engine
+        self.warm_batch_tokens = WARM_BATCH_TOKENS  # a completion waits for at most one such batch
         self.compute = compute or Compute()
         self.compute.schedulers.append(self)
         self.reuse_kv = reuse_kv
@@ -271,7 +272,7 @@ class Scheduler:
         def yield_to_completions() -> bool:
             return job.cancelled or self.compute.completion_waiting() or self._closed
 
-        evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
+        evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, self.warm_batch_tokens)
         self.stats.warmups += 1
         return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)
 

@@ -26,7 +26,9 @@ def test_every_setting_is_a_flag_of_the_same_name_on_the_commands_that_use_it():
     for group in config.SETTING_GROUPS:
         for item in dataclasses.fields(group):
             assert hasattr(serve, item.name), item.name
-            assert hasattr(complete, item.name) or group in (config.ServerConfig, config.TierConfig), item.name
+            assert hasattr(complete, item.name) or group in (config.ServerConfig, config.TierConfig), (
+                item.name
+            )
 
 
 def test_setting_names_are_unique_across_groups():
