@@ -13,6 +13,7 @@ Not thread-safe: one request at a time (the server serialises them).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -32,7 +33,29 @@ CACHED_TEXTS = 4096  # at most ~16 MB
 
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
+DECODE_ABORTED = 2  # llama_decode's return code when the abort callback stopped it (llama-context.cpp)
 Drafter = Callable[[Sequence[int], int], list[int]]  # (prompt + output so far, at most n) -> draft ids
+
+
+@functools.cache
+def _quiet_aborted_batches() -> None:
+    """llama.cpp logs a warning for each batch its abort callback stopped ("removing memory module
+    entries"), and llama-cpp-python 0.3.36 prints warnings at its error level. An aborted warm-up batch is
+    routine here (`Engine.prefill(interruptible=True)`), so that one message is dropped; every other goes
+    to llama-cpp-python's own log callback as before."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    @llama_cpp.llama_log_callback
+    def log(level, text, user_data):
+        if b"removing memory module entries" not in text:
+            _logger.llama_log_callback(level, text, user_data)
+
+    llama_cpp.llama_log_set(log, ctypes.c_void_p(0))
+    _QUIET_LOG.append(log)  # a reference keeps the callback alive
+
+
+_QUIET_LOG: list = []
 
 
 def backend_description(engine: Engine) -> str:
@@ -165,6 +188,11 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+        # llama.cpp's abort callback, installed only while an interruptible prefill runs (it is called for
+        # every node of the graph, so it would cost every decode); a reference keeps it alive
+        self._abort_check: CancelCheck | None = None
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
+        _quiet_aborted_batches()
         # the draft model for draft=model: its own llama.cpp context and KV cache
         self.draft_engine = (
             Engine.for_model(config.draft_model, dataclasses.replace(config, draft_model=""))
@@ -231,12 +259,19 @@ class Engine:
     # --- evaluation ---
 
     def prefill(
-        self, prompt: Sequence[int], cancel: CancelCheck | None = None, batch_tokens: int | None = None
+        self,
+        prompt: Sequence[int],
+        cancel: CancelCheck | None = None,
+        batch_tokens: int | None = None,
+        interruptible: bool = False,
     ) -> tuple[int, int]:
         """Bring the KV cache to hold `prompt`, with logits for its last token. A smaller `batch_tokens`
-        puts cancellation points closer together (warmups that must yield quickly).
+        puts cancellation points closer together (warmups that must yield quickly). `interruptible`: `cancel`
+        is also checked inside llama.cpp's computation of a batch (its abort callback, once per graph node,
+        on the CPU backend), and a batch it stops is discarded whole, so a waiting completion does not wait
+        for the batch in flight; it costs a little per batch (docs/performance.md).
 
-        Returns (tokens evaluated, tokens reused). Raises Cancelled between batches."""
+        Returns (tokens evaluated, tokens reused). Raises Cancelled between batches, or within one."""
         if not prompt:
             raise PromptError("empty prompt")
         if len(prompt) >= self.config.context_window_tokens:
@@ -248,11 +283,35 @@ class Engine:
         self._truncate_cache(reused)
         todo = list(prompt[reused:])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
-        for start in range(0, len(todo), step):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled during prompt evaluation")
-            self._decode(todo[start : start + step])
+        with self._aborting(cancel if interruptible else None):
+            for start in range(0, len(todo), step):
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled during prompt evaluation")
+                self._decode(todo[start : start + step])
         return len(todo), reused
+
+    @contextlib.contextmanager
+    def _aborting(self, check: CancelCheck | None):
+        """While inside, llama.cpp stops a decode when `check()` is true (None: no callback at all)."""
+        if check is None:
+            yield
+            return
+        import llama_cpp
+
+        self._abort_check = check
+        llama_cpp.llama_set_abort_callback(self._llama.ctx, self._abort_callback, None)
+        try:
+            yield
+        finally:
+            llama_cpp.llama_set_abort_callback(self._llama.ctx, llama_cpp.ggml_abort_callback(), None)
+            self._abort_check = None
+
+    def _should_abort(self) -> bool:
+        check = self._abort_check
+        try:
+            return bool(check is not None and check())
+        except Exception:  # an exception must not cross into llama.cpp's C code
+            return False
 
     def generate(
         self,
@@ -438,6 +497,8 @@ class Engine:
         try:
             self._llama._ctx.decode(llama_batch)
         except RuntimeError as error:
+            if str(error).endswith(f"returned {DECODE_ABORTED}"):  # llama.cpp removed the batch it stopped
+                raise Cancelled("cancelled during prompt evaluation (within a batch)") from None
             self.reset()
             raise EngineError(f"llama.cpp decode failed: {error}") from error
         self._cached.extend(batch)

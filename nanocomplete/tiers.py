@@ -25,7 +25,7 @@ from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig, TierCo
 from nanocomplete.engine import Engine
 from nanocomplete.errors import ModelError
 from nanocomplete.index import Workspaces
-from nanocomplete.scheduler import WARM_BATCH_TOKENS, Compute, WarmResult
+from nanocomplete.scheduler import Compute, WarmResult
 from nanocomplete.service import CompletionService, Pending, Shared, document_text
 from nanocomplete.telemetry import EventStore, Metrics
 
@@ -38,7 +38,6 @@ CALIBRATION_TEXT = (
 CALIBRATION_PROMPT_TOKENS = 64
 EWMA_WEIGHT = 0.3  # the weight of the newest measurement in the latency model's moving averages
 MIN_MEASURED_PROMPT_TOKENS = 32  # shorter evaluations are mostly a decode's fixed cost, not per-token
-MIN_WARM_BATCH_TOKENS = 16  # smaller llama.cpp batches waste too much of each decode
 
 
 def _tier_settings(settings: Settings, tier: str) -> Settings:
@@ -231,20 +230,6 @@ class TieredService:
                 latency.generation_ms_per_token = timings.generation_ms / timings.tokens_generated
             latency.generated_tokens = service.settings.generation.max_tokens / 2
             self._export(tier)
-        self.balance_warm_batches()
-
-    def balance_warm_batches(self) -> None:
-        """Make the quality tier's warm-up batches take about as long as the fast tier's (fewer tokens:
-        its tokens cost more), so that a completion of either tier waits no longer for one."""
-        fast, quality = (self.latency.get(t) for t in (FAST, QUALITY))
-        if quality is None or not fast.prompt_ms_per_token or not quality.prompt_ms_per_token:
-            return
-        scale = fast.prompt_ms_per_token / quality.prompt_ms_per_token
-        batch = round(WARM_BATCH_TOKENS * min(1.0, scale))
-        self.tiers[QUALITY].scheduler.warm_batch_tokens = max(MIN_WARM_BATCH_TOKENS, batch)
-
-    def cancelled_response(self, pending: Pending) -> api.CompleteResponse:
-        return self.tiers[pending.tier].cancelled_response(pending)
 
     # --- warmups, health ---
 

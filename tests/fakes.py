@@ -31,7 +31,7 @@ class FakeEngine:
             n += 1
         return n
 
-    def prefill(self, prompt, cancel=None, batch_tokens=None):
+    def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):
         reused = self.cached_prefix_length(prompt)
         self.cached_tokens = tuple(prompt)
         return len(prompt) - reused, reused

@@ -105,6 +105,37 @@ def test_cancellation_between_prompt_batches_keeps_the_evaluated_part(engine, to
     assert (evaluated, reused) == (len(tokens) - 2 * batch, 2 * batch)
 
 
+def test_an_interruptible_prefill_stops_inside_a_batch_and_discards_only_that_batch(engine, tokenizer):
+    import threading
+    import time
+
+    tokens = fim_tokens(tokenizer, CODE * 6)
+    batch = engine.config.batch_tokens
+    engine.reset()
+    started = time.perf_counter()
+    engine.prefill(tokens[:batch])
+    batch_s = time.perf_counter() - started  # one batch on this CPU (a stop lands halfway into one)
+    engine.reset()
+    engine.prefill(tokens[:batch])  # the first batch is cached; the stop lands in one of the next
+    stop, stopped_at = threading.Event(), []
+
+    def stop_now() -> None:
+        stopped_at.append(time.perf_counter())
+        stop.set()
+
+    threading.Timer(batch_s / 2, stop_now).start()
+    with pytest.raises(Cancelled, match="within a batch"):
+        engine.prefill(tokens, cancel=stop.is_set, interruptible=True)
+    late_s = time.perf_counter() - stopped_at[0]
+    kept = len(engine.cached_tokens)
+    assert kept >= batch and kept % batch == 0 and engine.cached_tokens == tokens[:kept]
+    assert late_s < batch_s / 2  # stopped within the batch in flight, not at its end
+    resumed = engine.generate(tokens, GenerationConfig(max_tokens=8))  # the KV cache holds what it says
+    engine.reset()
+    fresh = engine.generate(tokens, GenerationConfig(max_tokens=8))
+    assert resumed.timings.prompt_tokens_reused == kept and resumed.text == fresh.text
+
+
 def test_should_stop_ends_generation_early(engine):
     tokens = engine.tokenize("# a list of the first hundred prime numbers\nPRIMES = [2, 3, 5, 7, 11, ")
     result = engine.generate(tokens, GenerationConfig(max_tokens=30), should_stop=lambda text: "," in text)
