@@ -595,7 +595,7 @@ def visit_rows(unit_list: Sequence[Unit]) -> list[dict]:
 # --- report ----------------------------------------------------------------------------------------------
 
 
-def _cell(value: dict, whole: bool = False) -> str:
+def cell(value: dict, whole: bool = False) -> str:
     v, lo, hi = value["value"], value["low"], value["high"]
     if v != v:  # nan
         return "–"
@@ -609,11 +609,11 @@ def table(summaries: dict[str, dict]) -> str:
     rows = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in STATISTICS:
         count = key in ("requests", "shown") or "_ms_" in key or "tokens" in key
-        rows.append(f"| {LABELS[key]} | " + " | ".join(_cell(summaries[n][key], count) for n in names) + " |")
+        rows.append(f"| {LABELS[key]} | " + " | ".join(cell(summaries[n][key], count) for n in names) + " |")
     for kind in typist.REQUEST_KINDS:
         for key in KIND_STATISTICS:
             whole = key == "requests" or "_ms_" in key or "tokens" in key
-            cells = [_cell(summaries[n]["by_kind"][kind][key], whole) for n in names]
+            cells = [cell(summaries[n]["by_kind"][kind][key], whole) for n in names]
             rows.append(f"| {LABELS[kind]}: {LABELS[key]} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -798,7 +798,7 @@ def report(result: dict) -> str:
     if "served_over_peer" in result:
         r = result["served_over_peer"]
         sections.append(
-            "ours ÷ peer: latency p50 " + _cell(r["latency_ms_p50"]) + ", p95 " + _cell(r["latency_ms_p95"])
-            + "; accepted chars per 100 typed " + _cell(r["accepted_chars_per_100_typed"])
+            "ours ÷ peer: latency p50 " + cell(r["latency_ms_p50"]) + ", p95 " + cell(r["latency_ms_p95"])
+            + "; accepted chars per 100 typed " + cell(r["accepted_chars_per_100_typed"])
         )  # fmt: skip
     return "\n".join(sections)
