@@ -1,9 +1,9 @@
 """The tiers: a fast model and a quality model served side by side, and which one answers a request.
 
 - `route` (pure): the trigger context. Typing mid-line (after `.`, `(`, an identifier, ...) goes to fast;
-  a new line, a block start (a line ending in `:`, `{`, `(`, `[` or `=>`) or the line after a comment goes
-  to quality: there a whole line or block is wanted, and the larger model is measurably better at it
-  (docs/results.md, single-line EM 0.660 against nanocomplete-0.5b's 0.565).
+  a new line, a block start (a line ending in `{` or `=>`, or in a `:` outside brackets) or the line after
+  a comment goes to quality: there a whole line or block is wanted, and the larger model is measurably
+  better at it (docs/results.md, single-line EM 0.660 against nanocomplete-0.5b's 0.565).
 - `LatencyModel`: what the quality tier measurably costs on this machine, so that `auto` sends it only
   the requests it can answer within `quality_max_latency_ms` (a new file, whose prompt the quality model
   has not evaluated, goes to fast while the quality tier warms it).
@@ -30,7 +30,7 @@ from nanocomplete.service import CompletionService, Pending, Shared, document_te
 from nanocomplete.telemetry import EventStore, Metrics
 
 FAST, QUALITY = "fast", "quality"
-BLOCK_START = re.compile(r"(?::|\{|\(|\[|=>)\s*$")
+BLOCK_START = re.compile(r"(?:\{|=>)\s*$")  # and a `:` that ends a line whose brackets are closed
 COMMENT_LINE = re.compile(r"^\s*(?:#|//|/\*|\*|--|\"\"\"|''')")
 CALIBRATION_TEXT = (
     "def total_cents(items):\n    return sum(item.price_cents * item.quantity for item in items)\n"
@@ -53,12 +53,21 @@ def route(prefix: str) -> tuple[str, str]:
     before, _, line = prefix.rpartition("\n")
     if not line.strip():
         return QUALITY, "new_line"
-    if BLOCK_START.search(line):
+    if BLOCK_START.search(line) or (line.rstrip().endswith(":") and _brackets_closed(line)):
         return QUALITY, "block_start"
     previous = before.rpartition("\n")[2]
     if COMMENT_LINE.match(previous):
         return QUALITY, "after_comment"
     return FAST, "mid_line"
+
+
+def _brackets_closed(line: str) -> bool:
+    """Whether every bracket opened on the line is closed (`if x:` yes, `def f(x:` no)."""
+    depth = 0
+    for char in line:
+        depth += char in "([{"
+        depth -= char in ")]}"
+    return depth <= 0
 
 
 def _average(old: float | None, new: float) -> float:

@@ -26,7 +26,9 @@ from nanocomplete.tiers import LatencyModel, TieredService, route
         ("def area(radius):", ("quality", "block_start")),
         ("const point = {", ("quality", "block_start")),
         ("items.map((item) => ", ("quality", "block_start")),
-        ("call(", ("quality", "block_start")),  # an open bracket at the end of the line opens a block
+        ("    if total > limit:", ("quality", "block_start")),
+        ("call(", ("fast", "mid_line")),  # after `(`: the arguments, typing
+        ("def area(radius:", ("fast", "mid_line")),  # a `:` inside brackets is an annotation
         ("    # the mean of the values\n    mean = ", ("quality", "after_comment")),
         ("  // sort by name\n  const sorted = items.", ("quality", "after_comment")),
         ("total = values.", ("fast", "mid_line")),
