@@ -1,6 +1,7 @@
 """#18 item 4: one table of served arms (models, or settings) on the same replay sessions, each paired with
 the peer arm of the same sessions. Reads finished arm folders (`bench replay` writes them).
-Usage: .venv/bin/python runs/replay_table.py PEER_ARM_DIR LABEL=ARM_DIR [LABEL=ARM_DIR ...]
+Usage: .venv/bin/python runs/replay_table.py [--common] PEER_ARM_DIR LABEL=ARM_DIR [LABEL=ARM_DIR ...]
+  --common: every arm, the peer's included, on the visits all of them have (an arm run with --visits N)
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ KINDS = (("new line", "new_line"), ("mid-line", "mid_line"), ("first in a file",
 
 
 def main(argv: list[str]) -> int:
+    common = argv[:1] == ["--common"]
+    argv = argv[1:] if common else argv
     if len(argv) < 2 or any("=" not in a for a in argv[1:]):
         print(__doc__)
         return 2
     peer_units = replay.arm_units(Path(argv[0]))
     arms = {label: replay.arm_units(Path(path)) for label, path in (a.split("=", 1) for a in argv[1:])}
+    if common:
+        keys = set.intersection(*({u.key for u in units} for units in [peer_units, *arms.values()]))
+        peer_units = [u for u in peer_units if u.key in keys]
+        arms = {label: [u for u in units if u.key in keys] for label, units in arms.items()}
     summaries = {label: replay.summarise(units) for label, units in arms.items()}
     summaries["peer"] = replay.summarise(peer_units)
     names = list(summaries)
