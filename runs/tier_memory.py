@@ -32,11 +32,12 @@ def free_port() -> int:
 
 
 def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process, in MiB (Linux /proc)."""
+    """VmRSS, its peak VmHWM, and VmRSS's parts RssAnon (heap: KV caches, snapshots, Python) and RssFile
+    (the GGUF files, mapped), in MiB (Linux /proc)."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             fields[name] = int(value.split()[0]) / 1024
     return fields
 
