@@ -1,8 +1,7 @@
 """The scheduler: one worker thread owns the engine and runs jobs one at a time.
 
 - Completions go first. A warmup (priming the KV cache for a document, e.g. on a file switch) runs in
-  small batches and yields as soon as a completion is waiting, even inside a batch (llama.cpp's abort
-  callback stops it within milliseconds and discards that batch): a completion does not wait for it.
+  small batches and yields as soon as a completion is waiting: a completion waits at most one warmup batch.
 - A newer completion for the same document cancels the older one (queued, or running: it stops at the
   next batch or token boundary). A newer warmup for a document replaces a queued one.
 - Before a job runs, the KV state of the document being left is copied into the snapshot cache, and the
@@ -272,9 +271,9 @@ class Scheduler:
         def yield_to_completions() -> bool:
             return job.cancelled or self.compute.completion_waiting() or self._closed
 
-        evaluated, reused = self.engine.prefill(
-            job.prompt, yield_to_completions, WARM_BATCH_TOKENS, interruptible=True
-        )
+        # not interruptible inside a batch: llama.cpp's abort callback is a Python call per graph node, and
+        # while another Python thread is busy (indexing) each one waits for the GIL: warm-ups ran ~4x slower
+        evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
         self.stats.warmups += 1
         return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)
 
