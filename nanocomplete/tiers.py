@@ -234,9 +234,7 @@ class TieredService:
             timings = engine.generate(prompt, generation).timings
             engine.reset()
             latency = self.latency[tier]
-            latency.observe_prompt(timings.prompt_tokens_evaluated, timings.prompt_ms)
-            if timings.tokens_generated:
-                latency.generation_ms_per_token = timings.generation_ms / timings.tokens_generated
+            latency.observe_completion(timings)  # the first measurement: the averages start from it
             latency.generated_tokens = service.settings.generation.max_tokens / 2
             self._export(tier)
 
