@@ -270,7 +270,7 @@ class Engine:
         is also checked inside llama.cpp's computation of a batch (its abort callback, once per graph node,
         on the CPU backend), and a batch it stops is discarded whole, so a waiting completion does not wait
         for the batch in flight. The check is a Python call per graph node: ~3% per batch when the process is
-        otherwise idle, ~4x while another Python thread is busy (the GIL; docs/performance.md), so the
+        otherwise idle, ~2x while another Python thread is busy (the GIL; docs/performance.md), so the
         scheduler does not use it yet.
 
         Returns (tokens evaluated, tokens reused). Raises Cancelled between batches, or within one."""

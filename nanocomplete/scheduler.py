@@ -272,7 +272,7 @@ class Scheduler:
             return job.cancelled or self.compute.completion_waiting() or self._closed
 
         # not interruptible inside a batch: llama.cpp's abort callback is a Python call per graph node, and
-        # while another Python thread is busy (indexing) each one waits for the GIL: warm-ups ran ~4x slower
+        # while another Python thread is busy (indexing) each one waits for the GIL: warm-ups ran ~2x slower
         evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
         self.stats.warmups += 1
         return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)

@@ -1,7 +1,10 @@
 """#21: warm-ups that stop inside a batch (`Engine.prefill(interruptible=True)`, llama.cpp's abort callback).
 Measures what the callback costs a warm-up (evaluation time with it against without, alternating, paired)
 and how late a stop lands after it is asked for (against one batch's time, what a completion used to wait
-at worst). Usage: .venv/bin/python runs/warm_abort.py [--model M] [--threads 1] [--repeats 6] [--tokens 512]
+at worst). `--busy-python-thread` keeps another Python thread spinning meanwhile, as the workspace indexer
+does during warm-ups: the callback is a Python call per graph node and waits for the GIL.
+Usage: .venv/bin/python runs/warm_abort.py [--model M] [--threads 1] [--repeats 6] [--tokens 512]
+       [--busy-python-thread]
 """
 
 from __future__ import annotations
@@ -42,13 +45,22 @@ def stop_lateness_s(engine: Engine, tokens: list[int], after_s: float) -> float:
     raise SystemExit("the warm-up ended before the stop: use more --tokens")
 
 
+def _spin() -> None:
+    count = 0
+    while True:
+        count += 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="nanocomplete-0.5b")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--busy-python-thread", action="store_true")
     args = parser.parse_args()
+    if args.busy_python_thread:
+        threading.Thread(target=_spin, daemon=True).start()
     engine = Engine.for_model(args.model, EngineConfig(threads=args.threads))
     tokens = engine.tokenize((ROOT / "nanocomplete" / "service.py").read_text())[: args.tokens]
     ratios = []
@@ -60,7 +72,8 @@ def main() -> int:
     batch_s = timed_prefill(engine, tokens[:WARM_BATCH_TOKENS], False)
     late = [stop_lateness_s(engine, tokens, batch_s * (1.5 + i / 4)) for i in range(args.repeats)]
     run = f"{args.model}, {args.threads} thread(s), {len(tokens)} tokens in batches of {WARM_BATCH_TOKENS}"
-    print(f"{machine.description()}; {run}, {args.repeats} repeats")
+    busy = ", another Python thread busy" if args.busy_python_thread else ""
+    print(f"{machine.description()}; {run}, {args.repeats} repeats{busy}")
     low, high = np.percentile(draws, [2.5, 97.5])
     print(f"with the callback / without: median {statistics.median(ratios):.3f} [{low:.3f}, {high:.3f}]")
     lateness = f"median {statistics.median(late) * 1000:.1f} ms, max {max(late) * 1000:.1f} ms"
