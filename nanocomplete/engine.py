@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import dataclasses
 import functools
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,40 @@ def _quiet_aborted_batches() -> None:
 
 
 _QUIET_LOG: list = []
+
+
+class AbortFlag:
+    """A flag that stops llama.cpp's computation of a batch, read in C: no Python runs per graph node.
+
+    llama.cpp calls its abort callback at every node of the graph it computes (the CPU backend's thread 0).
+    A Python callback there waits for the GIL each time: with another Python thread busy, a warm-up ran
+    1.96x slower (runs/warm_abort.py --busy-python-thread at commit 3d1fd30; docs/performance.md). This
+    callback is C that already exists: libc's `strlen`, given this flag's two-byte buffer whose second byte
+    is always 0. It returns 1 when the first byte is set and 0 when not, and 0 or 1 is a valid C `bool`
+    however much of the return register the caller reads (x86-64, arm64). Setting and clearing are single
+    byte stores, safe from any thread."""
+
+    def __init__(self):
+        self._buffer = ctypes.create_string_buffer(2)  # b"\0\0"; byte 1 is never written
+        self.pointer = ctypes.cast(self._buffer, ctypes.c_void_p)
+
+    def set(self) -> None:
+        self._buffer[0] = b"\x01"
+
+    def clear(self) -> None:
+        self._buffer[0] = b"\x00"
+
+    def is_set(self) -> bool:
+        return self._buffer.raw[0] == 1
+
+
+@functools.cache
+def _flag_reader():
+    """llama.cpp's `ggml_abort_callback` type over libc's `strlen` (see `AbortFlag`)."""
+    import llama_cpp
+
+    libc = ctypes.cdll.msvcrt if sys.platform == "win32" else ctypes.CDLL(None)
+    return llama_cpp.ggml_abort_callback(ctypes.cast(libc.strlen, ctypes.c_void_p).value)
 
 
 def backend_description(engine: Engine) -> str:
@@ -188,10 +223,8 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
-        # llama.cpp's abort callback, installed only while an interruptible prefill runs (it is called for
-        # every node of the graph, so it would cost every decode); a reference keeps it alive
-        self._abort_check: CancelCheck | None = None
-        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
+        # read by llama.cpp's abort callback, installed only while an interruptible prefill runs
+        self._abort = AbortFlag()
         _quiet_aborted_batches()
         # the draft model for draft=model: its own llama.cpp context and KV cache
         self.draft_engine = (
@@ -266,12 +299,11 @@ class Engine:
         interruptible: bool = False,
     ) -> tuple[int, int]:
         """Bring the KV cache to hold `prompt`, with logits for its last token. A smaller `batch_tokens`
-        puts cancellation points closer together (warmups that must yield quickly). `interruptible`: `cancel`
-        is also checked inside llama.cpp's computation of a batch (its abort callback, once per graph node,
-        on the CPU backend), and a batch it stops is discarded whole, so a waiting completion does not wait
-        for the batch in flight. The check is a Python call per graph node: ~3% per batch when the process is
-        otherwise idle, ~2x while another Python thread is busy (the GIL; docs/performance.md), so the
-        scheduler does not use it yet.
+        puts cancellation points closer together (warmups that must yield quickly). `cancel` is checked
+        between batches. `interruptible`: `interrupt()`, from any thread, also stops the batch in flight,
+        within one graph node (llama.cpp's abort callback, reading a flag in C: `AbortFlag`); the stopped
+        batch is discarded whole, so a waiting completion does not wait for it. A call to `interrupt()`
+        before this prefill began does not count: check for it in `cancel`.
 
         Returns (tokens evaluated, tokens reused). Raises Cancelled between batches, or within one."""
         if not prompt:
@@ -285,35 +317,29 @@ class Engine:
         self._truncate_cache(reused)
         todo = list(prompt[reused:])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
-        with self._aborting(cancel if interruptible else None):
+        with self._interruptible() if interruptible else contextlib.nullcontext():
             for start in range(0, len(todo), step):
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled during prompt evaluation")
                 self._decode(todo[start : start + step])
         return len(todo), reused
 
+    def interrupt(self) -> None:
+        """Stop the interruptible prefill in flight, if any (any thread; it raises Cancelled)."""
+        self._abort.set()
+
     @contextlib.contextmanager
-    def _aborting(self, check: CancelCheck | None):
-        """While inside, llama.cpp stops a decode when `check()` is true (None: no callback at all)."""
-        if check is None:
-            yield
-            return
+    def _interruptible(self):
+        """While inside, llama.cpp stops a decode once `interrupt()` is called. The callback is installed
+        only here: llama.cpp calls it at every graph node, a cost no other decode should pay."""
         import llama_cpp
 
-        self._abort_check = check
-        llama_cpp.llama_set_abort_callback(self._llama.ctx, self._abort_callback, None)
+        self._abort.clear()
+        llama_cpp.llama_set_abort_callback(self._llama.ctx, _flag_reader(), self._abort.pointer)
         try:
             yield
         finally:
             llama_cpp.llama_set_abort_callback(self._llama.ctx, llama_cpp.ggml_abort_callback(), None)
-            self._abort_check = None
-
-    def _should_abort(self) -> bool:
-        check = self._abort_check
-        try:
-            return bool(check is not None and check())
-        except Exception:  # an exception must not cross into llama.cpp's C code
-            return False
 
     def generate(
         self,

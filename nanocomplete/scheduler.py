@@ -1,7 +1,10 @@
 """The scheduler: one worker thread owns the engine and runs jobs one at a time.
 
 - Completions go first. A warmup (priming the KV cache for a document, e.g. on a file switch) runs in
-  small batches and yields as soon as a completion is waiting: a completion waits at most one warmup batch.
+  small batches and yields as soon as a completion is waiting: a new completion interrupts the warmup's
+  batch in flight (`Engine.interrupt`; it lands within milliseconds and that batch is discarded). What the
+  warmup had evaluated stays (in the live cache or a snapshot), and a later warmup of the document goes
+  on from there.
 - A newer completion for the same document cancels the older one (queued, or running: it stops at the
   next batch or token boundary). A newer warmup for a document replaces a queued one.
 - Before a job runs, the KV state of the document being left is copied into the snapshot cache, and the
@@ -73,6 +76,12 @@ class Compute:
         self.schedulers: list[Scheduler] = []
         self._waiting = 0  # completions popped from a queue, waiting for the lock
         self._guard = threading.Lock()
+
+    def interrupt_warmups(self) -> None:
+        """A completion arrived: stop the warmup batch in flight on any of the engines (an engine not
+        running an interruptible prefill ignores it)."""
+        for scheduler in self.schedulers:
+            scheduler.engine.interrupt()
 
     def completion_waiting(self) -> bool:
         """Whether a completion of any of the schedulers is queued or waiting for the CPU."""
@@ -158,6 +167,7 @@ class Scheduler:
                 running.cancel()
             self._completions.append(job)
             self._condition.notify()
+        self.compute.interrupt_warmups()  # after the append: a warmup that starts now sees the completion
         return job
 
     def uncached_tokens(self, prompt: Sequence[int]) -> int:
@@ -206,6 +216,7 @@ class Scheduler:
             if self._running is not None:
                 self._running.cancel()
             self._condition.notify_all()
+        self.engine.interrupt()
         self._thread.join(timeout=10)
         if self.snapshots.disk is not None and not self._thread.is_alive():
             if self._live_key is not None and self.engine.cached_tokens:
@@ -271,9 +282,9 @@ class Scheduler:
         def yield_to_completions() -> bool:
             return job.cancelled or self.compute.completion_waiting() or self._closed
 
-        # not interruptible inside a batch: llama.cpp's abort callback is a Python call per graph node, and
-        # while another Python thread is busy (indexing) each one waits for the GIL: warm-ups ran ~2x slower
-        evaluated, reused = self.engine.prefill(job.prompt, yield_to_completions, WARM_BATCH_TOKENS)
+        evaluated, reused = self.engine.prefill(
+            job.prompt, yield_to_completions, WARM_BATCH_TOKENS, interruptible=True
+        )
         self.stats.warmups += 1
         return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)
 

@@ -16,6 +16,7 @@ class FakeEngine:
     def __init__(self, answer: str = "value + 1"):
         self.answer = answer
         self.cached_tokens: tuple[int, ...] = ()
+        self.interrupts = 0  # calls of interrupt() (the scheduler stops a warmup batch in flight)
 
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
@@ -30,6 +31,9 @@ class FakeEngine:
                 break
             n += 1
         return n
+
+    def interrupt(self) -> None:
+        self.interrupts += 1
 
     def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):
         reused = self.cached_prefix_length(prompt)

@@ -117,15 +117,16 @@ def test_an_interruptible_prefill_stops_inside_a_batch_and_discards_only_that_ba
     batch_s = time.perf_counter() - started  # one batch on this CPU (a stop lands halfway into one)
     engine.reset()
     engine.prefill(tokens[:batch])  # the first batch is cached; the stop lands in one of the next
-    stop, stopped_at = threading.Event(), []
+    stopped_at = []
 
     def stop_now() -> None:
         stopped_at.append(time.perf_counter())
-        stop.set()
+        engine.interrupt()
 
+    engine.interrupt()  # before the prefill: does not count
     threading.Timer(batch_s / 2, stop_now).start()
     with pytest.raises(Cancelled, match="within a batch"):
-        engine.prefill(tokens, cancel=stop.is_set, interruptible=True)
+        engine.prefill(tokens, interruptible=True)
     late_s = time.perf_counter() - stopped_at[0]
     kept = len(engine.cached_tokens)
     assert kept >= batch and kept % batch == 0 and engine.cached_tokens == tokens[:kept]
@@ -207,3 +208,14 @@ def test_the_engine_says_where_the_model_runs(engine):
     else:
         assert engine.gpu_layers == 0
         assert backend_description(engine) == "CPU (llama.cpp built without GPU offload)"
+
+
+def test_the_abort_flag_is_read_by_c_code_that_answers_its_state():
+    from nanocomplete.engine import AbortFlag, _flag_reader
+
+    flag, reader = AbortFlag(), _flag_reader()
+    assert reader(flag.pointer) is False
+    flag.set()
+    assert flag.is_set() and reader(flag.pointer) is True
+    flag.clear()
+    assert not flag.is_set() and reader(flag.pointer) is False

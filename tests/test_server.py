@@ -255,7 +255,7 @@ def one_warmup_batch_ms(engine, text: str) -> float:
     return elapsed_ms
 
 
-def test_a_completion_during_a_long_warmup_waits_for_the_batch_in_progress_not_the_warmup(server):
+def test_a_completion_during_a_long_warmup_interrupts_the_batch_in_progress(server):
     warm_text = long_file("epsilon", 60)
     batch_ms = one_warmup_batch_ms(server.service.engine, warm_text)
     with server.client() as client:
@@ -273,9 +273,9 @@ def test_a_completion_during_a_long_warmup_waits_for_the_batch_in_progress_not_t
         )
     stats = server.service.scheduler.stats
     assert stats.preempted_warmups >= 1
-    # a warmup batch is 64 tokens: well under a second on a 2-core AVX2 CPU, but ~2 s without AVX2 and
-    # slower still on a busy core, so the bound is also 3 batches as measured here (the full warmup is ~30)
-    assert body["timings"]["queue_ms"] < max(1500, 3 * batch_ms)
+    # the batch in flight stops within a graph node (ms: docs/performance.md); a warmup batch of 64 tokens
+    # takes ~0.7-2 s on these CPUs, which the completion used to wait for
+    assert body["timings"]["queue_ms"] < max(100, batch_ms / 2)
 
 
 @pytest.mark.parametrize(
