@@ -262,14 +262,17 @@ class Engine:
         return common_prefix(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
 
     def snapshot(self) -> KvSnapshot:
-        """A copy of the KV cache (keys and values only, ~12 KiB per token for the 0.5B)."""
+        """A copy of the KV cache (keys and values only, `kv_bytes_per_token` per token: 12 KiB for the
+        0.5B). Costs two copies of it at once, briefly (llama.cpp's buffer, then the bytes kept)."""
         import llama_cpp
 
         ctx = self._llama._ctx.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-        return KvSnapshot(tuple(self._cached), bytes(buffer[:written]))
+        # string_at copies in C; slicing the ctypes array would build a list of ints first (8 bytes per
+        # byte, ~1.5 s for a 2,000-token snapshot: runs/snapshot_cost.py)
+        return KvSnapshot(tuple(self._cached), ctypes.string_at(buffer, written))
 
     def restore(self, snapshot: KvSnapshot) -> None:
         """Replace the KV cache with `snapshot`."""
