@@ -140,7 +140,11 @@ class Completer:
         """Generate and post-process for a prompt `prepare` built (a caller that also shows the prompt
         builds it once)."""
         generated = self.engine.generate(
-            prepared.prompt.tokens, self.settings.generation, prepared.should_stop(self.settings), cancel
+            prepared.prompt.tokens,
+            self.settings.generation,
+            prepared.should_stop(self.settings),
+            cancel,
+            prepared.prompt.healed,
         )
         return finish(prepared, generated, self.settings)
 

@@ -56,7 +56,8 @@ class PromptConfig:
     )
     heal_trailing_whitespace: bool = setting(
         False,
-        "leave spaces before the cursor out of the prompt and let the model write them (no double space)",
+        "leave spaces before the cursor out of the prompt; the model writes them, its first tokens held to "
+        "agree with them (token healing: no double space, no statement ended after `return `)",
     )
     cold_prompt_tokens: int = setting(
         0,

@@ -31,6 +31,7 @@ from nanocomplete.errors import Cancelled, EngineError, PromptError
 
 SHORT_TEXT_CHARS = 4096  # texts up to this long are cached by the tokenizer
 CACHED_TEXTS = 4096  # at most ~16 MB
+MASKS_CACHED = 64  # vocabulary masks of required starts (healed whitespace: a few distinct), 152 KB each
 
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
@@ -223,6 +224,7 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+        self._masks: dict[bytes, np.ndarray] = {}  # by required text: the tokens that agree with it
         # read by llama.cpp's abort callback, installed only while an interruptible prefill runs
         self._abort = AbortFlag()
         _quiet_aborted_batches()
@@ -350,11 +352,16 @@ class Engine:
         generation: GenerationConfig = GenerationConfig(),
         should_stop: StopCheck | None = None,
         cancel: CancelCheck | None = None,
+        required_start: str = "",
     ) -> Generation:
         """Complete `prompt`: at most `generation.max_tokens` new tokens. With `generation.draft` and a
         temperature of 0, speculative decoding: each round the drafter guesses up to `draft_max_tokens`
         tokens and the model verifies them in one batch; the tokens are those of plain greedy decoding,
-        up to floating point (a batched decode may flip a near-tie; docs/numerics.md)."""
+        up to floating point (a batched decode may flip a near-tie; docs/numerics.md).
+
+        `required_start`: text the output must begin with (the whitespace a healed prompt left out,
+        `prompt.Prompt.healed`). Until the output covers it, only tokens that agree with it, or a stop
+        token, are chosen (token healing); their log-probabilities are the model's, unconstrained."""
         extra = generation.draft_max_tokens if generation.draft != "none" else 0
         if len(prompt) + generation.max_tokens + extra > self.config.context_window_tokens:
             raise PromptError(
@@ -366,6 +373,7 @@ class Engine:
         evaluated, reused = self.prefill(prompt, cancel)
         prompt_done = time.perf_counter()
         out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop)
+        self._decode_required_start(out, required_start.encode(), generation, cancel)
         if drafter is None:
             self._decode_plain(out, generation, cancel)
         else:
@@ -398,6 +406,42 @@ class Engine:
         if self.draft_engine is None:
             raise EngineError("draft=model needs a draft_model (EngineConfig.draft_model)")
         return self.draft_engine.draft_greedy
+
+    def _decode_required_start(
+        self, out: _Output, required: bytes, generation: GenerationConfig, cancel: CancelCheck | None
+    ) -> None:
+        """Choose tokens that agree with `required` until the output covers it (greedy, or sampled at the
+        generation's temperature among them)."""
+        rng = np.random.default_rng(generation.seed)
+        while not out.done and len(out.raw) < len(required):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during generation")
+            logits = self._last_logits()
+            allowed = np.where(self._agreeing_tokens(required[len(out.raw) :]), logits, -np.inf)
+            if generation.temperature <= 0:
+                token = int(np.argmax(allowed))
+            else:
+                scaled = allowed.astype(np.float64) / generation.temperature
+                probs = np.exp(scaled - scaled.max())
+                token = int(rng.choice(self._n_vocab, p=probs / probs.sum()))
+            if out.add(token, _logprob(logits, token)):
+                self._decode([token])
+
+    def _agreeing_tokens(self, rest: bytes) -> np.ndarray:
+        """A mask over the vocabulary: tokens whose text starts with `rest` or is a non-empty start of it,
+        and the stop tokens (the model may still decline to complete)."""
+        mask = self._masks.get(rest)
+        if mask is None:
+            mask = np.array([t.startswith(rest) or (t != b"" and rest.startswith(t)) for t in self._pieces])
+            mask[list(self._stop_ids)] = True
+            if len(self._masks) < MASKS_CACHED:
+                self._masks[rest] = mask
+        return mask
+
+    @functools.cached_property
+    def _pieces(self) -> list[bytes]:
+        """Each token's text, in bytes (special tokens: b""); built at first use, ~1.5 s on a 2-core CPU."""
+        return [self._llama.detokenize([token]) for token in range(self._n_vocab)]
 
     def _decode_plain(self, out: _Output, generation: GenerationConfig, cancel: CancelCheck | None) -> None:
         rng = np.random.default_rng(generation.seed)
@@ -593,6 +637,11 @@ class _Output:
     @property
     def remaining(self) -> int:
         return self._max_tokens - len(self.ids)
+
+    @property
+    def raw(self) -> bytes:
+        """The output's bytes (its text may still lack the end of a character split across tokens)."""
+        return b"".join(self._pieces)
 
     def add(self, token: int, logprob: float) -> bool:
         """Take the next token; False once the generation has ended (the token may end it)."""

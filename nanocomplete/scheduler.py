@@ -55,6 +55,7 @@ class Job:
     cache_outcome: str = "miss"  # "hit" (live cache holds half the prompt or more), "snapshot", "miss"
     queue_ms: float = 0.0
     document: str = ""  # the document it completes (its key may name one of the document's prompts)
+    required_start: str = ""  # text the output must begin with (Engine.generate)
 
     def __post_init__(self):
         self.document = self.document or self.key
@@ -153,10 +154,12 @@ class Scheduler:
         generation: GenerationConfig,
         should_stop: Callable[[str], bool] | None = None,
         document: str | None = None,
+        required_start: str = "",
     ) -> Job:
         """Queue a completion of `prompt`, whose KV state is kept under `key`; it cancels the older
-        completions of the same `document` (default: `key`)."""
+        completions of the same `document` (default: `key`). `required_start`: as in `Engine.generate`."""
         job = Job("complete", key, prompt, generation, should_stop, document=document or key)
+        job.required_start = required_start
         with self._condition:
             self._check_open()
             for older in self._completions:
@@ -271,7 +274,7 @@ class Scheduler:
 
     def _complete(self, job: Job) -> Generation:
         result = self.engine.generate(
-            job.prompt, job.generation, job.should_stop, cancel=lambda: job.cancelled
+            job.prompt, job.generation, job.should_stop, lambda: job.cancelled, job.required_start
         )
         self.stats.completions += 1
         return result

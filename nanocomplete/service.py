@@ -197,6 +197,7 @@ class CompletionService:
             settings.generation,
             prepared.should_stop(settings),
             request.uri,
+            prepared.prompt.healed,
         )
         return pending
 

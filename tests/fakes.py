@@ -41,7 +41,12 @@ class FakeEngine:
         return len(prompt) - reused, reused
 
     def generate(
-        self, prompt, generation: GenerationConfig = GenerationConfig(), should_stop=None, cancel=None
+        self,
+        prompt,
+        generation: GenerationConfig = GenerationConfig(),
+        should_stop=None,
+        cancel=None,
+        required_start="",
     ):
         evaluated, reused = self.prefill(prompt)
         text = self.answer

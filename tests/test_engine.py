@@ -219,3 +219,33 @@ def test_the_abort_flag_is_read_by_c_code_that_answers_its_state():
     assert flag.is_set() and reader(flag.pointer) is True
     flag.clear()
     assert not flag.is_set() and reader(flag.pointer) is False
+
+
+GENERATOR = (
+    "export async function* withPing<T>(iterable: AsyncIterable<T>) {\n"
+    "  const iterator = iterable[Symbol.asyncIterator]();\n"
+    "  while (true) {\n"
+    "    const result = await iterator.next();\n"
+    "    if (result.done) {\n"
+    "      return "
+)
+
+
+@pytest.mark.parametrize(
+    ("before_cursor", "after_cursor", "left_out", "expected"),
+    [
+        # "return " typed: left to itself, the model sees "return" and ends the statement (";")
+        (GENERATOR, "\n    }\n    yield result.value;\n  }\n}\n", " ", "result.value;"),
+        # an auto-indented new line: the indentation is left out
+        (CODE.rpartition("\n")[0] + "\n    ", "\n", "    ", "return side"),
+    ],
+)
+def test_a_healed_prompt_generates_text_that_begins_with_the_whitespace_left_out(
+    engine, before_cursor, after_cursor, left_out, expected
+):
+    config = prompt.PromptConfig(current_line_after_middle=True, heal_trailing_whitespace=True)
+    built = prompt.build(FimInput(before_cursor, after_cursor), engine.tokenize, config)
+    assert built.healed == left_out
+    result = engine.generate(built.tokens, GenerationConfig(max_tokens=12), required_start=built.healed)
+    assert result.text.startswith(left_out)
+    assert built.unheal(result.text).startswith(expected)

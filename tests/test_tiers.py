@@ -70,7 +70,7 @@ class Engine(FakeEngine):
         self.hold = threading.Event()
         self.hold.set()
 
-    def generate(self, prompt, generation=None, should_stop=None, cancel=None):
+    def generate(self, prompt, generation=None, should_stop=None, cancel=None, required_start=""):
         while not self.hold.wait(0.01):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled while held")
