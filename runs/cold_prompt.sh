@@ -4,7 +4,8 @@
 # bounded to it (config.SERVING_PROMPT; `prompt.cold_config`), until the full prompt has warmed. Its worst
 # case has no other files (none cached yet): the budgets below are cold_config's for 512 tokens with no
 # context. Paired against the full serving prompt on the same cross-file next-line examples.
-# Usage: runs/cold_prompt.sh LIMIT [FLAGS...]   (FLAGS go to every `nanocomplete eval`, e.g. --threads 1)
+# Usage: [LANGUAGES="python typescript"] runs/cold_prompt.sh LIMIT [FLAGS...]   (FLAGS go to every
+# `nanocomplete eval`, e.g. --threads 1; one language per process runs them side by side)
 set -uo pipefail
 nc=.venv/bin/nanocomplete
 limit=$1; shift
@@ -18,7 +19,7 @@ run() {  # run OUT_NAME TASK ARGS...
   local out=out/eval/$1; shift
   $nc eval "$@" --out "$out" "${FLAGS[@]}" || echo "FAILED: $out"
 }
-for lang in python typescript; do
+for lang in ${LANGUAGES:-python typescript}; do
   run xf-$lang-$limit--served crossfile-$lang-retrieved --limit "$limit" "${served[@]}"
   run xf-$lang-$limit--cold512 crossfile-$lang-retrieved --limit "$limit" "${cold[@]}"
   for metric in em es; do $nc compare out/eval/xf-$lang-$limit--served out/eval/xf-$lang-$limit--cold512 --metric $metric; done
