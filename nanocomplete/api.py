@@ -55,7 +55,12 @@ class Document(BaseModel):
         whole = all(v is not None for v in full) and all(v is None for v in split)
         parts = all(v is not None for v in split) and all(v is None for v in full)
         if not (whole or parts):
-            raise ValueError("send either `text` with `cursor`, or `prefix` with `suffix` (not both)")
+            fields = ("text", "cursor", "prefix", "suffix")
+            sent = [name for name in fields if getattr(self, name) is not None]
+            raise ValueError(
+                "send either `text` with `cursor`, or `prefix` with `suffix`, and nothing of the other pair; "
+                f"this request has {', '.join(f'`{name}`' for name in sent) or 'none of them'}"
+            )
         return self
 
 

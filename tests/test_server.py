@@ -315,6 +315,14 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, paylo
         assert client.get("/health").status_code == 200
 
 
+def test_a_document_with_text_but_no_cursor_is_told_what_it_sent(server):
+    with server.client() as client:
+        response = client.post("/v1/complete", json={"uri": "x", "text": "a = 1\n"})
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "`text` with `cursor`" in message and "this request has `text`" in message
+
+
 def test_an_engine_failure_is_a_503_and_the_next_request_works(server, monkeypatch):
     real_generate = server.service.engine.generate
     calls = []
