@@ -373,9 +373,10 @@ class Engine:
         evaluated, reused = self.prefill(prompt, cancel)
         prompt_done = time.perf_counter()
         out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop)
-        self._decode_required_start(out, required_start.encode(), generation, cancel)
+        rng = np.random.default_rng(generation.seed)
+        self._decode_required_start(out, required_start.encode(), generation.temperature, rng, cancel)
         if drafter is None:
-            self._decode_plain(out, generation, cancel)
+            self._decode_plain(out, generation.temperature, rng, cancel)
         else:
             # a verify batch (the next token and the draft) must fit one llama.cpp batch
             longest = min(generation.draft_max_tokens, self.config.batch_tokens - 1)
@@ -408,23 +409,19 @@ class Engine:
         return self.draft_engine.draft_greedy
 
     def _decode_required_start(
-        self, out: _Output, required: bytes, generation: GenerationConfig, cancel: CancelCheck | None
+        self,
+        out: _Output,
+        required: bytes,
+        temperature: float,
+        rng: np.random.Generator,
+        cancel: CancelCheck | None,
     ) -> None:
-        """Choose tokens that agree with `required` until the output covers it (greedy, or sampled at the
-        generation's temperature among them)."""
-        rng = np.random.default_rng(generation.seed)
+        """Choose tokens that agree with `required` until the output covers it."""
         while not out.done and len(out.raw) < len(required):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled during generation")
-            logits = self._last_logits()
-            allowed = np.where(self._agreeing_tokens(required[len(out.raw) :]), logits, -np.inf)
-            if generation.temperature <= 0:
-                token = int(np.argmax(allowed))
-            else:
-                scaled = allowed.astype(np.float64) / generation.temperature
-                probs = np.exp(scaled - scaled.max())
-                token = int(rng.choice(self._n_vocab, p=probs / probs.sum()))
-            if out.add(token, _logprob(logits, token)):
+            token, logprob = self._sample(temperature, rng, self._agreeing_tokens(required[len(out.raw) :]))
+            if out.add(token, logprob):
                 self._decode([token])
 
     def _agreeing_tokens(self, rest: bytes) -> np.ndarray:
@@ -443,12 +440,13 @@ class Engine:
         """Each token's text, in bytes (special tokens: b""); built at first use, ~1.5 s on a 2-core CPU."""
         return [self._llama.detokenize([token]) for token in range(self._n_vocab)]
 
-    def _decode_plain(self, out: _Output, generation: GenerationConfig, cancel: CancelCheck | None) -> None:
-        rng = np.random.default_rng(generation.seed)
+    def _decode_plain(
+        self, out: _Output, temperature: float, rng: np.random.Generator, cancel: CancelCheck | None
+    ) -> None:
         while not out.done:
             if cancel is not None and cancel():
                 raise Cancelled("cancelled during generation")
-            token, logprob = self._sample(generation.temperature, rng)
+            token, logprob = self._sample(temperature, rng)
             if out.add(token, logprob):
                 self._decode([token])
 
@@ -578,13 +576,17 @@ class Engine:
             raise EngineError(f"llama.cpp decode failed: {error}") from error
         self._cached.extend(batch)
 
-    def _sample(self, temperature: float, rng: np.random.Generator) -> tuple[int, float]:
-        """Next token and its log-probability, from the logits of the last evaluated position."""
+    def _sample(
+        self, temperature: float, rng: np.random.Generator, allowed: np.ndarray | None = None
+    ) -> tuple[int, float]:
+        """Next token and its log-probability (the model's, unconstrained), from the logits of the last
+        evaluated position; `allowed`: a mask over the vocabulary of the tokens it may be (None: any)."""
         logits = self._last_logits()
+        choices = logits if allowed is None else np.where(allowed, logits, -np.inf)
         if temperature <= 0:
-            token = int(np.argmax(logits))
+            token = int(np.argmax(choices))
         else:
-            scaled = logits.astype(np.float64) / temperature  # choice() wants p to sum to 1 in float64
+            scaled = choices.astype(np.float64) / temperature  # choice() wants p to sum to 1 in float64
             probs = np.exp(scaled - scaled.max())
             token = int(rng.choice(self._n_vocab, p=probs / probs.sum()))
         return token, _logprob(logits, token)

@@ -158,8 +158,10 @@ class Scheduler:
     ) -> Job:
         """Queue a completion of `prompt`, whose KV state is kept under `key`; it cancels the older
         completions of the same `document` (default: `key`). `required_start`: as in `Engine.generate`."""
-        job = Job("complete", key, prompt, generation, should_stop, document=document or key)
-        job.required_start = required_start
+        job = Job(
+            "complete", key, prompt, generation, should_stop,
+            document=document or key, required_start=required_start,
+        )  # fmt: skip
         with self._condition:
             self._check_open()
             for older in self._completions:

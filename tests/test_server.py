@@ -273,9 +273,9 @@ def test_a_completion_during_a_long_warmup_interrupts_the_batch_in_progress(serv
         )
     stats = server.service.scheduler.stats
     assert stats.preempted_warmups >= 1
-    # the batch in flight stops within a graph node (ms: docs/performance.md); a warmup batch of 64 tokens
-    # takes ~0.7-2 s on these CPUs, which the completion used to wait for
-    assert body["timings"]["queue_ms"] < max(100, batch_ms / 2)
+    # llama.cpp's abort callback stops the batch in flight within milliseconds; were the completion to
+    # wait for the batch's end, it would wait half a batch on average (the full warmup is ~30 batches)
+    assert body["timings"]["queue_ms"] < max(150, batch_ms / 4)
 
 
 @pytest.mark.parametrize(
