@@ -13,6 +13,7 @@ from pathlib import Path
 from nanocomplete import config, models
 from nanocomplete.config import GenerationConfig, add_settings_flags, settings_from_args
 from nanocomplete.errors import NanocompleteError
+from nanocomplete.evals.tasks import CURSORS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +115,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--cursor",
-        choices=("line-start", "typed"),
+        choices=CURSORS,
         default="line-start",
-        help="cursor at the start of the reference line, or after its first typed word",
+        help="cursor at the start of the reference line, after its first typed word, or after its first "
+        "opening bracket with the editor's auto-closed characters right of it",
     )
     evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(
@@ -251,6 +253,13 @@ def make_parser() -> argparse.ArgumentParser:
         type=int,
         default=60,
         help="served requests the naive arm replays (a seeded sample; default: %(default)s)",
+    )
+    replay.add_argument(
+        "--auto-close",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the editor closes brackets and quotes as they are typed, as VS Code does (default: on; "
+        "--no-auto-close for the typist of replays before 2026-12-01)",
     )
     replay.add_argument("--out", type=Path, help="run directory (default: out/bench/replay-MODEL)")
     replay.add_argument(
@@ -592,7 +601,7 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     try:
         result = replay.run(
             repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests,
-            args.sessions_per_repo,
+            args.sessions_per_repo, args.auto_close,
         )  # fmt: skip
     finally:
         shutil.rmtree(kv_dir, ignore_errors=True)

@@ -69,6 +69,12 @@ class PromptConfig:
         "with current_line_after_middle: lines typed since the middle's last start stay after <|fim_middle|> "
         "up to this many tokens, a new line then evaluates only them, not the suffix; 0: the current line",
     )
+    suffix_skips_auto_closed: bool = setting(
+        False,
+        "when the rest of the cursor's line is only what editors auto-close (`)`, `]`, `}`, `>`, quotes), "
+        "leave it out of the suffix: the model writes it and the completion covers it, and typing a bracket "
+        "or its closer does not evaluate the whole suffix again",
+    )
 
 
 # header: the document's own imports when the prefix window cuts them; import: definitions of imported
@@ -230,6 +236,7 @@ SERVING_PROMPT = PromptConfig(
     current_line_after_middle=True,
     heal_trailing_whitespace=True,
     max_middle_tokens=64,
+    suffix_skips_auto_closed=True,
 )
 # ... and the confidence gate: hide a completion whose mean token log-prob is below -0.5. Chosen with
 # `nanocomplete gate` on the evaluation runs (docs/results.md): on cross-file next-line completions it shows

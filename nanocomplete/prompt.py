@@ -33,6 +33,12 @@ ends in the spaces before the cursor ends on a token boundary the model never sa
 " return" (one space too many). With `heal_trailing_whitespace` those spaces are left out of the prompt,
 the model writes them again, and `Prompt.unheal` removes them from what it wrote.
 
+Auto-closed characters. Typing `(` makes the editor insert `)` right of the cursor, and typing `)` steps over
+it: the rest of the line changes at every bracket, and the suffix, which starts with it, is evaluated again
+(~250 tokens). With `suffix_skips_auto_closed`, a rest of the line made only of such characters is left out of
+the suffix (it then starts at the line break): the model writes the closers itself, as it would at the end
+of a line, and the editor's replace range covers the ones already there (`postprocess.covered_closers`).
+
 User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
 "<|fim_prefix|>" in a file is text. Marker ids are inserted directly.
 """
@@ -45,6 +51,7 @@ from dataclasses import dataclass, replace
 from nanocomplete import fim
 from nanocomplete.config import PromptConfig
 from nanocomplete.errors import PromptError
+from nanocomplete.postprocess import CLOSERS
 
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
@@ -96,6 +103,7 @@ class Prompt:
     middle_start_line: int = (
         0  # first line of the file in the middle (0-based; the cursor's line, or earlier)
     )
+    auto_closed_left_out: str = ""  # the rest of the cursor's line left out of the suffix (auto-closed)
 
     def unheal(self, generated: str) -> str:
         """The generated text as it goes after the cursor: without the left-out whitespace."""
@@ -134,7 +142,11 @@ def build(
         prefix_text, middle = window + typed, ""
     prefix_ids = tokenize(prefix_text)
     middle_ids = tokenize(middle) if middle else []
-    suffix_ids = _truncate_suffix(fim_input.suffix, tokenize, config.max_suffix_tokens)
+    suffix, auto_closed = fim_input.suffix, ""
+    if config.suffix_skips_auto_closed and fim_input.line_prefix.strip():
+        auto_closed = auto_closed_rest(fim_input.suffix)
+        suffix = suffix[len(auto_closed) :]
+    suffix_ids = _truncate_suffix(suffix, tokenize, config.max_suffix_tokens)
     context_ids, used = _context(fim_input, tokenize, config.max_context_tokens)
     tokens = (
         *context_ids,
@@ -153,7 +165,16 @@ def build(
         healed=healed,
         header_lines_shown=tuple(number for number, _ in header),
         middle_start_line=middle_start + line_offset,
+        auto_closed_left_out=auto_closed,
     )
+
+
+def auto_closed_rest(suffix: str) -> str:
+    """The rest of the cursor's line (the start of `suffix`) when it holds nothing but characters that
+    editors auto-close, with spaces; "" otherwise."""
+    line_suffix = suffix.partition("\n")[0]
+    only_closers = line_suffix.strip(" \t") and not line_suffix.strip(" \t" + CLOSERS)
+    return line_suffix if only_closers else ""
 
 
 COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded prompt

@@ -235,7 +235,12 @@ class ArmRun:
 
 
 def replay_served(
-    service_factory: Callable, repo: Repo, seed: int, log: Callable, workspaces: Path | None = None
+    service_factory: Callable,
+    repo: Repo,
+    seed: int,
+    log: Callable,
+    workspaces: Path | None = None,
+    auto_close: bool = True,
 ) -> tuple[ArmRun, list[dict]]:
     """The served arm on `repo`; returns the run and the request bodies it sent. The workspace (the
     repository with the regions removed) is made under `workspaces` and left there for the naive arm, or
@@ -253,17 +258,18 @@ def replay_served(
             httpx.Client(base_url=server.url, timeout=600) as client,
         ):
             arm = ServedArm(client, root)
-            session = typist.Typist(repo.files, regions, seed).run(script, arm, log)
+            session = typist.Typist(repo.files, regions, seed, auto_close).run(script, arm, log)
         return ArmRun(f"{repo.name} #{seed}", repo.language, session), arm.bodies
     finally:
         if workspaces is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def replay_peer(url: str, repo: Repo, seed: int, log: Callable) -> ArmRun:
+def replay_peer(url: str, repo: Repo, seed: int, log: Callable, auto_close: bool = True) -> ArmRun:
     regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
     with httpx.Client(base_url=url, timeout=600) as client:
-        session = typist.Typist(repo.files, regions, seed).run(script, PeerArm(client, seed), log)
+        typed = typist.Typist(repo.files, regions, seed, auto_close)
+        session = typed.run(script, PeerArm(client, seed), log)
     return ArmRun(f"{repo.name} #{seed}", repo.language, session)
 
 
@@ -641,9 +647,11 @@ def run(
     seed: int = 0,
     naive_requests: int = 60,
     sessions_per_repo: int = 1,
+    auto_close: bool = True,
 ) -> dict:
     """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
-    under `out` and returns the summaries (per language and overall) and the ratios the last lines print."""
+    under `out` and returns the summaries (per language and overall) and the ratios the last lines print.
+    `auto_close`: the editor closes brackets and quotes as they are typed (`typist.auto_closed`)."""
     sessions = [(repo, seed + n) for repo in repos for n in range(sessions_per_repo)]
     workspaces = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-"))  # kept until the naive arm ran
     progress = _Progress()
@@ -655,16 +663,20 @@ def run(
                 session_seed,
                 progress.start(f"served · {repo.name} #{session_seed}"),
                 workspaces,
+                auto_close,
             )
             for repo, session_seed in sessions
             if "served" in arms
         ]
         peer_runs = (
-            _replay_peer_arm(peer_server, sessions, progress) if "peer" in arms and peer_server else []
+            _replay_peer_arm(peer_server, sessions, progress, auto_close)
+            if "peer" in arms and peer_server
+            else []
         )
         result: dict = {
             "seeds": [seed + n for n in range(sessions_per_repo)],
             "repos": [f"{r.name} ({r.language})" for r in repos],
+            "auto_close": auto_close,
             "arms": {},
         }
         by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
@@ -694,10 +706,18 @@ def run(
     return result
 
 
-def _replay_peer_arm(peer_server: Callable[[], LlamaServer], sessions: list, progress) -> list[ArmRun]:
+def _replay_peer_arm(
+    peer_server: Callable[[], LlamaServer], sessions: list, progress, auto_close: bool
+) -> list[ArmRun]:
     with peer_server() as server:
         return [
-            replay_peer(server.url, repo, session_seed, progress.start(f"peer · {repo.name} #{session_seed}"))
+            replay_peer(
+                server.url,
+                repo,
+                session_seed,
+                progress.start(f"peer · {repo.name} #{session_seed}"),
+                auto_close,
+            )
             for repo, session_seed in sessions
         ]
 

@@ -32,7 +32,7 @@ from nanocomplete.engine import Engine
 from nanocomplete.errors import ModelError, PromptError
 from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
-from nanocomplete.prompt import ExtraFile, FimInput, cold_config
+from nanocomplete.prompt import ExtraFile, FimInput, auto_closed_rest, cold_config
 from nanocomplete.scheduler import Compute, Job, Scheduler
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
@@ -370,8 +370,12 @@ class CompletionService:
         return state
 
     def _typed_through(self, state: DocumentState, fim_input: FimInput) -> str | None:
-        """The rest of the last completion when the user has typed its beginning since."""
-        if not state.last_completion or fim_input.suffix != state.last_suffix:
+        """The rest of the last completion when the user has typed its beginning since. The auto-closed
+        characters right of the cursor may differ: typing `(` adds one, typing `)` steps over it, and the
+        answer's range covers the ones the rest types again."""
+        if not state.last_completion or _past_auto_closed(fim_input.suffix) != _past_auto_closed(
+            state.last_suffix
+        ):
             return None
         if not fim_input.prefix.startswith(state.last_prefix):
             return None
@@ -411,6 +415,10 @@ class CompletionService:
             model=self.model_name,
             tier=self.tier,
         )
+
+
+def _past_auto_closed(suffix: str) -> str:
+    return suffix[len(auto_closed_rest(suffix)) :]
 
 
 @dataclass(frozen=True)

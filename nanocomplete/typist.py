@@ -9,7 +9,11 @@ writes it back character by character, the way an editor sends it:
   type what it accepted;
 - now and then it deletes a few characters it just typed, asks again, and types them again;
 - it switches files (the editor warms the new file), comes back, and jumps to a second region of the
-  same file.
+  same file;
+- with `auto_close` (the default, as in VS Code), the editor closes brackets and quotes as they are typed:
+  the closers of the current line's open brackets and strings stand right of the cursor, and typing a
+  closer steps over its own (`auto_closed`). Only the current line's: VS Code's Enter between `{}` moves
+  the `}` to a line below, which this model leaves out.
 Every request is labelled with its kind (`REQUEST_KINDS`), which is what latency depends on.
 
 The script depends only on the files and the seed, never on the suggestions, so every arm of a replay
@@ -29,6 +33,8 @@ MIN_ACCEPTED_CHARS = 3  # a shorter accepted text is not worth a Tab: counted as
 REGION_LINES = 12  # lines removed from a region (the typist writes at most these)
 DELETE_PROBABILITY = 0.08  # after a mid-line request: delete 1-3 typed characters, ask, retype them
 REQUEST_KINDS = ("mid_line", "new_line", "first_in_file", "return_to_file", "after_jump")
+AUTO_CLOSED_PAIRS = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'", "`": "`"}  # VS Code's, TS and Python
+_COMMENT_STARTS = ("#", "//")
 
 # VS Code's "accept next word" steps: a run of word characters or of other symbols, with the whitespace
 # before it; a line break is a step of its own.
@@ -51,6 +57,29 @@ def accepted_prefix(suggestion: str, upcoming: str) -> str:
                 break
             taken, end = candidate, step.end()
     return taken if len(taken.strip()) >= MIN_ACCEPTED_CHARS else ""
+
+
+def auto_closed(line: str) -> str:
+    """What an editor has inserted right of the cursor after `line` was typed on a line of its own: the
+    closers of the brackets and strings it opened and did not close, innermost first. A typed closer steps
+    over the one the editor put there; inside a string or after a comment start nothing is auto-closed, and
+    a quote right after a word character (`don't`) is not either."""
+    pending: list[str] = []
+    for index, char in enumerate(line):
+        in_string = bool(pending) and pending[-1] in "\"'`"
+        if pending and char == pending[-1]:
+            pending.pop()
+        elif in_string:
+            continue
+        elif line.startswith(_COMMENT_STARTS, index):
+            break
+        elif char in AUTO_CLOSED_PAIRS and not (char in "\"'`" and index and _is_word(line[index - 1])):
+            pending.append(AUTO_CLOSED_PAIRS[char])
+    return "".join(reversed(pending))
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 @dataclass(frozen=True)
@@ -131,15 +160,16 @@ class Session:
 class Typist:
     """Writes the removed regions back into `files` through an `Arm`, following a script."""
 
-    def __init__(self, files: dict[str, str], regions: list[Region], seed: int):
-        self.files, self.regions, self.seed = files, regions, seed
+    def __init__(self, files: dict[str, str], regions: list[Region], seed: int, auto_close: bool = True):
+        self.files, self.regions, self.seed, self.auto_close = files, regions, seed, auto_close
         self.written = {region: "" for region in regions}  # text of each region written so far
 
     # --- the editor's view ---
 
     def document(self, region: Region) -> Document:
         """The file with every region's unwritten part removed, the cursor after `region`'s written text
-        (a region not being written shows only its complete lines)."""
+        and before what the editor auto-closed on its line (a region not being written shows only its
+        complete lines)."""
         lines = self.files[region.path].split("\n")
         out: list[str] = []
         cursor = (0, 0)
@@ -149,7 +179,8 @@ class Typist:
             written = self.written[other].split("\n")
             if other == region:
                 cursor = (len(out) + len(written) - 1, _utf16_len(written[-1]))
-                out.extend(written)
+                out.extend(written[:-1])
+                out.append(written[-1] + (auto_closed(written[-1]) if self.auto_close else ""))
             elif self.written[other] == self.target(other):
                 out.extend(written)
             else:

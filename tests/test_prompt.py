@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from nanocomplete import fim, prompt
+from nanocomplete import fim, prompt, typist
 from nanocomplete.config import PromptConfig
 from nanocomplete.engine import common_prefix
 from nanocomplete.prompt import ExtraFile, FimInput
@@ -324,3 +324,46 @@ def test_a_huge_line_on_both_sides_of_the_cursor_fits_both_budgets(tokenizer):
     config = PromptConfig(max_prefix_tokens=256, max_suffix_tokens=64)
     built = prompt.build(FimInput(MINIFIED, MINIFIED), tokenizer.tokenize, config)
     assert built.prefix_tokens <= 256 and built.suffix_tokens <= 64
+
+
+AUTO_CLOSED_CONFIG = dataclasses.replace(MIDDLE_CONFIG, suffix_skips_auto_closed=True)
+
+
+def _keystrokes_with_auto_close(line: str) -> list[FimInput]:
+    """The cursor text after each character of `line`, typed in an editor that auto-closes brackets."""
+    head, suffix = numbered_lines(100), "\nprint(result)\n"
+    return [FimInput(head + line[:n], typist.auto_closed(line[:n]) + suffix) for n in range(1, len(line) + 1)]
+
+
+def test_typing_brackets_that_the_editor_closes_keeps_every_token_up_to_the_middle(tokenizer):
+    inputs = _keystrokes_with_auto_close('    total = sum(price(item["cost"]) for item in items)')
+    assert any(i.line_suffix for i in inputs)  # the editor's closers were right of the cursor
+    built, hints = [], (None, None)
+    for fim_input in inputs:
+        built.append(prompt.build(fim_input, tokenizer.tokenize, AUTO_CLOSED_CONFIG, *hints))
+        hints = (built[-1].prefix_start_line, built[-1].middle_start_line)
+    up_to_middle = {b.tokens[: b.tokens.index(fim.FIM_MIDDLE) + 1] for b in built}
+    assert len(up_to_middle) == 1
+    assert {b.auto_closed_left_out for b in built} == {'"]))', "]))", "))", ")", ""}
+
+
+def test_without_the_setting_an_auto_closed_bracket_changes_the_suffix_from_its_first_token(tokenizer):
+    def suffix_tokens(fim_input: FimInput) -> tuple[int, ...]:
+        tokens = prompt.build(fim_input, tokenizer.tokenize, MIDDLE_CONFIG).tokens
+        return tokens[tokens.index(fim.FIM_SUFFIX) + 1 : tokens.index(fim.FIM_MIDDLE)]
+
+    before, after = _keystrokes_with_auto_close("    total = sum(")[-2:]
+    assert after.line_suffix == ")" and suffix_tokens(before)[0] != suffix_tokens(after)[0]
+
+
+def test_only_a_rest_of_line_of_closers_after_typed_code_is_left_out_of_the_suffix(tokenizer):
+    def left_out(prefix: str, suffix: str) -> str:
+        return prompt.build(
+            FimInput(prefix, suffix), tokenizer.tokenize, AUTO_CLOSED_CONFIG
+        ).auto_closed_left_out
+
+    assert left_out("x = f(", ")\ny = 2\n") == ")"
+    assert left_out("x = f(g(", "))  \ny = 2\n") == "))  "
+    assert left_out("x = f(a, ", "b)\ny = 2\n") == ""  # code right of the cursor stays in the suffix
+    assert left_out("f(\n    ", ")\n") == ""  # only indentation typed: the closer is the next line's text
+    assert left_out("x = f(", "") == ""

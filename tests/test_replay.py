@@ -136,6 +136,34 @@ def test_accepted_text_is_not_typed_and_deletions_are_retyped():
     assert shrunk  # some requests come after deleting what was just typed
 
 
+@pytest.mark.parametrize(
+    ("typed", "closers"),
+    [
+        ("    total = sum(", ")"),
+        ("    total = sum(price(item[", "]))"),
+        ("    total = sum(price(item[0]) ", ")"),  # typed closers step over their own
+        ('    name = f("a(', '")'),  # nothing is auto-closed inside a string
+        ("    # it's (", ""),  # nor after a comment start
+        ("    note = it's", ""),  # a quote after a word character opens nothing
+        ("    value = {'a': [", "]}"),
+        ("    done()", ""),
+    ],
+)
+def test_auto_closed_gives_the_closers_the_editor_put_right_of_the_cursor(typed, closers):
+    assert typist.auto_closed(typed) == closers
+
+
+def test_the_editor_shows_auto_closed_characters_right_of_the_cursor_and_the_typist_steps_over_them():
+    regions, script = typist.plan_session(FILES, (".py",), seed=0)
+    closing, plain = RecordingArm(), RecordingArm()
+    typist.Typist(FILES, regions, 0).run(script, closing)
+    typist.Typist(FILES, regions, 0, auto_close=False).run(script, plain)
+    rests = [d.text.split("\n")[d.line][len(d.line_prefix) :] for d in closing.asked]
+    assert any(rest == ")" for rest in rests) and all(rest.strip(")]}'\"") == "" for rest in rests)
+    assert [d.line_prefix for d in closing.asked] == [d.line_prefix for d in plain.asked]
+    assert not any(d.text.split("\n")[d.line][len(d.line_prefix) :] for d in plain.asked)
+
+
 # --- the peer driver (llama.vscode) ---
 
 

@@ -165,6 +165,38 @@ def test_a_new_line_evaluates_its_own_tokens_not_the_suffix_again(server):
     assert timings["prompt_tokens_evaluated"] <= 16  # the ~10 tokens typed since, and no suffix
 
 
+def test_typing_a_bracket_the_editor_closes_evaluates_its_own_tokens_not_the_suffix_again(server):
+    before = CODE + "def rectangle_area(width: float, height: float) -> float:\n    return max(width"
+    after = "\n" + "".join(
+        f"\n\ndef shape_{i}(size: float) -> float:\n    return size * {i}.5\n" for i in range(12)
+    )
+    uri = "file:///w/shapes.py"
+    with server.client() as client:
+
+        def ask(prefix: str, auto_closed: str) -> dict:
+            lines = prefix.split("\n")
+            body = {
+                "uri": uri,
+                "text": prefix + auto_closed + after,
+                "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
+            }
+            response = client.post("/v1/complete", json=body)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        ask(before, ")")
+        opened = ask(before + " * abs(", "))")  # the editor closed the new bracket too
+        stepped_over = ask(before + " * abs(height)", ")")  # the typed `)` stepped over its own
+    for answer in (opened, stepped_over):
+        timings = answer["timings"]
+        assert answer["cache"] != "result_cache"
+        assert timings["prompt_tokens"] - timings["prompt_tokens_evaluated"] > 150  # the suffix stayed cached
+        assert timings["prompt_tokens_evaluated"] <= 8  # the few tokens typed since
+    line, character = 9, len("    return max(width * abs(")
+    covered = opened["replace_range"]["end"]["character"] - character
+    assert opened["replace_range"]["start"] == {"line": line, "character": character} and covered in (0, 2)
+
+
 def bounded_settings(cold_prompt_tokens: int):
     from nanocomplete.completion import Settings
     from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT

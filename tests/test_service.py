@@ -58,3 +58,31 @@ def test_a_response_says_when_the_prefix_window_moved_and_only_then():
     assert not moved[0]  # the document's first request has no window to move
     assert 3 <= sum(moved) <= 6  # every ~4 typed lines, not on every line
     assert all(not (a and b) for a, b in itertools.pairwise(moved))
+
+
+def test_typing_through_a_completion_steps_over_the_brackets_the_editor_closes():
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+
+    service = CompletionService(
+        FakeEngine("abs(width)) * 2"),
+        "fake",
+        Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS),
+    )
+    head = "def area(width):\n    return max("
+
+    def ask(typed: str, auto_closed: str) -> api.CompleteResponse:
+        text = head + typed + auto_closed + "\n\nprint(area(2))\n"
+        cursor = api.Position(line=1, character=len("    return max(" + typed))
+        request = api.CompleteRequest(uri="file:///w/area.py", text=text, cursor=cursor)
+        return service.finish(service.submit(request))
+
+    try:
+        first = ask("", ")")
+        opened = ask("abs(", "))")  # the editor closed the new bracket
+        stepped_over = ask("abs(width))", "")  # both typed closers stepped over the editor's
+    finally:
+        service.close()
+    assert first.completion == "abs(width)) * 2" and first.replace_range.end.character == 16  # covers `)`
+    assert opened.cache == stepped_over.cache == "result_cache"
+    assert opened.completion == "width)) * 2" and opened.replace_range.end.character == 21  # covers `))`
+    assert stepped_over.completion == " * 2" and stepped_over.replace_range.end.character == 26

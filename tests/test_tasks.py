@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from nanocomplete.evals import score
+from nanocomplete.postprocess import covered_closers
 from nanocomplete.evals.score import score_fim_exec, score_l2r_exec, score_next_line
 from nanocomplete.evals.tasks import Example, get_task, select, with_cursor
 
@@ -90,6 +91,33 @@ def test_a_typed_cursor_moves_the_first_word_into_the_prefix():
     assert typed.prefix + typed.reference == example.prefix + example.reference
     single_word = Example("y", "", "", "    pass\n", "python")
     assert with_cursor(single_word, "typed") == single_word
+
+
+def test_an_auto_closed_cursor_types_up_to_the_first_opener_with_its_closers_right_of_the_cursor():
+    example = Example("x", "def f(a):\n", "print(1)\n", "    return max(a[0], 1)\n", "python")
+    closed = with_cursor(example, "auto-closed")
+    assert closed.prefix == "def f(a):\n    return max(" and closed.suffix == ")\nprint(1)\n"
+    assert closed.reference == "a[0], 1)" and closed.meta["auto_closed"] == ")"
+    no_opener = Example("y", "", "", "    x = y\n", "python")
+    only_closers_after = Example("z", "", "", "    reset()\n", "python")
+    assert with_cursor(no_opener, "auto-closed") == no_opener
+    assert with_cursor(only_closers_after, "auto-closed") == only_closers_after
+
+
+def test_canonical_infills_pass_at_an_auto_closed_cursor_whether_they_cover_the_closers_or_not():
+    examples = [with_cursor(e, "auto-closed") for e in select(get_task("humaneval-fim-single").load(), 40, 0)]
+    closed = [e for e in examples if "auto_closed" in e.meta]
+    assert len(closed) >= 15
+    for example in closed:
+        whole = example.reference  # types the closers again: the completion covers them
+        before = whole[: len(whole) - len(example.meta["auto_closed"])]  # stops before them: they stay
+        stops_before = whole.endswith(example.meta["auto_closed"]) and not covered_closers(
+            before, example.meta["auto_closed"]
+        )
+        for completion in (whole, before) if stops_before else (whole,):
+            scores = score_fim_exec(example, {"completion": completion, "raw": ""})
+            assert scores == {"pass": 1.0, "em": 1.0, "es": 1.0, "strict_em": 1.0}, (example.id, completion)
+        assert score_fim_exec(example, {"completion": "", "raw": ""})["em"] == 0.0
 
 
 def test_the_scoring_process_imports_no_model_code():

@@ -3,7 +3,9 @@
 Run as its own process (`python -m nanocomplete.evals.score RUN_DIR`): it imports no model code, and the
 programs it executes run in the sandbox. Scores per task kind:
 - fim_exec: pass@1 (prefix + completion + suffix, then the problem's tests), Qwen first-line EM and ES on
-  the raw generation, strict EM of the post-processed completion against the whole reference;
+  the raw generation, strict EM of the post-processed completion against the whole reference; at the
+  `auto-closed` cursor, EM, ES and strict EM compare the line as the editor shows it after the completion
+  (the auto-closed characters covered or kept), and the tests run that buffer;
 - l2r_exec: pass@1 of prompt + completion against the tests;
 - next_line: RepoBench EM (whitespace tokens), ES and identifier EM / F1 of the first code line of the
   completion the user would see, plus EM of the raw generation's first code line.
@@ -12,6 +14,7 @@ programs it executes run in the sandbox. Scores per task kind:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 from collections import defaultdict
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from nanocomplete import postprocess
 from nanocomplete.evals import metrics
 from nanocomplete.evals.sandbox import Limits, run_node, run_python
 from nanocomplete.evals.tasks import Example, examples_for, get_task, with_cursor
@@ -47,11 +51,15 @@ def score_fim_exec(example: Example, sample: dict) -> dict:
     completion, raw = sample["completion"], sample["raw"]
     reference_line = metrics.qwen_first_line(example.reference)
     predicted_line = metrics.qwen_first_line(raw)
+    shown = completion
+    if "auto_closed" in example.meta:  # the line as the editor shows it, the closers covered or kept
+        example = _with_closers_covered(example, completion)
+        shown = predicted_line = metrics.qwen_first_line(completion + example.suffix)
     return {
         "pass": float(_execute(example, completion)),
         "em": metrics.exact_match(predicted_line, reference_line),
         "es": metrics.edit_similarity(predicted_line, reference_line),
-        "strict_em": metrics.exact_match(completion, example.reference),
+        "strict_em": metrics.exact_match(shown, example.reference),
     }
 
 
@@ -78,6 +86,13 @@ SCORERS: dict[str, Callable[[Example, dict], dict]] = {
     "l2r_exec": score_l2r_exec,
     "next_line": score_next_line,
 }
+
+
+def _with_closers_covered(example: Example, completion: str) -> Example:
+    """The example whose suffix lacks the auto-closed characters that `completion` covers (VS Code's replace
+    range, `postprocess.covered_closers`): what the editor's buffer holds after the completion."""
+    covered = postprocess.covered_closers(completion, example.suffix.partition("\n")[0])
+    return dataclasses.replace(example, suffix=example.suffix[covered:])
 
 
 def _execute(example: Example, completion: str) -> bool:

@@ -4,6 +4,9 @@ scoring process can load tasks too.
 
 A `typed` cursor moves the first word of the reference line (and the space after it) into the prefix, so
 the model completes a line the user has started typing: the case where the two prompt layouts differ.
+An `auto-closed` cursor types the reference line up to its first opening bracket, and puts the closers an
+editor inserts then (`typist.auto_closed`) right of the cursor: the reference is the rest of the line, and
+the scorer lets the completion cover those closers as the editor's replace range does.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from nanocomplete import typist
 from nanocomplete.config import GenerationConfig, PostprocessConfig
 from nanocomplete.corpus import benchmarks
 from nanocomplete.prompt import ExtraFile, FimInput
 
-CURSORS = ("line-start", "typed")
+CURSORS = ("line-start", "typed", "auto-closed")
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,34 @@ def examples_for(
 
 
 def with_cursor(example: Example, cursor: str) -> Example:
-    """The example with the cursor at the start of the reference line or after its first typed word."""
+    """The example with the cursor at the start of the reference line, after its first typed word, or after
+    its first opening bracket (`auto-closed`; unchanged when the line has none with text after it)."""
     if cursor == "line-start":
         return example
+    if cursor == "auto-closed":
+        return _after_first_opener(example)
     indent = example.reference[: len(example.reference) - len(example.reference.lstrip(" \t"))]
     word = re.match(r"\S+[ \t]+(?=\S)", example.reference[len(indent) :])
     if word is None:
         return example
     typed = indent + word.group(0)
     return replace(example, prefix=example.prefix + typed, reference=example.reference[len(typed) :])
+
+
+def _after_first_opener(example: Example) -> Example:
+    line, newline, rest = example.reference.partition("\n")
+    opener = re.search(r"[(\[{](?=.*[^\s)\]}])", line)  # with more than closers after it
+    if opener is None:
+        return example
+    typed = line[: opener.end()]
+    closers = typist.auto_closed(typed)
+    return replace(
+        example,
+        prefix=example.prefix + typed,
+        suffix=closers + newline + rest + example.suffix,
+        reference=line[len(typed) :],
+        meta={**example.meta, "auto_closed": closers},
+    )
 
 
 # --- loaders ---------------------------------------------------------------------------------------------
