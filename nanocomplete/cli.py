@@ -261,6 +261,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="the editor closes brackets and quotes as they are typed, as VS Code does (default: on; "
         "--no-auto-close for the typist of replays before 2026-12-01)",
     )
+    replay.add_argument(
+        "--typing-ms-per-char",
+        type=float,
+        default=0.0,
+        help="the typist's time per typed character, idle for the server (default: %(default)s, the next "
+        "request the moment an answer comes; 150 is ~80 words a minute)",
+    )
+    replay.add_argument(
+        "--switch-pause-ms",
+        type=float,
+        default=0.0,
+        help="the typist's pause after opening a file, before typing (default: %(default)s)",
+    )
     replay.add_argument("--out", type=Path, help="run directory (default: out/bench/replay-MODEL)")
     replay.add_argument(
         "--show",
@@ -548,7 +561,7 @@ def run_bench_coverage(args: argparse.Namespace) -> int:
 
 
 def run_bench_replay(args: argparse.Namespace) -> int:
-    from nanocomplete import models, replay
+    from nanocomplete import models, replay, typist
     from nanocomplete.config import ServerConfig
     from nanocomplete.server import free_port
 
@@ -601,7 +614,8 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     try:
         result = replay.run(
             repos, arms, service_factory, peer_server, out, args.session_seed, args.naive_requests,
-            args.sessions_per_repo, args.auto_close,
+            args.sessions_per_repo,
+            typist.Habits(args.auto_close, args.typing_ms_per_char, args.switch_pause_ms),
         )  # fmt: skip
     finally:
         shutil.rmtree(kv_dir, ignore_errors=True)

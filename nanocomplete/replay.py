@@ -17,6 +17,7 @@ differences resample the same visits in both arms (paired).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -240,7 +241,7 @@ def replay_served(
     seed: int,
     log: Callable,
     workspaces: Path | None = None,
-    auto_close: bool = True,
+    habits: typist.Habits | None = None,
 ) -> tuple[ArmRun, list[dict]]:
     """The served arm on `repo`; returns the run and the request bodies it sent. The workspace (the
     repository with the regions removed) is made under `workspaces` and left there for the naive arm, or
@@ -258,18 +259,23 @@ def replay_served(
             httpx.Client(base_url=server.url, timeout=600) as client,
         ):
             arm = ServedArm(client, root)
-            session = typist.Typist(repo.files, regions, seed, auto_close).run(script, arm, log)
+            session = typist.Typist(repo.files, regions, seed, habits or typist.Habits()).run(
+                script, arm, log
+            )
         return ArmRun(f"{repo.name} #{seed}", repo.language, session), arm.bodies
     finally:
         if workspaces is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def replay_peer(url: str, repo: Repo, seed: int, log: Callable, auto_close: bool = True) -> ArmRun:
+def replay_peer(
+    url: str, repo: Repo, seed: int, log: Callable, habits: typist.Habits | None = None
+) -> ArmRun:
     regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
     with httpx.Client(base_url=url, timeout=600) as client:
-        typed = typist.Typist(repo.files, regions, seed, auto_close)
-        session = typed.run(script, PeerArm(client, seed), log)
+        session = typist.Typist(repo.files, regions, seed, habits or typist.Habits()).run(
+            script, PeerArm(client, seed), log
+        )
     return ArmRun(f"{repo.name} #{seed}", repo.language, session)
 
 
@@ -647,11 +653,11 @@ def run(
     seed: int = 0,
     naive_requests: int = 60,
     sessions_per_repo: int = 1,
-    auto_close: bool = True,
+    habits: typist.Habits | None = None,
 ) -> dict:
     """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
     under `out` and returns the summaries (per language and overall) and the ratios the last lines print.
-    `auto_close`: the editor closes brackets and quotes as they are typed (`typist.auto_closed`)."""
+    `habits`: the typist's pace and editor (`typist.Habits`)."""
     sessions = [(repo, seed + n) for repo in repos for n in range(sessions_per_repo)]
     workspaces = Path(tempfile.mkdtemp(prefix="nanocomplete-replay-"))  # kept until the naive arm ran
     progress = _Progress()
@@ -663,20 +669,22 @@ def run(
                 session_seed,
                 progress.start(f"served · {repo.name} #{session_seed}"),
                 workspaces,
-                auto_close,
+                habits,
             )
             for repo, session_seed in sessions
             if "served" in arms
         ]
         peer_runs = (
-            _replay_peer_arm(peer_server, sessions, progress, auto_close)
+            _replay_peer_arm(peer_server, sessions, progress, habits)
             if "peer" in arms and peer_server
             else []
         )
         result: dict = {
             "seeds": [seed + n for n in range(sessions_per_repo)],
             "repos": [f"{r.name} ({r.language})" for r in repos],
-            "auto_close": auto_close,
+            "habits": {
+                k: v for k, v in dataclasses.asdict(habits or typist.Habits()).items() if k != "sleep"
+            },
             "arms": {},
         }
         by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}
@@ -707,7 +715,7 @@ def run(
 
 
 def _replay_peer_arm(
-    peer_server: Callable[[], LlamaServer], sessions: list, progress, auto_close: bool
+    peer_server: Callable[[], LlamaServer], sessions: list, progress, habits: typist.Habits
 ) -> list[ArmRun]:
     with peer_server() as server:
         return [
@@ -716,7 +724,7 @@ def _replay_peer_arm(
                 repo,
                 session_seed,
                 progress.start(f"peer · {repo.name} #{session_seed}"),
-                auto_close,
+                habits,
             )
             for repo, session_seed in sessions
         ]

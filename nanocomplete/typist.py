@@ -10,6 +10,9 @@ writes it back character by character, the way an editor sends it:
 - now and then it deletes a few characters it just typed, asks again, and types them again;
 - it switches files (the editor warms the new file), comes back, and jumps to a second region of the
   same file;
+- with a pace (`Habits`), it takes time as a person does: milliseconds per typed character, and a pause
+  after opening a file, during which the server's warm-ups run (the default pace sends the next request the
+  moment an answer comes);
 - with `auto_close` (the default, as in VS Code), the editor closes brackets and quotes as they are typed:
   the closers of the current line's open brackets and strings stand right of the cursor, and typing a
   closer steps over its own (`auto_closed`). Only the current line's: VS Code's Enter between `{}` moves
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -80,6 +84,19 @@ def auto_closed(line: str) -> str:
 
 def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
+
+
+@dataclass(frozen=True)
+class Habits:
+    """How the typist and their editor behave. `auto_close`: the editor closes brackets and quotes
+    (`auto_closed`). The pace: `ms_per_char` per typed character (150 ms is ~80 words a minute), and
+    `switch_pause_ms` after a file becomes active (reading before typing); the idle time is slept before
+    the next request or file switch, so the server has it for background work (`sleep` takes seconds)."""
+
+    auto_close: bool = True
+    ms_per_char: float = 0.0
+    switch_pause_ms: float = 0.0
+    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass(frozen=True)
@@ -160,8 +177,15 @@ class Session:
 class Typist:
     """Writes the removed regions back into `files` through an `Arm`, following a script."""
 
-    def __init__(self, files: dict[str, str], regions: list[Region], seed: int, auto_close: bool = True):
-        self.files, self.regions, self.seed, self.auto_close = files, regions, seed, auto_close
+    def __init__(
+        self,
+        files: dict[str, str],
+        regions: list[Region],
+        seed: int,
+        habits: Habits = Habits(),
+    ):
+        self.files, self.regions, self.seed, self.habits = files, regions, seed, habits
+        self._idle_ms = 0.0  # time spent typing or reading since the last request
         self.written = {region: "" for region in regions}  # text of each region written so far
 
     # --- the editor's view ---
@@ -180,7 +204,7 @@ class Typist:
             if other == region:
                 cursor = (len(out) + len(written) - 1, _utf16_len(written[-1]))
                 out.extend(written[:-1])
-                out.append(written[-1] + (auto_closed(written[-1]) if self.auto_close else ""))
+                out.append(written[-1] + (auto_closed(written[-1]) if self.habits.auto_close else ""))
             elif self.written[other] == self.target(other):
                 out.extend(written)
             else:
@@ -212,7 +236,9 @@ class Typist:
                 kind = "return_to_file" if region.path in opened else "first_in_file"
                 opened.add(region.path)
                 self._at_line_start(region)
+                self._rest()
                 arm.activate(self.document(region))
+                self._idle_ms += self.habits.switch_pause_ms
             else:
                 kind = "after_jump" if region != last_region else "new_line"
             last_path, last_region = region.path, region
@@ -234,14 +260,14 @@ class Typist:
             while self.upcoming(region) and not self.upcoming(region).startswith("\n"):
                 char = self.upcoming(region)[0]
                 self.written[region] += char
-                session.typed_chars_by_visit[index] += 1
+                self._typed(session, index, 1)
                 if char in TRIGGER_CHARACTERS and self.upcoming(region)[:1] not in ("", "\n"):
                     self._ask(index, region, "mid_line", arm, session, on_record)
                     if rng.random() < DELETE_PROBABILITY:
                         self._delete_and_ask(index, region, rng, arm, session, on_record)
             if self.upcoming(region).startswith("\n"):
                 self.written[region] += "\n"  # Enter; the editor indents the next line
-                session.typed_chars_by_visit[index] += 1
+                self._typed(session, index, 1)
             lines_done += 1
 
     def _delete_and_ask(self, index, region, rng, arm, session, on_record) -> None:
@@ -254,10 +280,21 @@ class Typist:
         self._ask(index, region, "mid_line", arm, session, on_record)
         retyped = self.target(region)[len(self.written[region]) : len(self.written[region]) + count]
         self.written[region] += retyped  # what is already typed past an accepted suggestion stays
-        session.typed_chars_by_visit[index] += len(retyped)
+        self._typed(session, index, len(retyped))
+
+    def _rest(self) -> None:
+        """Sleep the time spent typing or reading since the last request or file switch."""
+        if self._idle_ms > 0:
+            self.habits.sleep(self._idle_ms / 1000)
+            self._idle_ms = 0.0
+
+    def _typed(self, session: Session, index: int, chars: int) -> None:
+        session.typed_chars_by_visit[index] += chars
+        self._idle_ms += chars * self.habits.ms_per_char
 
     def _ask(self, index, region, kind, arm, session, on_record) -> None:
         document = self.document(region)
+        self._rest()
         answer = arm.complete(document)
         taken = accepted_prefix(answer.completion, self.upcoming(region)) if answer.requested else ""
         self.written[region] += taken

@@ -157,11 +157,27 @@ def test_the_editor_shows_auto_closed_characters_right_of_the_cursor_and_the_typ
     regions, script = typist.plan_session(FILES, (".py",), seed=0)
     closing, plain = RecordingArm(), RecordingArm()
     typist.Typist(FILES, regions, 0).run(script, closing)
-    typist.Typist(FILES, regions, 0, auto_close=False).run(script, plain)
+    typist.Typist(FILES, regions, 0, typist.Habits(auto_close=False)).run(script, plain)
     rests = [d.text.split("\n")[d.line][len(d.line_prefix) :] for d in closing.asked]
     assert any(rest == ")" for rest in rests) and all(rest.strip(")]}'\"") == "" for rest in rests)
     assert [d.line_prefix for d in closing.asked] == [d.line_prefix for d in plain.asked]
     assert not any(d.text.split("\n")[d.line][len(d.line_prefix) :] for d in plain.asked)
+
+
+def test_a_paced_typist_is_idle_before_each_request_for_the_time_it_spent_typing_or_reading():
+    regions, script = typist.plan_session(FILES, (".py",), seed=0)
+    slept: list[float] = []
+    habits = typist.Habits(ms_per_char=100, switch_pause_ms=2000, sleep=slept.append)
+    paced = typist.Typist(FILES, regions, 0, habits).run(script, RecordingArm())
+    unpaced = typist.Typist(FILES, regions, 0).run(script, RecordingArm())
+    typed = sum(paced.typed_chars_by_visit.values())
+    switches = sum(r.kind in ("first_in_file", "return_to_file") for r in paced.records)
+    assert [(r.kind, r.line_prefix) for r in paced.records] == [
+        (r.kind, r.line_prefix) for r in unpaced.records
+    ]
+    spent = typed * 0.1 + (switches + 1) * 2.0  # the file only looked at is one more switch
+    assert spent - 1.0 <= sum(slept) <= spent  # what is typed after the last request is never waited for
+    assert all(s > 0 for s in slept)
 
 
 # --- the peer driver (llama.vscode) ---

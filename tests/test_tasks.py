@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from nanocomplete.evals import score
-from nanocomplete.postprocess import covered_closers
 from nanocomplete.evals.score import score_fim_exec, score_l2r_exec, score_next_line
 from nanocomplete.evals.tasks import Example, get_task, select, with_cursor
+from nanocomplete.postprocess import covered_closers
 
 
 @pytest.mark.parametrize(
