@@ -138,27 +138,29 @@ def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engin
     assert warm["cache"] == "snapshot" and warm["timings"]["prompt_tokens_evaluated"] <= 8
 
 
+SHAPES = "\n" + "".join(
+    f"\n\ndef shape_{i}(size: float) -> float:\n    return size * {i}.5\n" for i in range(12)
+)
+
+
+def ask_at_end_of(client, prefix: str, right_of_cursor: str = "") -> dict:
+    """A completion at the end of `prefix`, with `right_of_cursor` on the cursor's line and SHAPES after."""
+    lines = prefix.split("\n")
+    body = {
+        "uri": "file:///w/shapes.py",
+        "text": prefix + right_of_cursor + SHAPES,
+        "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
+    }
+    response = client.post("/v1/complete", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def test_a_new_line_evaluates_its_own_tokens_not_the_suffix_again(server):
     before = CODE + "def rectangle_area(width: float, height: float) -> float:\n    area = width * "
-    after = "\n" + "".join(
-        f"\n\ndef shape_{i}(size: float) -> float:\n    return size * {i}.5\n" for i in range(12)
-    )
-    uri = "file:///w/shapes.py"
     with server.client() as client:
-
-        def ask(prefix: str) -> dict:
-            lines = prefix.split("\n")
-            body = {
-                "uri": uri,
-                "text": prefix + after,
-                "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
-            }
-            response = client.post("/v1/complete", json=body)
-            assert response.status_code == 200, response.text
-            return response.json()
-
-        ask(before)
-        new_line = ask(before + "height * 1.0  # square metres\n    ")
+        ask_at_end_of(client, before)
+        new_line = ask_at_end_of(client, before + "height * 1.0  # square metres\n    ")
     assert new_line["cache"] != "result_cache"
     timings = new_line["timings"]
     assert timings["prompt_tokens"] - timings["prompt_tokens_evaluated"] > 150  # the suffix stayed cached
@@ -167,26 +169,12 @@ def test_a_new_line_evaluates_its_own_tokens_not_the_suffix_again(server):
 
 def test_typing_a_bracket_the_editor_closes_evaluates_its_own_tokens_not_the_suffix_again(server):
     before = CODE + "def rectangle_area(width: float, height: float) -> float:\n    return max(width"
-    after = "\n" + "".join(
-        f"\n\ndef shape_{i}(size: float) -> float:\n    return size * {i}.5\n" for i in range(12)
-    )
-    uri = "file:///w/shapes.py"
     with server.client() as client:
-
-        def ask(prefix: str, auto_closed: str) -> dict:
-            lines = prefix.split("\n")
-            body = {
-                "uri": uri,
-                "text": prefix + auto_closed + after,
-                "cursor": {"line": len(lines) - 1, "character": len(lines[-1])},
-            }
-            response = client.post("/v1/complete", json=body)
-            assert response.status_code == 200, response.text
-            return response.json()
-
-        ask(before, ")")
-        opened = ask(before + " * abs(", "))")  # the editor closed the new bracket too
-        stepped_over = ask(before + " * abs(height)", ")")  # the typed `)` stepped over its own
+        ask_at_end_of(client, before, ")")
+        opened = ask_at_end_of(client, before + " * abs(", "))")  # the editor closed the new bracket too
+        stepped_over = ask_at_end_of(
+            client, before + " * abs(height)", ")"
+        )  # the typed `)` stepped over its own
     for answer in (opened, stepped_over):
         timings = answer["timings"]
         assert answer["cache"] != "result_cache"
