@@ -71,9 +71,10 @@ class PromptConfig:
     )
     suffix_skips_auto_closed: bool = setting(
         False,
-        "when the rest of the cursor's line is only what editors auto-close (`)`, `]`, `}`, `>`, quotes), "
-        "leave it out of the suffix: the model writes it and the completion covers it, and typing a bracket "
-        "or its closer does not evaluate the whole suffix again",
+        "when code is typed left of the cursor and the rest of its line is only what editors auto-close "
+        "(`)`, `]`, `}`, `>`, quotes; spaces after them), leave that rest out of the suffix, so typing a "
+        "bracket or its closer does not evaluate the whole suffix again; a completion that types them "
+        "again covers them",
     )
 
 

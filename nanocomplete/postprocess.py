@@ -140,13 +140,18 @@ def retyped_closers(text: str, line_suffix: str) -> tuple[int, int]:
     return found, first
 
 
-def covered_closers(text: str, line_suffix: str) -> int:
+def covered_closers(text: str, line_suffix: str, line_prefix: str = "") -> int:
     """How many characters after the cursor the completion replaces: all the auto-closed characters that
     open the rest of the line when it types them all again (VS Code's inline completions take such a
-    range), else none."""
+    range), else none. With `line_prefix` (the typed part of the line), only when the line it leaves is no
+    less balanced than keeping them: in `label = '§'`, "total' if x else 'price" types the quote again
+    but needs the one that is there to close its last string."""
     run = len(line_suffix) - len(line_suffix.lstrip(CLOSERS))
     found, _ = retyped_closers(text, line_suffix)
-    return run if run and found == run else 0
+    if not run or found != run:
+        return 0
+    line = line_prefix + text.split("\n")[0]
+    return run if _imbalance(line + line_suffix[run:]) <= _imbalance(line + line_suffix) else 0
 
 
 def _confident_length(

@@ -167,7 +167,10 @@ class CompletionService:
         if typed_through is not None:
             self._remember(state, fim_input, typed_through)
             self.metrics.observe_completion(None, "result_cache")
-            answer = self._response(request, typed_through, position, "result_cache", None, fim_input.suffix)
+            answer = self._response(
+                request, typed_through, position, "result_cache", None, fim_input.suffix,
+                fim_input.line_prefix,
+            )  # fmt: skip
             return Pending(request, None, None, fim_input, position, started, answer, tier=self.tier)
         moved_from = state.prefix_start_line
         prepared = self._prepare(state, fim_input, settings)
@@ -228,9 +231,11 @@ class CompletionService:
             **dataclasses.asdict(completion.timings), queue_ms=job.queue_ms, total_ms=total_ms
         )
         self.metrics.observe_completion(timings, job.cache_outcome)
+        fim_input = pending.fim_input
         response = self._response(
-            request, completion.text, pending.position, job.cache_outcome, timings, pending.fim_input.suffix
-        )
+            request, completion.text, pending.position, job.cache_outcome, timings, fim_input.suffix,
+            fim_input.line_prefix,
+        )  # fmt: skip
         response.confidence = api.Confidence(
             mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
         )
@@ -398,10 +403,12 @@ class CompletionService:
         generation = dataclasses.replace(self.settings.generation, max_tokens=request.max_tokens)
         return dataclasses.replace(self.settings, generation=generation)
 
-    def _response(self, request, text, position, cache, timings, suffix: str = "") -> api.CompleteResponse:
+    def _response(
+        self, request, text, position, cache, timings, suffix: str = "", line_prefix: str = ""
+    ) -> api.CompleteResponse:
         """The answer; its range also covers the auto-closed characters after the cursor that the
         completion types again (`postprocess.covered_closers`; ASCII, one UTF-16 unit each)."""
-        covered = postprocess.covered_closers(text, suffix.partition("\n")[0]) if text else 0
+        covered = postprocess.covered_closers(text, suffix.partition("\n")[0], line_prefix) if text else 0
         end = api.Position(line=position.line, character=position.character + covered)
         return api.CompleteResponse(
             request_id=request.request_id,

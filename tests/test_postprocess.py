@@ -240,6 +240,8 @@ def test_an_unsure_completion_is_hidden_by_the_mean_gate():
         ("const m = new Map<", ">", "string, number>", "string, number>", 1),  # TSX / generics
         ("print(", ")", "foo(bar)", "foo(bar)", 0),  # the `)` closes its own `(`: nothing covered
         ('f("a', '")', 'bc", x)', 'bc", x)', 2),
+        # the quote again, then a string of its own that needs the quote that is there: nothing covered
+        ("label = '", "'", "total' if value > 100 else 'price", "total' if value > 100 else 'price", 0),
     ],
 )
 def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_before_them(
@@ -247,7 +249,7 @@ def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_
 ):
     result = process(raw, CursorText.around(typed, after + "\n")).text
     assert result == shown
-    assert covered_closers(result, after) == covered
+    assert covered_closers(result, after, typed) == covered
     accepted = typed + result + after[covered:]
     assert accepted.count("'") % 2 == 0 and accepted.count('"') % 2 == 0
     assert accepted.count("(") == accepted.count(")") and accepted.count("[") == accepted.count("]")

@@ -366,4 +366,5 @@ def test_only_a_rest_of_line_of_closers_after_typed_code_is_left_out_of_the_suff
     assert left_out("x = f(g(", "))  \ny = 2\n") == "))  "
     assert left_out("x = f(a, ", "b)\ny = 2\n") == ""  # code right of the cursor stays in the suffix
     assert left_out("f(\n    ", ")\n") == ""  # only indentation typed: the closer is the next line's text
+    assert left_out("x = f(a) * (", " )\n") == ""  # a space first: no replace range could cover the `)`
     assert left_out("x = f(", "") == ""

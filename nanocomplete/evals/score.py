@@ -91,7 +91,8 @@ SCORERS: dict[str, Callable[[Example, dict], dict]] = {
 def _with_closers_covered(example: Example, completion: str) -> Example:
     """The example whose suffix lacks the auto-closed characters that `completion` covers (VS Code's replace
     range, `postprocess.covered_closers`): what the editor's buffer holds after the completion."""
-    covered = postprocess.covered_closers(completion, example.suffix.partition("\n")[0])
+    line_prefix = example.prefix.rpartition("\n")[2]
+    covered = postprocess.covered_closers(completion, example.suffix.partition("\n")[0], line_prefix)
     return dataclasses.replace(example, suffix=example.suffix[covered:])
 
 
