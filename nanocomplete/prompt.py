@@ -35,9 +35,10 @@ the model writes them again, and `Prompt.unheal` removes them from what it wrote
 
 Auto-closed characters. Typing `(` makes the editor insert `)` right of the cursor, and typing `)` steps over
 it: the rest of the line changes at every bracket, and the suffix, which starts with it, is evaluated again
-(~250 tokens). With `suffix_skips_auto_closed`, a rest of the line made only of such characters is left out of
-the suffix (it then starts at the line break): the model writes the closers itself, as it would at the end
-of a line, and the editor's replace range covers the ones already there (`postprocess.covered_closers`).
+(~250 tokens). With `suffix_skips_auto_closed`, a rest of the line that starts with such a character and holds
+nothing else (`auto_closed_rest`) is left out of the suffix, which then starts at the line break. The model
+usually stops before the closers, as before a line's end; when it types them again, the editor's replace
+range covers the ones already there (`postprocess.covered_closers`).
 
 User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
 "<|fim_prefix|>" in a file is text. Marker ids are inserted directly.

@@ -241,7 +241,7 @@ def replay_served(
     seed: int,
     log: Callable,
     workspaces: Path | None = None,
-    habits: typist.Habits | None = None,
+    habits: typist.Habits = typist.AS_EDITORS_DO,
 ) -> tuple[ArmRun, list[dict]]:
     """The served arm on `repo`; returns the run and the request bodies it sent. The workspace (the
     repository with the regions removed) is made under `workspaces` and left there for the naive arm, or
@@ -259,9 +259,7 @@ def replay_served(
             httpx.Client(base_url=server.url, timeout=600) as client,
         ):
             arm = ServedArm(client, root)
-            session = typist.Typist(repo.files, regions, seed, habits or typist.Habits()).run(
-                script, arm, log
-            )
+            session = typist.Typist(repo.files, regions, seed, habits).run(script, arm, log)
         return ArmRun(f"{repo.name} #{seed}", repo.language, session), arm.bodies
     finally:
         if workspaces is None:
@@ -269,13 +267,11 @@ def replay_served(
 
 
 def replay_peer(
-    url: str, repo: Repo, seed: int, log: Callable, habits: typist.Habits | None = None
+    url: str, repo: Repo, seed: int, log: Callable, habits: typist.Habits = typist.AS_EDITORS_DO
 ) -> ArmRun:
     regions, script = typist.plan_session(repo.files, repo.suffixes, seed, repo.visits)
     with httpx.Client(base_url=url, timeout=600) as client:
-        session = typist.Typist(repo.files, regions, seed, habits or typist.Habits()).run(
-            script, PeerArm(client, seed), log
-        )
+        session = typist.Typist(repo.files, regions, seed, habits).run(script, PeerArm(client, seed), log)
     return ArmRun(f"{repo.name} #{seed}", repo.language, session)
 
 
@@ -653,7 +649,7 @@ def run(
     seed: int = 0,
     naive_requests: int = 60,
     sessions_per_repo: int = 1,
-    habits: typist.Habits | None = None,
+    habits: typist.Habits = typist.AS_EDITORS_DO,
 ) -> dict:
     """Every arm on every repository's sessions (seeds `seed`, `seed` + 1, ...); writes each arm's directory
     under `out` and returns the summaries (per language and overall) and the ratios the last lines print.
@@ -682,9 +678,7 @@ def run(
         result: dict = {
             "seeds": [seed + n for n in range(sessions_per_repo)],
             "repos": [f"{r.name} ({r.language})" for r in repos],
-            "habits": {
-                k: v for k, v in dataclasses.asdict(habits or typist.Habits()).items() if k != "sleep"
-            },
+            "habits": {k: v for k, v in dataclasses.asdict(habits).items() if k != "sleep"},
             "arms": {},
         }
         by_arm = {"served": [run for run, _ in served_runs], "peer": peer_runs}

@@ -38,6 +38,7 @@ REGION_LINES = 12  # lines removed from a region (the typist writes at most thes
 DELETE_PROBABILITY = 0.08  # after a mid-line request: delete 1-3 typed characters, ask, retype them
 REQUEST_KINDS = ("mid_line", "new_line", "first_in_file", "return_to_file", "after_jump")
 AUTO_CLOSED_PAIRS = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'", "`": "`"}  # VS Code's, TS and Python
+_QUOTES = "\"'`"
 _COMMENT_STARTS = ("#", "//")
 
 # VS Code's "accept next word" steps: a run of word characters or of other symbols, with the whitespace
@@ -70,14 +71,14 @@ def auto_closed(line: str) -> str:
     a quote right after a word character (`don't`) is not either."""
     pending: list[str] = []
     for index, char in enumerate(line):
-        in_string = bool(pending) and pending[-1] in "\"'`"
+        in_string = bool(pending) and pending[-1] in _QUOTES
         if pending and char == pending[-1]:
             pending.pop()
         elif in_string:
             continue
         elif line.startswith(_COMMENT_STARTS, index):
             break
-        elif char in AUTO_CLOSED_PAIRS and not (char in "\"'`" and index and _is_word(line[index - 1])):
+        elif char in AUTO_CLOSED_PAIRS and not (char in _QUOTES and index and _is_word(line[index - 1])):
             pending.append(AUTO_CLOSED_PAIRS[char])
     return "".join(reversed(pending))
 
@@ -97,6 +98,9 @@ class Habits:
     ms_per_char: float = 0.0
     switch_pause_ms: float = 0.0
     sleep: Callable[[float], None] = time.sleep
+
+
+AS_EDITORS_DO = Habits()  # no pace (the next request the moment an answer comes), brackets auto-closed
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,7 @@ class Typist:
         files: dict[str, str],
         regions: list[Region],
         seed: int,
-        habits: Habits = Habits(),
+        habits: Habits = AS_EDITORS_DO,
     ):
         self.files, self.regions, self.seed, self.habits = files, regions, seed, habits
         self._idle_ms = 0.0  # time spent typing or reading since the last request
