@@ -117,8 +117,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--cursor",
         choices=CURSORS,
         default="line-start",
-        help="cursor at the start of the reference line, after its first typed word, or after its first "
-        "opening bracket with the editor's auto-closed characters right of it",
+        help="cursor at the start of the reference line, after its first typed word (typed), the same on a "
+        "line of its own as after Enter (own-line), or after its first opening bracket with the editor's "
+        "auto-closed characters right of it (auto-closed)",
     )
     evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(

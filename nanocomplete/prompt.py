@@ -38,7 +38,13 @@ it: the rest of the line changes at every bracket, and the suffix, which starts 
 (~250 tokens). With `suffix_skips_auto_closed`, a rest of the line that starts with such a character and holds
 nothing else (`auto_closed_rest`) is left out of the suffix, which then starts at the line break. The model
 usually stops before the closers, as before a line's end; when it types them again, the editor's replace
-range covers the ones already there (`postprocess.covered_closers`).
+range covers the ones already there (`postprocess.covered_closers`). Enter between brackets moves the closer
+to a line below the cursor's (`{` Enter gives `{`, the cursor's line, `}`), so a new block's first line would
+evaluate the suffix again, and so would the line after the block when the user steps past its `}`. So the
+lines of closers right after a cursor line with nothing right of the cursor are left out too
+(`closing_lines`): the suffix then reads the same before the Enter, inside the block and after it. The model
+no longer sees those closers; a completion that writes them again is cut where it repeats the next line
+(`postprocess`, which reads the document's own suffix).
 
 User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
 "<|fim_prefix|>" in a file is text. Marker ids are inserted directly.
@@ -57,6 +63,7 @@ from nanocomplete.postprocess import CLOSERS
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
+CLOSING_BRACKETS = ")]}"  # what `{`, `(` or `[` then Enter leaves on the line below the cursor's
 MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token: bounds how much of a huge line clipping reads
 
 
@@ -105,6 +112,7 @@ class Prompt:
         0  # first line of the file in the middle (0-based; the cursor's line, or earlier)
     )
     auto_closed_left_out: str = ""  # the rest of the cursor's line left out of the suffix (auto-closed)
+    closing_lines_left_out: str = ""  # the lines of closers after the cursor's line left out ("\n}...")
 
     def unheal(self, generated: str) -> str:
         """The generated text as it goes after the cursor: without the left-out whitespace."""
@@ -143,10 +151,14 @@ def build(
         prefix_text, middle = window + typed, ""
     prefix_ids = tokenize(prefix_text)
     middle_ids = tokenize(middle) if middle else []
-    suffix, auto_closed = fim_input.suffix, ""
-    if config.suffix_skips_auto_closed and fim_input.line_prefix.strip():
-        auto_closed = auto_closed_rest(fim_input.suffix)
-        suffix = suffix[len(auto_closed) :]
+    suffix, auto_closed, closing = fim_input.suffix, "", ""
+    if config.suffix_skips_auto_closed:
+        if fim_input.line_prefix.strip():
+            auto_closed = auto_closed_rest(suffix)
+            suffix = suffix[len(auto_closed) :]
+        closing = closing_lines(suffix)
+        line_end = len(suffix.partition("\n")[0])
+        suffix = suffix[:line_end] + suffix[line_end + len(closing) :]
     suffix_ids = _truncate_suffix(suffix, tokenize, config.max_suffix_tokens)
     context_ids, used = _context(fim_input, tokenize, config.max_context_tokens)
     tokens = (
@@ -167,6 +179,7 @@ def build(
         header_lines_shown=tuple(number for number, _ in header),
         middle_start_line=middle_start + line_offset,
         auto_closed_left_out=auto_closed,
+        closing_lines_left_out=closing,
     )
 
 
@@ -177,6 +190,29 @@ def auto_closed_rest(suffix: str) -> str:
     line_suffix = suffix.partition("\n")[0]
     only_closers = line_suffix[:1] in tuple(CLOSERS) and not line_suffix.strip(" \t" + CLOSERS)
     return line_suffix if only_closers else ""
+
+
+def closing_lines(suffix: str) -> str:
+    """The lines right after the cursor's line that hold only closing brackets (`}`, `})`, `]);`: a `;` or
+    `,` after them, indentation), with the line break before each, when nothing but spaces is right of the
+    cursor (`suffix` starts with the rest of the cursor's line); "" otherwise. `{` Enter puts the `}` there.
+    Quotes are not taken: a line of them ends a docstring, which the model should see."""
+    line, newline, after = suffix.partition("\n")
+    if line.strip() or not newline:
+        return ""
+    taken = []
+    for following in after.split("\n"):
+        if not _only_closers(following):
+            break
+        taken.append("\n" + following)
+    return "".join(taken)
+
+
+def _only_closers(line: str) -> bool:
+    code = line.strip()
+    if code[-1:] in (";", ","):
+        code = code[:-1]
+    return bool(code) and not code.strip(CLOSING_BRACKETS)
 
 
 COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded prompt

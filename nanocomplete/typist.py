@@ -15,8 +15,11 @@ writes it back character by character, the way an editor sends it:
   moment an answer comes);
 - with `auto_close` (the default, as in VS Code), the editor closes brackets and quotes as they are typed:
   the closers of the current line's open brackets and strings stand right of the cursor, and typing a
-  closer steps over its own (`auto_closed`). Only the current line's: VS Code's Enter between `{}` moves
-  the `}` to a line below, which this model leaves out.
+  closer steps over its own (`auto_closed`). Enter with closers right of the cursor moves them to a line
+  of their own below the cursor's, at the line's indentation (`{` Enter: the `}` waits below the new
+  block). When the typist reaches the line that closes the block, it steps onto that `}` instead of
+  typing it (the user's arrow key; not a typed character) and types the rest of the line after it. A closer
+  line still waiting when its region is written is deleted;
 Every request is labelled with its kind (`REQUEST_KINDS`), which is what latency depends on.
 
 The script depends only on the files and the seed, never on the suggestions, so every arm of a replay
@@ -191,6 +194,8 @@ class Typist:
         self.files, self.regions, self.seed, self.habits = files, regions, seed, habits
         self._idle_ms = 0.0  # time spent typing or reading since the last request
         self.written = {region: "" for region in regions}  # text of each region written so far
+        # lines of closers that Enter moved below the cursor, nearest first, per region
+        self.closing_lines: dict[Region, list[str]] = {region: [] for region in regions}
 
     # --- the editor's view ---
 
@@ -208,11 +213,13 @@ class Typist:
             if other == region:
                 cursor = (len(out) + len(written) - 1, _utf16_len(written[-1]))
                 out.extend(written[:-1])
-                out.append(written[-1] + (auto_closed(written[-1]) if self.habits.auto_close else ""))
+                closing = self.habits.auto_close and self.written[other] != self.target(other)
+                out.append(written[-1] + (auto_closed(written[-1]) if closing else ""))
             elif self.written[other] == self.target(other):
                 out.extend(written)
             else:
                 out.extend(written[:-1])  # its unfinished last line is not there
+            out.extend(self.closing_lines[other])
             at = other.start + other.lines
         out.extend(lines[at:])
         return Document(region.path, "\n".join(out), *cursor)
@@ -257,6 +264,7 @@ class Typist:
         pending: str | None = kind
         while lines_done < visit.lines and self.upcoming(region):
             self._at_line_start(region)
+            self._step_onto_closing_line(region)
             if not self.upcoming(region):
                 break
             self._ask(index, region, pending or "new_line", arm, session, on_record)
@@ -270,9 +278,42 @@ class Typist:
                     if rng.random() < DELETE_PROBABILITY:
                         self._delete_and_ask(index, region, rng, arm, session, on_record)
             if self.upcoming(region).startswith("\n"):
-                self.written[region] += "\n"  # Enter; the editor indents the next line
+                self._enter(region)
                 self._typed(session, index, 1)
             lines_done += 1
+        if self.written[region] == self.target(region):
+            self.closing_lines[region].clear()  # a closer the block did not need: the user deletes it
+
+    def _enter(self, region: Region) -> None:
+        """Enter; the editor indents the next line, and moves what it auto-closed on this one below it."""
+        line = self.written[region].rsplit("\n", 1)[-1]
+        rest = auto_closed(line) if self.habits.auto_close else ""
+        if rest:
+            self.closing_lines[region].insert(0, line[: _indent(line)] + rest)
+        self.written[region] += "\n"
+
+    def _step_onto_closing_line(self, region: Region) -> None:
+        """At a line start (indented): when the line to write starts with the closer waiting below, the
+        cursor moves onto it, after the closers the line starts with (the rest of that closer line, if the
+        line to write differs, is overwritten: the document then shows the line to write)."""
+        waiting = self.closing_lines[region]
+        if not waiting or self.written[region].rsplit("\n", 1)[-1].strip():
+            return
+        line = self.upcoming(region).split("\n", 1)[0]
+        closers = waiting[0].strip()
+        shared = next((i for i, (a, b) in enumerate(zip(line, closers, strict=False)) if a != b), None)
+        shared = min(len(line), len(closers)) if shared is None else shared
+        if shared:
+            waiting.pop(0)
+            self.written[region] += line[:shared]
+
+    def _closed_by(self, region: Region, accepted: str) -> None:
+        """An accepted suggestion that writes lines starting with the closer waiting below has written
+        that closer line: the editor's one goes (the user deletes it)."""
+        waiting = self.closing_lines[region]
+        for line in accepted.split("\n")[1:]:
+            if waiting and line.strip()[:1] == waiting[0].strip()[:1]:
+                waiting.pop(0)
 
     def _delete_and_ask(self, index, region, rng, arm, session, on_record) -> None:
         line = self.written[region].rsplit("\n", 1)[-1]
@@ -302,6 +343,7 @@ class Typist:
         answer = arm.complete(document)
         taken = accepted_prefix(answer.completion, self.upcoming(region)) if answer.requested else ""
         self.written[region] += taken
+        self._closed_by(region, taken)
         session.accepted_chars_by_visit[index] += len(taken)
         record = Record(
             index, region.path, kind, document.line_prefix, answer.completion, len(taken),

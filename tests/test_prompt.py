@@ -368,3 +368,48 @@ def test_only_a_rest_of_line_of_closers_after_typed_code_is_left_out_of_the_suff
     assert left_out("f(\n    ", ")\n") == ""  # only indentation typed: the closer is the next line's text
     assert left_out("x = f(a) * (", " )\n") == ""  # a space first: no replace range could cover the `)`
     assert left_out("x = f(", "") == ""
+
+
+def _writing_a_block_in_an_editor() -> list[FimInput]:
+    """The cursor text while a block is written in an editor that auto-closes brackets: `{` closes itself,
+    Enter between `{` and `}` moves the `}` to a line below, and after the body the user steps past it."""
+    head, after = numbered_lines(100) + "function f(x) {\n", "\n}\nconsole.log(f(1));\n"
+    steps = [
+        ("    if (x) {", "}"),
+        ("    if (x) {\n        ", "\n    }"),
+        ("    if (x) {\n        log(x);", "\n    }"),
+        ("    if (x) {\n        log(x);\n        ", "\n    }"),
+        ("    if (x) {\n        log(x);\n        return x;", "\n    }"),
+        ("    if (x) {\n        log(x);\n        return x;\n    }", ""),
+        ("    if (x) {\n        log(x);\n        return x;\n    }\n    ", ""),
+    ]
+    return [FimInput(head + typed, rest + after) for typed, rest in steps]
+
+
+def test_writing_a_new_block_from_its_opener_to_past_its_closer_keeps_every_token_up_to_the_middle(tokenizer):
+    built, hints = [], (None, None)
+    for fim_input in _writing_a_block_in_an_editor():
+        built.append(prompt.build(fim_input, tokenizer.tokenize, AUTO_CLOSED_CONFIG, *hints))
+        hints = (built[-1].prefix_start_line, built[-1].middle_start_line)
+    assert len({b.tokens[: b.tokens.index(fim.FIM_MIDDLE) + 1] for b in built}) == 1
+    assert [b.closing_lines_left_out for b in built] == ["\n}", "\n    }\n}", "\n    }\n}", "\n    }\n}",
+                                                         "\n    }\n}", "\n}", "\n}"]  # fmt: skip
+
+
+def test_without_the_setting_enter_between_brackets_changes_the_suffix(tokenizer):
+    opened, entered = _writing_a_block_in_an_editor()[:2]
+    suffixes = {
+        tuple(b.tokens[b.tokens.index(fim.FIM_SUFFIX) : b.tokens.index(fim.FIM_MIDDLE)])
+        for b in (prompt.build(i, tokenizer.tokenize, MIDDLE_CONFIG) for i in (opened, entered))
+    }
+    assert len(suffixes) == 2
+
+
+def test_only_lines_of_closing_brackets_after_an_empty_rest_of_line_are_left_out():
+    assert prompt.closing_lines("\n}\nnext()\n") == "\n}"
+    assert prompt.closing_lines("  \n    }\n  });\n],\nnext()") == "\n    }\n  });\n],"
+    assert prompt.closing_lines("x)\n}\n") == ""  # code right of the cursor: its line break is not Enter's
+    assert prompt.closing_lines("\n} else {\n") == ""  # code after the bracket
+    assert prompt.closing_lines('\n    """\n') == ""  # a docstring's end is not a bracket
+    assert prompt.closing_lines("\n\n}\n") == ""  # a blank line first
+    assert prompt.closing_lines("}") == "" and prompt.closing_lines("") == ""

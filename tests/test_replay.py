@@ -164,6 +164,57 @@ def test_the_editor_shows_auto_closed_characters_right_of_the_cursor_and_the_typ
     assert not any(d.text.split("\n")[d.line][len(d.line_prefix) :] for d in plain.asked)
 
 
+def _javascript_file(name: str, functions: int) -> str:
+    return "\n".join(
+        f"function {name}{i}(value, other) {{\n"
+        f"    let total = value + other;\n"
+        f"    if (total > {i}) {{\n"
+        f"        total = total * 2;\n"
+        f"    }}\n"
+        f"    const result = [total, value, other];\n"
+        f"    for (const item of result) {{\n"
+        f"        total += item;\n"
+        f"    }}\n"
+        f"    items.forEach((item) => {{\n"
+        f"        total -= item;\n"
+        f"    }});\n"
+        f"    return total;\n"
+        f"}}\n"
+        for i in range(functions)
+    )
+
+
+JS_FILES = {f"src/{name}.js": _javascript_file(name, 8) for name in ("alpha", "beta", "gamma", "delta")}
+
+
+def test_enter_between_brackets_moves_the_closers_below_and_the_typist_steps_onto_them():
+    regions, _script = typist.plan_session(JS_FILES, (".js",), seed=0)
+    arm = RecordingArm()
+    written = typist.Typist(JS_FILES, regions, 0)
+    session = written.run([typist.Visit(r, 99) for r in regions], arm)
+    for region in regions:
+        assert written.written[region] == written.target(region)
+        assert written.document(region).text == JS_FILES[region.path]  # no closer left over
+    below = [d.text.split("\n")[d.line + 1] for d in arm.asked]
+    in_new_block = [
+        (d.line_prefix, line) for d, line in zip(arm.asked, below, strict=True) if not d.line_prefix.strip()
+        and d.text.split("\n")[d.line - 1].endswith("{") and line.strip() in ("}", "})")
+    ]  # fmt: skip
+    assert ("        ", "    }") in in_new_block and ("        ", "    })") in in_new_block
+    plain = typist.Typist(JS_FILES, regions, 0, typist.Habits(auto_close=False))
+    unclosed = plain.run([typist.Visit(r, 99) for r in regions], RecordingArm())
+    stepped = sum(unclosed.typed_chars_by_visit.values()) - sum(session.typed_chars_by_visit.values())
+    assert stepped > 0  # the `}` it stepped onto were not typed
+
+
+def test_an_accepted_suggestion_that_writes_the_closer_line_replaces_the_editors():
+    regions, _script = typist.plan_session(JS_FILES, (".js",), seed=0)
+    written = typist.Typist(JS_FILES, regions, 0)
+    written.run([typist.Visit(r, 99) for r in regions], RecordingArm("total = total * 2;\n    }"))
+    for region in regions:
+        assert written.document(region).text == JS_FILES[region.path]
+
+
 def test_a_paced_typist_is_idle_before_each_request_for_the_time_it_spent_typing_or_reading():
     regions, script = typist.plan_session(FILES, (".py",), seed=0)
     slept: list[float] = []

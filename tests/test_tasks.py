@@ -18,6 +18,7 @@ from nanocomplete.postprocess import covered_closers
         ("humaneval-fim-multi", 5815),
         ("humaneval", 164),
         ("humaneval-x-js-fim-single", 1682),
+        ("humaneval-x-js-fim-block-end", 414),
     ],
 )
 def test_humaneval_loaders_load_every_task(name, count):
@@ -91,6 +92,25 @@ def test_a_typed_cursor_moves_the_first_word_into_the_prefix():
     assert typed.prefix + typed.reference == example.prefix + example.reference
     single_word = Example("y", "", "", "    pass\n", "python")
     assert with_cursor(single_word, "typed") == single_word
+
+
+def test_an_own_line_cursor_is_the_typed_one_with_the_line_break_after_it_in_the_suffix():
+    example = Example("x", "def f(a):\n", "print(1)\n", "    return a + 1\n", "python")
+    own = with_cursor(example, "own-line")
+    assert (
+        own.prefix == "def f(a):\n    return " and own.reference == "a + 1" and own.suffix == "\nprint(1)\n"
+    )
+    single_word = with_cursor(Example("y", "if x:\n", "", "    pass\n", "python"), "own-line")
+    assert (single_word.prefix, single_word.reference, single_word.suffix) == ("if x:\n    ", "pass", "\n")
+
+
+def test_canonical_infills_pass_at_a_block_end_on_a_line_of_their_own():
+    examples = [
+        with_cursor(e, "own-line") for e in select(get_task("humaneval-x-js-fim-block-end").load(), 20, 0)
+    ]
+    for example in examples:
+        assert example.suffix.startswith("\n") and example.suffix.split("\n")[1].strip(" })];,") == ""
+        assert score_fim_exec(example, {"completion": example.reference, "raw": ""})["pass"] == 1.0
 
 
 def test_an_auto_closed_cursor_types_up_to_the_first_opener_with_its_closers_right_of_the_cursor():

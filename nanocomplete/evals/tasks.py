@@ -4,6 +4,9 @@ scoring process can load tasks too.
 
 A `typed` cursor moves the first word of the reference line (and the space after it) into the prefix, so
 the model completes a line the user has started typing: the case where the two prompt layouts differ.
+An `own-line` cursor is the `typed` one (or the indentation alone, when the line has one word) on a line of
+its own, as an editor holds it after Enter: the line break after the reference line opens the suffix, so
+the rest of the cursor's line is empty (single-line tasks; the reference is that line).
 An `auto-closed` cursor types the reference line up to its first opening bracket, and puts the closers an
 editor inserts then (`typist.auto_closed`) right of the cursor: the reference is the rest of the line, and
 the scorer lets the completion cover those closers as the editor's replace range does.
@@ -19,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from nanocomplete import typist
 from nanocomplete.config import GenerationConfig, PostprocessConfig
 from nanocomplete.corpus import benchmarks
-from nanocomplete.prompt import ExtraFile, FimInput
+from nanocomplete.prompt import ExtraFile, FimInput, closing_lines
 
-CURSORS = ("line-start", "typed", "auto-closed")
+CURSORS = ("line-start", "typed", "own-line", "auto-closed")
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,23 @@ def with_cursor(example: Example, cursor: str) -> Example:
         return example
     if cursor == "auto-closed":
         return _after_first_opener(example)
+    if cursor == "own-line":
+        return _on_its_own_line(example)
     indent = example.reference[: len(example.reference) - len(example.reference.lstrip(" \t"))]
     word = re.match(r"\S+[ \t]+(?=\S)", example.reference[len(indent) :])
     if word is None:
         return example
     typed = indent + word.group(0)
     return replace(example, prefix=example.prefix + typed, reference=example.reference[len(typed) :])
+
+
+def _on_its_own_line(example: Example) -> Example:
+    line, newline, rest = example.reference.partition("\n")
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    typed = with_cursor(replace(example, reference=line), "typed")
+    if typed.reference == line:  # one word: only the editor's indentation is there
+        typed = replace(example, prefix=example.prefix + indent, reference=line[len(indent) :])
+    return replace(typed, suffix=newline + rest + example.suffix)
 
 
 def _after_first_opener(example: Example) -> Example:
@@ -141,6 +155,11 @@ def _javascript_infilling() -> list[Example]:
         )
         for r in benchmarks.javascript_single_line()
     ]
+
+
+def _at_a_block_end(load: Callable[[], list[Example]]) -> Callable[[], list[Example]]:
+    """The examples whose reference line is followed by lines of closing brackets only."""
+    return lambda: [e for e in load() if closing_lines("\n" + e.suffix)]
 
 
 def _left_to_right() -> list[Example]:
@@ -220,6 +239,14 @@ TASKS: dict[str, Task] = {
             "HumanEval-X JavaScript single-line infilling, built from canonical solutions: pass@1, EM/ES",
             "fim_exec",
             _javascript_infilling,
+            QWEN_FIM,
+        ),
+        Task(
+            "humaneval-x-js-fim-block-end",
+            "HumanEval-X JavaScript single-line infilling at a block's last line (the next line holds only "
+            "closing brackets; 414 tasks): pass@1, EM/ES; with --cursor own-line, the editor after Enter",
+            "fim_exec",
+            _at_a_block_end(_javascript_infilling),
             QWEN_FIM,
         ),
         Task(

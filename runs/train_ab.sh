@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Training v2, item 2 (docs/training.md "A/B at equal compute"): training recipes compared at the same
+# training examples and tokens, each arm from the 0.5B-Instruct, judged on the same HumanEval single-line
+# tasks as served (typed cursor, serving layout and budgets, no gate), paired.
+# Usage: runs/train_ab.sh STEP [N]   N: examples per arm (default 128, 16 optimizer steps of 8)
+#   data      build the examples (the 18 TRAIN packages of Sources v2, CPU budgets 512/128/384)
+#   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
+#   ARM       train one arm, export it, merge it: ce | distill | r64
+#   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
+#             v1: the released nanocomplete-0.5b)
+#   compare   the paired table
+# One llama.cpp/torch thread per step (THREADS=1): run two steps side by side on a 2-core machine.
+# Every step is resumable: rerun it after an interruption.
+set -euo pipefail
+py=.venv/bin/python
+nc=.venv/bin/nanocomplete
+threads=${THREADS:-1}
+data=${DATA:-$HOME/.cache/nanocomplete/train/data-ab}
+step=$1
+n=${2:-128}
+out=out/train/ab-$n
+served=(--cursor typed --limit 400 --current-line-after-middle --heal-trailing-whitespace
+        --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
+
+train() {  # train ARM TRAINER_FLAGS...
+  local arm=$1; shift
+  $py -m nanocomplete.train.trainer --data "$data" --out "$out/$arm" --resume --max-examples "$n" \
+    --batch-examples 8 --learning-rate 3e-4 --precision fp32 --threads "$threads" --checkpoint-steps 4 "$@"
+  [ -f "$out/$arm/merged.gguf" ] || $py -m nanocomplete.train.export "$out/$arm/adapter" \
+    "$out/$arm/adapter.gguf" --check "$data" --check-examples 4 --merge-into "$out/$arm/merged.gguf"
+}
+
+case $step in
+  data)
+    $py -m nanocomplete.train.data build --out "$data" --examples 1200 \
+      --max-prefix-tokens 512 --max-suffix-tokens 128 --max-context-tokens 384 ;;
+  teacher)
+    $py -m nanocomplete.train.teacher --data "$data" --max-examples "$n" --threads "$threads" ;;
+  ce) train ce ;;
+  distill)
+    train distill --teacher "$data/teacher-qwen2.5-coder-1.5b-instruct.jsonl" --distill-weight 0.5 ;;
+  r64) train r64 --lora-rank 64 --lora-alpha 128 ;;
+  eval)
+    arm=$3
+    case $arm in
+      base) model=qwen2.5-coder-0.5b-instruct; name=base ;;
+      v1) model=nanocomplete-0.5b; name=v1 ;;
+      *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
+    esac
+    $nc eval humaneval-fim-single --model "$model" "${served[@]}" --threads "$threads" \
+      --out "out/eval/ab-he-typed--$name" ;;
+  compare)
+    for arm in distill r64; do
+      for metric in em pass; do
+        [ -d "out/eval/ab-he-typed--$n-$arm" ] && \
+          $nc compare "out/eval/ab-he-typed--$n-ce" "out/eval/ab-he-typed--$n-$arm" --metric $metric
+      done
+    done
+    for metric in em pass; do
+      $nc compare out/eval/ab-he-typed--base "out/eval/ab-he-typed--$n-ce" --metric $metric
+      [ -d out/eval/ab-he-typed--v1 ] && $nc compare "out/eval/ab-he-typed--$n-ce" out/eval/ab-he-typed--v1 --metric $metric
+    done ;;
+  *) echo "usage: runs/train_ab.sh data|teacher|ce|distill|r64|compare [N] | eval N ARM" >&2; exit 2 ;;
+esac
