@@ -74,7 +74,8 @@ class PromptConfig:
         "when code is typed left of the cursor and the rest of its line is only what editors auto-close "
         "(`)`, `]`, `}`, `>`, quotes; spaces after them), leave that rest out of the suffix, so typing a "
         "bracket or its closer does not evaluate the whole suffix again; a completion that types them "
-        "again covers them",
+        "again covers them. Also the lines of closing brackets right below a cursor with nothing right of "
+        "it (where Enter between brackets puts them), so a new block does not evaluate the suffix again",
     )
 
 

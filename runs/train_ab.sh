@@ -2,7 +2,7 @@
 # Training v2, item 2 (docs/training.md "A/B at equal compute"): training recipes compared at the same
 # training examples and tokens, each arm from the 0.5B-Instruct, judged on the same HumanEval single-line
 # tasks as served (typed cursor, serving layout and budgets, no gate), paired.
-# Usage: runs/train_ab.sh STEP [N]   N: examples per arm (default 128, 16 optimizer steps of 8)
+# Usage: runs/train_ab.sh STEP [N]   N: examples per arm (default 64, 8 optimizer steps of 8)
 #   data      build the examples (the 18 TRAIN packages of Sources v2, CPU budgets 512/128/384)
 #   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
 #   ARM       train one arm, export it, merge it: ce | distill | r64
@@ -17,7 +17,7 @@ nc=.venv/bin/nanocomplete
 threads=${THREADS:-1}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-ab}
 step=$1
-n=${2:-128}
+n=${2:-64}
 out=out/train/ab-$n
 served=(--cursor typed --limit 400 --current-line-after-middle --heal-trailing-whitespace
         --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)

@@ -70,3 +70,11 @@ def test_scores_are_cached_and_a_rerun_scores_only_what_is_missing(engine, tmp_p
     assert sorted(found) == ["ex0", "ex1", "ex2"]
     assert [len(ids) for ids in found["ex1"]["top_ids"]] == [3] * len(rows[1]["target_ids"])
     assert all(json.loads(line) for line in out.read_text().splitlines())
+
+
+def test_the_teacher_file_is_named_after_the_whole_registered_name_or_the_gguf_file():
+    assert (
+        teacher.teacher_file("d", "qwen2.5-coder-1.5b-instruct").name
+        == "teacher-qwen2.5-coder-1.5b-instruct.jsonl"
+    )
+    assert teacher.teacher_file("d", "/m/big.model.gguf").name == "teacher-big.model.jsonl"

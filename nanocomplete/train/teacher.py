@@ -29,7 +29,10 @@ DEFAULT_TOP_K = 8
 
 
 def teacher_file(data_dir: Path | str, model: str) -> Path:
-    return Path(data_dir) / f"teacher-{model}.jsonl"
+    """DIR/teacher-<model>.jsonl: the registered name, or a .gguf file's name without its extension (a
+    registered name's dots stay: "qwen2.5-coder-1.5b-instruct" is not a file name with a suffix)."""
+    name = Path(model).stem if model.endswith(".gguf") else Path(model).name
+    return Path(data_dir) / f"teacher-{name}.jsonl"
 
 
 def score(records: Sequence[dict], engine, top_k: int, out_path: Path, progress: bool = True) -> int:
@@ -61,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     records = data.load(args.data)[: args.max_examples]
     engine = Engine(models.resolve(args.model), EngineConfig(threads=args.threads))
-    out_path = teacher_file(args.data, Path(args.model).stem)
+    out_path = teacher_file(args.data, args.model)
     scored = score(records, engine, args.top_k, out_path)
     print(f"scored {scored} examples into {out_path}")
     return 0
