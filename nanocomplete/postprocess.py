@@ -15,7 +15,9 @@ line's text, the line break that keeps that text on its own line):
    completion equal to the rest of the line. Auto-closed characters right of the cursor (`')` after
    `describe('sum`) that the completion types again, all and in order, are replaced by it (the server's
    replace range covers them, `covered_closers`); typed again only in part, the completion is cut before
-   them.
+   them. With nothing right of the cursor and a line of closing brackets right below (Enter between
+   brackets put it there, and the prompt leaves it out: `prompt.closing_lines`), the completion is cut
+   before the first bracket it closes that was opened before the cursor: that line already closes it.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
 5. Confidence gate: the completion is cut before its first token whose log-probability is below
    `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
@@ -98,6 +100,7 @@ def process(
     rules = cursor.for_rules()
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
     text = raw[: min(confident, cut_index(raw, rules, config))]
+    text = _before_closers_below(text, rules)
     text = _trim_suffix_overlap(text, rules)
     text = _before_partly_retyped_closers(text, rules)
     text = _strip_trailing(text)
@@ -256,6 +259,28 @@ def _trim_suffix_overlap(text: str, cursor: CursorText) -> str:
             line_without = cursor.line_prefix + shorter + cursor.line_suffix
             if _imbalance(line_without) < _imbalance(line_with):
                 return shorter
+    return text
+
+
+def _before_closers_below(text: str, cursor: CursorText) -> str:
+    """Cut before the first closing bracket of `text` that closes one opened before the cursor (brackets
+    inside quotes aside), when the rest of the cursor's line is empty and the next line holds only closing
+    brackets (and a `;` or `,`)."""
+    below = cursor.next_lines[0].strip() if cursor.next_lines and not cursor.line_suffix.strip() else ""
+    if not below or below.rstrip(";,").strip(")]}"):
+        return text
+    depth, quote = 0, ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in QUOTES:
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in BRACKET_PAIRS:
+            depth -= 1
+            if depth < 0:
+                return text[:index]
     return text
 
 

@@ -187,7 +187,7 @@ def auto_closed_rest(suffix: str) -> str:
     """The rest of the cursor's line (the start of `suffix`) when it starts with a character that editors
     auto-close and holds nothing but those and spaces; "" otherwise. (A space first is not what an editor
     inserts, and no replace range could cover the closers after it.)"""
-    line_suffix = suffix.partition("\n")[0]
+    line_suffix = suffix.partition("\n")[0].removesuffix("\r")  # a CRLF line break is not the line's text
     only_closers = line_suffix[:1] in tuple(CLOSERS) and not line_suffix.strip(" \t" + CLOSERS)
     return line_suffix if only_closers else ""
 

@@ -253,3 +253,26 @@ def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_
     accepted = typed + result + after[covered:]
     assert accepted.count("'") % 2 == 0 and accepted.count('"') % 2 == 0
     assert accepted.count("(") == accepted.count(")") and accepted.count("[") == accepted.count("]")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "raw", "expected"),
+    [
+        # Enter between brackets left the closer below; the prompt did not show it
+        (
+            "    return sum(\n        ",
+            "\n    )\n",
+            "sale.units for sale in sales)",
+            "sale.units for sale in sales",
+        ),
+        ("OPTIONS = [\n", "\n];\n", '"SUMMER",\n"WINTER",\n];', '"SUMMER",\n"WINTER",'),
+        ("  if (x) {\n    ", "\n  }\n}\n", "y();\n  }\n}", "y();"),
+        # the completion's own brackets, and brackets inside strings, are its own
+        ("  if (x) {\n    ", "\n  }\n", "if (y) { z(); }", "if (y) { z(); }"),
+        ("  if (x) {\n    ", "\n  }\n", 'log("a)")', 'log("a)")'),
+        # no line of closers below: nothing to cut on this rule
+        ("    return sum(\n        ", "\n    total)\n", "a)", "a)"),
+    ],
+)
+def test_a_completion_stops_before_closing_what_the_line_below_already_closes(prefix, suffix, raw, expected):
+    assert process(raw, CursorText.around(prefix, suffix)).text == expected

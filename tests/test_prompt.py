@@ -413,3 +413,13 @@ def test_only_lines_of_closing_brackets_after_an_empty_rest_of_line_are_left_out
     assert prompt.closing_lines('\n    """\n') == ""  # a docstring's end is not a bracket
     assert prompt.closing_lines("\n\n}\n") == ""  # a blank line first
     assert prompt.closing_lines("}") == "" and prompt.closing_lines("") == ""
+
+
+def test_writing_a_new_block_in_a_crlf_file_keeps_every_token_up_to_the_middle(tokenizer):
+    built, hints = [], (None, None)
+    for fim_input in _writing_a_block_in_an_editor():
+        crlf = FimInput(fim_input.prefix.replace("\n", "\r\n"), fim_input.suffix.replace("\n", "\r\n"))
+        built.append(prompt.build(crlf, tokenizer.tokenize, AUTO_CLOSED_CONFIG, *hints))
+        hints = (built[-1].prefix_start_line, built[-1].middle_start_line)
+    assert len({b.tokens[: b.tokens.index(fim.FIM_MIDDLE) + 1] for b in built}) == 1
+    assert built[0].auto_closed_left_out == "}"

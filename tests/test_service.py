@@ -86,3 +86,28 @@ def test_typing_through_a_completion_steps_over_the_brackets_the_editor_closes()
     assert opened.cache == stepped_over.cache == "result_cache"
     assert opened.completion == "width)) * 2" and opened.replace_range.end.character == 21  # covers `))`
     assert stepped_over.completion == " * 2" and stepped_over.replace_range.end.character == 26
+
+
+def test_typing_through_a_multi_line_completion_up_to_a_bracket_the_editor_closes_answers_its_first_line_only():
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+
+    service = CompletionService(
+        FakeEngine("for (const item of items) {\n    total += item;\n  }"),
+        "fake",
+        Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS),
+    )
+    head = "function sum(items) {\n  let total = 0;\n  "
+
+    def ask(typed: str, auto_closed: str) -> api.CompleteResponse:
+        text = head + typed + auto_closed + "\n  return total;\n}\n"
+        cursor = api.Position(line=2, character=len("  " + typed))
+        request = api.CompleteRequest(uri="file:///w/sum.js", text=text, cursor=cursor)
+        return service.finish(service.submit(request))
+
+    try:
+        first = ask("", "")
+        opened = ask("for (const item of items) {", "}")  # the editor closed the brace: mid-line now
+    finally:
+        service.close()
+    assert first.completion.startswith("for (const item of items) {\n")
+    assert opened.completion == "" or "\n" not in opened.completion  # never lines before the editor's `}`
