@@ -263,14 +263,15 @@ def _trim_suffix_overlap(text: str, cursor: CursorText) -> str:
 
 
 def _before_closers_below(text: str, cursor: CursorText) -> str:
-    """Cut before the first closing bracket of `text` that closes one opened before the cursor (brackets
-    inside quotes aside), when the rest of the cursor's line is empty and the next line holds only closing
-    brackets (and a `;` or `,`)."""
+    """Cut before the first closing bracket of `text` that closes one opened on a line above the cursor's
+    (brackets inside quotes aside; those opened on the cursor's line are its own to close), when the rest
+    of the cursor's line is empty and the next line holds only closing brackets (and a `;` or `,`)."""
     below = cursor.next_lines[0].strip() if cursor.next_lines and not cursor.line_suffix.strip() else ""
     if not below or below.rstrip(";,").strip(")]}"):
         return text
+    line = cursor.line_prefix + text
     depth, quote = 0, ""
-    for index, char in enumerate(text):
+    for index, char in enumerate(line):
         if quote:
             quote = "" if char == quote else quote
         elif char in QUOTES:
@@ -278,9 +279,9 @@ def _before_closers_below(text: str, cursor: CursorText) -> str:
         elif char in "([{":
             depth += 1
         elif char in BRACKET_PAIRS:
-            depth -= 1
+            depth = max(0, depth - 1) if index < len(cursor.line_prefix) else depth - 1
             if depth < 0:
-                return text[:index]
+                return text[: index - len(cursor.line_prefix)]
     return text
 
 

@@ -270,6 +270,9 @@ def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_
         # the completion's own brackets, and brackets inside strings, are its own
         ("  if (x) {\n    ", "\n  }\n", "if (y) { z(); }", "if (y) { z(); }"),
         ("  if (x) {\n    ", "\n  }\n", 'log("a)")', 'log("a)")'),
+        # brackets opened on the cursor's line are closed on it
+        ("  if (x) {\n    out.push(", "\n  }\n", "delimeter);", "delimeter);"),
+        ("  if (x) {\n    f(a) + g(", "\n  }\n", "b));", "b)"),  # the second `)` closes a line above
         # no line of closers below: nothing to cut on this rule
         ("    return sum(\n        ", "\n    total)\n", "a)", "a)"),
     ],
