@@ -37,6 +37,7 @@ BLOCK_OPENERS = (":", "{", "(", "[", "=>")
 BRACKET_PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = ("'", '"', "`")
 CLOSERS = ")]}>'\"`"  # what editors auto-close after the cursor
+CLOSING_BRACKETS = ")]}"  # what `{`, `(` or `[` then Enter leaves on the line below the cursor's
 
 
 @dataclass(frozen=True)
@@ -266,8 +267,8 @@ def _before_closers_below(text: str, cursor: CursorText) -> str:
     """Cut before the first closing bracket of `text` that closes one opened on a line above the cursor's
     (brackets inside quotes aside; those opened on the cursor's line are its own to close), when the rest
     of the cursor's line is empty and the next line holds only closing brackets (and a `;` or `,`)."""
-    below = cursor.next_lines[0].strip() if cursor.next_lines and not cursor.line_suffix.strip() else ""
-    if not below or below.rstrip(";,").strip(")]}"):
+    below = cursor.next_lines[0] if cursor.next_lines and not cursor.line_suffix.strip() else ""
+    if not only_closing_brackets(below):
         return text
     line = cursor.line_prefix + text
     depth, quote = 0, ""
@@ -283,6 +284,15 @@ def _before_closers_below(text: str, cursor: CursorText) -> str:
             if depth < 0:
                 return text[: index - len(cursor.line_prefix)]
     return text
+
+
+def only_closing_brackets(line: str) -> bool:
+    """A line of closing brackets alone (`}`, `})`, `]);`: one `;` or `,` after them, indentation): what
+    Enter between brackets leaves below the cursor's line (`prompt.closing_lines` leaves such lines out)."""
+    code = line.strip()
+    if code[-1:] in (";", ","):
+        code = code[:-1]
+    return bool(code) and not code.strip(CLOSING_BRACKETS)
 
 
 def _before_partly_retyped_closers(text: str, cursor: CursorText) -> str:

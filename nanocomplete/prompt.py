@@ -43,7 +43,7 @@ to a line below the cursor's (`{` Enter gives `{`, the cursor's line, `}`), so a
 evaluate the suffix again, and so would the line after the block when the user steps past its `}`. So the
 lines of closers right after a cursor line with nothing right of the cursor are left out too
 (`closing_lines`): the suffix then reads the same before the Enter, inside the block and after it. The model
-no longer sees those closers; a completion that writes them again is cut where it repeats the next line
+no longer sees those closers; a completion that closes a bracket of a line above is cut before it
 (`postprocess`, which reads the document's own suffix).
 
 User text is tokenized by the given `tokenize` function, which must not parse special tokens: a literal
@@ -58,12 +58,11 @@ from dataclasses import dataclass, replace
 from nanocomplete import fim
 from nanocomplete.config import PromptConfig
 from nanocomplete.errors import PromptError
-from nanocomplete.postprocess import CLOSERS
+from nanocomplete.postprocess import CLOSERS, only_closing_brackets
 
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
-CLOSING_BRACKETS = ")]}"  # what `{`, `(` or `[` then Enter leaves on the line below the cursor's
 MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token: bounds how much of a huge line clipping reads
 
 
@@ -202,17 +201,10 @@ def closing_lines(suffix: str) -> str:
         return ""
     taken = []
     for following in after.split("\n"):
-        if not _only_closers(following):
+        if not only_closing_brackets(following):
             break
         taken.append("\n" + following)
     return "".join(taken)
-
-
-def _only_closers(line: str) -> bool:
-    code = line.strip()
-    if code[-1:] in (";", ","):
-        code = code[:-1]
-    return bool(code) and not code.strip(CLOSING_BRACKETS)
 
 
 COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded prompt
