@@ -1,4 +1,5 @@
-"""Folding a GGUF LoRA adapter into its GGUF base: the adapter's quality at the base's speed.
+"""Folding a GGUF LoRA adapter into its GGUF base: the adapter's quality at the base's speed; and a base
+with fully fine-tuned weights in place of its own (`replace_weights`), re-quantized the same way.
 
 Applied at load time, an adapter costs ~20% of generation speed (docs/training.md); `models.pull` of an
 adapter model and `python -m nanocomplete.train.export --merge-into` write the merged file instead. Each
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,7 @@ def merge(
     progress bar (`progress`), or pass through (`verbose`); a failure quotes the log's last lines.
     Raises MergeError for a file that is not a LoRA adapter or that llama.cpp cannot quantize."""
     import gguf
-    import llama_cpp
 
-    out_path = Path(out_path)
     adapter = gguf.GGUFReader(str(adapter_gguf))
     if adapter.get_field(gguf.Keys.Adapter.TYPE) is None:
         raise MergeError(f"{adapter_gguf} is not a GGUF LoRA adapter")
@@ -63,11 +62,69 @@ def merge(
         weight, _, part = tensor.name.rpartition(".lora_")
         pairs.setdefault(weight, {})[part] = np.asarray(tensor.data, dtype=np.float32)
     rank = next(iter(pairs.values()))["a"].shape[0]
-    reader = gguf.GGUFReader(str(base_gguf))
     scale = alpha / rank
+
+    def merged(tensor) -> np.ndarray:
+        from gguf.quants import dequantize
+
+        lora = pairs[tensor.name]
+        weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        return weight + scale * (lora["b"] @ lora["a"])
+
+    return _requantized(base_gguf, set(pairs), merged, out_path, threads, progress, verbose)
+
+
+def replace_weights(
+    base_gguf: Path | str,
+    weights: Mapping[str, np.ndarray],
+    out_path: Path | str,
+    threads: int = 0,
+    progress: bool = False,
+    verbose: bool = False,
+) -> Path:
+    """The base GGUF with the tensors named in `weights` (GGUF names, `blk.0.attn_q.weight`; float32 in
+    numpy's row-major shape, (out, in) as in transformers) put in place of the base's, re-quantized as
+    `merge` does: what full fine-tuning exports. Raises MergeError for a name the base lacks or a shape
+    that differs from the base's."""
+    import gguf
+
+    tensors = {tensor.name: tensor for tensor in gguf.GGUFReader(str(base_gguf)).tensors}
+    for name, weight in weights.items():
+        if name not in tensors:
+            raise MergeError(f"{name}: no such tensor in {base_gguf}")
+        expected = tuple(int(n) for n in reversed(tensors[name].shape))
+        if tuple(weight.shape) != expected:
+            raise MergeError(f"{name}: shape {tuple(weight.shape)}, the base's is {expected}")
+    return _requantized(
+        base_gguf,
+        set(weights),
+        lambda tensor: np.asarray(weights[tensor.name], dtype=np.float32),
+        out_path,
+        threads,
+        progress,
+        verbose,
+    )
+
+
+def _requantized(
+    base_gguf: Path | str,
+    changed: set[str],
+    new_weight: Callable[[object], np.ndarray],
+    out_path: Path | str,
+    threads: int,
+    progress: bool,
+    verbose: bool,
+) -> Path:
+    """The base's tensors, `new_weight(tensor)` in float32 for those named in `changed`, re-quantized by
+    llama.cpp to Q4_K_M into `out_path` (written whole or not at all)."""
+    import gguf
+    import llama_cpp
+
+    out_path = Path(out_path)
+    reader = gguf.GGUFReader(str(base_gguf))
     unmerged = out_path.with_suffix(".f32.partial")
     try:
-        _write_unmerged(reader, pairs, scale, unmerged)
+        _write_unmerged(reader, changed, new_weight, unmerged)
     except BaseException:
         unmerged.unlink(missing_ok=True)
         raise
@@ -90,10 +147,9 @@ def merge(
     return out_path
 
 
-def _write_unmerged(reader, pairs: dict[str, dict[str, np.ndarray]], scale: float, unmerged: Path) -> None:
-    """The base's tensors with W + scale · B·A in float32 for the adapted ones, into `unmerged` (GGUF)."""
+def _write_unmerged(reader, changed: set[str], new_weight, unmerged: Path) -> None:
+    """The base's tensors, `new_weight(tensor)` in float32 for those in `changed`, into `unmerged` (GGUF)."""
     import gguf
-    from gguf.quants import dequantize
 
     writer = gguf.GGUFWriter(str(unmerged), ARCHITECTURE)
     for field in reader.fields.values():
@@ -102,14 +158,8 @@ def _write_unmerged(reader, pairs: dict[str, dict[str, np.ndarray]], scale: floa
         kind = field.types[0]
         sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
-
-    def merged(tensor) -> np.ndarray:
-        lora = pairs[tensor.name]
-        weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
-        return weight + scale * (lora["b"] @ lora["a"])
-
     for tensor in reader.tensors:
-        if tensor.name in pairs:
+        if tensor.name in changed:
             shape = tuple(int(n) for n in reversed(tensor.shape))
             writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), int(np.prod(shape)) * 4)
         else:
@@ -120,7 +170,7 @@ def _write_unmerged(reader, pairs: dict[str, dict[str, np.ndarray]], scale: floa
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
     for tensor in reader.tensors:
-        writer.write_tensor_data(merged(tensor) if tensor.name in pairs else tensor.data)
+        writer.write_tensor_data(new_weight(tensor) if tensor.name in changed else tensor.data)
     writer.close()
 
 

@@ -5,7 +5,7 @@
 # Usage: runs/train_ab.sh STEP [N]   N: examples per arm (default 64, 8 optimizer steps of 8)
 #   data      build the examples (the 18 TRAIN packages of Sources v2, CPU budgets 512/128/384)
 #   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
-#   ARM       train one arm, export it, merge it: ce | distill | r64
+#   ARM       train one arm, export it, merge it: ce | distill | r64 | full
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
 #             v1: the released nanocomplete-0.5b)
 #   compare   the paired table
@@ -26,8 +26,14 @@ train() {  # train ARM TRAINER_FLAGS...
   local arm=$1; shift
   $py -m nanocomplete.train.trainer --data "$data" --out "$out/$arm" --resume --max-examples "$n" \
     --batch-examples 8 --learning-rate 3e-4 --precision fp32 --threads "$threads" --checkpoint-steps 4 "$@"
-  [ -f "$out/$arm/merged.gguf" ] || $py -m nanocomplete.train.export "$out/$arm/adapter" \
-    "$out/$arm/adapter.gguf" --check "$data" --check-examples 4 --merge-into "$out/$arm/merged.gguf"
+  [ -f "$out/$arm/merged.gguf" ] && return
+  if [ -f "$out/$arm/adapter/adapter_config.json" ]; then
+    $py -m nanocomplete.train.export "$out/$arm/adapter" "$out/$arm/adapter.gguf" --check "$data" \
+      --check-examples 4 --merge-into "$out/$arm/merged.gguf"
+  else  # full fine-tuning: the whole model, exported into the base's quantization scheme
+    $py -m nanocomplete.train.export "$out/$arm/adapter" "$out/$arm/merged.gguf" --check "$data" \
+      --check-examples 4
+  fi
 }
 
 case $step in
@@ -40,6 +46,7 @@ case $step in
   distill)
     train distill --teacher "$data/teacher-qwen2.5-coder-1.5b-instruct.jsonl" --distill-weight 0.5 ;;
   r64) train r64 --lora-rank 64 --lora-alpha 128 ;;
+  full) train full --method full --learning-rate 5e-5 ;;  # every weight, at a sixth of the LoRA arms' rate
   eval)
     arm=$3
     case $arm in
@@ -50,7 +57,7 @@ case $step in
     $nc eval humaneval-fim-single --model "$model" "${served[@]}" --threads "$threads" \
       --out "out/eval/ab-he-typed--$name" ;;
   compare)
-    for arm in distill r64; do
+    for arm in distill r64 full; do
       for metric in em pass; do
         [ -d "out/eval/ab-he-typed--$n-$arm" ] && \
           $nc compare "out/eval/ab-he-typed--$n-ce" "out/eval/ab-he-typed--$n-$arm" --metric $metric
@@ -60,5 +67,5 @@ case $step in
       $nc compare out/eval/ab-he-typed--base "out/eval/ab-he-typed--$n-ce" --metric $metric
       [ -d out/eval/ab-he-typed--v1 ] && $nc compare "out/eval/ab-he-typed--$n-ce" out/eval/ab-he-typed--v1 --metric $metric
     done ;;
-  *) echo "usage: runs/train_ab.sh data|teacher|ce|distill|r64|compare [N] | eval N ARM" >&2; exit 2 ;;
+  *) echo "usage: runs/train_ab.sh data|teacher|ce|distill|r64|full|compare [N] | eval N ARM" >&2; exit 2 ;;
 esac

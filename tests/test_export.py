@@ -7,11 +7,11 @@ import pytest
 from numerics import REQUANTIZED_LOGPROB_NATS
 
 pytest.importorskip("gguf")
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.engine import Engine
-from nanocomplete.merge import merge
+from nanocomplete.merge import MergeError, merge
 from nanocomplete.train import export
 
 HIDDEN, LAYERS = 896, 24  # Qwen2.5-Coder-0.5B
@@ -144,3 +144,68 @@ def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_ba
         - np.array(at_run_time.answer_logprobs(at_run_time.tokenize(PROMPT), answer))
     )
     assert merge_gap.mean() < adapter_effect.mean() / 4
+
+
+def write_full_model(folder, tensors: dict, layers: int = LAYERS) -> None:
+    """A fully fine-tuned model's folder as transformers saves it (only the tensors given)."""
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = {"model_type": "qwen2", "num_hidden_layers": layers, "tie_word_embeddings": True}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_full_models_tensors_map_to_the_base_ggufs_names_and_a_tied_head_is_left_out(tmp_path):
+    tensors = {
+        "model.embed_tokens.weight": np.zeros((8, 4), np.float32),
+        "model.layers.3.mlp.down_proj.weight": np.zeros((4, 6), np.float32),
+        "model.layers.0.self_attn.k_proj.bias": np.zeros(4, np.float32),
+        "model.layers.23.post_attention_layernorm.weight": np.ones(4, np.float32),
+        "model.norm.weight": np.ones(4, np.float32),
+        "lm_head.weight": np.zeros((8, 4), np.float32),
+    }
+    write_full_model(tmp_path / "full", tensors)
+    assert export.is_full_model(tmp_path / "full")
+    assert sorted(export.full_weights(tmp_path / "full")) == [
+        "blk.0.attn_k.bias",
+        "blk.23.ffn_norm.weight",
+        "blk.3.ffn_down.weight",
+        "output_norm.weight",
+        "token_embd.weight",
+    ]
+
+
+@pytest.mark.model
+def test_full_fine_tunings_weights_export_to_a_model_that_answers_as_the_same_change_applied_as_an_adapter(
+    model_path, tmp_path
+):
+    """The same change to the q_proj weights, once as a LoRA adapter applied at run time and once as whole
+    trained weights (base + alpha/r · B·A, transformers' names and shapes) put into the base GGUF: the two
+    agree to the quantization grid's resolution, and both differ from the base."""
+    import gguf
+    from gguf.quants import dequantize
+
+    config = EngineConfig(context_window_tokens=512, batch_tokens=64, threads=1)
+    write_peft_adapter(tmp_path / "strong", b_scale=0.2, seed=1)
+    adapter = export.export(tmp_path / "strong", tmp_path / "strong.gguf")
+    at_run_time = Engine(model_path, config, adapter)
+    lora = load_file(str(tmp_path / "strong" / "adapter_model.safetensors"))
+    base = {t.name: t for t in gguf.GGUFReader(str(model_path)).tensors}
+    full = {}
+    for layer in range(LAYERS):
+        q = base[f"blk.{layer}.attn_q.weight"]
+        prefix = f"base_model.model.model.layers.{layer}.self_attn.q_proj"
+        delta = 2.0 * (lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"])  # alpha/r = 2
+        full[f"model.layers.{layer}.self_attn.q_proj.weight"] = dequantize(q.data, q.tensor_type) + delta
+    write_full_model(tmp_path / "full", full)
+    exported = Engine(export.export_full(tmp_path / "full", model_path, tmp_path / "full.gguf"), config)
+    assert (tmp_path / "full.gguf").stat().st_size == model_path.stat().st_size
+    assert greedy(exported)[0] != greedy(Engine(model_path, config))[0]
+    assert_same_answer_within_requantization(at_run_time, exported)
+
+
+@pytest.mark.model
+def test_a_full_model_with_a_tensor_of_the_wrong_shape_is_refused(model_path, tmp_path):
+    write_full_model(tmp_path / "full", {"model.norm.weight": np.ones(5, np.float32)})
+    with pytest.raises(MergeError, match=r"output_norm\.weight: shape"):
+        export.export_full(tmp_path / "full", model_path, tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()

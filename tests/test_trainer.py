@@ -123,15 +123,21 @@ def write_shard(folder, rows):
 
 
 def adapter_weights(folder):
+    """The trained tensors: a LoRA adapter's, or with method "full" the whole model's."""
     from safetensors.torch import load_file
 
-    return load_file(str(folder / "adapter_model.safetensors"))
+    name = "adapter_model.safetensors" if (folder / "adapter_config.json").is_file() else "model.safetensors"
+    return load_file(str(folder / name))
 
 
-def test_an_interrupted_run_resumed_ends_with_the_same_adapter_as_an_uninterrupted_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_an_interrupted_run_resumed_ends_with_the_same_weights_as_an_uninterrupted_one(
+    tmp_path, monkeypatch, method
+):
     write_shard(tmp_path / "data", records(6))
     monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
     common = dict(data=str(tmp_path / "data"), batch_examples=2, checkpoint_steps=1, lora_rank=4)
+    common.update(method=method)
     common.update(learning_rate=1e-2, warmup_steps=1, precision="fp32")
 
     whole = trainer.train(TrainConfig(out=str(tmp_path / "whole"), **common), progress=False)

@@ -1,7 +1,9 @@
-"""A PEFT LoRA adapter → a GGUF LoRA adapter that llama.cpp applies at load time.
+"""A PEFT LoRA adapter → a GGUF LoRA adapter that llama.cpp applies at load time; a fully fine-tuned
+model's folder → a model GGUF in the base's quantization scheme.
 
     python -m nanocomplete.train.export ADAPTER_DIR OUT.gguf [--check DATA_DIR] [--check-examples N]
                                         [--merge-into MERGED.gguf]
+    python -m nanocomplete.train.export MODEL_DIR OUT.gguf [--check DATA_DIR] [--check-examples N]
 
 `--check` then scores the first N examples of a built set twice, with transformers + PEFT (the trained
 adapter on the dequantized base) and with the engine + the GGUF adapter on the Q4_K_M base, and prints how
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanocomplete.merge import ARCHITECTURE, MergeError, merge
+from nanocomplete.merge import ARCHITECTURE, MergeError, merge, replace_weights
 
 _LORA_NAME = re.compile(r"^base_model\.model\.(?P<base>.+)\.lora_(?P<part>[AB])\.weight$")
 
@@ -79,18 +81,64 @@ def export(adapter_dir: Path | str, out_path: Path | str) -> Path:
     return out_path
 
 
-def check(adapter_dir: Path, gguf_path: Path, records: Sequence[dict], base_model: str) -> dict:
-    """Answer-token log-probs of `records` under PEFT and under the engine with the exported adapter."""
+def is_full_model(folder: Path | str) -> bool:
+    """Whether `folder` holds a whole transformers model (full fine-tuning) rather than a PEFT adapter."""
+    folder = Path(folder)
+    return not (folder / "adapter_config.json").is_file() and (folder / "config.json").is_file()
+
+
+def full_weights(model_dir: Path | str) -> dict[str, np.ndarray]:
+    """A full fine-tuning's model folder (transformers' config.json and model*.safetensors) as GGUF tensor
+    names → float32 arrays in transformers' shapes. The LM head is left out when the base ties it to the
+    embeddings (Qwen2.5's 0.5B and 1.5B do: the saved folder then has no `lm_head.weight`)."""
+    import gguf
+    from safetensors.numpy import load_file
+
+    model_dir = Path(model_dir)
+    files = sorted(model_dir.glob("model*.safetensors"))
+    if not files:
+        raise ExportError(f"{model_dir}: no model*.safetensors")
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, int(config["num_hidden_layers"]))
+    weights = {}
+    for file in files:
+        for name, tensor in load_file(str(file)).items():
+            if name == "lm_head.weight" and config.get("tie_word_embeddings"):
+                continue
+            found = name_map.get_name(name, try_suffixes=(".weight", ".bias"))
+            if found is None:
+                raise ExportError(f"{name}: no GGUF tensor for it")
+            weights[found] = tensor.astype(np.float32)
+    return weights
+
+
+def export_full(model_dir: Path | str, base_gguf: Path | str, out_path: Path | str) -> Path:
+    """Full fine-tuning's weights (`model_dir`) in place of the base GGUF's, re-quantized to its scheme
+    (`merge.replace_weights`): a model GGUF like a merged adapter's."""
+    return replace_weights(base_gguf, full_weights(model_dir), out_path)
+
+
+def check(trained_dir: Path, gguf_path: Path, records: Sequence[dict], base_model: str) -> dict:
+    """Answer-token log-probs of `records` under transformers (the trained adapter on the dequantized base,
+    or the fully fine-tuned model) and under the engine with the export (the adapter applied at load time,
+    or the exported model)."""
     import torch
-    from peft import PeftModel
 
     from nanocomplete.config import EngineConfig
     from nanocomplete.engine import Engine
     from nanocomplete.train import trainer
 
-    model = PeftModel.from_pretrained(trainer.load_base(base_model), str(adapter_dir)).eval()
     engine = Engine.for_model(base_model, EngineConfig())
-    adapted = Engine(engine.model_path, EngineConfig(), gguf_path)
+    if is_full_model(trained_dir):
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(trained_dir), dtype=torch.float32).eval()
+        adapted = Engine(gguf_path, EngineConfig())
+    else:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(trainer.load_base(base_model), str(trained_dir)).eval()
+        adapted = Engine(engine.model_path, EngineConfig(), gguf_path)
     gaps, base_gaps = [], []
     for record in records:
         prompt, answer = record["prompt_ids"], record["target_ids"]
@@ -116,8 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m nanocomplete.train.export", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("adapter_dir", type=Path, help="a PEFT LoRA adapter folder")
-    parser.add_argument("out", type=Path, help="the GGUF adapter to write")
+    parser.add_argument(
+        "adapter_dir", type=Path, help="a PEFT LoRA adapter folder, or a fully fine-tuned model's folder"
+    )
+    parser.add_argument(
+        "out", type=Path, help="the GGUF adapter to write (for a full model: the model GGUF, merged)"
+    )
     parser.add_argument("--check", type=Path, default=None, help="a built data folder to compare on")
     parser.add_argument("--check-examples", type=int, default=8)
     parser.add_argument("--base-model", default=None, help="the base model (default: the registry's)")
@@ -127,8 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from nanocomplete import models
 
+    full = is_full_model(args.adapter_dir)
+    if full and args.merge_into is not None:
+        parser.error("--merge-into is for an adapter: a full model's OUT is already a model")
     try:
-        path = export(args.adapter_dir, args.out)
+        if full:
+            base = models.resolve(args.base_model or models.BASE_MODEL)
+            path = export_full(args.adapter_dir, base, args.out)
+        else:
+            path = export(args.adapter_dir, args.out)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         if args.merge_into is not None:
             merged = merge(models.resolve(args.base_model or models.BASE_MODEL), path, args.merge_into)

@@ -34,7 +34,7 @@ from nanocomplete.train import records as built
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CHECKPOINT = "checkpoint"
-ADAPTER = "adapter"  # the final PEFT adapter folder inside OUT
+ADAPTER = "adapter"  # the final PEFT adapter folder inside OUT (the whole model's, with method "full")
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     total_steps = math.ceil(len(examples) / config.batch_examples)
     checkpoint = out / CHECKPOINT
     resuming = resume and (checkpoint / "state.pt").is_file()
-    model = prepare(load_base(config.base_model), config, _start_adapter(config, checkpoint, resuming))
+    model = _start_model(config, checkpoint, resuming)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -307,6 +307,17 @@ def plot_log(log_path: Path, png_path: Path) -> Path:
     figure.savefig(png_path, dpi=110)
     plt.close(figure)
     return png_path
+
+
+def _start_model(config: TrainConfig, checkpoint: Path, resuming: bool):
+    """The model to train: with method "full", the checkpoint's weights when resuming, else the base's;
+    with LoRA, the base wrapped with the adapter it starts from (`_start_adapter`)."""
+    if config.method == "full" and resuming:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(str(checkpoint / ADAPTER), dtype=torch.float32)
+    return prepare(load_base(config.base_model), config, _start_adapter(config, checkpoint, resuming))
 
 
 def _start_adapter(config: TrainConfig, checkpoint: Path, resuming: bool) -> Path | None:
