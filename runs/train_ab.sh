@@ -4,8 +4,9 @@
 # tasks as served (typed cursor, serving layout and budgets, no gate), paired.
 # Usage: runs/train_ab.sh STEP [N]   N: examples per arm (default 64, 8 optimizer steps of 8)
 #   data      build the examples (the 18 TRAIN packages of Sources v2, CPU budgets 512/128/384)
+#   data1024  the same build with the server's budgets (1,024 / 256 / 1,024), for the p1024 arm
 #   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
-#   ARM       train one arm, export it, merge it: ce | distill | r64 | full
+#   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 (equal tokens)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
 #             v1: the released nanocomplete-0.5b)
 #   compare   the paired table
@@ -16,6 +17,7 @@ py=.venv/bin/python
 nc=.venv/bin/nanocomplete
 threads=${THREADS:-1}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-ab}
+data1024=${DATA_1024:-$HOME/.cache/nanocomplete/train/data-ab-1024}  # the same cursors, the server's budgets
 step=$1
 n=${2:-64}
 out=out/train/ab-$n
@@ -46,6 +48,12 @@ case $step in
   distill)
     train distill --teacher "$data/teacher-qwen2.5-coder-1.5b-instruct.jsonl" --distill-weight 0.5 ;;
   r64) train r64 --lora-rank 64 --lora-alpha 128 ;;
+  data1024)
+    $py -m nanocomplete.train.data build --out "$data1024" --examples 1200 ;;
+  p1024)  # CE on 1,024-token prompts, as many of them as fit in the 512 arms' training tokens
+    budget=$($py -c 'import sys; from nanocomplete.train.records import load_examples as load
+print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])[: int(sys.argv[2])]))' "$data" "$n")
+    data=$data1024 train p1024 --max-train-tokens "$budget" ;;
   full) train full --method full --learning-rate 5e-5 ;;  # every weight, at a sixth of the LoRA arms' rate
   eval)
     arm=$3
@@ -57,7 +65,7 @@ case $step in
     $nc eval humaneval-fim-single --model "$model" "${served[@]}" --threads "$threads" \
       --out "out/eval/ab-he-typed--$name" ;;
   compare)
-    for arm in distill r64 full; do
+    for arm in distill r64 full p1024; do
       for metric in em pass; do
         [ -d "out/eval/ab-he-typed--$n-$arm" ] && \
           $nc compare "out/eval/ab-he-typed--$n-ce" "out/eval/ab-he-typed--$n-$arm" --metric $metric
@@ -67,5 +75,5 @@ case $step in
       $nc compare out/eval/ab-he-typed--base "out/eval/ab-he-typed--$n-ce" --metric $metric
       [ -d out/eval/ab-he-typed--v1 ] && $nc compare "out/eval/ab-he-typed--$n-ce" out/eval/ab-he-typed--v1 --metric $metric
     done ;;
-  *) echo "usage: runs/train_ab.sh data|teacher|ce|distill|r64|full|compare [N] | eval N ARM" >&2; exit 2 ;;
+  *) echo "usage: runs/train_ab.sh data|data1024|teacher|ce|distill|r64|full|p1024|compare [N] | eval N ARM" >&2; exit 2 ;;
 esac

@@ -248,3 +248,12 @@ def test_a_time_budget_stops_at_a_step_and_saves_an_adapter_that_resumes(tmp_pat
     trainer.train(dataclasses.replace(config, max_train_seconds=0.0), resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_token_budget_keeps_the_first_examples_that_fit_in_it_and_no_more():
+    data = records(10, length=8)  # 10 tokens each: 8 prompt + 2 answer
+    config = TrainConfig(data="-", out="-", max_train_tokens=35, seed=3)
+    kept = {r["id"] for r in trainer.order(data, config)}
+    assert kept == {"ex0", "ex1", "ex2"}  # 30 tokens; a fourth would make 40
+    both = dataclasses.replace(config, max_examples=2)
+    assert {r["id"] for r in trainer.order(data, both)} == {"ex0", "ex1"}

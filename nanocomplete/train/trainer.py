@@ -18,7 +18,9 @@ holds the run's settings; `OUT/log.jsonl` one line per step. This is the only mo
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
+import itertools
 import json
 import math
 import random
@@ -59,6 +61,9 @@ class TrainConfig:
     )
     epochs: int = setting(1, "passes over the examples")
     max_examples: int | None = setting(None, "only the first N examples of the seeded order")
+    max_train_tokens: int | None = setting(
+        None, "only the first examples whose prompt and answer tokens add up to at most this (equal compute)"
+    )
     max_sequence_tokens: int = setting(2048, "longer examples are skipped")
     teacher: str | None = setting(None, "teacher top-k file (python -m nanocomplete.train.teacher)")
     distill_weight: float = setting(0.0, "share of the distillation loss; above 0 needs --teacher")
@@ -174,17 +179,24 @@ def prepare(model, config: TrainConfig, adapter_dir: Path | None = None):
 
 
 def order(records: list[dict], config: TrainConfig) -> list[dict]:
-    """The examples in training order: seeded shuffle per epoch, the first `max_examples`, too long ones
-    left out."""
-    fits = [r for r in records if len(r["prompt_ids"]) + len(r["target_ids"]) <= config.max_sequence_tokens]
+    """The examples in training order: seeded shuffle per epoch of the first `max_examples` (and of those
+    within `max_train_tokens`), too long ones left out."""
+    fits = [r for r in records if _tokens(r) <= config.max_sequence_tokens]
     rng = random.Random(config.seed)
     chosen = fits[: config.max_examples] if config.max_examples else fits
+    if config.max_train_tokens is not None:
+        within = list(itertools.accumulate(_tokens(r) for r in chosen))
+        chosen = chosen[: bisect.bisect_right(within, config.max_train_tokens)]
     ordered = []
     for _ in range(config.epochs):
         epoch = list(chosen)
         rng.shuffle(epoch)
         ordered += epoch
     return ordered
+
+
+def _tokens(record: dict) -> int:
+    return len(record["prompt_ids"]) + len(record["target_ids"])
 
 
 def with_teacher(records: list[dict], config: TrainConfig) -> list[dict]:
