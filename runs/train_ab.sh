@@ -53,7 +53,7 @@ case $step in
   p1024)  # CE on 1,024-token prompts, as many of them as fit in the 512 arms' training tokens
     budget=$($py -c 'import sys; from nanocomplete.train.records import load_examples as load
 print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])[: int(sys.argv[2])]))' "$data" "$n")
-    data=$data1024 train p1024 --max-train-tokens "$budget" ;;
+    data=$data1024 train p1024 --max-train-tokens "$budget" --max-sequence-tokens 2560 ;;  # none left out
   full) train full --method full --learning-rate 5e-5 ;;  # every weight, at a sixth of the LoRA arms' rate
   eval)
     arm=$3
