@@ -209,3 +209,23 @@ def test_a_full_model_with_a_tensor_of_the_wrong_shape_is_refused(model_path, tm
     with pytest.raises(MergeError, match=r"output_norm\.weight: shape"):
         export.export_full(tmp_path / "full", model_path, tmp_path / "out.gguf")
     assert not (tmp_path / "out.gguf").exists()
+
+
+@pytest.mark.model
+def test_the_base_prepared_for_full_fine_tuning_saves_as_a_model_that_loads_back_the_same(
+    model_path, tmp_path
+):
+    """transformers refuses to save a model it loaded from GGUF, even dequantized; full fine-tuning's
+    checkpoints and final model must save (a real 0.5B run failed there at its first checkpoint)."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from nanocomplete.train import trainer
+
+    config = trainer.TrainConfig(data="-", out="-", method="full")
+    model = trainer.prepare(trainer.load_base(str(model_path)), config)
+    model.save_pretrained(str(tmp_path / "full"))
+    again = AutoModelForCausalLM.from_pretrained(str(tmp_path / "full"), dtype=torch.float32)
+    assert torch.equal(again.model.layers[5].mlp.down_proj.weight, model.model.layers[5].mlp.down_proj.weight)
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+    assert export.is_full_model(tmp_path / "full")

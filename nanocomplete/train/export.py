@@ -89,8 +89,8 @@ def is_full_model(folder: Path | str) -> bool:
 
 def full_weights(model_dir: Path | str) -> dict[str, np.ndarray]:
     """A full fine-tuning's model folder (transformers' config.json and model*.safetensors) as GGUF tensor
-    names → float32 arrays in transformers' shapes. The LM head is left out when the base ties it to the
-    embeddings (Qwen2.5's 0.5B and 1.5B do: the saved folder then has no `lm_head.weight`)."""
+    names → float32 arrays in transformers' shapes. The LM head is left out when the config ties it to the
+    embeddings; the registry's GGUFs have their own `output.weight`, and transformers loads them untied."""
     import gguf
     from safetensors.numpy import load_file
 

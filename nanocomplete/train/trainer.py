@@ -159,7 +159,7 @@ def load_base(name_or_path: str):
 def prepare(model, config: TrainConfig, adapter_dir: Path | None = None):
     """Wrap `model` for training: a LoRA adapter (new, or loaded from `adapter_dir`), or all weights."""
     if config.method == "full":
-        return model
+        return without_gguf_marker(model)
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if adapter_dir is not None:
@@ -173,6 +173,16 @@ def prepare(model, config: TrainConfig, adapter_dir: Path | None = None):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
+
+
+def without_gguf_marker(model):
+    """`model` no longer marked as loaded from GGUF. transformers keeps its GGUF quantizer on a model it
+    dequantized to float32 (`load_base`), and then refuses `save_pretrained` ("quantized with gguf and is
+    not serializable"); the weights are plain float32 tensors, so full fine-tuning saves them as such."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
 
 
 # --- the loop ------------------------------------------------------------------------------------------
