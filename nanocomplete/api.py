@@ -78,13 +78,20 @@ class CompleteRequest(Document):
 
 class Timings(BaseModel):
     prompt_tokens: int
-    prompt_tokens_evaluated: int
+    prompt_tokens_evaluated: int = Field(
+        description="prompt tokens this request evaluated, its share of the full prompt included"
+    )
     prompt_tokens_reused: int
     prompt_ms: float
     generation_ms: float
     tokens_generated: int
     queue_ms: float
     total_ms: float
+    warm_share_tokens: int = Field(
+        0,
+        description="of prompt_tokens_evaluated, those of the full prompt, evaluated before an answer "
+        "from the bounded one (cold_prompt_tokens is the budget of both)",
+    )
 
 
 class Confidence(BaseModel):

@@ -126,6 +126,7 @@ class Timings:
     draft_tokens: int = 0  # tokens drafted for speculative decoding
     draft_accepted_tokens: int = 0  # of those, the ones the model agreed with
     draft_ms: float = 0.0  # time spent drafting (a draft model's prompt evaluation included)
+    warm_share_tokens: int = 0  # of prompt_tokens_evaluated, those of another prompt (scheduler.WarmShare)
 
 
 @dataclass(frozen=True)

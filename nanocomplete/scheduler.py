@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nanocomplete.config import GenerationConfig
 from nanocomplete.engine import Engine, Generation
@@ -42,6 +42,17 @@ class WarmResult:
     prompt_ms: float
 
 
+@dataclass(frozen=True)
+class WarmShare:
+    """Tokens of a document's full prompt that a completion answered from its bounded prompt evaluates
+    first (`PromptConfig.cold_prompt_tokens`): the full prompt warms even when requests leave no idle time,
+    and the request still evaluates at most its budget."""
+
+    key: str  # the full prompt's scheduler key (the document's URI)
+    prompt: tuple[int, ...]
+    tokens: int  # the most tokens of `prompt` to evaluate, after what the caches hold
+
+
 @dataclass
 class Job:
     kind: str  # "complete" | "warm"
@@ -56,6 +67,7 @@ class Job:
     queue_ms: float = 0.0
     document: str = ""  # the document it completes (its key may name one of the document's prompts)
     required_start: str = ""  # text the output must begin with (Engine.generate)
+    warm_share: WarmShare | None = None  # a completion's share of another prompt, evaluated before it
 
     def __post_init__(self):
         self.document = self.document or self.key
@@ -155,12 +167,14 @@ class Scheduler:
         should_stop: Callable[[str], bool] | None = None,
         document: str | None = None,
         required_start: str = "",
+        warm_share: WarmShare | None = None,
     ) -> Job:
         """Queue a completion of `prompt`, whose KV state is kept under `key`; it cancels the older
-        completions of the same `document` (default: `key`). `required_start`: as in `Engine.generate`."""
+        completions of the same `document` (default: `key`). `required_start`: as in `Engine.generate`.
+        `warm_share`: part of another prompt to evaluate first; the result's timings count its tokens."""
         job = Job(
             "complete", key, prompt, generation, should_stop,
-            document=document or key, required_start=required_start,
+            document=document or key, required_start=required_start, warm_share=warm_share,
         )  # fmt: skip
         with self._condition:
             self._check_open()
@@ -261,8 +275,11 @@ class Scheduler:
             job.future.set_exception(Cancelled("superseded before it ran"))
             return
         try:
+            warmed = self._warm_share(job) if job.warm_share is not None else None
             self._switch_to(job)
             result = self._complete(job) if job.kind == "complete" else self._warm(job)
+            if warmed is not None:
+                result = _with_warm_share(result, warmed)
         except Cancelled as error:
             if job.kind == "warm":
                 self.stats.preempted_warmups += 1
@@ -293,6 +310,16 @@ class Scheduler:
         self.stats.warmups += 1
         return WarmResult(len(job.prompt), evaluated, reused, (time.perf_counter() - started) * 1000)
 
+    def _warm_share(self, job: Job) -> WarmResult:
+        """Evaluate the next `job.warm_share.tokens` of the full prompt, as part of the completion: not
+        yielding to other completions (this is one), stopping between batches if the job is cancelled."""
+        share, started = job.warm_share, time.perf_counter()
+        self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
+        held = self.engine.cached_prefix_length(share.prompt)
+        end = min(held + share.tokens, len(share.prompt))
+        evaluated = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)[0] if end > held else 0
+        return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
+
     def _switch_to(self, job: Job) -> None:
         """Keep the document being left as a snapshot; restore the best snapshot for this prompt."""
         if not self.reuse_kv:
@@ -317,3 +344,14 @@ class Scheduler:
             job.future.set_exception(Cancelled("the engine is shutting down"))
         self._completions.clear()
         self._warmups.clear()
+
+
+def _with_warm_share(generation: Generation, warmed: WarmResult) -> Generation:
+    """The completion's result, its prompt timings counting the warm share evaluated before it."""
+    timings = replace(
+        generation.timings,
+        prompt_tokens_evaluated=generation.timings.prompt_tokens_evaluated + warmed.prompt_tokens_evaluated,
+        prompt_ms=generation.timings.prompt_ms + warmed.prompt_ms,
+        warm_share_tokens=warmed.prompt_tokens_evaluated,
+    )
+    return replace(generation, timings=timings)

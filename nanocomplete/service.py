@@ -33,7 +33,7 @@ from nanocomplete.errors import ModelError, PromptError
 from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput, auto_closed_rest, cold_config
-from nanocomplete.scheduler import Compute, Job, Scheduler
+from nanocomplete.scheduler import Compute, Job, Scheduler, WarmShare
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
 
@@ -76,6 +76,7 @@ class Pending:
     window_moved: bool = False  # the prefix window's start moved since the document's last request
     key: str = ""  # the scheduler key of the prompt it runs (the document's URI, or its bounded prompt's)
     warm_first: tuple[int, ...] = ()  # the full prompt, warmed after a bounded one answers
+    warm_share: WarmShare | None = None  # the part of the full prompt it evaluates before the bounded one
     uncached_tokens: int = 0  # prompt tokens the job will evaluate (as the caches hold them when planned)
     tier: str = "fast"  # the tier of the service that planned it
     tier_reason: str = "asked"  # why that tier (api.CompleteResponse.tier_reason)
@@ -180,11 +181,24 @@ class CompletionService:
             window_moved=window_moved, key=request.uri, tier=self.tier,
         )  # fmt: skip
         cold = self._cold(state, fim_input, settings, prepared)
-        if cold is not None:  # answer from the bounded prompt; the full one warms after it
-            pending.warm_first, pending.prepared = tuple(prepared.prompt.tokens), cold
-            pending.key, pending.cold_prompt = request.uri + COLD_KEY_SUFFIX, True
-        pending.uncached_tokens = self.scheduler.uncached_tokens(pending.prepared.prompt.tokens)
+        if cold is None:
+            pending.uncached_tokens = self.scheduler.uncached_tokens(prepared.prompt.tokens)
+        else:
+            self._answer_from_bounded(pending, cold, settings)
         return pending
+
+    def _answer_from_bounded(self, pending: Pending, cold: Prepared, settings: Settings) -> None:
+        """Plan the completion from the bounded prompt `cold`. The full prompt gets the budget's tokens
+        that the bounded one leaves, evaluated before it (`WarmShare`: it warms even when requests leave no
+        idle time), and the rest in the background."""
+        full = tuple(pending.prepared.prompt.tokens)
+        uri = pending.request.uri
+        pending.warm_first, pending.prepared = full, cold
+        pending.key, pending.cold_prompt = uri + COLD_KEY_SUFFIX, True
+        bounded = self.scheduler.uncached_tokens(cold.prompt.tokens)
+        share = max(0, settings.prompt.cold_prompt_tokens - bounded)
+        pending.warm_share = WarmShare(uri, full, share) if share else None
+        pending.uncached_tokens = bounded + share
 
     def start(self, pending: Pending) -> Pending:
         """Queue a planned completion on the scheduler (a planned `answer` needs nothing)."""
@@ -201,6 +215,7 @@ class CompletionService:
             prepared.should_stop(settings),
             request.uri,
             prepared.prompt.healed,
+            pending.warm_share,
         )
         return pending
 

@@ -216,6 +216,27 @@ def test_a_new_file_answers_from_a_bounded_prompt_while_the_full_one_warms(engin
     assert second["timings"]["prompt_tokens"] > 3 * 256 and second["timings"]["prompt_tokens_evaluated"] <= 8
 
 
+def test_back_to_back_requests_on_a_new_file_stay_within_the_bound_and_reach_the_full_prompt(
+    engine, tmp_path
+):
+    text = long_file("eta", 40)  # ~940 prompt tokens; nothing waits for the background warmup
+    engine.reset()
+    with (
+        RunningServer(engine, tmp_path, settings=bounded_settings(256)) as running,
+        running.client() as client,
+    ):
+        answers = [
+            complete(client, "file:///w/eta.py", text + typed)
+            for typed in ("q", "qu", "qua", "quar", "quart")
+        ]
+    modelled = [answer for answer in answers if answer["timings"] is not None]
+    assert all(answer["timings"]["prompt_tokens_evaluated"] <= 256 for answer in modelled)
+    assert modelled[0]["cold_prompt"] is True
+    assert sum(answer["timings"]["warm_share_tokens"] for answer in modelled) > 256  # not idle warmups
+    assert modelled[-1]["cold_prompt"] is False, [answer["cold_prompt"] for answer in modelled]
+    assert modelled[-1]["timings"]["prompt_tokens"] > 3 * 256
+
+
 def test_a_warmup_on_open_primes_the_bounded_prompt_first(engine, tmp_path):
     text = long_file("zeta", 40)
     body = {
@@ -232,7 +253,9 @@ def test_a_warmup_on_open_primes_the_bounded_prompt_first(engine, tmp_path):
         wait_for_warmups(running.service, 1)  # the bounded prompt; the full one may still be warming
         lines = text.split("\n")
         answer = complete(client, "file:///w/zeta.py", text + "qq")
-    assert answer["timings"]["prompt_tokens_evaluated"] <= 8, lines[-1]
+    timings = answer["timings"]
+    assert timings["prompt_tokens_evaluated"] - timings["warm_share_tokens"] <= 8, lines[-1]
+    assert answer["cold_prompt"] is True and timings["prompt_tokens_evaluated"] <= 256
 
 
 def test_a_newer_request_for_the_same_document_cancels_the_older(server):
