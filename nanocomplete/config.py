@@ -61,8 +61,9 @@ class PromptConfig:
     )
     cold_prompt_tokens: int = setting(
         0,
-        "the most prompt tokens a request evaluates: when the full prompt would need more (a new file, a new "
-        "context), a prompt bounded to this answers and the full one warms in the background; 0: no bound",
+        "the most prompt tokens a request evaluates: when the full prompt would need more (a new file, a "
+        "jump, a new context), a prompt bounded to this answers, the full prompt's next tokens filling the "
+        "rest of the budget first (the remainder warms in the background); 0: no bound",
     )
     max_middle_tokens: int = setting(
         0,

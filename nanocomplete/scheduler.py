@@ -31,6 +31,9 @@ from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
 WARM_BATCH_TOKENS = 64
 SNAPSHOT_MIN_GAIN_TOKENS = 32  # restoring a snapshot must save at least this many tokens of evaluation
+# What a job may evaluate beyond `Scheduler.uncached_tokens`: a snapshot that gains less than the above is not
+# restored, and a prompt the cache holds whole still evaluates its last token (for its logits).
+ESTIMATE_SLACK_TOKENS = SNAPSHOT_MIN_GAIN_TOKENS + 1
 WARM_RETRY_S = 0.01  # a warmup waiting for another engine's completion looks again after this
 
 

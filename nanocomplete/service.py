@@ -33,7 +33,7 @@ from nanocomplete.errors import ModelError, PromptError
 from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput, auto_closed_rest, cold_config
-from nanocomplete.scheduler import Compute, Job, Scheduler, WarmShare
+from nanocomplete.scheduler import ESTIMATE_SLACK_TOKENS, Compute, Job, Scheduler, WarmShare
 from nanocomplete.telemetry import EventStore, Metrics
 from nanocomplete.workspace import Workspace
 
@@ -196,7 +196,7 @@ class CompletionService:
         pending.warm_first, pending.prepared = full, cold
         pending.key, pending.cold_prompt = uri + COLD_KEY_SUFFIX, True
         bounded = self.scheduler.uncached_tokens(cold.prompt.tokens)
-        share = max(0, settings.prompt.cold_prompt_tokens - bounded)
+        share = max(0, settings.prompt.cold_prompt_tokens - bounded - ESTIMATE_SLACK_TOKENS)
         pending.warm_share = WarmShare(uri, full, share) if share else None
         pending.uncached_tokens = bounded + share
 
