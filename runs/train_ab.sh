@@ -6,7 +6,7 @@
 #   data      build the examples (the 18 TRAIN packages of Sources v2, CPU budgets 512/128/384)
 #   data1024  the same build with the server's budgets (1,024 / 256 / 1,024), for the p1024 arm
 #   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
-#   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 (equal tokens)
+#   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 | p1024-b4 (equal tokens)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
 #             v1: the released nanocomplete-0.5b)
 #   compare   the paired table
@@ -38,6 +38,11 @@ train() {  # train ARM TRAINER_FLAGS...
   fi
 }
 
+budget_tokens() {  # the training tokens of the 512 arms: their first N examples
+  $py -c 'import sys; from nanocomplete.train.records import load_examples as load
+print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])[: int(sys.argv[2])]))' "$data" "$n"
+}
+
 case $step in
   data)
     $py -m nanocomplete.train.data build --out "$data" --examples 1200 \
@@ -51,9 +56,9 @@ case $step in
   data1024)
     $py -m nanocomplete.train.data build --out "$data1024" --examples 1200 ;;
   p1024)  # CE on 1,024-token prompts, as many of them as fit in the 512 arms' training tokens
-    budget=$($py -c 'import sys; from nanocomplete.train.records import load_examples as load
-print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])[: int(sys.argv[2])]))' "$data" "$n")
-    data=$data1024 train p1024 --max-train-tokens "$budget" --max-sequence-tokens 2560 ;;  # none left out
+    data=$data1024 train p1024 --max-train-tokens "$(budget_tokens)" --max-sequence-tokens 2560 ;;  # none left out
+  p1024-b4)  # the same, 4 examples a batch: 8 optimizer steps of ~6 k tokens, as the 512 arms take
+    data=$data1024 train p1024-b4 --max-train-tokens "$(budget_tokens)" --max-sequence-tokens 2560 --batch-examples 4 ;;
   full) train full --method full --learning-rate 5e-5 ;;  # every weight, at a sixth of the LoRA arms' rate
   eval)
     arm=$3
@@ -65,7 +70,7 @@ print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])
     $nc eval humaneval-fim-single --model "$model" "${served[@]}" --threads "$threads" \
       --out "out/eval/ab-he-typed--$name" ;;
   compare)
-    for arm in distill r64 full p1024; do
+    for arm in distill r64 full p1024 p1024-b4; do
       for metric in em pass; do
         [ -d "out/eval/ab-he-typed--$n-$arm" ] && \
           $nc compare "out/eval/ab-he-typed--$n-ce" "out/eval/ab-he-typed--$n-$arm" --metric $metric
@@ -75,5 +80,5 @@ print(sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in load(sys.argv[1])
       $nc compare out/eval/ab-he-typed--base "out/eval/ab-he-typed--$n-ce" --metric $metric
       [ -d out/eval/ab-he-typed--v1 ] && $nc compare "out/eval/ab-he-typed--$n-ce" out/eval/ab-he-typed--v1 --metric $metric
     done ;;
-  *) echo "usage: runs/train_ab.sh data|data1024|teacher|ce|distill|r64|full|p1024|compare [N] | eval N ARM" >&2; exit 2 ;;
+  *) echo "usage: runs/train_ab.sh data|data1024|teacher|ce|distill|r64|full|p1024|p1024-b4|compare [N] | eval N ARM" >&2; exit 2 ;;
 esac
