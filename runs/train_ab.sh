@@ -7,8 +7,9 @@
 #   data1024  the same build with the server's budgets (1,024 / 256 / 1,024), for the p1024 arm
 #   teacher   the 1.5B-Instruct's top-8 log-probs at every answer token of the first N examples
 #   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 | p1024-b4 (equal tokens)
+#             | ce-1.5b (the ce arm's recipe and examples on the 1.5B-Instruct: nanocomplete-1.5b at A/B scale)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
-#             v1: the released nanocomplete-0.5b)
+#             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b)
 #   compare   the paired table
 # One llama.cpp/torch thread per step (THREADS=1): run two steps side by side on a 2-core machine.
 # Every step is resumable: rerun it after an interruption.
@@ -24,14 +25,17 @@ out=out/train/ab-$n
 served=(--cursor typed --limit 400 --current-line-after-middle --heal-trailing-whitespace
         --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
 
+base=qwen2.5-coder-0.5b-instruct
+
 train() {  # train ARM TRAINER_FLAGS...
   local arm=$1; shift
   $py -m nanocomplete.train.trainer --data "$data" --out "$out/$arm" --resume --max-examples "$n" \
-    --batch-examples 8 --learning-rate 3e-4 --precision fp32 --threads "$threads" --checkpoint-steps 4 "$@"
+    --batch-examples 8 --learning-rate 3e-4 --precision fp32 --threads "$threads" --checkpoint-steps 4 \
+    --base-model "$base" "$@"
   [ -f "$out/$arm/merged.gguf" ] && return
   if [ -f "$out/$arm/adapter/adapter_config.json" ]; then
     $py -m nanocomplete.train.export "$out/$arm/adapter" "$out/$arm/adapter.gguf" --check "$data" \
-      --check-examples 4 --merge-into "$out/$arm/merged.gguf"
+      --check-examples 4 --base-model "$base" --merge-into "$out/$arm/merged.gguf"
   else  # full fine-tuning: the whole model, exported into the base's quantization scheme
     $py -m nanocomplete.train.export "$out/$arm/adapter" "$out/$arm/merged.gguf" --check "$data" \
       --check-examples 4
@@ -53,6 +57,9 @@ case $step in
   distill)
     train distill --teacher "$data/teacher-qwen2.5-coder-1.5b-instruct.jsonl" --distill-weight 0.5 ;;
   r64) train r64 --lora-rank 64 --lora-alpha 128 ;;
+  ce-1.5b)  # a step is ~15 minutes of one AVX2 core: checkpoints every 2; without activation checkpointing
+            # one ~800-token example of the 1.5B needs 23.5 GB, with it every 2nd layer ~16 (docs/training.md)
+    base=qwen2.5-coder-1.5b-instruct train ce-1.5b --checkpoint-steps 2 --activation-checkpointing 2 ;;
   data1024)
     $py -m nanocomplete.train.data build --out "$data1024" --examples 1200 ;;
   p1024)  # CE on 1,024-token prompts, as many of them as fit in the 512 arms' training tokens
@@ -64,6 +71,7 @@ case $step in
     arm=$3
     case $arm in
       base) model=qwen2.5-coder-0.5b-instruct; name=base ;;
+      base-1.5b) model=qwen2.5-coder-1.5b-instruct; name=base-1.5b ;;
       v1) model=nanocomplete-0.5b; name=v1 ;;
       *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
     esac

@@ -69,6 +69,12 @@ class TrainConfig:
     distill_weight: float = setting(0.0, "share of the distillation loss; above 0 needs --teacher")
     checkpoint_steps: int = setting(10, "steps between checkpoints")
     precision: str = setting("bf16", "bf16 (autocast, CPU or GPU) | fp32")
+    activation_checkpointing: int = setting(
+        0,
+        "recompute the activations of every Nth decoder layer in the backward pass instead of keeping them"
+        " (gradient checkpointing; 0: off, 1: every layer): the same gradients, less memory, more compute"
+        " (what fits the 1.5B in 24 GB: docs/training.md)",
+    )
     threads: int = setting(0, "CPU threads for torch; 0 leaves torch's default")
     seed: int = setting(0, "seed of the example order and the LoRA initialisation")
 
@@ -338,8 +344,15 @@ def _start_model(config: TrainConfig, checkpoint: Path, resuming: bool):
         import torch
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(str(checkpoint / ADAPTER), dtype=torch.float32)
-    return prepare(load_base(config.base_model), config, _start_adapter(config, checkpoint, resuming))
+        model = AutoModelForCausalLM.from_pretrained(str(checkpoint / ADAPTER), dtype=torch.float32)
+    else:
+        model = prepare(load_base(config.base_model), config, _start_adapter(config, checkpoint, resuming))
+    if config.activation_checkpointing:
+        # non-reentrant: gradients reach the LoRA weights although the frozen embeddings need none
+        model.activation_checkpointing_enable(
+            {"use_reentrant": False}, every_n_layers=config.activation_checkpointing
+        )
+    return model
 
 
 def _start_adapter(config: TrainConfig, checkpoint: Path, resuming: bool) -> Path | None:
@@ -386,7 +399,7 @@ def _save_checkpoint(accelerator, model, optimizer, scheduler, step: int, checkp
 
 
 # settings that do not change what is learned: a resumed run may change them
-RUN_ONLY_SETTINGS = ("max_train_seconds", "threads")
+RUN_ONLY_SETTINGS = ("max_train_seconds", "threads", "activation_checkpointing")
 
 
 def _check_or_write_config(out: Path, config: TrainConfig, resume: bool) -> None:
@@ -411,12 +424,10 @@ def make_parser() -> argparse.ArgumentParser:
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
         required = item.default is MISSING
-        kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
         default = None if required else item.default
-        help_text = item.metadata["help"] + ("" if required else f" (default: {default})")
-        parser.add_argument(
-            flag, type=kind, required=required, default=default, help=help_text.replace("%", "%%")
-        )
+        help_text = (item.metadata["help"] + ("" if required else f" (default: {default})")).replace("%", "%%")
+        kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
+        parser.add_argument(flag, type=kind, required=required, default=default, help=help_text)
     parser.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint")
     return parser
 
