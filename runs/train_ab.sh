@@ -10,6 +10,7 @@
 #             | ce-1.5b (the ce arm's recipe and examples on the 1.5B-Instruct: nanocomplete-1.5b at A/B scale)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
 #             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b)
+#   eval-js ARM  the same on HumanEval-X JavaScript single-line, 200 tasks
 #   compare   the paired table
 # One llama.cpp/torch thread per step (THREADS=1): run two steps side by side on a 2-core machine.
 # Every step is resumable: rerun it after an interruption.
@@ -22,7 +23,7 @@ data1024=${DATA_1024:-$HOME/.cache/nanocomplete/train/data-ab-1024}  # the same 
 step=$1
 n=${2:-64}
 out=out/train/ab-$n
-served=(--cursor typed --limit 400 --current-line-after-middle --heal-trailing-whitespace
+served=(--cursor typed --current-line-after-middle --heal-trailing-whitespace
         --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
 
 base=qwen2.5-coder-0.5b-instruct
@@ -67,7 +68,7 @@ case $step in
   p1024-b4)  # the same, 4 examples a batch: 8 optimizer steps of ~6 k tokens, as the 512 arms take
     data=$data1024 train p1024-b4 --max-train-tokens "$(budget_tokens)" --max-sequence-tokens 2560 --batch-examples 4 ;;
   full) train full --method full --learning-rate 5e-5 ;;  # every weight, at a sixth of the LoRA arms' rate
-  eval)
+  eval|eval-js)
     arm=$3
     case $arm in
       base) model=qwen2.5-coder-0.5b-instruct; name=base ;;
@@ -75,8 +76,13 @@ case $step in
       v1) model=nanocomplete-0.5b; name=v1 ;;
       *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
     esac
-    $nc eval humaneval-fim-single --model "$model" "${served[@]}" --threads "$threads" \
-      --out "out/eval/ab-he-typed--$name" ;;
+    if [ "$step" = eval ]; then
+      $nc eval humaneval-fim-single --model "$model" "${served[@]}" --limit 400 --threads "$threads" \
+        --out "out/eval/ab-he-typed--$name"
+    else
+      $nc eval humaneval-x-js-fim-single --model "$model" "${served[@]}" --limit 200 --threads "$threads" \
+        --out "out/eval/ab-js-typed--$name"
+    fi ;;
   compare)
     for arm in distill r64 full p1024 p1024-b4; do
       for metric in em pass; do
@@ -87,6 +93,13 @@ case $step in
     for metric in em pass; do
       $nc compare out/eval/ab-he-typed--base "out/eval/ab-he-typed--$n-ce" --metric $metric
       [ -d out/eval/ab-he-typed--v1 ] && $nc compare "out/eval/ab-he-typed--$n-ce" out/eval/ab-he-typed--v1 --metric $metric
-    done ;;
-  *) echo "usage: runs/train_ab.sh data|data1024|teacher|ce|distill|r64|full|p1024|p1024-b4|compare [N] | eval N ARM" >&2; exit 2 ;;
+    done
+    for kind in he js; do  # the 1.5B: trained on the ce arm's examples against its untrained self
+      for metric in em pass; do
+        [ -d "out/eval/ab-$kind-typed--$n-ce-1.5b" ] && \
+          $nc compare "out/eval/ab-$kind-typed--base-1.5b" "out/eval/ab-$kind-typed--$n-ce-1.5b" --metric $metric
+      done
+    done
+    true ;;
+  *) echo "usage: runs/train_ab.sh data|data1024|teacher|ce|distill|r64|full|p1024|p1024-b4|ce-1.5b|compare [N] | eval|eval-js N ARM" >&2; exit 2 ;;
 esac
