@@ -26,7 +26,9 @@ prompt is an ordinary FIM prompt either way: prefix, suffix, and a middle the mo
 
 `FimInput.header` (the file's imports) holds lines the prefix shows even when its window starts after
 them: they open the prefix, then the window follows. Their tokens come out of the prefix budget (at most
-`HEADER_SHARE` of it, the lines nearest the window kept), so the prompt does not grow.
+`HEADER_SHARE` of it, the lines nearest the window kept), so the prompt does not grow. That share is of
+`max_prefix_tokens`, not of what the typed text leaves: typing must not change the header, which opens the
+prompt's file part (a change there evaluates everything after it again).
 
 Token healing for whitespace: the tokenizer writes "    return" as "   " + " return", so a prompt that
 ends in the spaces before the cursor ends on a token boundary the model never saw, and it answers
@@ -315,7 +317,10 @@ def _window_and_header(
     if budget < 0:
         raise PromptError(f"the current line alone exceeds max_prefix_tokens={config.max_prefix_tokens}")
     start = _prefix_start(head_lines, tokenize, config, hint, budget)
-    room = int(budget * HEADER_SHARE)
+    # the header's room depends on the budget, not on what is typed: a room that shrank with each typed
+    # token dropped a header line every ~20 of them, and the whole prompt after it was evaluated again
+    # (Python replay v8: ~30 requests of ~1,200 tokens). Only a middle over half the budget shrinks it.
+    room = min(int(config.max_prefix_tokens * HEADER_SHARE), budget // 2)
     while True:
         cut = sorted(line for line in header if line[0] < start)
         shown, shown_cost = _header_that_fits(cut, tokenize, room)

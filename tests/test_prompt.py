@@ -129,8 +129,26 @@ def test_a_long_header_keeps_the_lines_nearest_the_window_within_its_share(token
     shown = built.header_lines_shown
     assert shown and shown[-1] == 59 and list(shown) == list(range(shown[0], 60))
     header_tokens = len(tokenizer.tokenize("".join(imports[i] + "\n" for i in shown)))
-    assert header_tokens <= int((400 - len(tokenizer.tokenize("total = "))) * prompt.HEADER_SHARE)
+    assert header_tokens <= int(400 * prompt.HEADER_SHARE)
     assert built.prefix_tokens <= 400
+
+
+def test_typing_a_long_line_keeps_the_header_and_the_window_start(tokenizer):
+    """What the replay showed: with a header near its room, each typed token shrank the room until a header
+    line dropped, and the whole prompt after it (~1,200 tokens) was evaluated again. Typing goes after
+    <|fim_middle|>; the prompt before it must stay the same token for token."""
+    imports = [f"from pkg.module_{i} import name_{i}" for i in range(60)]
+    head = "\n".join(imports) + "\n" + numbered_lines(300)
+    header = tuple(enumerate(imports))
+    config = PromptConfig(max_prefix_tokens=400, current_line_after_middle=True)
+    typed_line = "total = compute(" + ", ".join(f"value_{i} * weight_{i}" for i in range(12)) + ")"  # ~90 tokens
+    hinted = [prompt.build(FimInput(head + typed_line[:8], "\n", header=header), tokenizer.tokenize, config)]
+    for n in range(14, len(typed_line), 9):  # each request passes the last one's window start, as served
+        fim_input = FimInput(head + typed_line[:n], "\n", header=header)
+        hinted.append(prompt.build(fim_input, tokenizer.tokenize, config, hinted[-1].prefix_start_line))
+    before_middle = {p.tokens[: p.tokens.index(fim.FIM_MIDDLE)] for p in hinted}
+    assert len(hinted) > 10 and len(before_middle) == 1
+    assert {p.header_lines_shown for p in hinted} == {hinted[0].header_lines_shown} != {()}
 
 
 def test_header_lines_before_the_text_given_are_shown_too(tokenizer):
