@@ -2,7 +2,9 @@
 engine that tokenizes with the real vocabulary but generates nothing, counting what a perfect per-file KV
 cache would evaluate for each request (the tokens after the longest prefix it shares with the cached prompt,
 the scheduler's snapshots included). Nothing is accepted, so the typist types every character; the counts
-are for comparing prompt-building code, not for latency.
+are for comparing prompt-building code, not for latency. Unlike `runs/prompt_reuse.py` (the prompt builder
+alone, for the closing-lines A/B), it runs the whole service: the context engine, the document's import
+header, the sticky context, the scheduler's snapshots.
 
 Usage: .venv/bin/python runs/prompt_churn.py [--language python] [--visits N] [--show-changes]
 Prints: requests, evaluated tokens p50 / p95, requests over 200 tokens by kind, and with --show-changes
@@ -19,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # fakes.FakeEngine
 
-import llama_cpp  # noqa: E402
-from fakes import FakeEngine  # noqa: E402
+from fakes import FakeEngine
 
-from nanocomplete import cli, models, replay  # noqa: E402
-from nanocomplete.config import ContextConfig, ServerConfig  # noqa: E402
-from nanocomplete.server import free_port  # noqa: E402
-from nanocomplete.service import CompletionService  # noqa: E402
+from nanocomplete import cli, models, replay
+from nanocomplete.config import ContextConfig, ServerConfig
+from nanocomplete.engine import Tokenizer
+from nanocomplete.server import free_port
+from nanocomplete.service import CompletionService
 
 
 class VocabularyEngine(FakeEngine):
@@ -33,14 +35,12 @@ class VocabularyEngine(FakeEngine):
 
     def __init__(self, model: str):
         super().__init__("")
-        self.vocab = llama_cpp.Llama(str(models.resolve(model)), vocab_only=True, verbose=False)
+        self.tokenizer = Tokenizer(models.resolve(model))
+        self.tokenize = self.tokenizer.tokenize
         self.prompts: list[tuple[tuple[int, ...], int]] = []
 
-    def tokenize(self, text):
-        return self.vocab.tokenize(text.encode(), add_bos=False, special=True)
-
     def detokenize(self, ids):
-        return self.vocab.detokenize(list(ids)).decode(errors="replace")
+        return self.tokenizer.detokenize(ids, special=True)
 
     def generate(self, prompt, *args, **kwargs):
         self.prompts.append((tuple(prompt), self.cached_prefix_length(prompt)))
@@ -63,23 +63,31 @@ def main() -> int:
         def factory(reuse_kv: bool):
             engine.reset()
             server = ServerConfig(port=free_port())
-            service = CompletionService(engine, served.model, settings, ContextConfig(), server, reuse_kv=reuse_kv)
+            service = CompletionService(
+                engine, served.model, settings, ContextConfig(), server, reuse_kv=reuse_kv
+            )
             return service, server
 
         run, _ = replay.replay_served(factory, repo, served.session_seed, lambda *a: None)
-        rows += [(repo.name, r.kind, r.prompt_tokens_evaluated) for r in run.session.records if r.model_answered]
+        rows += [
+            (repo.name, r.kind, r.prompt_tokens_evaluated) for r in run.session.records if r.model_answered
+        ]
     evaluated = sorted(r[2] for r in rows)
     big = [r for r in rows if r[2] > 200]
-    print(f"{args.language}: {len(rows)} model requests; evaluated tokens p50 {statistics.median(evaluated):.0f}, "
-          f"p95 {evaluated[int(0.95 * (len(evaluated) - 1))]}; over 200 tokens: {len(big)}")
+    print(
+        f"{args.language}: {len(rows)} model requests; evaluated tokens "
+        f"p50 {statistics.median(evaluated):.0f}, p95 {evaluated[int(0.95 * (len(evaluated) - 1))]}; over 200 tokens: {len(big)}"
+    )
     for kind in sorted({r[1] for r in rows}):
         of_kind = [r for r in rows if r[1] == kind]
-        print(f"  {kind:15s} {len(of_kind):4d} requests, {sum(r[2] > 200 for r in of_kind):3d} over 200 tokens")
+        print(
+            f"  {kind:15s} {len(of_kind):4d} requests, {sum(r[2] > 200 for r in of_kind):3d} over 200 tokens"
+        )
     if args.show_changes:  # each completion's prompt against the one before it (of any document)
         previous = None
         for prompt, held in engine.prompts:
             if len(prompt) - held > 200 and previous is not None:
-                same = next((i for i, (a, b) in enumerate(zip(previous, prompt)) if a != b), len(previous))
+                same = common_prefix(previous, prompt)
                 print(f"{len(prompt) - held} tokens from position {same}:")
                 print("   was:", repr(engine.detokenize(previous[same : same + 30])))
                 print("   now:", repr(engine.detokenize(prompt[same : same + 30])))

@@ -141,7 +141,9 @@ def test_typing_a_long_line_keeps_the_header_and_the_window_start(tokenizer):
     head = "\n".join(imports) + "\n" + numbered_lines(300)
     header = tuple(enumerate(imports))
     config = PromptConfig(max_prefix_tokens=400, current_line_after_middle=True)
-    typed_line = "total = compute(" + ", ".join(f"value_{i} * weight_{i}" for i in range(12)) + ")"  # ~90 tokens
+    typed_line = (
+        "total = compute(" + ", ".join(f"value_{i} * weight_{i}" for i in range(12)) + ")"
+    )  # ~90 tokens
     hinted = [prompt.build(FimInput(head + typed_line[:8], "\n", header=header), tokenizer.tokenize, config)]
     for n in range(14, len(typed_line), 9):  # each request passes the last one's window start, as served
         fim_input = FimInput(head + typed_line[:n], "\n", header=header)

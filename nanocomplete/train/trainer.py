@@ -425,7 +425,9 @@ def make_parser() -> argparse.ArgumentParser:
         flag = "--" + item.name.replace("_", "-")
         required = item.default is MISSING
         default = None if required else item.default
-        help_text = (item.metadata["help"] + ("" if required else f" (default: {default})")).replace("%", "%%")
+        help_text = (item.metadata["help"] + ("" if required else f" (default: {default})")).replace(
+            "%", "%%"
+        )
         kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
         parser.add_argument(flag, type=kind, required=required, default=default, help=help_text)
     parser.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint")
