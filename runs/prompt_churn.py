@@ -25,7 +25,7 @@ from fakes import FakeEngine
 
 from nanocomplete import cli, models, replay
 from nanocomplete.config import ContextConfig, ServerConfig
-from nanocomplete.engine import Tokenizer
+from nanocomplete.engine import Tokenizer, common_prefix
 from nanocomplete.server import free_port
 from nanocomplete.service import CompletionService
 
@@ -74,9 +74,10 @@ def main() -> int:
         ]
     evaluated = sorted(r[2] for r in rows)
     big = [r for r in rows if r[2] > 200]
+    p50, p95 = statistics.median(evaluated), evaluated[int(0.95 * (len(evaluated) - 1))]
     print(
-        f"{args.language}: {len(rows)} model requests; evaluated tokens "
-        f"p50 {statistics.median(evaluated):.0f}, p95 {evaluated[int(0.95 * (len(evaluated) - 1))]}; over 200 tokens: {len(big)}"
+        f"{args.language}: {len(rows)} model requests; evaluated tokens p50 {p50:.0f}, p95 {p95}; "
+        f"over 200 tokens: {len(big)}"
     )
     for kind in sorted({r[1] for r in rows}):
         of_kind = [r for r in rows if r[1] == kind]
