@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nanocomplete-1.5b (#19 item 1): the pipeline of runs/train.sh applied to the 1.5B-Instruct, at the scale a CPU
 # allows. On CPU one example costs ~3x the 0.5B's, so the scale comes from a timed trial (docs/training.md,
-# "nanocomplete-1.5b"). PRECISION defaults to fp32: without AVX-512 BF16, bf16 autocast is emulated and slower. Every step is seeded and resumable: rerun after an interruption and it goes on.
+# "nanocomplete-1.5b"). Every 2nd layer's activations are recomputed in the backward pass (~16-18 GB instead of
+# 23.5 GB, which the kernel killed on a 24 GB machine). PRECISION defaults to fp32: without AVX-512 BF16, bf16 autocast is emulated and slower. Every step is seeded and resumable: rerun after an interruption and it goes on.
 # Usage: runs/train_15b.sh trial          (3 steps of 2 examples: seconds per example, peak memory)
 #        runs/train_15b.sh EXAMPLES [SECONDS]   (the run: EXAMPLES examples, stopping after SECONDS of training)
 # With a lent GPU, `BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh` trains it far larger.
@@ -25,7 +26,8 @@ examples=${1:?usage: runs/train_15b.sh trial | EXAMPLES [SECONDS]}
 out=${OUT:-out/train/nc15-v1}
 $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --base-model $base \
   --max-examples "$examples" --batch-examples 8 --learning-rate 2e-4 --threads ${THREADS:-2} \
-  --checkpoint-steps 2 --max-train-seconds "${2:-0}" --precision ${PRECISION:-fp32}
+  --checkpoint-steps 2 --max-train-seconds "${2:-0}" --precision ${PRECISION:-fp32} \
+  --activation-checkpointing ${ACTIVATION_CHECKPOINTING:-2}  # without it one example needs 23.5 GB of 24
 # the GGUF adapter the registry would ship as nanocomplete-1.5b, checked against PEFT on 4 examples
 $py -m nanocomplete.train.export "$out/adapter" nanocomplete/adapters/nanocomplete-1.5b.gguf \
   --check "$data" --check-examples 4
