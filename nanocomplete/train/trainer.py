@@ -424,12 +424,12 @@ def make_parser() -> argparse.ArgumentParser:
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
         required = item.default is MISSING
-        default = None if required else item.default
-        help_text = (item.metadata["help"] + ("" if required else f" (default: {default})")).replace(
-            "%", "%%"
-        )
         kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
-        parser.add_argument(flag, type=kind, required=required, default=default, help=help_text)
+        default = None if required else item.default
+        help_text = item.metadata["help"] + ("" if required else f" (default: {default})")
+        parser.add_argument(
+            flag, type=kind, required=required, default=default, help=help_text.replace("%", "%%")
+        )
     parser.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint")
     return parser
 
