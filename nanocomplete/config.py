@@ -236,7 +236,8 @@ class ServerConfig:
 # and slowed typing, because on 2 CPU cores the full prompt warms one 64-token batch per request and rarely
 # catches up within a visit; it only made first requests faster (7.8 s against 29 s here). Replay v8 made it a
 # budget per request (the full prompt's next tokens fill what the bounded one leaves): the cost fell to 7-8%
-# of the accepted characters in both languages, but the median request got slower (Python: +2.8 s a visit).
+# of the accepted characters in both languages, but the median request got slower (Python: +2.8 s a visit;
+# +1.3 s after v9's header fix, against a no-bound arm measured before that fix).
 SERVING_PROMPT = PromptConfig(
     current_line_after_middle=True,
     heal_trailing_whitespace=True,

@@ -319,7 +319,7 @@ def _window_and_header(
     start = _prefix_start(head_lines, tokenize, config, hint, budget)
     # the header's room depends on the budget, not on what is typed: a room that shrank with each typed
     # token dropped a header line every ~20 of them, and the whole prompt after it was evaluated again
-    # (Python replay v8: ~30 requests of ~1,200 tokens). Only a middle over half the budget shrinks it.
+    # (Python replay v8: 23 requests of ~1,200 tokens). Only a middle over half the budget shrinks it.
     room = min(int(config.max_prefix_tokens * HEADER_SHARE), budget // 2)
     while True:
         cut = sorted(line for line in header if line[0] < start)

@@ -69,21 +69,17 @@ def main() -> int:
             return service, server
 
         run, _ = replay.replay_served(factory, repo, served.session_seed, lambda *a: None)
-        rows += [
-            (repo.name, r.kind, r.prompt_tokens_evaluated) for r in run.session.records if r.model_answered
-        ]
-    evaluated = sorted(r[2] for r in rows)
-    big = [r for r in rows if r[2] > 200]
+        rows += [(r.kind, r.prompt_tokens_evaluated) for r in run.session.records if r.model_answered]
+    evaluated = sorted(tokens for _, tokens in rows)
+    big = [tokens for tokens in evaluated if tokens > 200]
     p50, p95 = statistics.median(evaluated), evaluated[int(0.95 * (len(evaluated) - 1))]
     print(
         f"{args.language}: {len(rows)} model requests; evaluated tokens p50 {p50:.0f}, p95 {p95}; "
         f"over 200 tokens: {len(big)}"
     )
-    for kind in sorted({r[1] for r in rows}):
-        of_kind = [r for r in rows if r[1] == kind]
-        print(
-            f"  {kind:15s} {len(of_kind):4d} requests, {sum(r[2] > 200 for r in of_kind):3d} over 200 tokens"
-        )
+    for kind in sorted({kind for kind, _ in rows}):
+        of_kind = [tokens for k, tokens in rows if k == kind]
+        print(f"  {kind:15s} {len(of_kind):4d} requests, {sum(t > 200 for t in of_kind):3d} over 200 tokens")
     if args.show_changes:  # each completion's prompt against the one before it (of any document)
         previous = None
         for prompt, held in engine.prompts:

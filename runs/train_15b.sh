@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nanocomplete-1.5b (#19 item 1): the pipeline of runs/train.sh applied to the 1.5B-Instruct, at the scale a CPU
 # allows. On CPU one example costs ~3x the 0.5B's, so the scale comes from a timed trial (docs/training.md,
-# "nanocomplete-1.5b"). Every 2nd layer's activations are recomputed in the backward pass (~16-18 GB instead of
+# "nanocomplete-1.5b"). Every 2nd layer's activations are recomputed in the backward pass (18.6 GB instead of
 # 23.5 GB, which the kernel killed on a 24 GB machine). PRECISION defaults to fp32: without AVX-512 BF16, bf16 autocast is emulated and slower. Every step is seeded and resumable: rerun after an interruption and it goes on.
 # Usage: runs/train_15b.sh trial          (3 steps of 2 examples: seconds per example, peak memory)
 #        runs/train_15b.sh EXAMPLES [SECONDS]   (the run: EXAMPLES examples, stopping after SECONDS of training)

@@ -58,8 +58,8 @@ case $step in
   distill)
     train distill --teacher "$data/teacher-qwen2.5-coder-1.5b-instruct.jsonl" --distill-weight 0.5 ;;
   r64) train r64 --lora-rank 64 --lora-alpha 128 ;;
-  ce-1.5b)  # a step is ~15 minutes of one AVX2 core: checkpoints every 2; without activation checkpointing
-            # one ~800-token example of the 1.5B needs 23.5 GB, with it every 2nd layer ~16 (docs/training.md)
+  ce-1.5b)  # a step is ~10-12 minutes of one AVX2 core: checkpoints every 2; without activation checkpointing
+            # one ~1,000-token example of the 1.5B needs 23.5 GB, with every 2nd layer 18.6 (docs/training.md)
     base=qwen2.5-coder-1.5b-instruct train ce-1.5b --checkpoint-steps 2 --activation-checkpointing 2 ;;
   data1024)
     $py -m nanocomplete.train.data build --out "$data1024" --examples 1200 ;;

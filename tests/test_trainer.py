@@ -171,7 +171,7 @@ def test_an_interrupted_run_resumed_ends_with_the_same_weights_as_an_uninterrupt
     assert steps == [1, 2, 3]
 
 
-def test_gradient_checkpointing_trains_the_same_adapter(tmp_path, monkeypatch):
+def test_activation_checkpointing_trains_the_same_adapter(tmp_path, monkeypatch):
     """Recomputing activations in the backward pass (what fits the 1.5B in this machine's memory) changes
     the memory, not what is learned."""
     write_shard(tmp_path / "data", records(4))
