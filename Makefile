@@ -39,9 +39,10 @@ $(INSTALLED): pyproject.toml scripts/install_llama_cpp.sh scripts/llama_cpp_flag
 run: setup
 	$(BIN)/nanocomplete serve $(SERVE_FLAGS)
 
-# The README's test command: lint, the Python suite (real model, real server on loopback), then the VS Code
+# The README's test command: lint, the Python suite (real models, real server on loopback), then the VS Code
 # extension's unit tests and its end-to-end test in a real VS Code (code-server + headless Chromium).
 test: setup lint
+	@$(BIN)/nanocomplete pull qwen2.5-coder-1.5b-instruct > /dev/null  # the quality tier's model (tests/test_tiers_real.py)
 	$(PY) -m pytest
 	scripts/e2e.sh
 
