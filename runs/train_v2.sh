@@ -5,7 +5,7 @@
 # is better there and not worse on JavaScript.
 # Usage: runs/train_v2.sh STEP
 #   data     build 1,600 examples (CPU budgets 512 / 128 / 384; ~770 tokens each)
-#   train    the first N examples (N=1280: 160 steps of 8, ~1 M tokens), bf16 autocast; resumable: rerun it
+#   train    the first N examples (N=1024: 128 steps of 8, ~0.8 M tokens), bf16 autocast; resumable: rerun it
 #            after an interruption, with THREADS changed if you like (a run-only setting)
 #   export   the GGUF adapter, checked against PEFT, and the merged model for the evaluations
 #   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2)
@@ -15,7 +15,7 @@ set -euo pipefail
 py=.venv/bin/python
 nc=.venv/bin/nanocomplete
 threads=${THREADS:-1}
-n=${N:-1280}
+n=${N:-1024}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-v2-release}
 out=${OUT:-out/train/nc05-v2-$n}
 base=qwen2.5-coder-0.5b-instruct
