@@ -9,7 +9,8 @@
 #   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 | p1024-b4 (equal tokens)
 #             | ce-1.5b (the ce arm's recipe and examples on the 1.5B-Instruct: nanocomplete-1.5b at A/B scale)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
-#             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b)
+#             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b; a .gguf path:
+#             that model, named after its folder)
 #   eval-js ARM  the same on HumanEval-X JavaScript single-line, 200 tasks
 #   compare   the paired table
 # One llama.cpp/torch thread per step (THREADS=1): run two steps side by side on a 2-core machine.
@@ -74,6 +75,7 @@ case $step in
       base) model=qwen2.5-coder-0.5b-instruct; name=base ;;
       base-1.5b) model=qwen2.5-coder-1.5b-instruct; name=base-1.5b ;;
       v1) model=nanocomplete-0.5b; name=v1 ;;
+      *.gguf) model=$arm; name=$(basename "$(dirname "$arm")") ;;  # another run's model (runs/train_v2.sh)
       *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
     esac
     if [ "$step" = eval ]; then

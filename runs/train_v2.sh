@@ -19,8 +19,6 @@ n=${N:-1024}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-v2-release}
 out=${OUT:-out/train/nc05-v2-$n}
 base=qwen2.5-coder-0.5b-instruct
-served=(--cursor typed --current-line-after-middle --heal-trailing-whitespace
-        --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
 
 case $1 in
   data)
@@ -32,24 +30,17 @@ case $1 in
   export)
     $py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" --check "$data" \
       --check-examples 8 --base-model "$base" --merge-into "$out/merged.gguf" ;;
-  eval|eval-js)
+  eval|eval-js)  # the A/B's evaluations as served (out/eval/ab-{he,js}-typed--NAME)
     case $2 in
-      v1) model=nanocomplete-0.5b ;;
-      v2) model=$out/merged.gguf ;;
+      v1) runs/train_ab.sh "$1" 0 v1 ;;
+      v2) runs/train_ab.sh "$1" 0 "$out/merged.gguf" ;;
       *) echo "eval ARM: v1 | v2" >&2; exit 2 ;;
-    esac
-    if [ "$1" = eval ]; then
-      $nc eval humaneval-fim-single --model "$model" "${served[@]}" --limit 400 --threads "$threads" \
-        --out "out/eval/v2-he-typed--$2"
-    else
-      $nc eval humaneval-x-js-fim-single --model "$model" "${served[@]}" --limit 200 --threads "$threads" \
-        --out "out/eval/v2-js-typed--$2"
-    fi ;;
+    esac ;;
   compare)
     for kind in he js; do
       for metric in em pass; do
-        [ -d "out/eval/v2-$kind-typed--v2" ] && \
-          $nc compare "out/eval/v2-$kind-typed--v1" "out/eval/v2-$kind-typed--v2" --metric $metric
+        [ -d "out/eval/ab-$kind-typed--$(basename "$out")" ] && \
+          $nc compare "out/eval/ab-$kind-typed--v1" "out/eval/ab-$kind-typed--$(basename "$out")" --metric $metric
       done
     done
     true ;;
