@@ -31,6 +31,12 @@ class EngineConfig:
     gpu_layers: int = setting(
         -1, "layers offloaded to the GPU (Metal on macOS); -1 all; CPU builds ignore it"
     )
+    kv_shift_min_tokens: int = setting(
+        0,
+        "reuse cached runs of at least this many tokens that the prompt still has after text it lost (the "
+        "prefix window's start moved), shifted into place instead of evaluated again; 0: only the cached "
+        "prefix is reused",
+    )
     draft_model: str = setting(
         "",
         "registered model or .gguf that drafts when draft=model, loaded beside the model with its own KV "

@@ -225,6 +225,9 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+        # runs shifted into place need a model whose positions llama.cpp can shift (RoPE: Qwen2.5 can)
+        can_shift = llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(self._llama._ctx.ctx))
+        self._shift_min_tokens = config.kv_shift_min_tokens if can_shift else 0
         self._masks: dict[bytes, np.ndarray] = {}  # by required text: the tokens that agree with it
         # read by llama.cpp's abort callback, installed only while an interruptible prefill runs
         self._abort = AbortFlag()
@@ -260,9 +263,14 @@ class Engine:
     def cached_tokens(self) -> tuple[int, ...]:
         return tuple(self._cached)
 
-    def cached_prefix_length(self, prompt: Sequence[int]) -> int:
-        """How many leading tokens of `prompt` the KV cache already holds."""
-        return common_prefix(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
+    def reusable_tokens(self, prompt: Sequence[int]) -> int:
+        """How many tokens of `prompt` a prefill would not evaluate: the cached prefix, and with
+        `kv_shift_min_tokens` the cached runs that shifting puts in place (`reuse_plan`)."""
+        cached = tuple(self._cached)  # a copy: other threads may ask while it changes
+        common = common_prefix(cached, prompt)
+        if self._shift_min_tokens <= 0 or common >= len(prompt) - 1:
+            return common
+        return reuse_plan(cached, prompt, self._shift_min_tokens).reused
 
     def snapshot(self) -> KvSnapshot:
         """A copy of the KV cache (keys and values only, `kv_bytes_per_token` per token: 12 KiB for the
@@ -319,13 +327,19 @@ class Engine:
                 f"prompt of {len(prompt)} tokens does not fit context_window_tokens="
                 f"{self.config.context_window_tokens}"
             )
-        reused = min(common_prefix(self._cached, prompt), len(prompt) - 1)
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled before prompt evaluation")
+        plan = reuse_plan(self._cached, prompt, self._shift_min_tokens)
+        shifted = self._shift(plan)
+        reused = len(self._cached) if shifted else min(plan.head, len(self._cached))
         self._truncate_cache(reused)
         todo = list(prompt[reused:])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         with self._interruptible() if interruptible else contextlib.nullcontext():
             for start in range(0, len(todo), step):
-                if cancel is not None and cancel():
+                # after a shift the first batch always runs: llama.cpp rotates the shifted keys at the next
+                # decode, and a snapshot taken before it would keep them unrotated (kv-shift notes)
+                if cancel is not None and cancel() and not (shifted and start == 0):
                     raise Cancelled("cancelled during prompt evaluation")
                 self._decode(todo[start : start + step])
         return len(todo), reused
@@ -556,6 +570,25 @@ class Engine:
 
     # --- llama.cpp calls ---
 
+    def _shift(self, plan: ReusePlan) -> bool:
+        """Put the plan's runs in place after its head: drop the cached tokens between them and move each
+        run left (`llama_memory_seq_rm`, `llama_memory_seq_add`). Returns whether anything moved; if
+        llama.cpp refuses, the cache is emptied."""
+        if not plan.runs:
+            return False
+        context = self._llama._ctx
+        kept, position = self._cached[: plan.head], plan.head
+        for start, length in plan.runs:
+            if not context.kv_cache_seq_rm(0, position, start):
+                self.reset()  # a run may have moved already: nothing cached is known to be right
+                return False
+            context.kv_cache_seq_shift(0, start, start + length, position - start)
+            kept += self._cached[start : start + length]
+            position += length
+        context.kv_cache_seq_rm(0, position, -1)
+        self._cached = kept
+        return True
+
     def _truncate_cache(self, keep: int) -> None:
         if keep < len(self._cached):
             if not self._llama._ctx.kv_cache_seq_rm(0, keep, -1):
@@ -677,3 +710,43 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
         if a[i] != b[i]:
             return i
     return n
+
+
+@dataclass(frozen=True)
+class ReusePlan:
+    """What of a KV cache serves a new prompt: its first `head` tokens in place, then `runs`, each a
+    (start in the cache, length) stretch equal to the prompt's next tokens, shifted left to follow them.
+    `reused` counts both; the prompt's last token is never among them (its logits are needed)."""
+
+    head: int
+    runs: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def reused(self) -> int:
+        return self.head + sum(length for _, length in self.runs)
+
+
+def reuse_plan(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0) -> ReusePlan:
+    """The common prefix of `cached` and `prompt`, then, with `min_run_tokens` > 0, the runs of at least that
+    many cached tokens that continue the prompt after cached tokens it no longer has (a deletion: the
+    prefix window's start moved down, so the lines it left are gone from the prompt). The algorithm of
+    llama-server's `--cache-reuse N` (tools/server/server.cpp): walk the cache; where a run of ≥ N tokens
+    equals the prompt's next ones, keep it and go on after it on both sides; elsewhere skip a cached token.
+    Text inserted before a run cannot be reused (a sequence is only decoded at its end)."""
+    if not prompt:
+        return ReusePlan(0)
+    last = len(prompt) - 1
+    head = min(common_prefix(cached, prompt), last)
+    if min_run_tokens <= 0:
+        return ReusePlan(head)
+    runs, c, p = [], head, head
+    while c < len(cached) and last - p >= min_run_tokens:
+        n = 0
+        while c + n < len(cached) and p + n < last and cached[c + n] == prompt[p + n]:
+            n += 1
+        if n >= min_run_tokens:
+            runs.append((c, n))
+            c, p = c + n, p + n
+        else:
+            c += 1
+    return ReusePlan(head, tuple(runs))

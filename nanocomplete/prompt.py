@@ -360,6 +360,10 @@ def _prefix_start(
     # Whole-text tokenization can differ slightly from the sum over lines; move on until it fits.
     while start < len(head_lines) and len(tokenize("".join(head_lines[start:]))) > budget:
         start += 1
+    # nor does it start on a blank line: consecutive newlines are one token, so a window that starts on
+    # one would not begin with the tokens the line had before the move (kv_shift_min_tokens reuses them)
+    while start < len(head_lines) - 1 and not head_lines[start].strip():
+        start += 1
     return start
 
 

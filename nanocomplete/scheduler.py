@@ -193,11 +193,11 @@ class Scheduler:
         return job
 
     def uncached_tokens(self, prompt: Sequence[int]) -> int:
-        """How many tokens of `prompt` a job would evaluate: those after the longest prefix that the live
-        KV cache or a snapshot holds (a read from the request's thread; a moment's staleness is fine)."""
+        """How many tokens of `prompt` a job would evaluate: those that the live KV cache does not hold
+        (its prefix, and runs it can shift into place), or those after the longest prefix a snapshot holds (a read from the request's thread; a moment's staleness is fine)."""
         if not self.reuse_kv:
             return len(prompt)
-        held = max(self.engine.cached_prefix_length(prompt), self.snapshots.longest_prefix(prompt))
+        held = max(self.engine.reusable_tokens(prompt), self.snapshots.longest_prefix(prompt))
         return len(prompt) - held
 
     def warm(self, key: str, prompt: Sequence[int]) -> Job:
@@ -318,7 +318,7 @@ class Scheduler:
         yielding to other completions (this is one), stopping between batches if the job is cancelled."""
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
-        held = self.engine.cached_prefix_length(share.prompt)
+        held = self.engine.reusable_tokens(share.prompt)
         end = min(held + share.tokens, len(share.prompt))
         evaluated = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)[0] if end > held else 0
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
@@ -328,7 +328,7 @@ class Scheduler:
         if not self.reuse_kv:
             self.engine.reset()
             return
-        live = self.engine.cached_prefix_length(job.prompt)
+        live = self.engine.reusable_tokens(job.prompt)
         _, snapshot, length = self.snapshots.best(job.prompt)
         leaving = self._live_key is not None and self._live_key != job.key
         if leaving and live < len(self.engine.cached_tokens) - SNAPSHOT_MIN_GAIN_TOKENS:

@@ -43,7 +43,7 @@ class VocabularyEngine(FakeEngine):
         return self.tokenizer.detokenize(ids, special=True)
 
     def generate(self, prompt, *args, **kwargs):
-        self.prompts.append((tuple(prompt), self.cached_prefix_length(prompt)))
+        self.prompts.append((tuple(prompt), self.reusable_tokens(prompt)))
         return super().generate(prompt, *args, **kwargs)
 
 
@@ -52,10 +52,12 @@ def main() -> int:
     parser.add_argument("--language", default="python")
     parser.add_argument("--visits", type=int, default=None)
     parser.add_argument("--show-changes", action="store_true")
+    parser.add_argument("--kv-shift-min-tokens", type=int, default=0, help="as the engine setting")
     args = parser.parse_args()
     served = cli.make_parser().parse_args(["bench", "replay", "--language", args.language])
     settings = cli._serving_settings(served)
     engine = VocabularyEngine(served.model)
+    engine.kv_shift_min_tokens = args.kv_shift_min_tokens
     rows = []
     for repo in cli.replay_repos(None, [args.language]):
         repo = dataclasses.replace(repo, visits=args.visits)

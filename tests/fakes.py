@@ -4,7 +4,7 @@ benchmark mechanics) where the real model would only make them slow."""
 from __future__ import annotations
 
 from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Generation, KvSnapshot, Timings
+from nanocomplete.engine import Generation, KvSnapshot, Timings, common_prefix, reuse_plan
 
 
 class FakeEngine:
@@ -12,6 +12,7 @@ class FakeEngine:
 
     identity = "fake-engine"  # what its KV snapshots on disk are keyed by
     kv_bytes_per_token = 1
+    kv_shift_min_tokens = 0  # EngineConfig's setting: 0 reuses only the cached prefix
 
     def __init__(self, answer: str = "value + 1"):
         self.answer = answer
@@ -24,19 +25,18 @@ class FakeEngine:
     def detokenize(self, ids) -> str:
         return "".join(chr(i) for i in ids)
 
-    def cached_prefix_length(self, prompt) -> int:
-        n = 0
-        for a, b in zip(self.cached_tokens, prompt, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+    def reusable_tokens(self, prompt) -> int:
+        """As the engine's: the cached prefix, and with `kv_shift_min_tokens` the runs shifted into place."""
+        common = common_prefix(self.cached_tokens, prompt)
+        if self.kv_shift_min_tokens <= 0 or common >= len(prompt) - 1:
+            return common
+        return reuse_plan(self.cached_tokens, prompt, self.kv_shift_min_tokens).reused
 
     def interrupt(self) -> None:
         self.interrupts += 1
 
     def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):
-        reused = self.cached_prefix_length(prompt)
+        reused = self.reusable_tokens(prompt)
         self.cached_tokens = tuple(prompt)
         return len(prompt) - reused, reused
 

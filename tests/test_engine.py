@@ -6,6 +6,7 @@ import pytest
 
 from nanocomplete import fim, prompt
 from nanocomplete.config import GenerationConfig
+from nanocomplete.engine import reuse_plan
 from nanocomplete.errors import Cancelled, PromptError
 from nanocomplete.prompt import FimInput
 
@@ -249,3 +250,29 @@ def test_a_healed_prompt_generates_text_that_begins_with_the_whitespace_left_out
     result = engine.generate(built.tokens, GenerationConfig(max_tokens=12), required_start=built.healed)
     assert result.text.startswith(left_out)
     assert built.unheal(result.text).startswith(expected)
+
+
+# --- KV reuse by shifting (kv_shift_min_tokens): the plan, then the real engine ---
+
+
+def test_the_reuse_plan_keeps_runs_that_follow_a_deletion_and_never_the_last_token():
+    cached = list(range(100, 110)) + list(range(200, 240))  # head, then 40 tokens of lines
+    moved = list(range(100, 110)) + list(range(220, 240)) + [7, 8]  # the first 20 of them left the window
+    plan = reuse_plan(cached, moved, min_run_tokens=8)
+    assert (plan.head, plan.runs, plan.reused) == (10, ((30, 20),), 30)  # (start in the cache, length)
+    whole = reuse_plan(cached, cached, min_run_tokens=8)
+    assert whole.reused == len(cached) - 1  # the prompt's last token is evaluated, for its logits
+
+
+def test_the_reuse_plan_skips_short_runs_and_text_inserted_before_a_run():
+    cached = list(range(50))
+    assert reuse_plan(cached, [0, 1] + list(range(45, 50)) + [9], min_run_tokens=8).runs == ()
+    inserted = [0, 1, 999] + list(range(10, 50))  # new text before the run: it cannot be shifted in
+    assert reuse_plan(cached, inserted, min_run_tokens=8).reused == 2
+    assert reuse_plan(cached, list(range(5)) + list(range(20, 40)), min_run_tokens=0).runs == ()
+
+
+def test_several_runs_are_kept_in_order():
+    cached = list(range(60))
+    prompt = list(range(5)) + list(range(15, 30)) + list(range(40, 55)) + [99]
+    assert reuse_plan(cached, prompt, min_run_tokens=10).runs == ((15, 15), (40, 15))

@@ -103,6 +103,6 @@ def test_the_real_engines_state_survives_the_disk(engine, tmp_path):
     engine.reset()
     loaded = DiskSnapshots(tmp_path, engine.identity, 10**9).load("file:///area.py")
     engine.restore(loaded)
-    assert engine.cached_prefix_length(prompt) == len(prompt)
+    assert engine.reusable_tokens(prompt) == len(prompt)
     again = engine.generate(prompt)
     assert again.timings.prompt_tokens_evaluated <= 1 and again.text == expected
