@@ -194,7 +194,8 @@ class Scheduler:
 
     def uncached_tokens(self, prompt: Sequence[int]) -> int:
         """How many tokens of `prompt` a job would evaluate: those that the live KV cache does not hold
-        (its prefix, and runs it can shift into place), or those after the longest prefix a snapshot holds (a read from the request's thread; a moment's staleness is fine)."""
+        (its prefix, and runs it can shift into place), or those after the longest prefix a snapshot
+        holds (a read from the request's thread; a moment's staleness is fine)."""
         if not self.reuse_kv:
             return len(prompt)
         held = max(self.engine.reusable_tokens(prompt), self.snapshots.longest_prefix(prompt))

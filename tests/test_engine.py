@@ -5,7 +5,7 @@ import math
 import pytest
 
 from nanocomplete import fim, prompt
-from nanocomplete.config import GenerationConfig
+from nanocomplete.config import GenerationConfig, PromptConfig
 from nanocomplete.engine import reuse_plan
 from nanocomplete.errors import Cancelled, PromptError
 from nanocomplete.prompt import FimInput
@@ -276,3 +276,34 @@ def test_several_runs_are_kept_in_order():
     cached = list(range(60))
     prompt = list(range(5)) + list(range(15, 30)) + list(range(40, 55)) + [99]
     assert reuse_plan(cached, prompt, min_run_tokens=10).runs == ((15, 15), (40, 15))
+
+
+@pytest.fixture(scope="module")
+def shifting_engine(model_path):
+    from nanocomplete.config import EngineConfig
+    from nanocomplete.engine import Engine
+
+    return Engine(
+        model_path, EngineConfig(context_window_tokens=4096, batch_tokens=64, kv_shift_min_tokens=32)
+    )
+
+
+def test_a_moved_window_shifts_the_lines_it_kept_and_evaluates_only_the_new_ones(shifting_engine, tokenizer):
+    config = PromptConfig(max_prefix_tokens=300, max_suffix_tokens=32, prefix_anchor_lines=8)
+    text = "".join(f"def add_{i}(x):\n    return x + {i}\n" for i in range(60))
+    typed = "".join(f"def sub_{i}(x):\n    return x - {i}\n" for i in range(6))  # 12 new lines
+    before = prompt.build(FimInput(text, "\n"), tokenizer.tokenize, config)
+    after = prompt.build(FimInput(text + typed, "\n"), tokenizer.tokenize, config, before.prefix_start_line)
+    assert after.prefix_start_line > before.prefix_start_line  # the window's start moved down
+    shifting_engine.reset()
+    shifting_engine.prefill(before.tokens)
+    shifted = shifting_engine.generate(after.tokens, GenerationConfig(max_tokens=8))
+    new_tokens = len(tokenizer.tokenize(typed))
+    assert shifted.timings.prompt_tokens_evaluated <= new_tokens + 8  # not the ~300 of the window
+    assert shifted.timings.prompt_tokens_reused >= len(after.tokens) - new_tokens - 8
+    assert shifting_engine.cached_tokens[: len(after.tokens)] == tuple(after.tokens)
+    again = shifting_engine.generate(after.tokens, GenerationConfig(max_tokens=8))
+    assert again.timings.prompt_tokens_evaluated == 1 and again.text == shifted.text  # a consistent cache
+    shifting_engine.reset()
+    fresh = shifting_engine.generate(after.tokens, GenerationConfig(max_tokens=8))
+    assert fresh.text == shifted.text  # this pattern survives the shift (runs/kv_shift_quality.py: the rest)
