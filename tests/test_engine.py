@@ -266,8 +266,8 @@ def test_the_reuse_plan_keeps_runs_that_follow_a_deletion_and_never_the_last_tok
 
 def test_the_reuse_plan_skips_short_runs_and_text_inserted_before_a_run():
     cached = list(range(50))
-    assert reuse_plan(cached, [0, 1] + list(range(45, 50)) + [9], min_run_tokens=8).runs == ()
-    inserted = [0, 1, 999] + list(range(10, 50))  # new text before the run: it cannot be shifted in
+    assert reuse_plan(cached, [0, 1, *range(45, 50), 9], min_run_tokens=8).runs == ()
+    inserted = [0, 1, 999, *range(10, 50)]  # new text before the run: it cannot be shifted in
     assert reuse_plan(cached, inserted, min_run_tokens=8).reused == 2
     assert reuse_plan(cached, list(range(5)) + list(range(20, 40)), min_run_tokens=0).runs == ()
 
