@@ -42,10 +42,10 @@ def cursors(tokenize, min_prefix_tokens: int, per_file: int, seed: int) -> list[
             for line in lines:
                 starts.append(starts[-1] + len(line))
             text = "".join(lines)
-            deep = [
-                i for i in range(len(lines))
-                if lines[i].strip() and len(tokenize(text[: starts[i]])) >= min_prefix_tokens
-            ] if len(tokenize(text)) >= min_prefix_tokens else []  # fmt: skip
+            before = [0]  # tokens before each line, summed line by line (close to the whole text's)
+            for line in lines:
+                before.append(before[-1] + len(tokenize(line)))
+            deep = [i for i in range(len(lines)) if lines[i].strip() and before[i] >= min_prefix_tokens]
             for i in sorted(rng.sample(deep, min(per_file, len(deep)))):
                 indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
                 prefix = text[: starts[i]] + indent
@@ -110,6 +110,10 @@ def main() -> int:
             "fresh_evaluated": fresh.timings.prompt_tokens_evaluated,
             "prompt_tokens": len(now.prompt.tokens),
         })  # fmt: skip
+        if args.out:  # as it goes: a stopped run keeps its rows
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            with args.out.with_suffix(".rows.jsonl").open("a", encoding="utf-8") as out:
+                out.write(json.dumps(rows[-1]) + "\n")
         row = rows[-1]
         print(f"{len(rows):3d} {path}: evaluated {row['shifted_evaluated']} / {row['fresh_evaluated']}"
               f"  same={answers[0] == answers[1]}", flush=True)  # fmt: skip
