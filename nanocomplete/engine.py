@@ -327,8 +327,6 @@ class Engine:
                 f"prompt of {len(prompt)} tokens does not fit context_window_tokens="
                 f"{self.config.context_window_tokens}"
             )
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled before prompt evaluation")
         plan = reuse_plan(self._cached, prompt, self._shift_min_tokens)
         shifted = self._shift(plan)
         reused = len(self._cached) if shifted else min(plan.head, len(self._cached))
