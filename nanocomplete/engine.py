@@ -333,11 +333,15 @@ class Engine:
         self._truncate_cache(reused)
         todo = list(prompt[reused:])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
+        first = 0
+        if shifted:  # llama.cpp rotates the shifted keys at the next decode: let that one run whole, since
+            # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside it
+            # could leave them half done
+            self._decode(todo[:step])
+            first = step
         with self._interruptible() if interruptible else contextlib.nullcontext():
-            for start in range(0, len(todo), step):
-                # after a shift the first batch always runs: llama.cpp rotates the shifted keys at the next
-                # decode, and a snapshot taken before it would keep them unrotated (kv-shift notes)
-                if cancel is not None and cancel() and not (shifted and start == 0):
+            for start in range(first, len(todo), step):
+                if cancel is not None and cancel():
                     raise Cancelled("cancelled during prompt evaluation")
                 self._decode(todo[start : start + step])
         return len(todo), reused
