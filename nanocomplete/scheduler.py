@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Engine, Generation
+from nanocomplete.engine import Engine, Generation, common_prefix
 from nanocomplete.errors import Cancelled, NanocompleteError
 from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
@@ -192,6 +192,11 @@ class Scheduler:
         self.compute.interrupt_warmups()  # after the append: a warmup that starts now sees the completion
         return job
 
+    @property
+    def live_key(self) -> str | None:
+        """The document whose prompt the live KV cache holds (the others' are in `snapshots`)."""
+        return self._live_key
+
     def uncached_tokens(self, prompt: Sequence[int]) -> int:
         """How many tokens of `prompt` a job would evaluate: those that the live KV cache does not hold
         (its prefix, and runs it can shift into place), or those after the longest prefix a snapshot
@@ -332,7 +337,9 @@ class Scheduler:
         live = self.engine.reusable_tokens(job.prompt)
         _, snapshot, length = self.snapshots.best(job.prompt)
         leaving = self._live_key is not None and self._live_key != job.key
-        if leaving and live < len(self.engine.cached_tokens) - SNAPSHOT_MIN_GAIN_TOKENS:
+        # what stays in place, not what a shift would reuse: shifting drops the rest of the document left
+        cached = self.engine.cached_tokens
+        if leaving and common_prefix(cached, job.prompt) < len(cached) - SNAPSHOT_MIN_GAIN_TOKENS:
             self.snapshots.put(self._live_key, self.engine.snapshot())
             self.stats.snapshot_saves += 1
         if snapshot is not None and length > live + SNAPSHOT_MIN_GAIN_TOKENS:
