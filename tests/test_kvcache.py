@@ -106,3 +106,23 @@ def test_the_real_engines_state_survives_the_disk(engine, tmp_path):
     assert engine.reusable_tokens(prompt) == len(prompt)
     again = engine.generate(prompt)
     assert again.timings.prompt_tokens_evaluated <= 1 and again.text == expected
+
+
+def test_a_document_left_for_one_that_shares_only_shiftable_runs_with_it_keeps_its_snapshot():
+    from fakes import FakeEngine
+
+    from nanocomplete.config import GenerationConfig
+    from nanocomplete.scheduler import Scheduler
+
+    engine = FakeEngine()
+    engine.kv_shift_min_tokens = 8
+    scheduler = Scheduler(engine)
+    first = list(range(100, 300))
+    other = [100, 101, *range(110, 300), 7]  # 190 of the first's tokens, after a deletion of 8
+    try:
+        scheduler.complete("a", first, GenerationConfig(max_tokens=4)).future.result(timeout=10)
+        assert engine.reusable_tokens(other) > 190  # a shift would reuse most of it...
+        scheduler.complete("b", other, GenerationConfig(max_tokens=4)).future.result(timeout=10)
+    finally:
+        scheduler.close()
+    assert "a" in scheduler.snapshots.keys()  # ...and drop the rest of "a": it was kept first
