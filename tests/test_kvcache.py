@@ -125,4 +125,5 @@ def test_a_document_left_for_one_that_shares_only_shiftable_runs_with_it_keeps_i
         scheduler.complete("b", other, GenerationConfig(max_tokens=4)).future.result(timeout=10)
     finally:
         scheduler.close()
-    assert "a" in scheduler.snapshots.keys()  # ...and drop the rest of "a": it was kept first
+    kept = scheduler.snapshots.keys()
+    assert "a" in kept  # ...and drop the rest of "a": it was kept first
