@@ -334,11 +334,11 @@ class Engine:
         todo = list(prompt[reused:])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         first = 0
-        if shifted:  # llama.cpp rotates the shifted keys at the next decode: let that one run whole, since
-            # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside it
-            # could leave them half done
-            self._decode(todo[:step])
-            first = step
+        if shifted:  # llama.cpp rotates the shifted keys at the next decode: one token, never aborted, since
+            # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside the
+            # rotation could leave it half done; the rest in interruptible batches
+            self._decode(todo[:1])
+            first = 1
         with self._interruptible() if interruptible else contextlib.nullcontext():
             for start in range(first, len(todo), step):
                 if cancel is not None and cancel():
@@ -587,7 +587,9 @@ class Engine:
             context.kv_cache_seq_shift(0, start, start + length, position - start)
             kept += self._cached[start : start + length]
             position += length
-        context.kv_cache_seq_rm(0, position, -1)
+        if not context.kv_cache_seq_rm(0, position, -1):
+            self.reset()
+            return False
         self._cached = kept
         return True
 
@@ -741,14 +743,29 @@ def reuse_plan(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int
     head = min(common_prefix(cached, prompt), last)
     if min_run_tokens <= 0:
         return ReusePlan(head)
+    cached_part, prompt_part = _parts(cached), _parts(prompt)
     runs, c, p = [], head, head
     while c < len(cached) and last - p >= min_run_tokens:
         n = 0
         while c + n < len(cached) and p + n < last and cached[c + n] == prompt[p + n]:
             n += 1
-        if n >= min_run_tokens:
+        if n >= min_run_tokens and cached_part[c] == prompt_part[p]:
             runs.append((c, n))
             c, p = c + n, p + n
         else:
             c += 1
     return ReusePlan(head, tuple(runs))
+
+
+_PART_MARKERS = frozenset({fim.FIM_PREFIX, fim.FIM_SUFFIX, fim.FIM_MIDDLE, fim.FILE_SEP, fim.REPO_NAME})
+
+
+def _parts(tokens: Sequence[int]) -> list[int]:
+    """For each position, how many FIM / repo-level markers come before it: a run is only moved within the
+    same part of the prompt (a line cached in the suffix, or in another file, was computed in another
+    place, and stays unused where it comes back as prefix)."""
+    parts, count = [], 0
+    for token in tokens:
+        parts.append(count)
+        count += token in _PART_MARKERS
+    return parts

@@ -23,6 +23,7 @@ Name the machine with any number: it prints its CPU flags and the llama.cpp buil
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -67,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     path = models.resolve(args.model)
-    config = EngineConfig(context_window_tokens=4096, batch_tokens=64, threads=2)
+    config = EngineConfig(context_window_tokens=4096, batch_tokens=64, threads=2, kv_shift_min_tokens=0)
     reference = Engine(path, config)
     engines = {
-        "batch 512": Engine(path, EngineConfig(context_window_tokens=4096, batch_tokens=512, threads=2)),
-        "1 thread": Engine(path, EngineConfig(context_window_tokens=4096, batch_tokens=64, threads=1)),
+        "batch 512": Engine(path, dataclasses.replace(config, batch_tokens=512)),
+        "1 thread": Engine(path, dataclasses.replace(config, threads=1)),
     }
     if args.adapter_model:
         files = models.resolve_files(args.adapter_model)

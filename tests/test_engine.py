@@ -307,3 +307,13 @@ def test_a_moved_window_shifts_the_lines_it_kept_and_evaluates_only_the_new_ones
     shifting_engine.reset()
     fresh = shifting_engine.generate(after.tokens, GenerationConfig(max_tokens=8))
     assert fresh.text == shifted.text  # this pattern survives the shift (runs/kv_shift_quality.py: the rest)
+
+
+def test_a_run_is_only_moved_within_its_part_of_the_prompt():
+    lines, suffix = list(range(10, 50)), list(range(60, 100))
+    cached = [fim.FIM_PREFIX, *lines, fim.FIM_SUFFIX, *suffix, fim.FIM_MIDDLE]
+    # the suffix's first lines typed over: their tokens come back in the prefix, computed after <|fim_suffix|>
+    moved = [fim.FIM_PREFIX, *lines[:5], *suffix, fim.FIM_SUFFIX, 1, fim.FIM_MIDDLE]
+    assert reuse_plan(cached, moved, min_run_tokens=8).runs == ()
+    deleted = [fim.FIM_PREFIX, *lines[20:], fim.FIM_SUFFIX, *suffix, fim.FIM_MIDDLE]  # the window moved
+    assert reuse_plan(cached, deleted, min_run_tokens=8).runs == ((21, 61),)  # not the last token

@@ -128,17 +128,17 @@ def check(trained_dir: Path, gguf_path: Path, records: Sequence[dict], base_mode
     from nanocomplete.engine import Engine
     from nanocomplete.train import trainer
 
-    engine = Engine.for_model(base_model, EngineConfig())
+    engine = Engine.for_model(base_model, EngineConfig(kv_shift_min_tokens=0))
     if is_full_model(trained_dir):
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(str(trained_dir), dtype=torch.float32).eval()
-        adapted = Engine(gguf_path, EngineConfig())
+        adapted = Engine(gguf_path, EngineConfig(kv_shift_min_tokens=0))
     else:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(trainer.load_base(base_model), str(trained_dir)).eval()
-        adapted = Engine(engine.model_path, EngineConfig(), gguf_path)
+        adapted = Engine(engine.model_path, EngineConfig(kv_shift_min_tokens=0), gguf_path)
     gaps, base_gaps = [], []
     for record in records:
         prompt, answer = record["prompt_ids"], record["target_ids"]

@@ -63,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nanocomplete.engine import Engine
 
     records = data.load(args.data)[: args.max_examples]
-    engine = Engine(models.resolve(args.model), EngineConfig(threads=args.threads))
+    config = EngineConfig(threads=args.threads, kv_shift_min_tokens=0)  # exact log-probs: no shifted KV
+    engine = Engine(models.resolve(args.model), config)
     out_path = teacher_file(args.data, args.model)
     scored = score(records, engine, args.top_k, out_path)
     print(f"scored {scored} examples into {out_path}")
