@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training v2, item 3 (docs/training.md "The v2 CPU run"): the A/B's winning recipe (cross-entropy, LoRA r16,
+# Training v2, item 3 (docs/training.md "The v2 CPU release"): the A/B's winning recipe (cross-entropy, LoRA r16,
 # 512-token prompts) on the 18 TRAIN packages of Sources v2, at the largest scale one 2-core session allows,
 # judged against the released nanocomplete-0.5b (v1) on the same tasks, paired. It replaces v1 only if it
 # is better there and not worse on JavaScript.
