@@ -743,13 +743,15 @@ def reuse_plan(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int
     head = min(common_prefix(cached, prompt), last)
     if min_run_tokens <= 0:
         return ReusePlan(head)
-    cached_part, prompt_part = _parts(cached), _parts(prompt)
+    parts: tuple[list[int], list[int]] | None = None  # computed once a run is found (typing finds none)
     runs, c, p = [], head, head
     while c < len(cached) and last - p >= min_run_tokens:
         n = 0
         while c + n < len(cached) and p + n < last and cached[c + n] == prompt[p + n]:
             n += 1
-        if n >= min_run_tokens and cached_part[c] == prompt_part[p]:
+        if n >= min_run_tokens:
+            parts = parts or (_parts(cached), _parts(prompt))
+        if n >= min_run_tokens and parts[0][c] == parts[1][p]:
             runs.append((c, n))
             c, p = c + n, p + n
         else:
