@@ -267,10 +267,7 @@ class Engine:
         """How many tokens of `prompt` a prefill would not evaluate: the cached prefix, and with
         `kv_shift_min_tokens` the cached runs that shifting puts in place (`reuse_plan`)."""
         cached = tuple(self._cached)  # a copy: other threads may ask while it changes
-        common = common_prefix(cached, prompt)
-        if self._shift_min_tokens <= 0 or common >= len(prompt) - 1:
-            return common
-        return reuse_plan(cached, prompt, self._shift_min_tokens).reused
+        return reusable_length(cached, prompt, self._shift_min_tokens)
 
     def snapshot(self) -> KvSnapshot:
         """A copy of the KV cache (keys and values only, `kv_bytes_per_token` per token: 12 KiB for the
@@ -751,12 +748,21 @@ def reuse_plan(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int
             n += 1
         if n >= min_run_tokens:
             parts = parts or (_parts(cached), _parts(prompt))
-        if n >= min_run_tokens and parts[0][c] == parts[1][p]:
-            runs.append((c, n))
-            c, p = c + n, p + n
-        else:
-            c += 1
+            if parts[0][c] == parts[1][p]:
+                runs.append((c, n))
+                c, p = c + n, p + n
+                continue
+        c += 1
     return ReusePlan(head, tuple(runs))
+
+
+def reusable_length(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0) -> int:
+    """How many tokens of `prompt` need no evaluation over a KV cache holding `cached`: the common prefix
+    (all of it when the prompt is cached whole), or the `reuse_plan`'s head and runs."""
+    common = common_prefix(cached, prompt)
+    if min_run_tokens <= 0 or common >= len(prompt) - 1:
+        return common
+    return reuse_plan(cached, prompt, min_run_tokens).reused
 
 
 _PART_MARKERS = frozenset({fim.FIM_PREFIX, fim.FIM_SUFFIX, fim.FIM_MIDDLE, fim.FILE_SEP, fim.REPO_NAME})

@@ -4,7 +4,7 @@ benchmark mechanics) where the real model would only make them slow."""
 from __future__ import annotations
 
 from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Generation, KvSnapshot, Timings, common_prefix, reuse_plan
+from nanocomplete.engine import Generation, KvSnapshot, Timings, reusable_length
 
 
 class FakeEngine:
@@ -27,10 +27,7 @@ class FakeEngine:
 
     def reusable_tokens(self, prompt) -> int:
         """As the engine's: the cached prefix, and with `kv_shift_min_tokens` the runs shifted into place."""
-        common = common_prefix(self.cached_tokens, prompt)
-        if self.kv_shift_min_tokens <= 0 or common >= len(prompt) - 1:
-            return common
-        return reuse_plan(self.cached_tokens, prompt, self.kv_shift_min_tokens).reused
+        return reusable_length(self.cached_tokens, prompt, self.kv_shift_min_tokens)
 
     def interrupt(self) -> None:
         self.interrupts += 1
