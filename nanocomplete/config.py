@@ -69,7 +69,14 @@ class PromptConfig:
         0,
         "the most prompt tokens a request evaluates: when the full prompt would need more (a new file, a "
         "jump, a new context), a prompt bounded to this answers, the full prompt's next tokens filling the "
-        "rest of the budget first (the remainder warms in the background); 0: no bound",
+        "rest of the budget first (the remainder warms in the background); 0: no bound. An evaluation "
+        "with it answers every example from the bounded prompt",
+    )
+    cold_context_tokens: int = setting(
+        0,
+        "of cold_prompt_tokens, the most tokens of other files a bounded prompt evaluates (the first of the "
+        "full prompt's, taken from the prefix's share, at most half of it) while the KV cache holds none of "
+        "them",
     )
     max_middle_tokens: int = setting(
         0,

@@ -213,15 +213,22 @@ COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded p
 COLD_MARKER_TOKENS = 40  # room left in a bounded prompt for the FIM markers, the path and the repo name
 
 
-def cold_config(config: PromptConfig, context_tokens: int = 0) -> PromptConfig:
+def cold_config(config: PromptConfig, cached_context_tokens: int | None = None) -> PromptConfig:
     """The budgets of a prompt bounded to `cold_prompt_tokens` evaluated tokens: the lines nearest the
-    cursor, and `context_tokens` of other files (those the KV cache already holds; 0 for none)."""
+    cursor, and other files: the `cached_context_tokens` that the KV cache holds (they cost nothing), or,
+    with None, the first `cold_context_tokens` of them, taken from the prefix's share."""
     budget = max(64, config.cold_prompt_tokens)
     suffix = min(config.max_suffix_tokens, int(budget * COLD_SUFFIX_SHARE))
-    prefix = min(config.max_prefix_tokens, budget - suffix - COLD_MARKER_TOKENS)
+    room = budget - suffix - COLD_MARKER_TOKENS
+    if cached_context_tokens is None:
+        context = min(config.max_context_tokens, config.cold_context_tokens, room // 2)
+        room -= context
+    else:
+        context = cached_context_tokens
     return replace(
-        config, max_prefix_tokens=prefix, max_suffix_tokens=suffix, max_context_tokens=context_tokens
-    )
+        config, max_prefix_tokens=min(config.max_prefix_tokens, room), max_suffix_tokens=suffix,
+        max_context_tokens=context,
+    )  # fmt: skip
 
 
 def longest_middle_start(fim_input: FimInput, tokenize: Tokenize, config: PromptConfig) -> int | None:

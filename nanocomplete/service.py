@@ -367,15 +367,16 @@ class CompletionService:
         self, state: DocumentState, fim_input: FimInput, settings: Settings, full: Prepared
     ) -> Prepared | None:
         """The bounded prompt, when the full one would evaluate more than `cold_prompt_tokens`: the lines
-        nearest the cursor, after the full prompt's other files if the KV cache holds them, else none."""
+        nearest the cursor, after the full prompt's other files if the KV cache holds them, else after the
+        first `cold_context_tokens` of them (`prompt.cold_config`)."""
         budget = settings.prompt.cold_prompt_tokens
         if not self.reuse_kv or budget <= 0 or self.scheduler.uncached_tokens(full.prompt.tokens) <= budget:
             return None
-        for context_tokens in (full.prompt.context_tokens, 0):
-            bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, context_tokens))
+        for cached_context_tokens in (full.prompt.context_tokens, None):
+            bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, cached_context_tokens))
             hints = (state.cold_prefix_start_line, state.cold_middle_start_line)
             prepared = prepare(fim_input, self.engine.tokenize, bounded, *hints)
-            if not context_tokens or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:
+            if cached_context_tokens is None or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:
                 break
         state.cold_prefix_start_line = prepared.prompt.prefix_start_line
         state.cold_middle_start_line = prepared.prompt.middle_start_line

@@ -443,3 +443,28 @@ def test_writing_a_new_block_in_a_crlf_file_keeps_every_token_up_to_the_middle(t
         hints = (built[-1].prefix_start_line, built[-1].middle_start_line)
     assert len({b.tokens[: b.tokens.index(fim.FIM_MIDDLE) + 1] for b in built}) == 1
     assert built[0].auto_closed_left_out == "}"
+
+
+@pytest.mark.parametrize("cold_context_tokens", [0, 96, 172, 4096])
+def test_a_bounded_prompt_with_other_files_stays_within_cold_prompt_tokens(tokenizer, cold_context_tokens):
+    config = PromptConfig(cold_prompt_tokens=512, cold_context_tokens=cold_context_tokens)
+    extra = tuple(ExtraFile(f"lib/m{i}.py", numbered_lines(80)) for i in range(3))
+    fim_input = FimInput(numbered_lines(400), numbered_lines(200), "app/main.py", "acme/app", extra)
+    bounded = prompt.cold_config(config)
+    built = prompt.build(fim_input, tokenizer.tokenize, bounded)
+    assert len(built.tokens) <= 512
+    assert bounded.max_context_tokens == min(cold_context_tokens, bounded.max_prefix_tokens)
+    assert built.context_tokens <= bounded.max_context_tokens
+    assert (built.extra_files_used[:1] == ("lib/m0.py",)) == (cold_context_tokens > 0)  # the first file's head
+    # the other files cost the prefix its share, never the budget's
+    assert bounded.max_prefix_tokens + bounded.max_context_tokens == prompt.cold_config(
+        dataclasses.replace(config, cold_context_tokens=0)
+    ).max_prefix_tokens
+
+
+def test_other_files_the_kv_cache_holds_cost_a_bounded_prompt_nothing(tokenizer):
+    config = PromptConfig(cold_prompt_tokens=512, cold_context_tokens=128)
+    assert prompt.cold_config(config, cached_context_tokens=900).max_context_tokens == 900
+    assert prompt.cold_config(config, cached_context_tokens=900).max_prefix_tokens == prompt.cold_config(
+        dataclasses.replace(config, cold_context_tokens=0)
+    ).max_prefix_tokens

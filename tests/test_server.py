@@ -193,6 +193,25 @@ def bounded_settings(cold_prompt_tokens: int):
     return Settings(prompt=prompt, postprocess=SERVING_POSTPROCESS)
 
 
+def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(engine, tmp_path, caplog):
+    text = long_file("theta", 40)  # ~940 prompt tokens
+    helper = "".join(f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30))
+    settings = bounded_settings(256)
+    settings = dataclasses.replace(settings, prompt=dataclasses.replace(settings.prompt, cold_context_tokens=64))
+    config = ServerConfig(port=free_port(), log_prompts=True)
+    engine.reset()
+    with (
+        RunningServer(engine, tmp_path, settings=settings, config=config) as running,
+        running.client() as client,
+        caplog.at_level("INFO", logger="nanocomplete.prompts"),
+    ):
+        answer = complete(client, "file:///w/theta.py", text, recent=[{"path": "scale.py", "text": helper}])
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
+    assert answer["cold_prompt"] is True and answer["timings"]["prompt_tokens_evaluated"] <= 256
+    assert logged[0]["context_files"] == ["scale.py"] and "def theta_scale_0" in logged[0]["prompt"]
+    assert 0 < logged[0]["prompt_tokens"]["context"] <= 64
+
+
 def wait_for_warmups(service, count: int, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while service.scheduler.stats.warmups < count and time.monotonic() < deadline:

@@ -84,7 +84,10 @@ def generate(spec: RunSpec, task: Task, out_dir: Path, progress: bool = True) ->
     if not todo:
         return samples_path
     engine = Engine(files.model, spec.engine, files.adapter)
-    completer = Completer(engine, Settings(spec.prompt, task.generation, task.postprocess))
+    # with cold_prompt_tokens, every example is answered as a cold request is: from the bounded prompt, the
+    # other files selected at the full budget (below) and cut to the bounded one's
+    answered_with = prompt.cold_config(spec.prompt) if spec.prompt.cold_prompt_tokens > 0 else spec.prompt
+    completer = Completer(engine, Settings(answered_with, task.generation, task.postprocess))
     provider = None
     if task.context != "given":
         provider = RetrievedContext(
