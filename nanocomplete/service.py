@@ -372,11 +372,11 @@ class CompletionService:
         budget = settings.prompt.cold_prompt_tokens
         if not self.reuse_kv or budget <= 0 or self.scheduler.uncached_tokens(full.prompt.tokens) <= budget:
             return None
-        for cached_context_tokens in (full.prompt.context_tokens, None):
-            bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, cached_context_tokens))
-            hints = (state.cold_prefix_start_line, state.cold_middle_start_line)
+        hints = (state.cold_prefix_start_line, state.cold_middle_start_line)
+        for cached in (full.prompt.context_tokens, None):  # other files: those cached, or the first few
+            bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, cached))
             prepared = prepare(fim_input, self.engine.tokenize, bounded, *hints)
-            if cached_context_tokens is None or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:
+            if cached is None or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:
                 break
         state.cold_prefix_start_line = prepared.prompt.prefix_start_line
         state.cold_middle_start_line = prepared.prompt.middle_start_line

@@ -455,16 +455,20 @@ def test_a_bounded_prompt_with_other_files_stays_within_cold_prompt_tokens(token
     assert len(built.tokens) <= 512
     assert bounded.max_context_tokens == min(cold_context_tokens, bounded.max_prefix_tokens)
     assert built.context_tokens <= bounded.max_context_tokens
-    assert (built.extra_files_used[:1] == ("lib/m0.py",)) == (cold_context_tokens > 0)  # the first file's head
+    assert (built.extra_files_used[:1] == ("lib/m0.py",)) == (
+        cold_context_tokens > 0
+    )  # the first file's head
     # the other files cost the prefix its share, never the budget's
-    assert bounded.max_prefix_tokens + bounded.max_context_tokens == prompt.cold_config(
-        dataclasses.replace(config, cold_context_tokens=0)
-    ).max_prefix_tokens
+    assert (
+        bounded.max_prefix_tokens + bounded.max_context_tokens
+        == prompt.cold_config(dataclasses.replace(config, cold_context_tokens=0)).max_prefix_tokens
+    )
 
 
 def test_other_files_the_kv_cache_holds_cost_a_bounded_prompt_nothing(tokenizer):
     config = PromptConfig(cold_prompt_tokens=512, cold_context_tokens=128)
     assert prompt.cold_config(config, cached_context_tokens=900).max_context_tokens == 900
-    assert prompt.cold_config(config, cached_context_tokens=900).max_prefix_tokens == prompt.cold_config(
-        dataclasses.replace(config, cold_context_tokens=0)
-    ).max_prefix_tokens
+    assert (
+        prompt.cold_config(config, cached_context_tokens=900).max_prefix_tokens
+        == prompt.cold_config(dataclasses.replace(config, cold_context_tokens=0)).max_prefix_tokens
+    )

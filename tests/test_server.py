@@ -195,9 +195,13 @@ def bounded_settings(cold_prompt_tokens: int):
 
 def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(engine, tmp_path, caplog):
     text = long_file("theta", 40)  # ~940 prompt tokens
-    helper = "".join(f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30))
+    helper = "".join(
+        f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30)
+    )
     settings = bounded_settings(256)
-    settings = dataclasses.replace(settings, prompt=dataclasses.replace(settings.prompt, cold_context_tokens=64))
+    settings = dataclasses.replace(
+        settings, prompt=dataclasses.replace(settings.prompt, cold_context_tokens=64)
+    )
     config = ServerConfig(port=free_port(), log_prompts=True)
     engine.reset()
     with (
