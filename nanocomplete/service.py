@@ -373,7 +373,8 @@ class CompletionService:
         if not self.reuse_kv or budget <= 0 or self.scheduler.uncached_tokens(full.prompt.tokens) <= budget:
             return None
         hints = (state.cold_prefix_start_line, state.cold_middle_start_line)
-        for cached in (full.prompt.context_tokens, None):  # other files: those cached, or the first few
+        # other files: those the KV cache holds (tried when there are any), else the first few
+        for cached in (full.prompt.context_tokens, None) if full.prompt.context_tokens else (None,):
             bounded = dataclasses.replace(settings, prompt=cold_config(settings.prompt, cached))
             prepared = prepare(fim_input, self.engine.tokenize, bounded, *hints)
             if cached is None or self.scheduler.uncached_tokens(prepared.prompt.tokens) <= budget:

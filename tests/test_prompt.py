@@ -455,9 +455,8 @@ def test_a_bounded_prompt_with_other_files_stays_within_cold_prompt_tokens(token
     assert len(built.tokens) <= 512
     assert bounded.max_context_tokens == min(cold_context_tokens, bounded.max_prefix_tokens)
     assert built.context_tokens <= bounded.max_context_tokens
-    assert (built.extra_files_used[:1] == ("lib/m0.py",)) == (
-        cold_context_tokens > 0
-    )  # the first file's head
+    shows_first_files_head = built.extra_files_used[:1] == ("lib/m0.py",)
+    assert shows_first_files_head == (cold_context_tokens > 0)
     # the other files cost the prefix its share, never the budget's
     assert (
         bounded.max_prefix_tokens + bounded.max_context_tokens
