@@ -64,16 +64,18 @@ class Document(BaseModel):
         return self
 
 
+TIER_DESCRIPTION = (
+    "which model answers: fast, quality (the server's quality_model) or auto (by trigger context and "
+    "measured latency); unset: the server's tier setting"
+)
+
+
 class CompleteRequest(Document):
     request_id: str | None = Field(default=None, max_length=200)
     trigger_kind: Literal["automatic", "invoked"] = "automatic"
     model: str | None = Field(default=None, max_length=200, description="must name the loaded model if set")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
-    tier: Literal["fast", "quality", "auto"] | None = Field(
-        default=None,
-        description="which model answers: fast, quality (the server's quality_model) or auto (by trigger "
-        "context and measured latency); unset: the server's tier setting",
-    )
+    tier: Literal["fast", "quality", "auto"] | None = Field(default=None, description=TIER_DESCRIPTION)
 
 
 class Timings(BaseModel):
@@ -131,7 +133,11 @@ class CompleteResponse(BaseModel):
 
 
 class WarmRequest(Document):
-    pass
+    tier: Literal["fast", "quality", "auto"] | None = Field(
+        default=None,
+        description=TIER_DESCRIPTION + "; the tier whose KV cache is warmed (under auto: the one the "
+        "cursor's trigger context routes to), as the document's completions will ask",
+    )
 
 
 class WarmResponse(BaseModel):

@@ -699,7 +699,8 @@ def _completion_service(
     engines: dict, settings, args: argparse.Namespace, server, events=None, reuse_kv=True
 ):
     """The service `serve` and the replay run: one tier's `CompletionService`, or the `TieredService`
-    of the fast and quality tiers (under `--tier auto` with each tier's costs measured first)."""
+    of the fast and quality tiers, each tier's costs measured first (a request may ask for `auto` under
+    any `--tier`: Dash's `nanocomplete.tier` can be set per language)."""
     from nanocomplete.service import CompletionService
     from nanocomplete.tiers import TieredService
 
@@ -709,8 +710,7 @@ def _completion_service(
         return CompletionService(engine, name, settings, context, server, events, reuse_kv, index)
     tiers = settings_from_args(args, "tier")
     service = TieredService(engines, settings, tiers, context, server, events, index, reuse_kv)
-    if tiers.tier == "auto":
-        service.calibrate()
+    service.calibrate()
     return service
 
 

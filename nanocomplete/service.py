@@ -156,10 +156,7 @@ class CompletionService:
     def plan(self, request: api.CompleteRequest) -> Pending:
         """The completion's prompt and what it costs, nothing queued yet (`start` queues it): an `answer`
         at once when the user typed through the last completion. ModelError for a tier it does not serve."""
-        if request.tier not in (None, "auto", self.tier):
-            raise ModelError(
-                f"this server has no {request.tier} tier (`serve --quality-model NAME` adds one)"
-            )
+        self._check_tier(request)
         started = time.perf_counter()
         fim_input, position = self.fim_input(request)
         state = self._state(request.uri)
@@ -280,8 +277,17 @@ class CompletionService:
         return response
 
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
+        """Queue the document's warmups (`warm_jobs`). ModelError for a tier it does not serve."""
+        self._check_tier(request)
         self.warm_jobs(request)
         return api.WarmResponse(queued=True)
+
+    def _check_tier(self, request: api.CompleteRequest | api.WarmRequest) -> None:
+        """ModelError when the request asks for a tier this service does not serve (auto: it does)."""
+        if request.tier not in (None, "auto", self.tier):
+            raise ModelError(
+                f"this server has no {request.tier} tier (`serve --quality-model NAME` adds one)"
+            )
 
     def warm_jobs(self, request: api.WarmRequest) -> list[Job]:
         """Queue the warmups of a document: the prompt its next completion will use, first the bounded

@@ -136,6 +136,44 @@ def test_a_request_may_name_its_tier_and_a_single_tier_server_refuses_quality(tm
         single.close()
 
 
+def wait_for_warmups(service, tier: str, count: int) -> None:
+    scheduler = service.tiers[tier].scheduler if isinstance(service, TieredService) else service.scheduler
+    deadline = time.monotonic() + 5
+    while scheduler.stats.warmups < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_warmup_warms_the_tier_its_request_asks_for_under_any_server_tier(tmp_path):
+    service = tiered(tmp_path, tier="fast")  # Dash asks `auto` per language under a server set to fast
+    new_line = api.WarmRequest(uri="file:///app/a.py", prefix="total = 0\n", suffix="", tier="auto")
+    mid_line = api.WarmRequest(uri="file:///app/b.py", prefix="total = values.", suffix="", tier="auto")
+    try:
+        service.warm(new_line)  # a new line: its completion will be routed to quality
+        wait_for_warmups(service, "quality", 1)
+        service.warm(mid_line)
+        wait_for_warmups(service, "fast", 1)
+        service.warm(api.WarmRequest(uri="file:///app/c.py", prefix="c = 3\n", suffix=""))  # the server's
+        wait_for_warmups(service, "fast", 2)
+    finally:
+        service.close()
+    quality = service.tiers["quality"].engine
+    assert "total = 0" in quality.detokenize(quality.cached_tokens)
+    assert service.tiers["quality"].scheduler.stats.warmups == 1
+    assert service.tiers["fast"].scheduler.stats.warmups == 2
+
+
+def test_a_warmup_for_a_tier_the_server_lacks_is_refused(tmp_path):
+    single = CompletionService(FakeEngine(), "small", Settings())
+    try:
+        single.warm(api.WarmRequest(uri="file:///app/a.py", prefix="a = 1\n", suffix="", tier="auto"))
+        wait_for_warmups(single, "fast", 1)
+        with pytest.raises(ModelError, match="no quality tier"):
+            single.warm(api.WarmRequest(uri="file:///app/a.py", prefix="a = 1\n", suffix="", tier="quality"))
+    finally:
+        single.close()
+    assert single.scheduler.stats.warmups == 1
+
+
 def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_over_budget(tmp_path):
     service = tiered(tmp_path, max_latency_ms=1.0)
     try:

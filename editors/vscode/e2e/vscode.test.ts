@@ -267,6 +267,9 @@ function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
     "extensions.ignoreRecommendations": true,
     "telemetry.telemetryLevel": "off",
     "nanocomplete.telemetry": "on", // kept locally although VS Code's own telemetry is off
+    // a per-language tier (language-overridable): Python's completions and warm-ups ask for `auto`, which
+    // a one-model server answers with its model, so every Python check below goes through this path
+    "[python]": { "nanocomplete.tier": "auto" },
     "update.mode": "none",
     "editor.quickSuggestions": { other: "off", comments: "off", strings: "off" },
     "editor.suggestOnTriggerCharacters": false,

@@ -34,6 +34,11 @@ export type TriggerKind = "automatic" | "invoked";
 /** Which model answers (the server's `tier`): fast, quality (its `quality_model`) or auto. */
 export type Tier = "fast" | "quality" | "auto";
 
+/** `POST /v1/warm`: the document, and the tier its completions ask for (the server's when unset). */
+export interface WarmRequest extends DocumentRequest {
+  tier?: Tier;
+}
+
 export interface CompleteRequest extends DocumentRequest {
   request_id: string;
   trigger_kind: TriggerKind;

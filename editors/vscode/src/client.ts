@@ -55,7 +55,7 @@ export class Client {
     return this.request("POST", "/v1/complete", body, COMPLETE_TIMEOUT_MS, signal);
   }
 
-  warm(body: api.DocumentRequest): Promise<{ queued: boolean }> {
+  warm(body: api.WarmRequest): Promise<{ queued: boolean }> {
     return this.request("POST", "/v1/warm", body, BACKGROUND_TIMEOUT_MS);
   }
 

@@ -15,8 +15,10 @@ import { Navigation } from "./navigation";
 import { DEFAULT_DISABLED_FILES, DEFAULT_LANGUAGES } from "./enablement";
 import { ACCEPTED_COMMAND, documentAllowed, Provider, SELECTOR, type Settings } from "./provider";
 
-export function readSettings(): Settings {
-  const c = vscode.workspace.getConfiguration("nanocomplete");
+/** The settings, as they apply to `document` when given: a language-overridable one (`tier`) may be set
+ * per language, e.g. `"[python]": { "nanocomplete.tier": "auto" }`. */
+export function readSettings(document?: vscode.TextDocument): Settings {
+  const c = vscode.workspace.getConfiguration("nanocomplete", document);
   return {
     serverUrl: c.get("serverUrl", "http://127.0.0.1:8012"),
     enabled: c.get("enabled", true),
@@ -61,6 +63,7 @@ class Dash implements vscode.Disposable {
     this.client,
     () => readSettings().enabled,
     (document) => documentAllowed(document, readSettings()),
+    (document) => readSettings(document).tier,
     this.log,
   );
   readonly connection: Connection;
@@ -83,7 +86,7 @@ class Dash implements vscode.Disposable {
   private registerProvider(): vscode.Disposable {
     const provider = new Provider({
       client: this.client,
-      settings: readSettings,
+      settings: (document) => readSettings(document),
       clock: this.navigation.clock,
       tracker: this.feedback.tracker,
       recent: this.navigation.recent,

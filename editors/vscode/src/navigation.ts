@@ -4,6 +4,7 @@
  */
 
 import * as vscode from "vscode";
+import type * as api from "./api";
 import type { Client } from "./client";
 import { KeystrokeClock } from "./debounce";
 import { documentState, SELECTOR } from "./provider";
@@ -21,6 +22,7 @@ export class Navigation implements vscode.Disposable {
     private readonly client: Client,
     private readonly enabled: () => boolean,
     private readonly allowed: (document: vscode.TextDocument) => boolean,
+    private readonly tier: (document: vscode.TextDocument) => api.Tier | null,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.warm = new WarmScheduler((uri) => this.sendWarm(uri));
@@ -69,7 +71,8 @@ export class Navigation implements vscode.Disposable {
   private sendWarm(uri: string): void {
     const editor = vscode.window.activeTextEditor;
     if (!this.enabled() || editor?.document.uri.toString() !== uri || !this.allowed(editor.document)) return;
-    const body = warmRequest(documentState(editor.document, editor.selection.active, this.recent));
+    const state = documentState(editor.document, editor.selection.active, this.recent);
+    const body = warmRequest(state, this.tier(editor.document));
     this.client.warm(body).then(
       () => this.log.debug(`warmed ${uri} at line ${body.cursor.line + 1}`),
       (error) => this.log.debug(`warm failed: ${String(error)}`),

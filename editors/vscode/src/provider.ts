@@ -36,7 +36,8 @@ export function documentAllowed(document: vscode.TextDocument, settings: Setting
 
 export interface ProviderDeps {
   client: Client;
-  settings: () => Settings;
+  /** The settings as they apply to `document` (its language's overrides). */
+  settings: (document: vscode.TextDocument) => Settings;
   clock: KeystrokeClock;
   tracker: Tracker;
   recent: RecentSnippets;
@@ -60,7 +61,7 @@ export class Provider implements vscode.InlineCompletionItemProvider {
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     const trigger = invoked ? "invoked" : "automatic";
-    const settings = this.deps.settings();
+    const settings = this.deps.settings(document);
     if (!documentAllowed(document, settings)) return undefined;
     const line = document.lineAt(position.line).text;
     if (!wanted(settings, context, trigger, line, position.character)) return undefined;
@@ -95,7 +96,7 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     const requestId = newRequestId();
     const state = documentState(document, position, this.deps.recent);
     if (!withinLimits(state.text)) return undefined;
-    const { maxTokens, tier } = this.deps.settings();
+    const { maxTokens, tier } = this.deps.settings(document);
     const body = completeRequest(state, { requestId, triggerKind, maxTokens, tier });
     const started = performance.now();
     const response = await this.deps.client.complete(body, signal);

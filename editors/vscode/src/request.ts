@@ -42,7 +42,7 @@ export function shouldComplete(line: string, character: number, trigger: api.Tri
   return trigger === "invoked" || charsRightOfCursor(line, character) <= MAX_CHARS_RIGHT_OF_CURSOR;
 }
 
-export function warmRequest(doc: DocumentState): api.DocumentRequest {
+function documentRequest(doc: DocumentState): api.DocumentRequest {
   return {
     uri: doc.uri,
     language: doc.language.slice(0, 50),
@@ -53,9 +53,14 @@ export function warmRequest(doc: DocumentState): api.DocumentRequest {
   };
 }
 
+/** The warmup of the document's next completion, on the tier that completion will ask for. */
+export function warmRequest(doc: DocumentState, tier?: api.Tier | null): api.WarmRequest {
+  return { ...documentRequest(doc), tier: tier ?? undefined };
+}
+
 export function completeRequest(doc: DocumentState, options: CompleteOptions): api.CompleteRequest {
   return {
-    ...warmRequest(doc),
+    ...documentRequest(doc),
     request_id: options.requestId,
     trigger_kind: options.triggerKind,
     max_tokens: options.maxTokens ?? undefined,

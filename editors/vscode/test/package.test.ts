@@ -15,6 +15,12 @@ const SENSITIVE = [
   "nanocomplete.autoStartServer",
 ];
 
+describe("package.json: settings per language", () => {
+  it("lets the tier be set per language (`[python]`), as the replay measured it pays only there", () => {
+    assert.equal(properties["nanocomplete.tier"]?.scope, "language-overridable");
+  });
+});
+
 describe("package.json: settings a cloned repository must not control", () => {
   it("are machine-scoped, so a workspace's .vscode/settings.json cannot set them", () => {
     for (const name of SENSITIVE) assert.equal(properties[name]?.scope, "machine", name);

@@ -83,6 +83,11 @@ describe("request bodies", () => {
     ]);
   });
 
+  it("warms the tier the document's completions ask for (a per-language tier), when one is set", () => {
+    assert.equal(warmRequest(doc, "auto").tier, "auto");
+    assert.ok(!("tier" in JSON.parse(JSON.stringify(warmRequest(doc, null)))));
+  });
+
   it("caps the language at the server's 50 characters", () => {
     assert.equal(warmRequest({ ...doc, language: "x".repeat(80) }).language.length, 50);
   });
