@@ -68,7 +68,10 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
     async def complete(body: api.CompleteRequest, request: Request) -> api.CompleteResponse:
         return await _complete(service, _with_model_tier(service, body), request)
 
-    @app.post("/v1/warm", response_model=api.WarmResponse, status_code=202)
+    @app.post(
+        "/v1/warm", response_model=api.WarmResponse, status_code=202,
+        responses={400: {"model": api.ErrorResponse}},
+    )  # fmt: skip
     async def warm(body: api.WarmRequest) -> api.WarmResponse:
         return await run_in_threadpool(service.warm, body)
 

@@ -242,13 +242,13 @@ class TieredService:
 
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
         """Warm the tier the document's next request will most likely use: the request's tier or the tier
-        setting, or under auto the tier its cursor's trigger context routes to. ModelError for a tier this
-        server does not have."""
+        setting, or under auto the tier its cursor's trigger context routes to, unless that is quality and
+        quality's generation alone is over quality_max_latency_ms (then fast answers, as `_plan` decides)."""
         tier = request.tier or self.config.tier
         if tier == "auto":
             tier, _ = route(document_text(request)[0])
-        if tier not in self.tiers:
-            raise ModelError(f"this server has no {tier} tier (`serve --quality-model NAME` adds one)")
+            if tier == QUALITY and not self._affordable(0):
+                tier = FAST
         for job in self.tiers[tier].warm_jobs(request):
             job.future.add_done_callback(self._measure_warmup(tier))
         return api.WarmResponse(queued=True)

@@ -1,6 +1,7 @@
 """A PEFT LoRA adapter exported to GGUF is what llama.cpp loads, and it changes the real engine's output."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.engine import Engine
 from nanocomplete.merge import MergeError, merge
-from nanocomplete.train import export
+from nanocomplete.train import export, lora_gguf
 
 HIDDEN, LAYERS = 896, 24  # Qwen2.5-Coder-0.5B
 PROMPT = "def fibonacci(n):\n    if n < 2:\n        return n\n    return "
@@ -75,6 +76,39 @@ def test_an_exported_adapter_is_loaded_by_the_engine_and_changes_its_output(mode
     strong = export.export(tmp_path / "strong", tmp_path / "strong.gguf")
     strong_text, _ = greedy(Engine(model_path, config, strong))
     assert strong_text != base_text
+
+
+def test_a_gguf_adapter_reads_back_into_the_peft_adapter_it_was_exported_from(tmp_path):
+    write_peft_adapter(tmp_path / "peft", b_scale=0.05, rank=8)
+    exported = export.export(tmp_path / "peft", tmp_path / "adapter.gguf")
+    back = lora_gguf.to_peft(exported, tmp_path / "back")
+    original = load_file(str(tmp_path / "peft" / "adapter_model.safetensors"))
+    read = load_file(str(back / "adapter_model.safetensors"))
+    assert read.keys() == original.keys()
+    for name, tensor in original.items():  # float16 in the GGUF: equal to float16 rounding
+        np.testing.assert_array_equal(read[name], tensor.astype(np.float16).astype(np.float32))
+    settings = json.loads((back / "adapter_config.json").read_text())
+    assert (settings["peft_type"], settings["r"], settings["lora_alpha"]) == ("LORA", 8, 16.0)
+    assert settings["target_modules"] == ["q_proj"]
+
+
+def test_the_committed_adapter_reads_back_as_a_rank_16_lora_of_every_projection(tmp_path):
+    committed = Path(__file__).parent.parent / "nanocomplete" / "adapters" / "nanocomplete-0.5b.gguf"
+    back = lora_gguf.to_peft(committed, tmp_path / "v1")
+    settings = json.loads((back / "adapter_config.json").read_text())
+    tensors = load_file(str(back / "adapter_model.safetensors"))
+    assert (settings["r"], settings["lora_alpha"]) == (16, 32.0)
+    assert sorted(settings["target_modules"]) == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    assert len(tensors) == LAYERS * 7 * 2
+    down_a = tensors["base_model.model.model.layers.0.mlp.down_proj.lora_A.weight"]
+    assert down_a.shape == (16, 4864) and down_a.dtype == np.float32
+
+
+def test_a_gguf_that_is_not_a_lora_adapter_is_refused(model_path, tmp_path):
+    with pytest.raises(export.ExportError, match="not a GGUF LoRA adapter"):
+        lora_gguf.to_peft(model_path, tmp_path / "out")
 
 
 def test_a_non_lora_adapter_folder_is_refused(tmp_path):

@@ -162,6 +162,18 @@ def test_a_warmup_warms_the_tier_its_request_asks_for_under_any_server_tier(tmp_
     assert service.tiers["fast"].scheduler.stats.warmups == 2
 
 
+def test_an_auto_warmup_leaves_the_quality_tier_alone_when_its_generation_alone_is_over_budget(tmp_path):
+    service = tiered(tmp_path, tier="fast", max_latency_ms=0.001)  # any measured completion is over this
+    try:
+        service.calibrate()
+        service.warm(api.WarmRequest(uri="file:///app/a.py", prefix="total = 0\n", suffix="", tier="auto"))
+        wait_for_warmups(service, "fast", 1)
+    finally:
+        service.close()
+    assert service.tiers["quality"].scheduler.stats.warmups == 0
+    assert service.tiers["fast"].scheduler.stats.warmups == 1  # fast will answer that line: it is warmed
+
+
 def test_a_warmup_for_a_tier_the_server_lacks_is_refused(tmp_path):
     single = CompletionService(FakeEngine(), "small", Settings())
     try:
@@ -172,6 +184,20 @@ def test_a_warmup_for_a_tier_the_server_lacks_is_refused(tmp_path):
     finally:
         single.close()
     assert single.scheduler.stats.warmups == 1
+    config = ServerConfig(port=free_port())
+    body = {"uri": "file:///app/a.py", "prefix": "a = 1\n", "suffix": "", "tier": "quality"}
+    served = CompletionService(FakeEngine(), "small", Settings())
+    try:
+        with (
+            BackgroundServer(create_app(served, config), config.port) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            refused = client.post("/v1/warm", json=body)
+            still_serving = client.post("/v1/warm", json={**body, "tier": "auto"})
+    finally:
+        served.close()
+    assert refused.status_code == 400 and "no quality tier" in refused.json()["error"]["message"]
+    assert still_serving.status_code == 202
 
 
 def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_over_budget(tmp_path):

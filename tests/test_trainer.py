@@ -231,7 +231,7 @@ def test_distilling_without_teacher_scores_is_refused(tmp_path):
         trainer.with_teacher(records(2), config)
 
 
-def test_a_second_stage_starts_from_the_given_adapter(tmp_path, monkeypatch):
+def test_a_second_stage_starts_from_the_given_adapter_a_peft_folder_or_its_gguf_export(tmp_path, monkeypatch):
     write_shard(tmp_path / "data", records(4))
     monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
     common = dict(
@@ -249,6 +249,19 @@ def test_a_second_stage_starts_from_the_given_adapter(tmp_path, monkeypatch):
     assert any(expected[name].abs().sum() > 0 for name in expected if "lora_B" in name)
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
+
+    # the same adapter exported to GGUF (float16, as committed) and read back: the start of a later stage
+    from nanocomplete.train import export
+
+    gguf_path = export.export(first, tmp_path / "first.gguf")
+    from_gguf = TrainConfig(
+        out=str(tmp_path / "gguf"), learning_rate=0.0, init_adapter=str(gguf_path), **common
+    )
+    third = trainer.train(from_gguf, progress=False)
+    got = adapter_weights(third)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name].to(torch.float16).float(), got[name]), name
 
     with pytest.raises(SystemExit, match="no PEFT adapter"):
         trainer.train(

@@ -1,5 +1,6 @@
 """A PEFT LoRA adapter → a GGUF LoRA adapter that llama.cpp applies at load time; a fully fine-tuned
-model's folder → a model GGUF in the base's quantization scheme.
+model's folder → a model GGUF in the base's quantization scheme. (The names between the two formats, and
+the way back for a later training stage, are in `lora_gguf`.)
 
     python -m nanocomplete.train.export ADAPTER_DIR OUT.gguf [--check DATA_DIR] [--check-examples N]
                                         [--merge-into MERGED.gguf]
@@ -28,29 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from nanocomplete.merge import ARCHITECTURE, MergeError, merge, replace_weights
-
-_LORA_NAME = re.compile(r"^base_model\.model\.(?P<base>.+)\.lora_(?P<part>[AB])\.weight$")
-
-
-class ExportError(ValueError):
-    pass
-
-
-def gguf_names(peft_names: Sequence[str], blocks: int) -> dict[str, str]:
-    """PEFT tensor name → GGUF adapter tensor name (`blk.N.attn_q.weight.lora_a`)."""
-    import gguf
-
-    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, blocks)
-    names = {}
-    for peft_name in peft_names:
-        found = _LORA_NAME.match(peft_name)
-        if found is None:
-            raise ExportError(f"{peft_name}: not a LoRA A/B weight (embeddings and biases are not exported)")
-        base = name_map.get_name(found["base"] + ".weight", try_suffixes=(".weight",))
-        if base is None:
-            raise ExportError(f"{peft_name}: no GGUF tensor for {found['base']}")
-        names[peft_name] = f"{base}.lora_{found['part'].lower()}"
-    return names
+from nanocomplete.train.lora_gguf import ExportError, gguf_names
 
 
 def export(adapter_dir: Path | str, out_path: Path | str) -> Path:

@@ -46,7 +46,10 @@ class TrainConfig:
     base_model: str = setting(models.BASE_MODEL, "registered model (or .gguf) to start from")
     method: str = setting("lora", "lora | full")
     init_adapter: str | None = setting(
-        None, "PEFT adapter folder to go on training from (a second stage); none starts a new LoRA"
+        None,
+        "adapter to go on training from (a later stage): a PEFT folder, or a GGUF LoRA adapter such as the "
+        "committed nanocomplete/adapters/*.gguf (read back into the run folder's init-adapter/); none "
+        "starts a new LoRA",
     )
     lora_rank: int = setting(16, "LoRA rank r")
     lora_alpha: float = setting(32.0, "LoRA alpha (scale alpha / r)")
@@ -363,6 +366,13 @@ def _start_adapter(config: TrainConfig, checkpoint: Path, resuming: bool) -> Pat
         return None
     if config.method != "lora":
         raise SystemExit("--init-adapter needs --method lora")
+    if config.init_adapter.endswith(".gguf"):
+        from nanocomplete.train.lora_gguf import ExportError, to_peft
+
+        try:
+            return to_peft(config.init_adapter, Path(config.out) / "init-adapter")
+        except (ExportError, OSError, ValueError) as error:
+            raise SystemExit(f"--init-adapter {config.init_adapter}: {error}") from error
     if not (Path(config.init_adapter) / "adapter_config.json").is_file():
         raise SystemExit(f"--init-adapter {config.init_adapter}: no PEFT adapter (adapter_config.json) there")
     return Path(config.init_adapter)

@@ -267,8 +267,8 @@ function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
     "extensions.ignoreRecommendations": true,
     "telemetry.telemetryLevel": "off",
     "nanocomplete.telemetry": "on", // kept locally although VS Code's own telemetry is off
-    // a per-language tier (language-overridable): Python's completions and warm-ups ask for `auto`, which
-    // a one-model server answers with its model, so every Python check below goes through this path
+    // a per-language tier (language-overridable): the Python checks below run with it set. A one-model
+    // server answers `auto` with its model, so they show that it breaks nothing, not that it is sent.
     "[python]": { "nanocomplete.tier": "auto" },
     "update.mode": "none",
     "editor.quickSuggestions": { other: "off", comments: "off", strings: "off" },
