@@ -66,6 +66,7 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
         "/v1/complete", response_model=api.CompleteResponse, responses={400: {"model": api.ErrorResponse}}
     )
     async def complete(body: api.CompleteRequest, request: Request) -> api.CompleteResponse:
+        service.metrics.tier_asked.labels("complete", body.tier or "server").inc()
         return await _complete(service, _with_model_tier(service, body), request)
 
     @app.post(
@@ -73,6 +74,7 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
         responses={400: {"model": api.ErrorResponse}},
     )  # fmt: skip
     async def warm(body: api.WarmRequest) -> api.WarmResponse:
+        service.metrics.tier_asked.labels("warm", body.tier or "server").inc()
         return await run_in_threadpool(service.warm, body)
 
     @app.post("/v1/events", response_model=api.EventsResponse)

@@ -98,6 +98,11 @@ class Metrics:
             "nanocomplete_tier_completions", "completions by the tier that answered and why (tier_reason)",
             ["tier", "reason"], registry=r,
         )  # fmt: skip
+        self.tier_asked = Counter(
+            "nanocomplete_tier_asked",
+            "completion and warm-up requests by the `tier` they asked for (server: none, --tier applies)",
+            ["endpoint", "tier"], registry=r,
+        )  # fmt: skip
         self.tier_ms_per_token = Gauge(
             "nanocomplete_tier_ms_per_token", "a tier's measured cost (moving average): prompt or generation",
             ["tier", "phase"], registry=r,

@@ -198,6 +198,9 @@ def test_a_warmup_for_a_tier_the_server_lacks_is_refused(tmp_path):
         served.close()
     assert refused.status_code == 400 and "no quality tier" in refused.json()["error"]["message"]
     assert still_serving.status_code == 202
+    metrics = served.metrics.exposition().decode()
+    assert 'nanocomplete_tier_asked_total{endpoint="warm",tier="auto"} 1.0' in metrics
+    assert 'nanocomplete_tier_asked_total{endpoint="warm",tier="quality"} 1.0' in metrics
 
 
 def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_over_budget(tmp_path):

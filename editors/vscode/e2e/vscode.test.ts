@@ -100,6 +100,7 @@ describe("Dash in VS Code (code-server) with the real nanocomplete server", () =
 
   it("shows ghost text in a real file, accepts it with Tab, and the saved file holds it", async () => {
     await bench.openFile("inventory.py");
+    await sleep(2_000); // a user who reads before typing: the warm-up on opening goes out (WARM_DELAY_MS)
     const page = bench.page;
     await page.keyboard.press("Control+End");
     const typed = "    return ";
@@ -116,6 +117,13 @@ describe("Dash in VS Code (code-server) with the real nanocomplete server", () =
     const accepted = await waitFor("an accepted event", () => eventCount(serverUrl, "accepted"), 15_000);
     console.log(`server events: accepted ${accepted}, shown ${await eventCount(serverUrl, "shown")}`);
     console.log(`status bar: ${await bench.statusBarText()}`);
+    // the `[python]` tier setting reached the server, on completions and on the warm-up of the opened file
+    const asked = await metrics(serverUrl);
+    const auto = (endpoint: string) =>
+      value(asked, "nanocomplete_tier_asked_total", { endpoint, tier: "auto" });
+    assert.ok(auto("complete") > 0, "no Python completion asked for tier auto");
+    assert.ok(auto("warm") > 0, "no Python warm-up asked for tier auto");
+    assert.equal(value(asked, "nanocomplete_tier_asked_total", { endpoint: "complete", tier: "server" }), 0);
   });
 
   it("counts a suggestion dismissed with Escape as rejected", async () => {
@@ -267,8 +275,8 @@ function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
     "extensions.ignoreRecommendations": true,
     "telemetry.telemetryLevel": "off",
     "nanocomplete.telemetry": "on", // kept locally although VS Code's own telemetry is off
-    // a per-language tier (language-overridable): the Python checks below run with it set. A one-model
-    // server answers `auto` with its model, so they show that it breaks nothing, not that it is sent.
+    // a per-language tier (language-overridable): Python's requests ask for `auto` (a one-model server
+    // answers it with its model); the first check reads the server's count of what was asked
     "[python]": { "nanocomplete.tier": "auto" },
     "update.mode": "none",
     "editor.quickSuggestions": { other: "off", comments: "off", strings: "off" },
