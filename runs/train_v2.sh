@@ -7,17 +7,28 @@
 #   data     build 1,600 examples (CPU budgets 512 / 128 / 384; ~770 tokens each)
 #   train    the first N examples (N=1024: 128 steps of 8, ~0.8 M tokens), bf16 autocast; resumable: rerun it
 #            after an interruption, with THREADS changed if you like (a run-only setting)
+#   stage    a later stage: from the committed adapter (INIT, default nanocomplete/adapters/nanocomplete-0.5b.gguf),
+#            the N examples after the first SKIP (default 0) that earlier stages took, at most MAX_TRAIN_SECONDS
+#            (default 0: no limit); OUT defaults to out/train/stage-SKIP-N. Then export / eval v2 / compare with
+#            the same OUT. The session of 2026-12-03: OUT=out/train/stage1 N=576 THREADS=2 MAX_TRAIN_SECONDS=5700
 #   export   the GGUF adapter, checked against PEFT, and the merged model for the evaluations
 #   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2)
 #   eval-js ARM HumanEval-X JavaScript single-line as served, 200 tasks
-#   compare  the paired table
+#   eval-xf LANG ARM  cross-file next line with the context engine, XF_LIMIT (100) examples (LANG: python |
+#            typescript)
+#   compare  the paired table (HumanEval, JavaScript, cross-file: each that both arms have)
 set -euo pipefail
 py=.venv/bin/python
 nc=.venv/bin/nanocomplete
 threads=${THREADS:-1}
 n=${N:-1024}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-v2-release}
-out=${OUT:-out/train/nc05-v2-$n}
+skip=${SKIP:-0}
+xf_limit=${XF_LIMIT:-100}
+init=${INIT:-nanocomplete/adapters/nanocomplete-0.5b.gguf}
+default_out=out/train/nc05-v2-$n
+[ "$1" = stage ] && default_out=out/train/stage-$skip-$n
+out=${OUT:-$default_out}
 base=qwen2.5-coder-0.5b-instruct
 
 case $1 in
@@ -27,6 +38,10 @@ case $1 in
   train)
     $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --max-examples "$n" \
       --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --checkpoint-steps 10 --base-model "$base" ;;
+  stage)
+    $py -m nanocomplete.train.trainer --data "$data" --out "$out" --init-adapter "$init" --resume \
+      --skip-examples "$skip" --max-examples "$n" --batch-examples 8 --learning-rate 3e-4 --threads "$threads" \
+      --checkpoint-steps 4 --max-train-seconds "${MAX_TRAIN_SECONDS:-0}" --base-model "$base" ;;
   export)
     $py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" --check "$data" \
       --check-examples 8 --base-model "$base" --merge-into "$out/merged.gguf" ;;
@@ -36,13 +51,31 @@ case $1 in
       v2) runs/train_ab.sh "$1" 0 "$out/merged.gguf" ;;
       *) echo "eval ARM: v1 | v2" >&2; exit 2 ;;
     esac ;;
+  eval-xf)  # eval-xf LANG ARM: cross-file next line with the context engine, the first XF_LIMIT (100) seeded
+            # examples as served; v1's run is runs/cold_prompt.sh's `served` arm (the same command)
+    lang=$2
+    case $3 in
+      v1) model=nanocomplete-0.5b; name=served ;;
+      v2) model=$out/merged.gguf; name=$(basename "$out") ;;
+      *) echo "eval-xf LANG ARM: python|typescript v1|v2" >&2; exit 2 ;;
+    esac
+    $nc eval "crossfile-$lang-retrieved" --model "$model" --limit "$xf_limit" --current-line-after-middle \
+      --heal-trailing-whitespace --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024 \
+      --threads "$threads" --out "out/eval/xf-$lang-$xf_limit--$name" ;;
   compare)
-    for kind in he js; do
-      for metric in em pass; do
-        [ -d "out/eval/ab-$kind-typed--$(basename "$out")" ] && \
-          $nc compare "out/eval/ab-$kind-typed--v1" "out/eval/ab-$kind-typed--$(basename "$out")" --metric $metric
+    name=$(basename "$out")
+    v1_js=out/eval/ab-js-typed--v1  # runs/tier_rows.sh js ran the same command for nanocomplete-0.5b
+    [ -d "$v1_js" ] || v1_js=out/eval/tier-js-typed--nanocomplete-0.5b
+    for pair in "out/eval/ab-he-typed--v1 out/eval/ab-he-typed--$name em pass" \
+                "$v1_js out/eval/ab-js-typed--$name em pass" \
+                "out/eval/xf-python-$xf_limit--served out/eval/xf-python-$xf_limit--$name em es" \
+                "out/eval/xf-typescript-$xf_limit--served out/eval/xf-typescript-$xf_limit--$name em es"; do
+      read -r before after metrics <<<"$pair"
+      [ -f "$before/summary.json" ] && [ -f "$after/summary.json" ] || continue
+      for metric in $metrics; do
+        echo "== $after $metric − v1"
+        $nc compare "$before" "$after" --metric "$metric"
       done
-    done
-    true ;;
-  *) echo "usage: runs/train_v2.sh data | train | export | eval ARM | eval-js ARM | compare" >&2; exit 2 ;;
+    done ;;
+  *) echo "usage: runs/train_v2.sh data | train | stage | export | eval ARM | eval-js ARM | eval-xf LANG ARM | compare" >&2; exit 2 ;;
 esac

@@ -304,3 +304,13 @@ def test_a_token_budget_keeps_the_first_examples_that_fit_in_it_and_no_more():
     assert kept == {"ex0", "ex1", "ex2"}  # 30 tokens; a fourth would make 40
     both = dataclasses.replace(config, max_examples=2)
     assert {r["id"] for r in trainer.order(data, both)} == {"ex0", "ex1"}
+
+
+def test_a_later_stage_skips_the_examples_the_earlier_stages_took():
+    data = records(10, length=8)
+    first = TrainConfig(data="-", out="-", max_examples=4, seed=3)
+    later = dataclasses.replace(first, skip_examples=4)
+    assert {r["id"] for r in trainer.order(data, first)} == {"ex0", "ex1", "ex2", "ex3"}
+    assert {r["id"] for r in trainer.order(data, later)} == {"ex4", "ex5", "ex6", "ex7"}
+    rest = dataclasses.replace(later, max_examples=None)
+    assert {r["id"] for r in trainer.order(data, rest)} == {f"ex{i}" for i in range(4, 10)}

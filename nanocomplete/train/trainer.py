@@ -63,7 +63,10 @@ class TrainConfig:
         0.0, "stop after the optimizer step that passes this wall-clock budget and save (0: no limit)"
     )
     epochs: int = setting(1, "passes over the examples")
-    max_examples: int | None = setting(None, "only the first N examples of the seeded order")
+    skip_examples: int = setting(
+        0, "leave out the first N examples (a later stage: the examples that the earlier ones did not see)"
+    )
+    max_examples: int | None = setting(None, "only the first N examples (after skip_examples)")
     max_train_tokens: int | None = setting(
         None, "only the first examples whose prompt and answer tokens add up to at most this (equal compute)"
     )
@@ -198,9 +201,9 @@ def without_gguf_marker(model):
 
 
 def order(records: list[dict], config: TrainConfig) -> list[dict]:
-    """The examples in training order: seeded shuffle per epoch of the first `max_examples` (and of those
-    within `max_train_tokens`), too long ones left out."""
-    fits = [r for r in records if _tokens(r) <= config.max_sequence_tokens]
+    """The examples in training order: seeded shuffle per epoch of the first `max_examples` after the
+    first `skip_examples` (and of those within `max_train_tokens`), too long ones left out."""
+    fits = [r for r in records[config.skip_examples :] if _tokens(r) <= config.max_sequence_tokens]
     rng = random.Random(config.seed)
     chosen = fits[: config.max_examples] if config.max_examples else fits
     if config.max_train_tokens is not None:
