@@ -3,6 +3,11 @@ rebuilt from scratch on every jump (the earlier prototype's 28% hit rate). Inste
 being left is copied aside, and the snapshot sharing the longest token prefix with the next prompt is
 restored, so returning to a file costs only its changed tail.
 
+A document keeps up to MAX_SNAPSHOTS_PER_DOCUMENT snapshots of different regions (windows of the file far
+apart, or the same window after other files before it changed): the newest under the document's key, the
+others under `key#region-N`. A jump inside a file and back restores the first region's snapshot instead of
+evaluating its window again. A snapshot of the same region as a newer one is dropped (the newer holds it).
+
 Least recently used snapshots are dropped first once their total size exceeds the memory budget.
 
 With a `DiskSnapshots` store, a snapshot goes to disk when memory drops it and, at shutdown, every
@@ -35,12 +40,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nanocomplete.engine import KvSnapshot, common_prefix
+from nanocomplete.engine import KvSnapshot, common_prefix, reusable_length
 from nanocomplete.storage import write_atomic
 
 LOG = logging.getLogger("nanocomplete.kvcache")
 MAGIC = b"NCKV1\n"
 SUFFIX = ".kv"
+REGION_SEPARATOR = "#region-"
+MAX_SNAPSHOTS_PER_DOCUMENT = 3  # the region a document was last left at, and two others
+SAME_REGION_RUN_TOKENS = 32  # runs this long that a shift could reuse count as the same region
 
 
 class SnapshotCache:
@@ -59,12 +67,34 @@ class SnapshotCache:
         return sum(s.size_bytes for s in self._snapshots.values())
 
     def put(self, key: str, snapshot: KvSnapshot) -> None:
+        """Keep `snapshot` as `key`'s newest. The snapshot it replaces stays, as one of the document's
+        other regions, unless it is of the same region; older regions of the same region are dropped."""
         with self._lock:
-            self._snapshots.pop(key, None)
+            older = self._snapshots.pop(key, None)
             if not snapshot.tokens:
                 return
+            for region in self._regions(key):
+                if same_region(self._snapshots[region].tokens, snapshot.tokens):
+                    del self._snapshots[region]
+            if older is not None and not same_region(older.tokens, snapshot.tokens):
+                self._snapshots[self._free_region(key)] = older
             self._snapshots[key] = snapshot
             self._fit()
+
+    def _regions(self, key: str) -> list[str]:
+        """`key`'s other regions in memory, least recently used first."""
+        return [k for k in self._snapshots if k.startswith(key + REGION_SEPARATOR)]
+
+    def _free_region(self, key: str) -> str:
+        """A name for one more of `key`'s regions: a free one, else the least recently used one's
+        (that region is dropped)."""
+        names = [f"{key}{REGION_SEPARATOR}{n}" for n in range(MAX_SNAPSHOTS_PER_DOCUMENT - 1)]
+        free = [name for name in names if name not in self._snapshots]
+        if free:
+            return free[0]
+        oldest = self._regions(key)[0]
+        del self._snapshots[oldest]
+        return oldest
 
     def _fit(self) -> None:
         """Drop the least recently used snapshots past the budget (to disk, when there is one)."""
@@ -74,8 +104,8 @@ class SnapshotCache:
                 self.disk.save(key, dropped)
 
     def best(self, prompt: Sequence[int]) -> tuple[str | None, KvSnapshot | None, int]:
-        """The snapshot sharing the longest prefix with `prompt` (marked as recently used), from memory or,
-        when one on disk shares more, read from disk."""
+        """The snapshot sharing the longest prefix with `prompt`, from memory or, when one on disk shares
+        more, read from disk. Only `touch` marks it as used (a snapshot looked at is not one restored)."""
         best_key, best_length = self._best_in_memory(prompt)
         if self.disk is not None:
             with self._lock:
@@ -89,8 +119,13 @@ class SnapshotCache:
         with self._lock:
             if best_key is None or best_key not in self._snapshots:
                 return None, None, 0
-            self._snapshots.move_to_end(best_key)
             return best_key, self._snapshots[best_key], best_length
+
+    def touch(self, key: str) -> None:
+        """Mark `key`'s snapshot as recently used (it was restored): the last to be dropped."""
+        with self._lock:
+            if key in self._snapshots:
+                self._snapshots.move_to_end(key)
 
     def longest_prefix(self, prompt: Sequence[int]) -> int:
         """How many leading tokens of `prompt` the best snapshot (in memory or on disk) holds; reads only."""
@@ -122,6 +157,12 @@ class SnapshotCache:
         for key, snapshot in kept:
             self.disk.save(key, snapshot)
         self.disk.close()
+
+
+def same_region(older: Sequence[int], newer: Sequence[int]) -> bool:
+    """Whether a cache holding `older` would give `newer` at least half of the shorter one's tokens
+    without evaluation (its prefix, and runs a shift puts in place)."""
+    return reusable_length(older, newer, SAME_REGION_RUN_TOKENS) >= min(len(older), len(newer)) // 2
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@
   on from there.
 - A newer completion for the same document cancels the older one (queued, or running: it stops at the
   next batch or token boundary). A newer warmup for a document replaces a queued one.
-- Before a job runs, the KV state of the document being left is copied into the snapshot cache, and the
-  snapshot that shares the longest prefix with the job's prompt is restored when it beats the live cache.
+- Before a job runs, the KV state of the document being left (or of the region left, on a jump inside the
+  document) is copied into the snapshot cache, and the snapshot that shares the longest prefix with the
+  job's prompt is restored when it beats the live cache.
 - Schedulers of several engines on one CPU (the tiers) share a `Compute`: one job runs at a time across
   them, and a warmup on one yields to a completion waiting on any of them.
 
@@ -31,6 +32,9 @@ from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
 WARM_BATCH_TOKENS = 64
 SNAPSHOT_MIN_GAIN_TOKENS = 32  # restoring a snapshot must save at least this many tokens of evaluation
+# a job in the live document that would evaluate away this many of its cached tokens (and a third of them) is
+# a jump to another region: the region left is kept as a snapshot (`SnapshotCache`: several per document)
+REGION_MIN_TOKENS = 256
 # What a job may evaluate beyond `Scheduler.uncached_tokens`: a snapshot that gains less than the above is not
 # restored, and a prompt the cache holds whole still evaluates its last token (for its logits).
 ESTIMATE_SLACK_TOKENS = SNAPSHOT_MIN_GAIN_TOKENS + 1
@@ -335,15 +339,19 @@ class Scheduler:
             self.engine.reset()
             return
         live = self.engine.reusable_tokens(job.prompt)
-        _, snapshot, length = self.snapshots.best(job.prompt)
+        snapshot_key, snapshot, length = self.snapshots.best(job.prompt)
         leaving = self._live_key is not None and self._live_key != job.key
         # what stays in place, not what a shift would reuse: shifting drops the rest of the document left
         cached = self.engine.cached_tokens
-        if leaving and common_prefix(cached, job.prompt) < len(cached) - SNAPSHOT_MIN_GAIN_TOKENS:
+        # a jump inside the document: most of its cached region would be evaluated away
+        jumping = self._live_key == job.key and len(cached) - live >= max(REGION_MIN_TOKENS, len(cached) // 3)
+        discarding = common_prefix(cached, job.prompt) < len(cached) - SNAPSHOT_MIN_GAIN_TOKENS
+        if (leaving and discarding) or jumping:
             self.snapshots.put(self._live_key, self.engine.snapshot())
             self.stats.snapshot_saves += 1
         if snapshot is not None and length > live + SNAPSHOT_MIN_GAIN_TOKENS:
             self.engine.restore(snapshot)
+            self.snapshots.touch(snapshot_key)
             self.stats.snapshot_restores += 1
             job.cache_outcome = "snapshot"
         elif live >= len(job.prompt) / 2:

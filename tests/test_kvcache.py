@@ -1,6 +1,7 @@
 """KV snapshots on disk: what one server writes, the next one (same model) reads; damaged files, other
 models' files and files past the byte budget are never restored. The real engine's snapshots round-trip
-through disk into its KV cache."""
+through disk into its KV cache. In memory, a document keeps a few regions: a jump inside a file and back
+restores the region it left."""
 
 import logging
 
@@ -127,3 +128,74 @@ def test_a_document_left_for_one_that_shares_only_shiftable_runs_with_it_keeps_i
         scheduler.close()
     kept = scheduler.snapshots.keys()
     assert "a" in kept  # ...and drop the rest of "a": it was kept first
+
+
+def scheduler_on_fake(kv_shift_min_tokens: int = 0):
+    from fakes import FakeEngine
+
+    from nanocomplete.scheduler import Scheduler
+
+    engine = FakeEngine()
+    engine.kv_shift_min_tokens = kv_shift_min_tokens
+    return Scheduler(engine)
+
+
+def run(scheduler, key, prompt):
+    from nanocomplete.config import GenerationConfig
+
+    job = scheduler.complete(key, prompt, GenerationConfig(max_tokens=4))
+    return job, job.future.result(timeout=10)
+
+
+HEAD = list(range(1, 40))  # the repo name, the other files, the path: the same in every region
+
+
+def region(first: int, tokens: int = 600) -> list[int]:
+    return HEAD + list(range(first, first + tokens))
+
+
+def test_a_jump_inside_a_document_and_back_restores_the_region_it_left():
+    scheduler = scheduler_on_fake()
+    try:
+        run(scheduler, "a", region(1000))
+        run(scheduler, "a", region(5000))  # a jump: the window at the top of the file, say
+        back, result = run(scheduler, "a", [*region(1000), 7])
+    finally:
+        scheduler.close()
+    assert back.cache_outcome == "snapshot" and result.timings.prompt_tokens_evaluated == 1
+    assert sorted(scheduler.snapshots.keys()) == ["a", "a#region-0"]  # both regions, once each
+
+
+def test_a_document_keeps_at_most_three_regions_the_least_recently_used_dropped():
+    scheduler = scheduler_on_fake()
+    try:
+        for first in (1000, 2000, 3000, 4000, 5000):
+            run(scheduler, "a", region(first))
+        _, oldest = run(scheduler, "a", [*region(1000), 7])
+        _, kept = run(scheduler, "a", [*region(4000), 7])
+    finally:
+        scheduler.close()
+    assert len(scheduler.snapshots.keys()) == 3
+    assert oldest.timings.prompt_tokens_evaluated > 600 and kept.timings.prompt_tokens_evaluated == 1
+
+
+def test_typing_and_window_moves_keep_no_region_snapshots():
+    scheduler = scheduler_on_fake(kv_shift_min_tokens=32)
+    text = list(range(1000, 1600))
+    try:
+        run(scheduler, "a", HEAD + text)
+        run(scheduler, "a", HEAD + text + [7, 8, 9])  # typing
+        run(scheduler, "a", HEAD + text[150:] + [7, 8, 9, 10])  # the window's start moved down 150 tokens
+    finally:
+        scheduler.close()
+    assert scheduler.stats.snapshot_saves == 0 and scheduler.snapshots.keys() == []
+
+
+def test_a_newer_snapshot_of_the_same_region_replaces_the_older_ones():
+    cache = SnapshotCache(10**9)
+    cache.put("a", KvSnapshot(tuple(region(1000)), b"x"))
+    cache.put("a", KvSnapshot(tuple(region(5000)), b"y"))  # another region: the first is kept
+    cache.put("a", KvSnapshot(tuple([*region(1000), 7]), b"z"))  # the first region, newer
+    assert sorted(cache.keys()) == ["a", "a#region-0"]
+    assert cache.best([*region(1000), 7, 8])[1].data == b"z"
+    assert cache.best(region(5000))[1].data == b"y"

@@ -124,6 +124,29 @@ def test_returning_to_a_file_restores_its_kv_snapshot(server):
     assert server.service.scheduler.stats.snapshot_restores >= 1
 
 
+def complete_at(client, uri, text, line, character):
+    body = {"uri": uri, "text": text, "cursor": {"line": line, "character": character}}
+    response = client.post("/v1/complete", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_jump_inside_a_file_and_back_restores_the_region_it_left(server):
+    text = long_file("gamma", 60) + "\n"  # ~1,900 tokens: the windows at its end and at its top differ
+    lines = text.split("\n")
+    end = (len(lines) - 2, len(lines[-2]))
+    with server.client() as client:
+        complete_at(client, "file:///w/gamma.py", text, *end)
+        top = complete_at(client, "file:///w/gamma.py", text, 2, len(lines[2]))  # the first function's return
+        back = complete_at(client, "file:///w/gamma.py", text[:-1] + "value\n", end[0], end[1] + 5)
+    assert top["timings"]["prompt_tokens_evaluated"] > 200  # its window was not cached
+    assert back["cache"] == "snapshot" and back["timings"]["prompt_tokens_evaluated"] <= 8
+    assert set(server.service.scheduler.snapshots.keys()) == {
+        "file:///w/gamma.py",
+        "file:///w/gamma.py#region-0",
+    }
+
+
 def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engine, tmp_path):
     text = long_file("delta", 20)
     config = ServerConfig(port=free_port(), kv_snapshot_dir=str(tmp_path / "kv"))
