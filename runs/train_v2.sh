@@ -31,17 +31,19 @@ default_out=out/train/nc05-v2-$n
 out=${OUT:-$default_out}
 base=qwen2.5-coder-0.5b-instruct
 
+trainer() {  # the recipe's trainer call on this build, then FLAGS...
+  $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --max-examples "$n" \
+    --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --base-model "$base" "$@"
+}
+
 case $1 in
   data)
     $py -m nanocomplete.train.data build --out "$data" --examples 1600 \
       --max-prefix-tokens 512 --max-suffix-tokens 128 --max-context-tokens 384 ;;
-  train)
-    $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --max-examples "$n" \
-      --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --checkpoint-steps 10 --base-model "$base" ;;
+  train) trainer --checkpoint-steps 10 ;;
   stage)
-    $py -m nanocomplete.train.trainer --data "$data" --out "$out" --init-adapter "$init" --resume \
-      --skip-examples "$skip" --max-examples "$n" --batch-examples 8 --learning-rate 3e-4 --threads "$threads" \
-      --checkpoint-steps 4 --max-train-seconds "${MAX_TRAIN_SECONDS:-0}" --base-model "$base" ;;
+    trainer --init-adapter "$init" --skip-examples "$skip" --checkpoint-steps 4 \
+      --max-train-seconds "${MAX_TRAIN_SECONDS:-0}" ;;
   export)
     $py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" --check "$data" \
       --check-examples 8 --base-model "$base" --merge-into "$out/merged.gguf" ;;
