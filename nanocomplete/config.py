@@ -37,6 +37,12 @@ class EngineConfig:
         "prefix window's start moved), shifted into place instead of evaluated again; 0: only the cached "
         "prefix is reused (docs/performance.md: a window move 866-1,181 -> 1-5 tokens)",
     )
+    kv_shift_after_insertions: bool = setting(
+        True,
+        "with kv_shift_min_tokens, also reuse the cached runs that follow text the prompt gained (another "
+        "file's context changed before them, the cursor moved down): the new text is evaluated in a second "
+        "sequence and the runs shifted right into place (docs/performance.md)",
+    )
     draft_model: str = setting(
         "",
         "registered model or .gguf that drafts when draft=model, loaded beside the model with its own KV "

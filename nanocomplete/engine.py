@@ -18,6 +18,7 @@ import ctypes
 import dataclasses
 import functools
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ MASKS_CACHED = 64  # vocabulary masks of required starts (healed whitespace: a f
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
 DECODE_ABORTED = 2  # llama_decode's return code when the abort callback stopped it (llama-context.cpp)
+SCRATCH_SEQUENCE = 1  # the KV cache's second sequence: text inserted before cached runs is evaluated there
 Drafter = Callable[[Sequence[int], int], list[int]]  # (prompt + output so far, at most n) -> draft ids
 
 
@@ -92,6 +94,35 @@ def _flag_reader():
 
     libc = ctypes.cdll.msvcrt if sys.platform == "win32" else ctypes.CDLL(None)
     return llama_cpp.ggml_abort_callback(ctypes.cast(libc.strlen, ctypes.c_void_p).value)
+
+
+_SEQUENCES_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _context_sequences(count: int):
+    """While inside, a `Llama` built here gets a KV cache of `count` sequences in one unified buffer
+    (`n_seq_max`, `kv_unified`): llama-cpp-python 0.3.36 sets them only for embedding models, so its
+    context takes llama.cpp's defaults, patched here (speculative-and-kv-shift notes). Greedy logits of
+    one sequence are the same either way (checked: a 1,212-token prompt, max difference 0.0)."""
+    if count == 1:
+        yield
+        return
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_context_default_params
+
+    def with_sequences():
+        params = defaults()
+        params.n_seq_max, params.kv_unified = count, True
+        return params
+
+    with _SEQUENCES_LOCK:
+        bindings.llama_context_default_params = with_sequences
+        try:
+            yield
+        finally:
+            bindings.llama_context_default_params = defaults
 
 
 def backend_description(engine: Engine) -> str:
@@ -195,19 +226,22 @@ class Engine:
         self.model_path = Path(model_path)
         self.adapter_path = Path(adapter_path) if adapter_path is not None else None
         threads = config.resolved_threads()
+        # a second sequence evaluates text inserted before cached runs (`_fill_gap`)
+        sequences = 2 if config.kv_shift_min_tokens > 0 and config.kv_shift_after_insertions else 1
         try:
-            self._llama = Llama(
-                model_path=str(model_path),
-                n_ctx=config.context_window_tokens,
-                n_batch=config.batch_tokens,
-                n_ubatch=config.batch_tokens,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=config.gpu_layers,
-                logits_all=False,
-                lora_path=str(adapter_path) if adapter_path is not None else None,
-                verbose=False,
-            )
+            with _context_sequences(sequences):
+                self._llama = Llama(
+                    model_path=str(model_path),
+                    n_ctx=config.context_window_tokens,
+                    n_batch=config.batch_tokens,
+                    n_ubatch=config.batch_tokens,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=config.gpu_layers,
+                    logits_all=False,
+                    lora_path=str(adapter_path) if adapter_path is not None else None,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as error:
             loaded = f"{model_path} with adapter {adapter_path}" if adapter_path else str(model_path)
             raise EngineError(f"llama.cpp could not load {loaded}: {error}") from error
@@ -228,6 +262,7 @@ class Engine:
         # runs shifted into place need a model whose positions llama.cpp can shift (RoPE: Qwen2.5 can)
         can_shift = llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(self._llama._ctx.ctx))
         self._shift_min_tokens = config.kv_shift_min_tokens if can_shift else 0
+        self._shift_insertions = sequences == 2 and can_shift
         self._masks: dict[bytes, np.ndarray] = {}  # by required text: the tokens that agree with it
         # read by llama.cpp's abort callback, installed only while an interruptible prefill runs
         self._abort = AbortFlag()
@@ -266,8 +301,12 @@ class Engine:
     def reusable_tokens(self, prompt: Sequence[int]) -> int:
         """How many tokens of `prompt` a prefill would not evaluate: the cached prefix, and with
         `kv_shift_min_tokens` the cached runs that shifting puts in place (`reuse_plan`)."""
-        cached = tuple(self._cached)  # a copy: other threads may ask while it changes
-        return reusable_length(cached, prompt, self._shift_min_tokens)
+        return self.reusable(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
+
+    def reusable(self, cached: Sequence[int], prompt: Sequence[int]) -> int:
+        """How many tokens of `prompt` a prefill would not evaluate over a cache holding `cached` (a
+        snapshot's tokens, say), with this engine's shift settings."""
+        return reusable_length(cached, prompt, self._shift_min_tokens, self._shift_insertions)
 
     def snapshot(self) -> KvSnapshot:
         """A copy of the KV cache (keys and values only, `kv_bytes_per_token` per token: 12 KiB for the
@@ -324,24 +363,33 @@ class Engine:
                 f"prompt of {len(prompt)} tokens does not fit context_window_tokens="
                 f"{self.config.context_window_tokens}"
             )
-        plan = reuse_plan(self._cached, prompt, self._shift_min_tokens)
+        plan = reuse_plan(self._cached, prompt, self._shift_min_tokens, self._shift_insertions)
         shifted = self._shift(plan)
-        reused = len(self._cached) if shifted else min(plan.head, len(self._cached))
-        self._truncate_cache(reused)
-        todo = list(prompt[reused:])
+        if shifted:
+            self._cached = list(prompt[: plan.end])  # the gaps' tokens are evaluated next
+        reused = plan.reused if shifted else min(plan.head, len(self._cached))
+        self._truncate_cache(plan.end if shifted else reused)
+        gaps = plan.gaps if shifted else ()
+        todo = list(prompt[len(self._cached) :])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         first = 0
         if shifted:  # llama.cpp rotates the shifted keys at the next decode: one token, never aborted, since
             # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside the
             # rotation could leave it half done; the rest in interruptible batches
-            self._decode(todo[:1])
-            first = 1
+            if gaps:
+                self._fill_gap(prompt, *gaps[0], step, cancel, first_alone=True)
+                gaps = gaps[1:]
+            else:
+                self._decode(todo[:1])
+                first = 1
         with self._interruptible() if interruptible else contextlib.nullcontext():
+            for gap in gaps:
+                self._fill_gap(prompt, *gap, step, cancel)
             for start in range(first, len(todo), step):
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled during prompt evaluation")
                 self._decode(todo[start : start + step])
-        return len(todo), reused
+        return len(todo) + plan.gap_tokens * shifted, reused
 
     def interrupt(self) -> None:
         """Stop the interruptible prefill in flight, if any (any thread; it raises Cancelled)."""
@@ -570,25 +618,69 @@ class Engine:
     # --- llama.cpp calls ---
 
     def _shift(self, plan: ReusePlan) -> bool:
-        """Put the plan's runs in place after its head: drop the cached tokens between them and move each
-        run left (`llama_memory_seq_rm`, `llama_memory_seq_add`). Returns whether anything moved; if
-        llama.cpp refuses, the cache is emptied."""
+        """Put the plan's runs in place after its head: drop the cached tokens no run keeps, then move
+        each run to its place in the prompt (`llama_memory_seq_rm`, `llama_memory_seq_add`): left after a
+        deletion, right after an insertion (its gap is evaluated next, `_fill_gap`). Runs moving right go
+        last first and runs moving left first, so a range never catches a run already moved into it.
+        Returns whether anything moved; if llama.cpp refuses, the cache is emptied."""
         if not plan.runs:
             return False
         context = self._llama._ctx
-        kept, position = self._cached[: plan.head], plan.head
-        for start, length in plan.runs:
-            if not context.kv_cache_seq_rm(0, position, start):
-                self.reset()  # a run may have moved already: nothing cached is known to be right
+        kept = plan.head
+        for start, _, length in plan.runs:
+            if not context.kv_cache_seq_rm(0, kept, start):
+                self.reset()  # nothing has moved yet, but a refused removal leaves the cache unknown
                 return False
-            context.kv_cache_seq_shift(0, start, start + length, position - start)
-            kept += self._cached[start : start + length]
-            position += length
-        if not context.kv_cache_seq_rm(0, position, -1):
+            kept = start + length
+        if not context.kv_cache_seq_rm(0, kept, -1):
             self.reset()
             return False
-        self._cached = kept
+        right = [run for run in plan.runs if run[1] > run[0]]
+        left = [run for run in plan.runs if run[1] < run[0]]
+        for start, place, length in [*reversed(right), *left]:
+            context.kv_cache_seq_shift(0, start, start + length, place - start)
         return True
+
+    def _fill_gap(
+        self,
+        prompt: Sequence[int],
+        start: int,
+        end: int,
+        step: int,
+        cancel: CancelCheck | None,
+        first_alone: bool = False,
+    ) -> None:
+        """Evaluate `prompt[start:end]`, new text before a run that `_shift` moved right, in the scratch
+        sequence: it shares the cached tokens before `start` (`llama_memory_seq_cp`, no copy of keys or
+        values), evaluates the gap at its end (llama.cpp decodes a sequence only at its end), and gives
+        the gap's cells back to sequence 0. The run after the gap keeps the keys it was computed with,
+        before the gap existed (docs/performance.md measures what that costs). `first_alone`: the first
+        token on its own, for the rotation of the shifted keys. On an error or a cancel, the cache keeps
+        the tokens before `start`."""
+        context = self._llama._ctx
+        context.kv_cache_seq_cp(0, SCRATCH_SEQUENCE, 0, start)
+        try:
+            if first_alone:
+                self._decode_scratch(prompt[start : start + 1], start)
+            for position in range(start + first_alone, end, step):
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled during prompt evaluation")
+                self._decode_scratch(prompt[position : min(position + step, end)], position)
+            context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, end)
+        except BaseException:
+            context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
+            self._truncate_cache(start)
+            raise
+        context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
+
+    def _decode_scratch(self, tokens: Sequence[int], position: int) -> None:
+        """Evaluate `tokens` from `position` on in the scratch sequence, without logits."""
+        batch = self._llama._batch.batch
+        batch.n_tokens = len(tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, position + i, 1, False
+            batch.seq_id[i][0] = SCRATCH_SEQUENCE
+        self._llama_decode()
 
     def _truncate_cache(self, keep: int) -> None:
         if keep < len(self._cached):
@@ -600,16 +692,19 @@ class Engine:
     def _decode(self, batch: list[int], logits_all: bool = False) -> None:
         """Evaluate `batch` after the cached tokens; logits are kept for its last token only, or for each
         of its tokens with `logits_all` (read them with `_logprobs_at(i)`)."""
-        llama_batch = self._llama._batch
-        llama_batch.set_batch(batch, n_past=len(self._cached), logits_all=logits_all)
+        self._llama._batch.set_batch(batch, n_past=len(self._cached), logits_all=logits_all)
+        self._llama_decode()
+        self._cached.extend(batch)
+
+    def _llama_decode(self) -> None:
+        """Run llama.cpp on the batch as filled; an abort raises Cancelled, a failure empties the cache."""
         try:
-            self._llama._ctx.decode(llama_batch)
+            self._llama._ctx.decode(self._llama._batch)
         except RuntimeError as error:
             if str(error).endswith(f"returned {DECODE_ABORTED}"):  # llama.cpp removed the batch it stopped
                 raise Cancelled("cancelled during prompt evaluation (within a batch)") from None
             self.reset()
             raise EngineError(f"llama.cpp decode failed: {error}") from error
-        self._cached.extend(batch)
 
     def _sample(
         self, temperature: float, rng: np.random.Generator, allowed: np.ndarray | None = None
@@ -716,64 +811,125 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 @dataclass(frozen=True)
 class ReusePlan:
     """What of a KV cache serves a new prompt: its first `head` tokens in place, then `runs`, each a
-    (start in the cache, length) stretch equal to the prompt's next tokens, shifted left to follow them.
-    `reused` counts both; the prompt's last token is never among them (its logits are needed)."""
+    (start in the cache, start in the prompt, length) stretch of cached tokens equal to the prompt's there,
+    shifted into place. Prompt tokens between them (`gaps`, text the prompt gained) are evaluated.
+    `reused` counts the head and the runs; the prompt's last token is never among them (its logits are
+    needed)."""
 
     head: int
-    runs: tuple[tuple[int, int], ...] = ()
+    runs: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def reused(self) -> int:
-        return self.head + sum(length for _, length in self.runs)
+        return self.head + sum(length for _, _, length in self.runs)
+
+    @property
+    def end(self) -> int:
+        """Where the last run ends in the prompt (the head's end without runs)."""
+        return self.runs[-1][1] + self.runs[-1][2] if self.runs else self.head
+
+    @property
+    def gaps(self) -> tuple[tuple[int, int], ...]:
+        """The (start, end) stretches of the prompt before each run that no cached token holds."""
+        gaps, position = [], self.head
+        for _, place, length in self.runs:
+            if place > position:
+                gaps.append((position, place))
+            position = place + length
+        return tuple(gaps)
+
+    @property
+    def gap_tokens(self) -> int:
+        return sum(end - start for start, end in self.gaps)
 
 
-def reuse_plan(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0) -> ReusePlan:
+def reuse_plan(
+    cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0, insertions: bool = False
+) -> ReusePlan:
     """The common prefix of `cached` and `prompt`, then, with `min_run_tokens` > 0, the runs of at least that
     many cached tokens that continue the prompt after cached tokens it no longer has (a deletion: the
     prefix window's start moved down, so the lines it left are gone from the prompt). The algorithm of
     llama-server's `--cache-reuse N` (tools/server/server.cpp): walk the cache; where a run of ≥ N tokens
     equals the prompt's next ones, keep it and go on after it on both sides; elsewhere skip a cached token.
-    Text inserted before a run cannot be reused (a sequence is only decoded at its end)."""
+    With `insertions`, a run may also follow prompt text the cache does not hold (another file's context
+    changed before it, or lines were added): walk the prompt instead, and take the first cached run, in
+    cache order, that starts with the prompt's next N tokens."""
     if not prompt:
         return ReusePlan(0)
     last = len(prompt) - 1
     head = min(common_prefix(cached, prompt), last)
-    if min_run_tokens <= 0:
+    if min_run_tokens <= 0 or min(last, len(cached)) - head < min_run_tokens:
         return ReusePlan(head)
+    find = _runs_after_insertions if insertions else _runs_after_deletions
+    return ReusePlan(head, tuple(find(cached, prompt, head, min_run_tokens)))
+
+
+def _runs_after_deletions(cached: Sequence[int], prompt: Sequence[int], head: int, n: int) -> list:
+    last = len(prompt) - 1
     parts: tuple[list[int], list[int]] | None = None  # computed once a run is found (typing finds none)
     runs, c, p = [], head, head
-    while c < len(cached) and last - p >= min_run_tokens:
-        n = 0
-        while c + n < len(cached) and p + n < last and cached[c + n] == prompt[p + n]:
-            n += 1
-        if n >= min_run_tokens:
+    while c < len(cached) and last - p >= n:
+        length = _run_length(cached, prompt, c, p)
+        if length >= n:
             parts = parts or (_parts(cached), _parts(prompt))
             if parts[0][c] == parts[1][p]:
-                runs.append((c, n))
-                c, p = c + n, p + n
+                runs.append((c, p, length))
+                c, p = c + length, p + length
                 continue
         c += 1
-    return ReusePlan(head, tuple(runs))
+    return runs
 
 
-def reusable_length(cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0) -> int:
+def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: int, n: int) -> list:
+    cached, prompt, last = tuple(cached), tuple(prompt), len(prompt) - 1
+    starts: dict[tuple[int, ...], list[int]] = {}  # each n-gram of the cache after the head: where it starts
+    for c in range(head, len(cached) - n + 1):
+        starts.setdefault(cached[c : c + n], []).append(c)
+    parts: tuple[list[int], list[int]] | None = None
+    runs, c, p = [], head, head
+    while last - p >= n:
+        found = next((s for s in starts.get(prompt[p : p + n], ()) if s >= c), None)
+        if found is not None:
+            parts = parts or (_parts(cached), _parts(prompt))
+            if parts[0][found] == parts[1][p]:
+                length = _run_length(cached, prompt, found, p)
+                runs.append((found, p, length))
+                c, p = found + length, p + length
+                continue
+        p += 1
+    return runs
+
+
+def _run_length(cached: Sequence[int], prompt: Sequence[int], c: int, p: int) -> int:
+    """How many cached tokens from `c` equal the prompt's from `p`, never its last token."""
+    n, last = 0, len(prompt) - 1
+    while c + n < len(cached) and p + n < last and cached[c + n] == prompt[p + n]:
+        n += 1
+    return n
+
+
+def reusable_length(
+    cached: Sequence[int], prompt: Sequence[int], min_run_tokens: int = 0, insertions: bool = False
+) -> int:
     """How many tokens of `prompt` need no evaluation over a KV cache holding `cached`: the common prefix
     (all of it when the prompt is cached whole), or the `reuse_plan`'s head and runs."""
     common = common_prefix(cached, prompt)
     if min_run_tokens <= 0 or common >= len(prompt) - 1:
         return common
-    return reuse_plan(cached, prompt, min_run_tokens).reused
+    return reuse_plan(cached, prompt, min_run_tokens, insertions).reused
 
 
 _PART_MARKERS = frozenset({fim.FIM_PREFIX, fim.FIM_SUFFIX, fim.FIM_MIDDLE, fim.FILE_SEP, fim.REPO_NAME})
 
 
 def _parts(tokens: Sequence[int]) -> list[int]:
-    """For each position, how many FIM / repo-level markers come before it: a run is only moved within the
-    same part of the prompt (a line cached in the suffix, or in another file, was computed in another
-    place, and stays unused where it comes back as prefix)."""
-    parts, count = [], 0
+    """For each position, the last FIM / repo-level marker before it (0: none): a run is only moved within
+    the same kind of part of the prompt (a line cached in the suffix, or in another file, was computed in
+    another place, and stays unused where it comes back as prefix). Other files are one kind: a snippet
+    may move from one file's place to another's when the context before it changed."""
+    parts, marker = [], 0
     for token in tokens:
-        parts.append(count)
-        count += token in _PART_MARKERS
+        parts.append(marker)
+        if token in _PART_MARKERS:
+            marker = token
     return parts

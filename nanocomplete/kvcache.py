@@ -36,7 +36,7 @@ import queue
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +51,19 @@ MAX_SNAPSHOTS_PER_DOCUMENT = 3  # the region a document was last left at, and tw
 SAME_REGION_RUN_TOKENS = 32  # runs this long that a shift could reuse count as the same region
 
 
+Reusable = Callable[[Sequence[int], Sequence[int]], int]  # (cached tokens, prompt) -> tokens not evaluated
+
+
 class SnapshotCache:
-    def __init__(self, budget_bytes: int, disk: DiskSnapshots | None = None):
-        """`disk`: a store that keeps every snapshot put here across restarts (None: memory only)."""
+    def __init__(
+        self, budget_bytes: int, disk: DiskSnapshots | None = None, reusable: Reusable = common_prefix
+    ):
+        """`disk`: a store that keeps every snapshot put here across restarts (None: memory only).
+        `reusable`: how many of a prompt's tokens a snapshot's tokens serve (`Engine.reusable`: the
+        common prefix, and the runs a shift puts in place; default: the common prefix)."""
         self.budget_bytes = budget_bytes
         self.disk = disk
+        self.reusable = reusable
         self._snapshots: OrderedDict[str, KvSnapshot] = OrderedDict()
         self._lock = threading.RLock()  # the engine's thread writes; request threads read (`longest_prefix`)
 
@@ -104,18 +112,18 @@ class SnapshotCache:
                 self.disk.save(key, dropped)
 
     def best(self, prompt: Sequence[int]) -> tuple[str | None, KvSnapshot | None, int]:
-        """The snapshot sharing the longest prefix with `prompt`, from memory or, when one on disk shares
+        """The snapshot that serves most of `prompt` (`reusable`), from memory or, when one on disk serves
         more, read from disk. Only `touch` marks it as used (a snapshot looked at is not one restored)."""
         best_key, best_length = self._best_in_memory(prompt)
         if self.disk is not None:
             with self._lock:
                 in_memory = set(self._snapshots)
-            disk_key, disk_length = self.disk.best(prompt, exclude=in_memory)
+            disk_key, disk_length = self.disk.best(prompt, exclude=in_memory, reusable=self.reusable)
             if disk_key is not None and disk_length > best_length:
                 loaded = self.disk.load(disk_key)
                 if loaded is not None:
                     self.put(disk_key, loaded)
-                    best_key, best_length = disk_key, common_prefix(loaded.tokens, prompt)
+                    best_key, best_length = disk_key, self.reusable(loaded.tokens, prompt)
         with self._lock:
             if best_key is None or best_key not in self._snapshots:
                 return None, None, 0
@@ -128,10 +136,10 @@ class SnapshotCache:
                 self._snapshots.move_to_end(key)
 
     def longest_prefix(self, prompt: Sequence[int]) -> int:
-        """How many leading tokens of `prompt` the best snapshot (in memory or on disk) holds; reads only."""
+        """How many tokens of `prompt` the best snapshot (in memory or on disk) serves; reads only."""
         length = self._best_in_memory(prompt)[1]
         if self.disk is not None:
-            length = max(length, self.disk.best(prompt)[1])
+            length = max(length, self.disk.best(prompt, reusable=self.reusable)[1])
         return length
 
     def _best_in_memory(self, prompt: Sequence[int]) -> tuple[str | None, int]:
@@ -139,7 +147,7 @@ class SnapshotCache:
             entries = [(key, snapshot.tokens) for key, snapshot in self._snapshots.items()]
         best_key, best_length = None, 0
         for key, tokens in entries:
-            length = common_prefix(tokens, prompt)
+            length = self.reusable(tokens, prompt)
             if length > best_length:
                 best_key, best_length = key, length
         return best_key, best_length
@@ -213,15 +221,17 @@ class DiskSnapshots:
         if not queued:
             self._queue.put(uri)
 
-    def best(self, prompt: Sequence[int], exclude=()) -> tuple[str | None, int]:
-        """The uri whose snapshot on disk shares the longest prefix with `prompt`, and that length."""
+    def best(
+        self, prompt: Sequence[int], exclude=(), reusable: Reusable = common_prefix
+    ) -> tuple[str | None, int]:
+        """The uri whose snapshot on disk serves most of `prompt` (`reusable`), and how many tokens."""
         with self._lock:
             entries = [(uri, e.tokens) for uri, e in self._index.items() if uri not in exclude]
         best_uri, best_length = None, 0
         for uri, tokens in entries:
             if tokens[:1] != tuple(prompt[:1]):
                 continue
-            length = common_prefix(tokens, prompt)
+            length = reusable(tokens, prompt)
             if length > best_length:
                 best_uri, best_length = uri, length
         return best_uri, best_length

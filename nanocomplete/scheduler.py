@@ -153,7 +153,7 @@ class Scheduler:
         self.compute = compute or Compute()
         self.compute.schedulers.append(self)
         self.reuse_kv = reuse_kv
-        self.snapshots = SnapshotCache(snapshot_budget_bytes, disk if reuse_kv else None)
+        self.snapshots = SnapshotCache(snapshot_budget_bytes, disk if reuse_kv else None, engine.reusable)
         self.stats = SchedulerStats()
         self._live_key: str | None = None  # the document whose prompt the live KV cache holds
         self._running: Job | None = None

@@ -27,7 +27,10 @@ class FakeEngine:
 
     def reusable_tokens(self, prompt) -> int:
         """As the engine's: the cached prefix, and with `kv_shift_min_tokens` the runs shifted into place."""
-        return reusable_length(self.cached_tokens, prompt, self.kv_shift_min_tokens)
+        return self.reusable(self.cached_tokens, prompt)
+
+    def reusable(self, cached, prompt) -> int:
+        return reusable_length(cached, prompt, self.kv_shift_min_tokens, insertions=True)
 
     def interrupt(self) -> None:
         self.interrupts += 1

@@ -259,23 +259,47 @@ def test_the_reuse_plan_keeps_runs_that_follow_a_deletion_and_never_the_last_tok
     cached = list(range(100, 110)) + list(range(200, 240))  # head, then 40 tokens of lines
     moved = list(range(100, 110)) + list(range(220, 240)) + [7, 8]  # the first 20 of them left the window
     plan = reuse_plan(cached, moved, min_run_tokens=8)
-    assert (plan.head, plan.runs, plan.reused) == (10, ((30, 20),), 30)  # (start in the cache, length)
+    assert (plan.head, plan.runs, plan.reused) == (10, ((30, 10, 20),), 30)  # (cache, prompt, length)
     whole = reuse_plan(cached, cached, min_run_tokens=8)
     assert whole.reused == len(cached) - 1  # the prompt's last token is evaluated, for its logits
 
 
-def test_the_reuse_plan_skips_short_runs_and_text_inserted_before_a_run():
+def test_the_reuse_plan_skips_short_runs_and_without_insertions_text_inserted_before_a_run():
     cached = list(range(50))
     assert reuse_plan(cached, [0, 1, *range(45, 50), 9], min_run_tokens=8).runs == ()
-    inserted = [0, 1, 999, *range(10, 50)]  # new text before the run: it cannot be shifted in
+    inserted = [0, 1, 999, *range(10, 50)]  # new text before the run: a shift left cannot place it
     assert reuse_plan(cached, inserted, min_run_tokens=8).reused == 2
     assert reuse_plan(cached, list(range(5)) + list(range(20, 40)), min_run_tokens=0).runs == ()
+
+
+def test_with_insertions_the_plan_keeps_runs_after_new_text_and_counts_the_gaps_to_evaluate():
+    cached = list(range(50))
+    inserted = [0, 1, 997, 998, 999, *range(10, 50)]  # 3 new tokens, and 8 cached ones gone, before the run
+    plan = reuse_plan(cached, inserted, min_run_tokens=8, insertions=True)
+    assert (plan.head, plan.runs, plan.gaps) == (2, ((10, 5, 39),), ((2, 5),))  # not the last token
+    assert (plan.reused, plan.gap_tokens, plan.end) == (41, 3, 44)
+    # context replaced before the file: a longer block, then the file's tokens, then a line typed
+    context, file = list(range(1000, 1100)), list(range(2000, 2300))
+    replaced = list(range(5000, 5150)) + file + [7]
+    plan = reuse_plan(context + file, replaced, min_run_tokens=32, insertions=True)
+    assert (plan.head, plan.runs, plan.gaps) == (0, ((100, 150, 300),), ((0, 150),))
+
+
+def test_with_insertions_several_runs_keep_their_order_and_a_short_match_is_new_text():
+    cached = list(range(100))
+    prompt = [*range(10), 900, *range(20, 40), *range(60, 65), 901, *range(40, 60), *range(70, 90), 902]
+    plan = reuse_plan(cached, prompt, min_run_tokens=10, insertions=True)
+    # the 5 tokens of 60-64 are shorter than a run: new text; 40-59 comes after them in the cache order
+    assert plan.runs == ((20, 11, 20), (40, 37, 20), (70, 57, 20))
+    assert plan.gaps == ((10, 11), (31, 37))
 
 
 def test_several_runs_are_kept_in_order():
     cached = list(range(60))
     prompt = list(range(5)) + list(range(15, 30)) + list(range(40, 55)) + [99]
-    assert reuse_plan(cached, prompt, min_run_tokens=10).runs == ((15, 15), (40, 15))
+    assert reuse_plan(cached, prompt, min_run_tokens=10).runs == ((15, 5, 15), (40, 20, 15))
+    with_insertions = reuse_plan(cached, prompt, min_run_tokens=10, insertions=True)
+    assert with_insertions.runs == ((15, 5, 15), (40, 20, 15)) and with_insertions.gaps == ()
 
 
 @pytest.fixture(scope="module")
@@ -316,4 +340,50 @@ def test_a_run_is_only_moved_within_its_part_of_the_prompt():
     moved = [fim.FIM_PREFIX, *lines[:5], *suffix, fim.FIM_SUFFIX, 1, fim.FIM_MIDDLE]
     assert reuse_plan(cached, moved, min_run_tokens=8).runs == ()
     deleted = [fim.FIM_PREFIX, *lines[20:], fim.FIM_SUFFIX, *suffix, fim.FIM_MIDDLE]  # the window moved
-    assert reuse_plan(cached, deleted, min_run_tokens=8).runs == ((21, 61),)  # not the last token
+    assert reuse_plan(cached, deleted, min_run_tokens=8).runs == ((21, 1, 61),)  # not the last token
+    assert reuse_plan(cached, moved, min_run_tokens=8, insertions=True).runs == ()
+
+
+def _with_context(tokenizer, snippet: str, text: str):
+    """The serving prompt of `text` (cursor at its end) with one other file, `snippet`, before it."""
+    config = PromptConfig(max_prefix_tokens=1024, max_suffix_tokens=64, max_context_tokens=512)
+    fim_input = FimInput(text, "\n", path="main.py", extra_files=(prompt.ExtraFile("util.py", snippet),))
+    return prompt.build(fim_input, tokenizer.tokenize, config).tokens
+
+
+def test_new_context_before_a_cached_file_is_evaluated_alone_and_the_file_shifted_right(
+    shifting_engine, tokenizer
+):
+    text = "".join(f"def add_{i}(x):\n    return x + {i}\n" for i in range(40)) + "def add_40(x):\n"
+    before = _with_context(tokenizer, "def helper(a, b):\n    return a * b\n", text)
+    longer = "".join(f"def helper_{i}(a, b):\n    return a * b + {i}\n" for i in range(6))
+    after = _with_context(tokenizer, longer, text)  # another file's context changed: the file moves right
+    plan = reuse_plan(before, after, min_run_tokens=32, insertions=True)
+    assert plan.gap_tokens >= 50 and plan.reused >= len(after) - plan.gap_tokens - 4
+    shifting_engine.reset()
+    shifting_engine.prefill(before)
+    shifted = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
+    assert shifted.timings.prompt_tokens_evaluated == len(after) - plan.reused  # the gap and the last token
+    assert shifting_engine.cached_tokens[: len(after)] == tuple(after)
+    again = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
+    assert again.timings.prompt_tokens_evaluated == 1 and again.text == shifted.text  # a consistent cache
+    shifting_engine.reset()
+    fresh = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
+    assert fresh.text == shifted.text and shifted.text.startswith("    return x + 40")  # despite stale keys
+
+
+def test_a_cancel_inside_new_context_keeps_only_what_came_before_it(shifting_engine, tokenizer):
+    text = "".join(f"def mul_{i}(x):\n    return x * {i}\n" for i in range(40)) + "def mul_40(x):\n"
+    before = _with_context(tokenizer, "A = 1\n", text)
+    after = _with_context(tokenizer, "".join(f"B_{i} = {i}\n" for i in range(80)), text)
+    gap_start, gap_end = reuse_plan(before, after, min_run_tokens=32, insertions=True).gaps[0]
+    shifting_engine.reset()
+    shifting_engine.prefill(before)
+    calls = []
+    with pytest.raises(Cancelled):  # batches of 64: the gap's first token, its first batch, then cancelled
+        shifting_engine.prefill(after, cancel=lambda: calls.append(1) or len(calls) > 1)
+    assert gap_end - gap_start > 65
+    assert shifting_engine.cached_tokens == tuple(after[:gap_start])
+    resumed = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
+    assert resumed.timings.prompt_tokens_reused == gap_start
+    assert resumed.text.startswith("    return x * 40")
