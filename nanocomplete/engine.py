@@ -852,8 +852,8 @@ def reuse_plan(
     llama-server's `--cache-reuse N` (tools/server/server.cpp): walk the cache; where a run of ≥ N tokens
     equals the prompt's next ones, keep it and go on after it on both sides; elsewhere skip a cached token.
     With `insertions`, a run may also follow prompt text the cache does not hold (another file's context
-    changed before it, or lines were added): walk the prompt instead, and take the first cached run, in
-    cache order, that starts with the prompt's next N tokens."""
+    changed before it, or lines were added): walk the prompt instead, and take the first run of ≥ N
+    tokens it shares with the cache after the last run on both sides (`_runs_after_insertions`)."""
     if not prompt:
         return ReusePlan(0)
     last = len(prompt) - 1
@@ -881,23 +881,46 @@ def _runs_after_deletions(cached: Sequence[int], prompt: Sequence[int], head: in
 
 
 def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: int, n: int) -> list:
+    """Runs of ≥ n tokens found through the cache's (n/2)-grams: a run that long holds the gram at one of
+    the prompt positions p, p + n/2, ..., so only those are looked up (a request in another document's
+    snapshot costs ~0.1 ms, not one lookup per token), and each hit grows back and forth into its run."""
     cached, prompt, last = tuple(cached), tuple(prompt), len(prompt) - 1
-    starts: dict[tuple[int, ...], list[int]] = {}  # each n-gram of the cache after the head: where it starts
-    for c in range(head, len(cached) - n + 1):
-        starts.setdefault(cached[c : c + n], []).append(c)
+    k = max(1, n // 2)
+    grams = _gram_starts(cached, k)
     parts: tuple[list[int], list[int]] | None = None
     runs, c, p = [], head, head
     while last - p >= n:
-        found = next((s for s in starts.get(prompt[p : p + n], ()) if s >= c), None)
-        if found is not None:
-            parts = parts or (_parts(cached), _parts(prompt))
-            if parts[0][found] == parts[1][p]:
-                length = _run_length(cached, prompt, found, p)
-                runs.append((found, p, length))
-                c, p = found + length, p + length
-                continue
-        p += 1
+        run = None
+        for q in range(p, last - k + 1, k):
+            for s in grams.get(prompt[q : q + k], ()):
+                if s < c:
+                    continue
+                back = 0
+                while s - back > c and q - back > p and cached[s - back - 1] == prompt[q - back - 1]:
+                    back += 1
+                start, place = s - back, q - back
+                length = _run_length(cached, prompt, start, place)
+                if length >= n:
+                    parts = parts or (_parts(cached), _parts(prompt))
+                    if parts[0][start] == parts[1][place]:
+                        run = (start, place, length)
+                        break
+            if run is not None:
+                break
+        if run is None:
+            break
+        runs.append(run)
+        c, p = run[0] + run[2], run[1] + run[2]
     return runs
+
+
+@functools.lru_cache(maxsize=16)
+def _gram_starts(tokens: tuple[int, ...], k: int) -> dict[tuple[int, ...], list[int]]:
+    """Where each k-gram of `tokens` starts, in order (kept for the last few token lists: snapshots)."""
+    starts: dict[tuple[int, ...], list[int]] = {}
+    for i in range(len(tokens) - k + 1):
+        starts.setdefault(tokens[i : i + k], []).append(i)
+    return starts
 
 
 def _run_length(cached: Sequence[int], prompt: Sequence[int], c: int, p: int) -> int:

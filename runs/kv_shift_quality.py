@@ -1,12 +1,16 @@
-"""What reusing a moved window's KV by shifting costs in quality (the latency issue, item 3).
+"""What reusing KV by shifting costs in quality (the latency issue, items 1 and 3).
 
-At cursors deep in long files, the serving prompt whose prefix window has just moved one anchor step down,
-completed twice by the real engine: after the same prompt with the window one step earlier (the cache a
-typist leaves; its runs shifted into place, `kv_shift_min_tokens`), and from an empty cache. Paired first-
-line exact match against the file's own next line, how often the two answers are identical, and the tokens
-each evaluated.
+At cursors deep in long files, a serving prompt completed twice by the real engine: after the prompt the
+cache held before (its runs shifted into place, `kv_shift_min_tokens`), and from an empty cache. Paired
+first-line exact match against the file's own next line, how often the two answers are identical, and the
+tokens each evaluated. What changed since the cached prompt (`--change`):
+- `window`: the prefix window has just moved one anchor step down (the cache a typist leaves: its lines
+  shifted left);
+- `context`: another file's snippet before the file was replaced by a different one (a return to a file
+  whose context the context engine chose anew: the file's tokens shifted, right where the new snippet is
+  longer, after the new snippet was evaluated in a second sequence, `kv_shift_after_insertions`).
 
-    .venv/bin/python runs/kv_shift_quality.py --threads 1 --out out/bench/kv-shift-quality.json
+    .venv/bin/python runs/kv_shift_quality.py --threads 1 [--change context] --out out/bench/kv-shift.json
 
 Cursors: every file of at least --min-prefix-tokens before a line start, from this repository's Python
 package and the VS Code extension's TypeScript (code no model here was trained on); seeded."""
@@ -25,7 +29,7 @@ from nanocomplete.completion import Settings, finish, prepare
 from nanocomplete.config import SERVING_PROMPT, EngineConfig, GenerationConfig
 from nanocomplete.engine import Engine
 from nanocomplete.evals.metrics import paired_difference
-from nanocomplete.prompt import FimInput
+from nanocomplete.prompt import ExtraFile, FimInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("nanocomplete/*.py", "editors/vscode/src/*.ts")
@@ -74,6 +78,25 @@ def moved_pair(fim_input: FimInput, tokenize, settings: Settings):
     return before, now
 
 
+def context_pair(fim_input: FimInput, tokenize, settings: Settings, rng: random.Random):
+    """The prompt at the cursor with one other file's snippet before it, and the cache's: the same with
+    another file's snippet (each the first 20-60 lines of a seeded other source file of the repository)."""
+    others = [
+        p
+        for pattern in SOURCES
+        for p in sorted(ROOT.glob(pattern))
+        if str(p.relative_to(ROOT)) != fim_input.path
+    ]
+    snippets = []
+    for path in rng.sample(others, 2):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        snippets.append(ExtraFile(str(path.relative_to(ROOT)), "".join(lines[: rng.randint(20, 60)])))
+    before, now = (
+        prepare(dataclasses.replace(fim_input, extra_files=(s,)), tokenize, settings) for s in snippets
+    )
+    return before, now
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=models.DEFAULT_MODEL)
@@ -83,8 +106,10 @@ def main() -> int:
     parser.add_argument("--per-file", type=int, default=4)
     parser.add_argument("--limit", type=int, default=80)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--change", choices=("window", "context"), default="window")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    rng = random.Random(args.seed)
     config = EngineConfig(threads=args.threads, batch_tokens=64, kv_shift_min_tokens=args.kv_shift_min_tokens)
     engine = Engine.for_model(args.model, config)
     settings = Settings(prompt=SERVING_PROMPT, generation=GenerationConfig(max_tokens=32))
@@ -94,7 +119,11 @@ def main() -> int:
     ):
         if len(rows) >= args.limit:
             break
-        pair = moved_pair(FimInput(prefix, suffix, path), engine.tokenize, settings)
+        fim_input = FimInput(prefix, suffix, path)
+        if args.change == "window":
+            pair = moved_pair(fim_input, engine.tokenize, settings)
+        else:
+            pair = context_pair(fim_input, engine.tokenize, settings, rng)
         if pair is None:
             continue
         before, now = pair
@@ -119,6 +148,7 @@ def main() -> int:
               f"  same={answers[0] == answers[1]}", flush=True)  # fmt: skip
     em = {arm: [float(r[arm] == r["truth"]) for r in rows] for arm in ("shifted", "fresh")}
     summary = {
+        "change": args.change,
         "samples": len(rows),
         "exact_match": {arm: sum(v) / len(v) for arm, v in em.items()},
         "shifted_minus_fresh": paired_difference(em["fresh"], em["shifted"]),

@@ -1,6 +1,7 @@
 """The real engine with the real 0.5B model: KV reuse, cancellation, stop tokens, log-probabilities."""
 
 import math
+import random
 
 import pytest
 
@@ -292,6 +293,27 @@ def test_with_insertions_several_runs_keep_their_order_and_a_short_match_is_new_
     # the 5 tokens of 60-64 are shorter than a run: new text; 40-59 comes after them in the cache order
     assert plan.runs == ((20, 11, 20), (40, 37, 20), (70, 57, 20))
     assert plan.gaps == ((10, 11), (31, 37))
+
+
+def test_every_plan_with_insertions_places_equal_runs_in_order_and_never_the_last_token():
+    rng = random.Random(0)
+    for _ in range(300):  # edited copies of a token list: deletions, insertions, replacements
+        cached = [rng.randrange(40) for _ in range(rng.randrange(20, 300))]
+        prompt = list(cached)
+        for _ in range(rng.randrange(1, 5)):
+            at = rng.randrange(len(prompt) + 1)
+            cut = rng.randrange(0, 30)
+            prompt[at : at + cut] = [rng.randrange(40, 60) for _ in range(rng.randrange(0, 40))]
+        prompt = prompt or [1]
+        plan = reuse_plan(cached, prompt, min_run_tokens=8, insertions=True)
+        end_cached, end_prompt = plan.head, plan.head
+        assert cached[: plan.head] == prompt[: plan.head]
+        for start, place, length in plan.runs:
+            assert length >= 8 and start >= end_cached and place >= end_prompt
+            assert cached[start : start + length] == prompt[place : place + length]
+            end_cached, end_prompt = start + length, place + length
+        assert plan.end <= len(prompt) - 1
+        assert plan.reused + plan.gap_tokens == plan.end
 
 
 def test_several_runs_are_kept_in_order():
