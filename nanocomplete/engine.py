@@ -3,7 +3,9 @@
 - Loads a GGUF in-process through llama-cpp-python (without `logits_all`: only the last position's
   logits are computed; per-token log-probabilities of generated tokens come from those).
 - Keeps the token ids currently held in the KV cache and, for each request, reuses the longest common
-  prefix with them: only the tail that differs is evaluated.
+  prefix with them, and (`kv_shift_min_tokens`) the cached runs the prompt still has after text it lost or
+  gained, shifted into place: only what differs is evaluated (text gained before a run in a second,
+  scratch sequence of the same cache, since llama.cpp decodes a sequence only at its end).
 - Evaluates the prompt in batches and generates token by token; `cancel()` is checked between batches and
   between tokens, and a cancelled prompt evaluation keeps what it already evaluated in the cache.
 - Stops on the FIM/EOS stop set, on `max_tokens`, or when the caller's `should_stop(text)` says so.
@@ -355,7 +357,8 @@ class Engine:
         batch is discarded whole, so a waiting completion does not wait for it. A call to `interrupt()`
         before this prefill began does not count: check for it in `cancel`.
 
-        Returns (tokens evaluated, tokens reused). Raises Cancelled between batches, or within one."""
+        Returns (tokens evaluated, tokens reused: `reuse_plan`'s head and runs). Raises Cancelled between
+        batches, or within one."""
         if not prompt:
             raise PromptError("empty prompt")
         if len(prompt) >= self.config.context_window_tokens:
@@ -367,8 +370,9 @@ class Engine:
         shifted = self._shift(plan)
         if shifted:
             self._cached = list(prompt[: plan.end])  # the gaps' tokens are evaluated next
-        reused = plan.reused if shifted else min(plan.head, len(self._cached))
-        self._truncate_cache(plan.end if shifted else reused)
+        else:
+            self._truncate_cache(min(plan.head, len(self._cached)))
+        reused = plan.reused if shifted else len(self._cached)
         gaps = plan.gaps if shifted else ()
         todo = list(prompt[len(self._cached) :])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
@@ -377,8 +381,9 @@ class Engine:
             # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside the
             # rotation could leave it half done; the rest in interruptible batches
             if gaps:
-                self._fill_gap(prompt, *gaps[0], step, cancel, first_alone=True)
-                gaps = gaps[1:]
+                (gap_start, gap_end), gaps = gaps[0], gaps[1:]
+                self._fill_gap(prompt, gap_start, gap_start + 1, step, cancel=None)
+                gaps = ((gap_start + 1, gap_end), *gaps) if gap_end > gap_start + 1 else gaps
             else:
                 self._decode(todo[:1])
                 first = 1
@@ -648,21 +653,17 @@ class Engine:
         end: int,
         step: int,
         cancel: CancelCheck | None,
-        first_alone: bool = False,
     ) -> None:
         """Evaluate `prompt[start:end]`, new text before a run that `_shift` moved right, in the scratch
         sequence: it shares the cached tokens before `start` (`llama_memory_seq_cp`, no copy of keys or
         values), evaluates the gap at its end (llama.cpp decodes a sequence only at its end), and gives
         the gap's cells back to sequence 0. The run after the gap keeps the keys it was computed with,
-        before the gap existed (docs/performance.md measures what that costs). `first_alone`: the first
-        token on its own, for the rotation of the shifted keys. On an error or a cancel, the cache keeps
-        the tokens before `start`."""
+        before the gap existed (docs/performance.md measures what that costs). On an error or a cancel,
+        the cache keeps the tokens before `start`."""
         context = self._llama._ctx
         context.kv_cache_seq_cp(0, SCRATCH_SEQUENCE, 0, start)
         try:
-            if first_alone:
-                self._decode_scratch(prompt[start : start + 1], start)
-            for position in range(start + first_alone, end, step):
+            for position in range(start, end, step):
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled during prompt evaluation")
                 self._decode_scratch(prompt[position : min(position + step, end)], position)

@@ -199,3 +199,17 @@ def test_a_newer_snapshot_of_the_same_region_replaces_the_older_ones():
     assert sorted(cache.keys()) == ["a", "a#region-0"]
     assert cache.best([*region(1000), 7, 8])[1].data == b"z"
     assert cache.best(region(5000))[1].data == b"y"
+
+
+def test_a_return_to_a_document_whose_context_changed_restores_its_snapshot_and_evaluates_the_new_context():
+    scheduler = scheduler_on_fake(kv_shift_min_tokens=32)
+    text = list(range(1000, 1600))
+    try:
+        run(scheduler, "a", HEAD + text)
+        run(scheduler, "b", HEAD + list(range(5000, 5600)))  # another file: "a" goes to a snapshot
+        new_context = list(range(8000, 8050))  # the context engine picked another snippet for "a"
+        back, result = run(scheduler, "a", [*HEAD[:10], *new_context, *text, 7])
+    finally:
+        scheduler.close()
+    assert back.cache_outcome == "snapshot"  # ranked by what a shift serves, not by the common prefix (10)
+    assert result.timings.prompt_tokens_evaluated == len(new_context) + 1  # the new snippet, the typed token
