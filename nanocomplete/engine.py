@@ -305,6 +305,12 @@ class Engine:
         `kv_shift_min_tokens` the cached runs that shifting puts in place (`reuse_plan`)."""
         return self.reusable(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
 
+    def prefix_within(self, prompt: Sequence[int], tokens: int) -> int:
+        """The end of the longest prefix of `prompt` that a prefill brings into the cache by evaluating
+        at most `tokens` (~1 more where it ends on a run: its last token is evaluated for logits)."""
+        cached = tuple(self._cached)
+        return prefix_within(cached, prompt, tokens, self._shift_min_tokens, self._shift_insertions)
+
     def reusable(self, cached: Sequence[int], prompt: Sequence[int]) -> int:
         """How many tokens of `prompt` a prefill would not evaluate over a cache holding `cached` (a
         snapshot's tokens, say), with this engine's shift settings."""
@@ -368,13 +374,13 @@ class Engine:
             )
         plan = reuse_plan(self._cached, prompt, self._shift_min_tokens, self._shift_insertions)
         shifted = self._shift(plan)
-        if shifted:
-            self._cached = list(prompt[: plan.end])  # the gaps' tokens are evaluated next
+        gaps = plan.gaps if shifted else ()
+        if shifted:  # what stands before the first gap is in place; the runs after it wait for it
+            self._cached = list(prompt[: gaps[0][0] if gaps else plan.end])
         else:
             self._truncate_cache(min(plan.head, len(self._cached)))
         reused = plan.reused if shifted else len(self._cached)
-        gaps = plan.gaps if shifted else ()
-        todo = list(prompt[len(self._cached) :])
+        todo = list(prompt[plan.end if shifted else len(self._cached) :])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         first = 0
         if shifted:  # llama.cpp rotates the shifted keys at the next decode: one token, never aborted, since
@@ -382,14 +388,16 @@ class Engine:
             # rotation could leave it half done; the rest in interruptible batches
             if gaps:
                 (gap_start, gap_end), gaps = gaps[0], gaps[1:]
-                self._fill_gap(prompt, gap_start, gap_start + 1, step, cancel=None)
                 gaps = ((gap_start + 1, gap_end), *gaps) if gap_end > gap_start + 1 else gaps
+                ready = gaps[0][0] if gaps else plan.end
+                self._fill_gap(prompt, gap_start, gap_start + 1, ready, step, cancel=None)
             else:
                 self._decode(todo[:1])
                 first = 1
         with self._interruptible() if interruptible else contextlib.nullcontext():
-            for gap in gaps:
-                self._fill_gap(prompt, *gap, step, cancel)
+            for i, (gap_start, gap_end) in enumerate(gaps):
+                ready = gaps[i + 1][0] if i + 1 < len(gaps) else plan.end
+                self._fill_gap(prompt, gap_start, gap_end, ready, step, cancel)
             for start in range(first, len(todo), step):
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled during prompt evaluation")
@@ -651,6 +659,7 @@ class Engine:
         prompt: Sequence[int],
         start: int,
         end: int,
+        ready: int,
         step: int,
         cancel: CancelCheck | None,
     ) -> None:
@@ -658,8 +667,9 @@ class Engine:
         sequence: it shares the cached tokens before `start` (`llama_memory_seq_cp`, no copy of keys or
         values), evaluates the gap at its end (llama.cpp decodes a sequence only at its end), and gives
         the gap's cells back to sequence 0. The run after the gap keeps the keys it was computed with,
-        before the gap existed (docs/performance.md measures what that costs). On an error or a cancel,
-        the cache keeps the tokens before `start`."""
+        before the gap existed (docs/performance.md measures what that costs). The cache then holds the
+        prompt up to `ready` (the next gap, or the last run's end); until then only up to `start`, which
+        is all it keeps on an error or a cancel (other threads read `cached_tokens` for estimates)."""
         context = self._llama._ctx
         context.kv_cache_seq_cp(0, SCRATCH_SEQUENCE, 0, start)
         try:
@@ -670,9 +680,11 @@ class Engine:
             context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, end)
         except BaseException:
             context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
-            self._truncate_cache(start)
+            if self._cached and not context.kv_cache_seq_rm(0, start, -1):  # the runs placed after it
+                self.reset()
             raise
         context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
+        self._cached = list(prompt[:ready])
 
     def _decode_scratch(self, tokens: Sequence[int], position: int) -> None:
         """Evaluate `tokens` from `position` on in the scratch sequence, without logits."""
@@ -922,6 +934,26 @@ def _gram_starts(tokens: tuple[int, ...], k: int) -> dict[tuple[int, ...], list[
     for i in range(len(tokens) - k + 1):
         starts.setdefault(tokens[i : i + k], []).append(i)
     return starts
+
+
+def prefix_within(
+    cached: Sequence[int],
+    prompt: Sequence[int],
+    tokens: int,
+    min_run_tokens: int = 0,
+    insertions: bool = False,
+) -> int:
+    """The end of the longest prefix of `prompt` whose evaluation over a cache holding `cached` costs at most
+    `tokens`: the plan's head and runs are free, its gaps and the tail cost (a warm-up's share within a
+    request's budget; the reusable count alone would include runs far beyond where the share stops)."""
+    plan = reuse_plan(cached, prompt, min_run_tokens, insertions)
+    left, position = tokens, plan.head
+    for _, place, length in plan.runs:
+        if place - position >= left:
+            break
+        left -= place - position
+        position = place + length
+    return min(position + left, len(prompt))
 
 
 def _run_length(cached: Sequence[int], prompt: Sequence[int], c: int, p: int) -> int:

@@ -328,9 +328,8 @@ class Scheduler:
         yielding to other completions (this is one), stopping between batches if the job is cancelled."""
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
-        held = self.engine.reusable_tokens(share.prompt)
-        end = min(held + share.tokens, len(share.prompt))
-        evaluated = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)[0] if end > held else 0
+        end = self.engine.prefix_within(share.prompt, share.tokens)
+        evaluated, held = self.engine.prefill(share.prompt[:end], lambda: job.cancelled) if end else (0, 0)
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
 
     def _switch_to(self, job: Job) -> None:

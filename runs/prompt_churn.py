@@ -7,6 +7,7 @@ alone, for the closing-lines A/B), it runs the whole service: the context engine
 header, the sticky context, the scheduler's snapshots.
 
 Usage: .venv/bin/python runs/prompt_churn.py [--language python] [--visits N] [--show-changes]
+       [--kv-shift-min-tokens 32 [--no-kv-shift-after-insertions]]
 Prints: requests, evaluated tokens p50 / p95, requests over 200 tokens by kind, and with --show-changes
 where each such prompt first differs from the one before it.
 """
@@ -53,11 +54,16 @@ def main() -> int:
     parser.add_argument("--visits", type=int, default=None)
     parser.add_argument("--show-changes", action="store_true")
     parser.add_argument("--kv-shift-min-tokens", type=int, default=0, help="as the engine setting")
+    parser.add_argument(
+        "--kv-shift-after-insertions", action=argparse.BooleanOptionalAction, default=True,
+        help="as the engine setting",
+    )  # fmt: skip
     args = parser.parse_args()
     served = cli.make_parser().parse_args(["bench", "replay", "--language", args.language])
     settings = cli._serving_settings(served)
     engine = VocabularyEngine(served.model)
     engine.kv_shift_min_tokens = args.kv_shift_min_tokens
+    engine.kv_shift_after_insertions = args.kv_shift_after_insertions
     rows = []
     for repo in cli.replay_repos(None, [args.language]):
         repo = dataclasses.replace(repo, visits=args.visits)

@@ -4,7 +4,7 @@ benchmark mechanics) where the real model would only make them slow."""
 from __future__ import annotations
 
 from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Generation, KvSnapshot, Timings, reusable_length
+from nanocomplete.engine import Generation, KvSnapshot, Timings, prefix_within, reusable_length
 
 
 class FakeEngine:
@@ -13,6 +13,7 @@ class FakeEngine:
     identity = "fake-engine"  # what its KV snapshots on disk are keyed by
     kv_bytes_per_token = 1
     kv_shift_min_tokens = 0  # EngineConfig's setting: 0 reuses only the cached prefix
+    kv_shift_after_insertions = True  # EngineConfig's setting
 
     def __init__(self, answer: str = "value + 1"):
         self.answer = answer
@@ -29,8 +30,13 @@ class FakeEngine:
         """As the engine's: the cached prefix, and with `kv_shift_min_tokens` the runs shifted into place."""
         return self.reusable(self.cached_tokens, prompt)
 
+    def prefix_within(self, prompt, tokens: int) -> int:
+        return prefix_within(
+            self.cached_tokens, prompt, tokens, self.kv_shift_min_tokens, self.kv_shift_after_insertions
+        )
+
     def reusable(self, cached, prompt) -> int:
-        return reusable_length(cached, prompt, self.kv_shift_min_tokens, insertions=True)
+        return reusable_length(cached, prompt, self.kv_shift_min_tokens, self.kv_shift_after_insertions)
 
     def interrupt(self) -> None:
         self.interrupts += 1

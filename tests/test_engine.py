@@ -7,7 +7,7 @@ import pytest
 
 from nanocomplete import fim, prompt
 from nanocomplete.config import GenerationConfig, PromptConfig
-from nanocomplete.engine import reuse_plan
+from nanocomplete.engine import prefix_within, reuse_plan
 from nanocomplete.errors import Cancelled, PromptError
 from nanocomplete.prompt import FimInput
 
@@ -314,6 +314,15 @@ def test_every_plan_with_insertions_places_equal_runs_in_order_and_never_the_las
             end_cached, end_prompt = start + length, place + length
         assert plan.end <= len(prompt) - 1
         assert plan.reused + plan.gap_tokens == plan.end
+
+
+def test_a_warm_share_stops_where_its_tokens_run_out_not_after_runs_beyond_them():
+    cached = list(range(100))
+    prompt = [*range(10), *range(500, 560), *range(10, 100), 7]  # 60 new tokens before a 90-token run
+    assert reuse_plan(cached, prompt, 8, insertions=True).reused == 100
+    assert prefix_within(cached, prompt, 40, 8, insertions=True) == 50  # inside the gap: 40 evaluated
+    assert prefix_within(cached, prompt, 70, 8, insertions=True) == 161  # the gap, the run, 10 of the rest
+    assert prefix_within(cached, prompt, 40, 8, insertions=False) == 50
 
 
 def test_several_runs_are_kept_in_order():
