@@ -15,6 +15,7 @@ Not thread-safe: one request at a time (the server serialises them).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import ctypes
 import dataclasses
@@ -261,6 +262,7 @@ class Engine:
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = fim.STOP_TOKEN_IDS | {self._llama.token_eos()}
         self._cached: list[int] = []  # token ids whose keys/values are in the KV cache, in order
+        self._gap: tuple[int, int] | None = None  # (start, evaluated up to) of a gap being evaluated
         # runs shifted into place need a model whose positions llama.cpp can shift (RoPE: Qwen2.5 can)
         can_shift = llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(self._llama._ctx.ctx))
         self._shift_min_tokens = config.kv_shift_min_tokens if can_shift else 0
@@ -346,6 +348,7 @@ class Engine:
         """Forget the KV cache (the next request evaluates its whole prompt)."""
         self._llama._ctx.kv_cache_clear()
         self._cached = []
+        self._gap: tuple[int, int] | None = None  # (start, evaluated up to) of a gap being evaluated
 
     # --- evaluation ---
 
@@ -383,25 +386,30 @@ class Engine:
         todo = list(prompt[plan.end if shifted else len(self._cached) :])
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         first = 0
-        if shifted:  # llama.cpp rotates the shifted keys at the next decode: one token, never aborted, since
-            # a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort inside the
-            # rotation could leave it half done; the rest in interruptible batches
-            if gaps:
-                (gap_start, gap_end), gaps = gaps[0], gaps[1:]
-                gaps = ((gap_start + 1, gap_end), *gaps) if gap_end > gap_start + 1 else gaps
-                ready = gaps[0][0] if gaps else plan.end
-                self._fill_gap(prompt, gap_start, gap_start + 1, ready, step, cancel=None)
-            else:
-                self._decode(todo[:1])
-                first = 1
-        with self._interruptible() if interruptible else contextlib.nullcontext():
-            for i, (gap_start, gap_end) in enumerate(gaps):
-                ready = gaps[i + 1][0] if i + 1 < len(gaps) else plan.end
-                self._fill_gap(prompt, gap_start, gap_end, ready, step, cancel)
-            for start in range(first, len(todo), step):
-                if cancel is not None and cancel():
-                    raise Cancelled("cancelled during prompt evaluation")
-                self._decode(todo[start : start + step])
+        try:
+            if shifted:  # llama.cpp rotates the shifted keys at the next decode: one token, never aborted,
+                # since a snapshot taken before it would keep them unrotated (kv-shift notes) and an abort
+                # inside the rotation could leave it half done; the rest in interruptible batches
+                if gaps:
+                    (gap_start, gap_end), gaps = gaps[0], gaps[1:]
+                    gaps = ((gap_start + 1, gap_end), *gaps) if gap_end > gap_start + 1 else gaps
+                    ready = gaps[0][0] if gaps else plan.end
+                    self._fill_gap(prompt, gap_start, gap_start + 1, ready, step, cancel=None)
+                else:
+                    self._decode(todo[:1])
+                    first = 1
+            with self._interruptible() if interruptible else contextlib.nullcontext():
+                for i, (gap_start, gap_end) in enumerate(gaps):
+                    ready = gaps[i + 1][0] if i + 1 < len(gaps) else plan.end
+                    self._fill_gap(prompt, gap_start, gap_end, ready, step, cancel)
+                for start in range(first, len(todo), step):
+                    if cancel is not None and cancel():
+                        raise Cancelled("cancelled during prompt evaluation")
+                    self._decode(todo[start : start + step])
+        except BaseException:
+            if self._gap is not None:  # stopped inside a gap (a failed decode has emptied the cache)
+                self._keep_gap_progress(prompt, plan)
+            raise
         return len(todo) + plan.gap_tokens * shifted, reused
 
     def interrupt(self) -> None:
@@ -668,23 +676,42 @@ class Engine:
         values), evaluates the gap at its end (llama.cpp decodes a sequence only at its end), and gives
         the gap's cells back to sequence 0. The run after the gap keeps the keys it was computed with,
         before the gap existed (docs/performance.md measures what that costs). The cache then holds the
-        prompt up to `ready` (the next gap, or the last run's end); until then only up to `start`, which
-        is all it keeps on an error or a cancel (other threads read `cached_tokens` for estimates)."""
+        prompt up to `ready` (the next gap, or the last run's end); until then only up to `start` (other
+        threads read `cached_tokens` for estimates). `_gap` records the progress for `_keep_gap_progress`."""
         context = self._llama._ctx
         context.kv_cache_seq_cp(0, SCRATCH_SEQUENCE, 0, start)
-        try:
-            for position in range(start, end, step):
-                if cancel is not None and cancel():
-                    raise Cancelled("cancelled during prompt evaluation")
-                self._decode_scratch(prompt[position : min(position + step, end)], position)
-            context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, end)
-        except BaseException:
-            context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
-            if self._cached and not context.kv_cache_seq_rm(0, start, -1):  # the runs placed after it
-                self.reset()
-            raise
+        self._gap = (start, start)
+        for position in range(start, end, step):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled during prompt evaluation")
+            batch_end = min(position + step, end)
+            self._decode_scratch(prompt[position:batch_end], position)
+            self._gap = (start, batch_end)
+        context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, end)
         context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
+        self._gap = None
         self._cached = list(prompt[:ready])
+
+    def _keep_gap_progress(self, prompt: Sequence[int], plan: ReusePlan) -> None:
+        """After a cancel inside a gap: keep what the gap evaluated, and the runs after it moved left to
+        follow it, so the next prefill goes on from there (a snapshot that holds the runs would otherwise
+        win over the live cache, and a gap longer than the time between requests would never finish).
+        Then rotate the moved keys at once (a decode of one token in the scratch sequence): a snapshot
+        taken before a decode would keep them unrotated (kv-shift notes)."""
+        context = self._llama._ctx
+        start, done = self._gap
+        self._gap = None
+        context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, done)
+        context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
+        kept, position = list(prompt[:done]), done
+        for _, place, length in plan.runs:
+            if place >= done:  # the runs after this gap (those before it are in prompt[:done])
+                context.kv_cache_seq_shift(0, place, place + length, position - place)
+                kept += prompt[place : place + length]
+                position += length
+        self._cached = kept
+        self._decode_scratch(prompt[:1], 0)
+        context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
 
     def _decode_scratch(self, tokens: Sequence[int], position: int) -> None:
         """Evaluate `tokens` from `position` on in the scratch sequence, without logits."""
@@ -905,8 +932,10 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
     while last - p >= n:
         run = None
         for q in range(p, last - k + 1, k):
-            for s in grams.get(prompt[q : q + k], ()):
-                if s < c:
+            starts = grams.get(prompt[q : q + k], ())
+            for s in starts[bisect.bisect_left(starts, c) :]:
+                parts = parts or (_parts(cached), _parts(prompt))
+                if parts[0][s] != parts[1][q]:  # equal tokens between: the same as at the run's start
                     continue
                 back = 0
                 while s - back > c and q - back > p and cached[s - back - 1] == prompt[q - back - 1]:
@@ -914,10 +943,8 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
                 start, place = s - back, q - back
                 length = _run_length(cached, prompt, start, place)
                 if length >= n:
-                    parts = parts or (_parts(cached), _parts(prompt))
-                    if parts[0][start] == parts[1][place]:
-                        run = (start, place, length)
-                        break
+                    run = (start, place, length)
+                    break
             if run is not None:
                 break
         if run is None:
@@ -927,9 +954,10 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
     return runs
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _gram_starts(tokens: tuple[int, ...], k: int) -> dict[tuple[int, ...], list[int]]:
-    """Where each k-gram of `tokens` starts, in order (kept for the last few token lists: snapshots)."""
+    """Where each k-gram of `tokens` starts, in order, kept for the last 64 token lists: every snapshot in
+    memory and on disk is planned against on each request (~0.3 MB per 1,000 tokens)."""
     starts: dict[tuple[int, ...], list[int]] = {}
     for i in range(len(tokens) - k + 1):
         starts.setdefault(tokens[i : i + k], []).append(i)

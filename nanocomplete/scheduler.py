@@ -329,7 +329,10 @@ class Scheduler:
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
         end = self.engine.prefix_within(share.prompt, share.tokens)
-        evaluated, held = self.engine.prefill(share.prompt[:end], lambda: job.cancelled) if end else (0, 0)
+        if end < len(share.prompt) and self.engine.reusable_tokens(share.prompt) > end:
+            # runs beyond the share's end would be dropped: leave the full prompt to its warm-up
+            return WarmResult(0, 0, 0, (time.perf_counter() - started) * 1000)
+        evaluated, held = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
 
     def _switch_to(self, job: Job) -> None:

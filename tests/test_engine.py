@@ -403,7 +403,9 @@ def test_new_context_before_a_cached_file_is_evaluated_alone_and_the_file_shifte
     assert fresh.text == shifted.text and shifted.text.startswith("    return x + 40")  # despite stale keys
 
 
-def test_a_cancel_inside_new_context_keeps_only_what_came_before_it(shifting_engine, tokenizer):
+def test_a_cancel_inside_new_context_keeps_what_it_evaluated_and_the_file_after_it(
+    shifting_engine, tokenizer
+):
     text = "".join(f"def mul_{i}(x):\n    return x * {i}\n" for i in range(40)) + "def mul_40(x):\n"
     before = _with_context(tokenizer, "A = 1\n", text)
     after = _with_context(tokenizer, "".join(f"B_{i} = {i}\n" for i in range(80)), text)
@@ -413,8 +415,18 @@ def test_a_cancel_inside_new_context_keeps_only_what_came_before_it(shifting_eng
     calls = []
     with pytest.raises(Cancelled):  # batches of 64: the gap's first token, its first batch, then cancelled
         shifting_engine.prefill(after, cancel=lambda: calls.append(1) or len(calls) > 1)
-    assert gap_end - gap_start > 65
-    assert shifting_engine.cached_tokens == tuple(after[:gap_start])
+    done = gap_start + 1 + 64
+    assert gap_end - gap_start > 65 + 64
+    cached = shifting_engine.cached_tokens
+    assert cached[:done] == tuple(after[:done]) and cached[done:] == tuple(
+        after[gap_end : len(cached) - done + gap_end]
+    )
+    assert len(cached) > done + 300  # the file, moved left to follow what the gap evaluated
+    snapshot = shifting_engine.snapshot()  # taken before any other decode: the moved keys were rotated
+    shifting_engine.reset()
+    shifting_engine.restore(snapshot)
     resumed = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
-    assert resumed.timings.prompt_tokens_reused == gap_start
+    assert (
+        resumed.timings.prompt_tokens_evaluated == gap_end - done + 1
+    )  # the rest of the gap, the last token
     assert resumed.text.startswith("    return x * 40")
