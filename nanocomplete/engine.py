@@ -891,9 +891,10 @@ def reuse_plan(
     prefix window's start moved down, so the lines it left are gone from the prompt). The algorithm of
     llama-server's `--cache-reuse N` (tools/server/server.cpp): walk the cache; where a run of ≥ N tokens
     equals the prompt's next ones, keep it and go on after it on both sides; elsewhere skip a cached token.
-    With `insertions`, a run may also follow prompt text the cache does not hold (another file's context
-    changed before it, or lines were added): walk the prompt instead, and take the first run of ≥ N
-    tokens it shares with the cache after the last run on both sides (`_runs_after_insertions`)."""
+    With `insertions`, a run may also follow prompt text the cache does not hold, where that text is among
+    the other files (the context engine chose another snippet): walk the prompt instead, and take the first
+    run of ≥ N tokens it shares with the cache after the last run on both sides (`_runs_after_insertions`).
+    Text gained in the file's own parts ends reuse there, as without `insertions`."""
     if not prompt:
         return ReusePlan(0)
     last = len(prompt) - 1
@@ -942,7 +943,7 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
                     back += 1
                 start, place = s - back, q - back
                 length = _run_length(cached, prompt, start, place)
-                if length >= n:
+                if length >= n and (place == p or parts[1][place - 1] in _CONTEXT_PARTS):
                     run = (start, place, length)
                     break
             if run is not None:
@@ -1003,6 +1004,10 @@ def reusable_length(
     return reuse_plan(cached, prompt, min_run_tokens, insertions).reused
 
 
+# parts before the file's own text (`_parts`): the repo name and the other files. Text gained there is
+# evaluated before the runs after it; text gained in the file's prefix, suffix or middle is not (replay v13:
+# Python lost acceptance when the suffix's keys predated the lines typed above it)
+_CONTEXT_PARTS = frozenset({0, fim.REPO_NAME, fim.FILE_SEP})
 _PART_MARKERS = frozenset({fim.FIM_PREFIX, fim.FIM_SUFFIX, fim.FIM_MIDDLE, fim.FILE_SEP, fim.REPO_NAME})
 
 
