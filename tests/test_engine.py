@@ -325,6 +325,31 @@ def test_a_warm_share_stops_where_its_tokens_run_out_not_after_runs_beyond_them(
     assert prefix_within(cached, prompt, 40, 8, insertions=False) == 50
 
 
+def test_text_gained_is_skipped_among_other_files_but_ends_reuse_inside_the_file():
+    context, lines, suffix = list(range(1000, 1040)), list(range(10, 60)), list(range(60, 100))
+
+    def layout(other, prefix):
+        return [
+            fim.REPO_NAME,
+            *other,
+            fim.FILE_SEP,
+            5,
+            fim.FIM_PREFIX,
+            *prefix,
+            fim.FIM_SUFFIX,
+            *suffix,
+            fim.FIM_MIDDLE,
+        ]
+
+    cached = layout(context, lines)
+    new_snippet = layout([*range(2000, 2030), *context], lines)  # 30 tokens more among the other files
+    plan = reuse_plan(cached, new_snippet, min_run_tokens=8, insertions=True)
+    assert plan.gaps == ((1, 31),) and plan.reused == len(new_snippet) - 31
+    typed_above_suffix = layout(context, [*lines, 7, 7, 7])  # lines gained in the file's prefix
+    plan = reuse_plan(cached, typed_above_suffix, min_run_tokens=8, insertions=True)
+    assert plan.runs == () and plan.head == 1 + len(context) + 3 + len(lines)
+
+
 def test_several_runs_are_kept_in_order():
     cached = list(range(60))
     prompt = list(range(5)) + list(range(15, 30)) + list(range(40, 55)) + [99]
