@@ -39,9 +39,10 @@ class EngineConfig:
     )
     kv_shift_after_insertions: bool = setting(
         True,
-        "with kv_shift_min_tokens, also reuse the cached runs that follow text the prompt gained (another "
-        "file's context changed before them, the cursor moved down): the new text is evaluated in a second "
-        "sequence and the runs shifted right into place (docs/performance.md)",
+        "with kv_shift_min_tokens, also reuse the cached runs that follow text the prompt gained among the "
+        "other files (the context engine chose another snippet): the new text is evaluated in a second "
+        "sequence and the runs shifted right into place; text gained in the file itself ends reuse there "
+        "(docs/performance.md, replay v13)",
     )
     draft_model: str = setting(
         "",
