@@ -81,10 +81,12 @@ def test_a_block_start_goes_to_quality_and_both_tiers_answer_over_one_cpu(tiers)
 
 
 def test_the_quality_tiers_snapshot_is_restored_after_a_file_switch(tiers):
-    first = complete(tiers, MODULE + "    ", "file:///shop/a.py")
+    # text no other test sends: the cache may reuse a file's text cached under another path
+    module = MODULE.replace("cents", "dimes")
+    first = complete(tiers, module + "    ", "file:///shop/a.py")
     other = MODULE.replace("cents", "pennies").replace("Prices", "Costs")
     complete(tiers, other + "    ", "file:///shop/b.py")  # another file on the same tier
-    again = complete(tiers, MODULE + "    ", "file:///shop/a.py", suffix="\n")  # back; a changed suffix
+    again = complete(tiers, module + "    ", "file:///shop/a.py", suffix="\n")  # back; a changed suffix
     assert {first.tier, again.tier} == {"quality"}
     assert first.timings.prompt_tokens_evaluated >= first.timings.prompt_tokens - 2  # a new file: all
     assert again.cache == "snapshot"
