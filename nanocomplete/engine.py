@@ -348,7 +348,7 @@ class Engine:
         """Forget the KV cache (the next request evaluates its whole prompt)."""
         self._llama._ctx.kv_cache_clear()
         self._cached = []
-        self._gap: tuple[int, int] | None = None  # (start, evaluated up to) of a gap being evaluated
+        self._gap = None
 
     # --- evaluation ---
 
