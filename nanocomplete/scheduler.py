@@ -328,9 +328,10 @@ class Scheduler:
         yielding to other completions (this is one), stopping between batches if the job is cancelled."""
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
-        end = self.engine.prefix_within(share.prompt, share.tokens)
-        if end < len(share.prompt) and self.engine.reusable_tokens(share.prompt) > end:
-            # runs beyond the share's end would be dropped: leave the full prompt to its warm-up
+        end, reuse_end = self.engine.prefix_within(share.prompt, share.tokens)
+        if end < reuse_end:
+            # a prefill of the share would drop the cached runs past its end (however few tokens they
+            # are, after however long a gap): leave the full prompt to its warm-up
             return WarmResult(0, 0, 0, (time.perf_counter() - started) * 1000)
         evaluated, held = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)

@@ -213,3 +213,26 @@ def test_a_return_to_a_document_whose_context_changed_restores_its_snapshot_and_
         scheduler.close()
     assert back.cache_outcome == "snapshot"  # ranked by what a shift serves, not by the common prefix (10)
     assert result.timings.prompt_tokens_evaluated == len(new_context) + 1  # the new snippet, the typed token
+
+
+def test_a_warm_share_that_would_drop_a_run_after_a_long_gap_leaves_the_full_prompt_to_its_warmup():
+    from nanocomplete.config import GenerationConfig
+    from nanocomplete.scheduler import WarmShare
+
+    scheduler = scheduler_on_fake(kv_shift_min_tokens=32)
+    text = list(range(1000, 1600))
+    try:
+        run(scheduler, "a", HEAD + text)
+        # a 300-token snippet gained among the other files, then 50 cached tokens, then new text: 60 tokens
+        # of reuse, fewer than the share's 100, but the run lies past where the share would stop
+        full = [*HEAD[:10], *range(8000, 8300), *HEAD[10:], *text[:21], *range(9000, 9100)]
+        assert scheduler.engine.prefix_within(full, 100) == (110, 360)
+        share = WarmShare("a", tuple(full), 100)
+        job = scheduler.complete("a#bounded", list(range(2000, 2100)), GenerationConfig(max_tokens=4),
+                                 document="a", warm_share=share)  # fmt: skip
+        result = job.future.result(timeout=10)
+    finally:
+        scheduler.close()
+    assert result.timings.warm_share_tokens == 0
+    _, snapshot, _ = scheduler.snapshots.best(full)
+    assert scheduler.engine.reusable(snapshot.tokens, full) == 10 + 50  # the run is still there to shift
