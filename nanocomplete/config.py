@@ -72,6 +72,13 @@ class PromptConfig:
         "leave spaces before the cursor out of the prompt; the model writes them, its first tokens held to "
         "agree with them (token healing: no double space, no statement ended after `return `)",
     )
+    heal_last_token: bool = setting(
+        False,
+        "leave the typed line's last token out of the prompt (`.` in `json.`, `(` in `print(`, a word half "
+        "typed); the model writes it again, its first tokens held to agree with it (token healing: the "
+        "tokenizer joins `.dumps` into one token, so a prompt that ends on `.` is a split the model never "
+        "saw, and it answers ` dumps`)",
+    )
     cold_prompt_tokens: int = setting(
         0,
         "the most prompt tokens a request evaluates: when the full prompt would need more (a new file, a "

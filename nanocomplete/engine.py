@@ -35,7 +35,9 @@ from nanocomplete.errors import Cancelled, EngineError, PromptError
 
 SHORT_TEXT_CHARS = 4096  # texts up to this long are cached by the tokenizer
 CACHED_TEXTS = 4096  # at most ~16 MB
-MASKS_CACHED = 64  # vocabulary masks of required starts (healed whitespace: a few distinct), 152 KB each
+MASKS_CACHED = (
+    64  # vocabulary masks of required starts (healed whitespace, last tokens), 152 KB each, newest kept
+)
 
 StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
@@ -513,11 +515,29 @@ class Engine:
         and the stop tokens (the model may still decline to complete)."""
         mask = self._masks.get(rest)
         if mask is None:
-            mask = np.array([t.startswith(rest) or (t != b"" and rest.startswith(t)) for t in self._pieces])
+            order, keys, by_text = self._pieces_sorted
+            mask = np.zeros(len(self._pieces), dtype=bool)
+            # the tokens that start with `rest` are one range of the sorted texts (~0.1 ms; a scan of the
+            # vocabulary took ~30 ms, paid at every keystroke once a half-typed word is healed)
+            mask[order[bisect.bisect_left(keys, rest) : _prefix_range_end(keys, rest)]] = True
+            for length in range(1, len(rest)):
+                mask[by_text.get(rest[:length], [])] = True
             mask[list(self._stop_ids)] = True
-            if len(self._masks) < MASKS_CACHED:
-                self._masks[rest] = mask
+            if len(self._masks) >= MASKS_CACHED:
+                self._masks.pop(next(iter(self._masks)))  # the oldest
+            self._masks[rest] = mask
         return mask
+
+    @functools.cached_property
+    def _pieces_sorted(self) -> tuple[np.ndarray, list[bytes], dict[bytes, list[int]]]:
+        """The token ids in the order of their texts, those texts (special tokens left out), and the ids
+        of each text."""
+        texts = [(piece, token) for token, piece in enumerate(self._pieces) if piece]
+        texts.sort()
+        by_text: dict[bytes, list[int]] = {}
+        for piece, token in texts:
+            by_text.setdefault(piece, []).append(token)
+        return np.array([token for _, token in texts]), [piece for piece, _ in texts], by_text
 
     @functools.cached_property
     def _pieces(self) -> list[bytes]:
@@ -986,6 +1006,15 @@ def prefix_within(
         left -= place - position
         position = place + length
     return min(position + left, len(prompt)), plan.end
+
+
+def _prefix_range_end(keys: list[bytes], prefix: bytes) -> int:
+    """The end of the range of sorted `keys` that start with `prefix` (non-empty)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return len(keys)
+    bound = stripped[:-1] + bytes([stripped[-1] + 1])  # the first byte string after every one with the prefix
+    return bisect.bisect_left(keys, bound)
 
 
 def _run_length(cached: Sequence[int], prompt: Sequence[int], c: int, p: int) -> int:

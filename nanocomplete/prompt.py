@@ -33,7 +33,10 @@ prompt's file part (a change there evaluates everything after it again).
 Token healing for whitespace: the tokenizer writes "    return" as "   " + " return", so a prompt that
 ends in the spaces before the cursor ends on a token boundary the model never saw, and it answers
 " return" (one space too many). With `heal_trailing_whitespace` those spaces are left out of the prompt,
-the model writes them again, and `Prompt.unheal` removes them from what it wrote.
+the model writes them again, and `Prompt.unheal` removes them from what it wrote. With `heal_last_token`
+the typed line's last token is left out as well: the tokenizer writes `json.dumps` as "json" + ".dumps", so
+a prompt that ends in `json.` ends on a split the model never saw, and it answers " dumps". The model writes
+the token again, its first tokens held to agree with it (`Engine.generate(required_start=…)`).
 
 Auto-closed characters. Typing `(` makes the editor insert `)` right of the cursor, and typing `)` steps over
 it: the rest of the line changes at every bracket, and the suffix, which starts with it, is evaluated again
@@ -107,7 +110,8 @@ class Prompt:
     prefix_tokens: int
     suffix_tokens: int
     extra_files_used: tuple[str, ...]
-    healed: str = ""  # whitespace before the cursor left out of the prompt; the model writes it again
+    healed: str = ""  # text before the cursor left out of the prompt (whitespace, the last token); the
+    # model writes it again
     header_lines_shown: tuple[int, ...] = ()  # header lines before the window, shown at the prefix's start
     middle_start_line: int = (
         0  # first line of the file in the middle (0-based; the cursor's line, or earlier)
@@ -134,6 +138,10 @@ def build(
     if config.heal_trailing_whitespace:
         kept = current_line.rstrip(" \t")
         current_line, healed = kept, current_line[len(kept) :]
+    if config.heal_last_token:
+        last = last_token_text(current_line, tokenize)
+        if last.strip():  # a token of spaces is heal_trailing_whitespace's to leave out, or not
+            current_line, healed = current_line[: -len(last)], last + healed
     clipped = _clip_line(current_line, tokenize, config.max_prefix_tokens)
     line_offset = 0
     if clipped is not current_line:  # a minified or generated line: it is the whole prefix
@@ -182,6 +190,17 @@ def build(
         auto_closed_left_out=auto_closed,
         closing_lines_left_out=closing,
     )
+
+
+def last_token_text(line: str, tokenize: Tokenize) -> str:
+    """The text of the last token of `line` tokenized alone: its shortest end whose removal leaves the same
+    tokens but the last (at most MAX_CHARS_PER_TOKEN characters); "" when there is none, as for a token
+    that holds part of a character."""
+    ids = tokenize(line)
+    for length in range(1, min(len(line), MAX_CHARS_PER_TOKEN) + 1):
+        if tokenize(line[:-length]) == ids[:-1]:
+            return line[-length:]
+    return ""
 
 
 def auto_closed_rest(suffix: str) -> str:

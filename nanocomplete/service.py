@@ -232,8 +232,10 @@ class CompletionService:
         return self._typed_through(state, FimInput(prefix, suffix)) is not None
 
     def finish(self, pending: Pending) -> api.CompleteResponse:
-        """The response for a finished job (raises what the job raised, such as Cancelled)."""
+        """The response for a finished job (raises what the job raised, such as Cancelled); counted by the
+        tier that answered and why, with one tier as with two."""
         if pending.answer is not None:
+            self.metrics.tiers.labels(pending.tier, pending.tier_reason).inc()
             return pending.answer
         request, job = pending.request, pending.job
         completion = finish(pending.prepared, job.future.result(), self._settings_for(request))
@@ -256,6 +258,7 @@ class CompletionService:
         response.prefix_window_moved = pending.window_moved
         if self.log_prompts:
             PROMPT_LOG.info(json.dumps(self.explain(pending.prepared, response)))
+        self.metrics.tiers.labels(pending.tier, pending.tier_reason).inc()
         return response
 
     def explain(self, prepared: Prepared, response: api.CompleteResponse) -> dict:

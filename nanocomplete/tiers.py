@@ -205,8 +205,7 @@ class TieredService:
         """The response of a finished job (see `CompletionService.finish`); its timings feed the tier's
         latency model."""
         response = self.tiers[pending.tier].finish(pending)
-        response.tier_reason = pending.tier_reason
-        self.metrics.tiers.labels(pending.tier, pending.tier_reason).inc()
+        response.tier_reason = pending.tier_reason  # counted by the tier's service
         if response.timings is not None:
             self.latency[pending.tier].observe_completion(response.timings)
             self._export(pending.tier)

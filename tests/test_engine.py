@@ -2,7 +2,9 @@
 
 import math
 import random
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from nanocomplete import fim, prompt
@@ -251,6 +253,22 @@ def test_a_healed_prompt_generates_text_that_begins_with_the_whitespace_left_out
     result = engine.generate(built.tokens, GenerationConfig(max_tokens=12), required_start=built.healed)
     assert result.text.startswith(left_out)
     assert built.unheal(result.text).startswith(expected)
+
+
+def test_a_prompt_healed_of_its_last_token_completes_after_a_dot_without_a_space(engine):
+    config = prompt.PromptConfig(current_line_after_middle=True, heal_trailing_whitespace=True)
+    before = "import json\n\n\ndef save(data, path):\n    path.write_text(json."
+    healed = prompt.build(FimInput(before, "\n"), engine.tokenize, replace(config, heal_last_token=True))
+    assert healed.healed == "."
+    result = engine.generate(healed.tokens, GenerationConfig(max_tokens=8), required_start=healed.healed)
+    assert healed.unheal(result.text).startswith("dumps(data")
+
+
+@pytest.mark.parametrize("rest", [b".", b"(", b".du", b" return ", b"\xff", b"\xe2\x82", b"zzzzq"])
+def test_the_tokens_that_agree_with_a_required_start_are_those_a_vocabulary_scan_finds(engine, rest):
+    scan = np.array([t.startswith(rest) or (t != b"" and rest.startswith(t)) for t in engine._pieces])
+    scan[list(engine._stop_ids)] = True
+    assert (engine._agreeing_tokens(rest) == scan).all()
 
 
 # --- KV reuse by shifting (kv_shift_min_tokens): the plan, then the real engine ---

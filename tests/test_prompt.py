@@ -312,6 +312,22 @@ def test_whitespace_before_the_cursor_is_left_to_the_model_and_removed_from_its_
     assert indented.healed == "    " and indented.unheal("    return x") == "return x"
 
 
+@pytest.mark.parametrize(
+    "typed, left_out",
+    [("json.", "."), ("print(", "("), ("json.du", "u"), ("    return ", " return "), ("x", "x")],
+)
+def test_the_typed_lines_last_token_is_left_to_the_model_and_removed_from_its_answer(
+    tokenizer, typed, left_out
+):
+    config = PromptConfig(current_line_after_middle=True, heal_trailing_whitespace=True, heal_last_token=True)
+    built = prompt.build(FimInput("import json\n" + typed, "\n"), tokenizer.tokenize, config)
+    assert built.healed == left_out and built.middle + built.healed == typed
+    assert tokenizer.detokenize(built.tokens).endswith("\n" + built.middle)  # the suffix, then the middle
+    assert built.unheal(left_out + "dumps(data)") == "dumps(data)"
+    plain = prompt.build(FimInput("import json\n" + typed, "\n"), tokenizer.tokenize, PromptConfig())
+    assert plain.healed == ""  # off by default
+
+
 MINIFIED = "".join(
     f"function f{i}(a,b){{return a*{i}+b}};var v{i}=f{i}(1,2);" for i in range(260)
 )  # ~10,000 chars

@@ -488,6 +488,14 @@ def test_events_are_stored_locally_and_counted_in_metrics(server):
     assert "nanocomplete_completion_latency_seconds_count 1.0" in metrics
 
 
+def test_a_one_tier_server_counts_its_completions_by_tier_in_metrics(server):
+    with server.client() as client:
+        answer = complete(client, "file:///w/tiered.py", "def sub(a, b):\n    return ")
+        metrics = client.get("/metrics").text
+    assert (answer["tier"], answer["tier_reason"]) == ("fast", "asked")
+    assert 'nanocomplete_tier_completions_total{reason="asked",tier="fast"} 1.0' in metrics
+
+
 def test_an_api_token_is_required_when_configured(engine, tmp_path):
     config = ServerConfig(port=free_port(), api_token="s3cret")
     with RunningServer(engine, tmp_path, config=config) as running, running.client() as client:

@@ -124,6 +124,16 @@ def test_an_auto_closed_cursor_types_up_to_the_first_opener_with_its_closers_rig
     assert with_cursor(only_closers_after, "auto-closed") == only_closers_after
 
 
+def test_mid_line_cursors_type_up_to_the_first_member_dot_or_into_the_first_long_word():
+    example = Example("x", "def f(a):\n", "print(1)\n", "    return ' '.join(a.strip())\n", "python")
+    dot, word = with_cursor(example, "after-dot"), with_cursor(example, "mid-word")
+    assert dot.prefix == "def f(a):\n    return ' '.join(a." and dot.reference == "strip())\n"
+    assert word.prefix == "def f(a):\n    re" and word.reference == "turn ' '.join(a.strip())\n"
+    short = Example("y", "", "", "    x = y.z + 1.5\n", "python")
+    assert with_cursor(short, "mid-word") == short and with_cursor(short, "after-dot").reference == "z + 1.5\n"
+    assert with_cursor(Example("z", "", "", "    x = 1.5\n", "python"), "after-dot").prefix == ""
+
+
 def test_canonical_infills_pass_at_an_auto_closed_cursor_whether_they_cover_the_closers_or_not():
     examples = [with_cursor(e, "auto-closed") for e in select(get_task("humaneval-fim-single").load(), 40, 0)]
     closed = [e for e in examples if "auto_closed" in e.meta]

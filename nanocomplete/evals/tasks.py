@@ -10,6 +10,10 @@ the rest of the cursor's line is empty (single-line tasks; the reference is that
 An `auto-closed` cursor types the reference line up to its first opening bracket, and puts the closers an
 editor inserts then (`typist.auto_closed`) right of the cursor: the reference is the rest of the line, and
 the scorer lets the completion cover those closers as the editor's replace range does.
+An `after-dot` cursor types the reference line up to its first member access's `.` (`json.|dumps`), and a
+`mid-word` cursor up to the first two letters of its first word of 4 or more letters (`re|turn`): the cursors of typing
+mid-line, where the prompt ends inside what the tokenizer writes as one token. Both leave an example whose
+line has no such place at the line's start.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from nanocomplete.config import GenerationConfig, PostprocessConfig
 from nanocomplete.corpus import benchmarks
 from nanocomplete.prompt import ExtraFile, FimInput, closing_lines
 
-CURSORS = ("line-start", "typed", "own-line", "auto-closed")
+CURSORS = ("line-start", "typed", "own-line", "auto-closed", "after-dot", "mid-word")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ def with_cursor(example: Example, cursor: str) -> Example:
         return _after_first_opener(example)
     if cursor == "own-line":
         return _on_its_own_line(example)
+    if cursor in ("after-dot", "mid-word"):
+        return _typed_to(example, _MID_LINE[cursor])
     indent = example.reference[: len(example.reference) - len(example.reference.lstrip(" \t"))]
     word = re.match(r"\S+[ \t]+(?=\S)", example.reference[len(indent) :])
     if word is None:
@@ -105,6 +111,20 @@ def _on_its_own_line(example: Example) -> Example:
     if typed.reference == line:  # one word: only the editor's indentation is there
         typed = replace(example, prefix=example.prefix + indent, reference=line[len(indent) :])
     return replace(typed, suffix=newline + rest + example.suffix)
+
+
+_MID_LINE = {  # the end of what is typed of the line: after a member access's dot, inside a long word
+    "after-dot": re.compile(r"^.*?\w\.(?=[A-Za-z_])"),
+    "mid-word": re.compile(r"^.*?\b(?=[A-Za-z_]{4,})(?P<half>[A-Za-z_]{2})"),
+}
+
+
+def _typed_to(example: Example, pattern: re.Pattern) -> Example:
+    line = example.reference.partition("\n")[0]
+    typed = pattern.match(line)
+    if typed is None:
+        return example
+    return replace(example, prefix=example.prefix + typed.group(0), reference=example.reference[typed.end() :])
 
 
 def _after_first_opener(example: Example) -> Example:
