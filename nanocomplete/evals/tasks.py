@@ -11,9 +11,9 @@ An `auto-closed` cursor types the reference line up to its first opening bracket
 editor inserts then (`typist.auto_closed`) right of the cursor: the reference is the rest of the line, and
 the scorer lets the completion cover those closers as the editor's replace range does.
 An `after-dot` cursor types the reference line up to its first member access's `.` (`json.|dumps`), and a
-`mid-word` cursor up to the first two letters of its first word of 4 or more letters (`re|turn`): the cursors of typing
-mid-line, where the prompt ends inside what the tokenizer writes as one token. Both leave an example whose
-line has no such place at the line's start.
+`mid-word` cursor up to the first two letters of its first word of 4 or more letters (`re|turn`): the
+cursors of typing mid-line, where the prompt ends inside what the tokenizer writes as one token. Both leave
+an example whose line has no such place at the line's start.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ def _typed_to(example: Example, pattern: re.Pattern) -> Example:
     typed = pattern.match(line)
     if typed is None:
         return example
-    return replace(example, prefix=example.prefix + typed.group(0), reference=example.reference[typed.end() :])
+    typed_text = typed.group(0)
+    return replace(example, prefix=example.prefix + typed_text, reference=example.reference[len(typed_text) :])
 
 
 def _after_first_opener(example: Example) -> Example:
