@@ -130,7 +130,9 @@ def test_mid_line_cursors_type_up_to_the_first_member_dot_or_into_the_first_long
     assert dot.prefix == "def f(a):\n    return ' '.join(a." and dot.reference == "strip())\n"
     assert word.prefix == "def f(a):\n    re" and word.reference == "turn ' '.join(a.strip())\n"
     short = Example("y", "", "", "    x = y.z + 1.5\n", "python")
-    assert with_cursor(short, "mid-word") == short and with_cursor(short, "after-dot").reference == "z + 1.5\n"
+    assert (
+        with_cursor(short, "mid-word") == short and with_cursor(short, "after-dot").reference == "z + 1.5\n"
+    )
     assert with_cursor(Example("z", "", "", "    x = 1.5\n", "python"), "after-dot").prefix == ""
 
 

@@ -124,8 +124,8 @@ def _typed_to(example: Example, pattern: re.Pattern) -> Example:
     typed = pattern.match(line)
     if typed is None:
         return example
-    typed_text = typed.group(0)
-    return replace(example, prefix=example.prefix + typed_text, reference=example.reference[len(typed_text) :])
+    text = typed.group(0)
+    return replace(example, prefix=example.prefix + text, reference=example.reference[len(text) :])
 
 
 def _after_first_opener(example: Example) -> Example:
