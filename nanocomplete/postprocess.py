@@ -286,6 +286,22 @@ def _before_closers_below(text: str, cursor: CursorText) -> str:
     return text
 
 
+def document_line_break(prefix: str, suffix: str) -> str:
+    """The line break the document uses at the cursor: that of the last one before it, else of the first
+    after it ("\r\n" or "\n"); "\n" in a document of one line."""
+    end = prefix.rfind("\n")
+    if end >= 0:
+        return "\r\n" if prefix[end - 1 : end] == "\r" else "\n"
+    end = suffix.find("\n")
+    return "\r\n" if end > 0 and suffix[end - 1] == "\r" else "\n"
+
+
+def with_line_break(text: str, line_break: str) -> str:
+    """`text` with every line break written as `line_break` (the model writes "\n" after "\r\n" lines
+    too)."""
+    return text if line_break == "\n" else text.replace("\r\n", "\n").replace("\n", line_break)
+
+
 def only_closing_brackets(line: str) -> bool:
     """A line of closing brackets alone (`}`, `})`, `]);`: one `;` or `,` after them, indentation): what
     Enter between brackets leaves below the cursor's line (`prompt.closing_lines` leaves such lines out)."""

@@ -239,15 +239,17 @@ class CompletionService:
             return pending.answer
         request, job = pending.request, pending.job
         completion = finish(pending.prepared, job.future.result(), self._settings_for(request))
-        self._remember(self._state(request.uri), pending.fim_input, completion.text)
+        fim_input = pending.fim_input
+        line_break = postprocess.document_line_break(fim_input.prefix, fim_input.suffix)
+        text = postprocess.with_line_break(completion.text, line_break)
+        self._remember(self._state(request.uri), fim_input, text)
         total_ms = (time.perf_counter() - pending.started) * 1000
         timings = api.Timings(
             **dataclasses.asdict(completion.timings), queue_ms=job.queue_ms, total_ms=total_ms
         )
         self.metrics.observe_completion(timings, job.cache_outcome)
-        fim_input = pending.fim_input
         response = self._response(
-            request, completion.text, pending.position, job.cache_outcome, timings, fim_input.suffix,
+            request, text, pending.position, job.cache_outcome, timings, fim_input.suffix,
             fim_input.line_prefix,
         )  # fmt: skip
         response.confidence = api.Confidence(

@@ -2,6 +2,7 @@
 
 import pytest
 
+from nanocomplete import postprocess
 from nanocomplete.config import PostprocessConfig
 from nanocomplete.postprocess import CursorText, covered_closers, cut_index, is_finished, process
 
@@ -279,3 +280,11 @@ def test_auto_closed_characters_typed_again_are_covered_or_the_completion_stops_
 )
 def test_a_completion_stops_before_closing_what_the_line_below_already_closes(prefix, suffix, raw, expected):
     assert process(raw, CursorText.around(prefix, suffix)).text == expected
+
+
+def test_the_line_break_at_the_cursor_is_the_documents_own():
+    assert postprocess.document_line_break("a\r\nb = ", "\n") == "\r\n"  # the nearest one before the cursor
+    assert postprocess.document_line_break("b = ", " + 1\r\nc\n") == "\r\n"  # else the first after it
+    assert postprocess.document_line_break("x\n", "") == postprocess.document_line_break("", "") == "\n"
+    assert postprocess.with_line_break("if x:\n    y\r\n", "\r\n") == "if x:\r\n    y\r\n"
+    assert postprocess.with_line_break("if x:\n    y", "\n") == "if x:\n    y"

@@ -111,3 +111,27 @@ def test_typing_through_a_multi_line_completion_up_to_a_bracket_the_editor_close
         service.close()
     assert first.completion.startswith("for (const item of items) {\n")
     assert opened.completion == "" or "\n" not in opened.completion  # never lines before the editor's `}`
+
+
+def test_a_multi_line_completion_in_a_crlf_document_breaks_its_lines_as_the_document_does():
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+
+    answer = "for (const item of items) {\n    total += item;\n  }"
+    service = CompletionService(
+        FakeEngine(answer), "fake", Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS)
+    )
+
+    def ask(text: str, line: int, character: int) -> api.CompleteResponse:
+        request = api.CompleteRequest(
+            uri="file:///w/sum.js", text=text, cursor=api.Position(line=line, character=character)
+        )
+        return service.finish(service.submit(request))
+
+    lines = ["function sum(items) {", "  let total = 0;", "  ", "  return total;", "}", ""]
+    try:
+        crlf = ask("\r\n".join(lines), 2, 2)
+        typed_through = ask("\r\n".join([*lines[:2], "  for (const item of items) {", *lines[3:]]), 2, 29)
+    finally:
+        service.close()
+    assert crlf.completion == "for (const item of items) {\r\n    total += item;"  # as with "\n", the `}` cut
+    assert typed_through.cache == "result_cache" and typed_through.completion == "\r\n    total += item;"
