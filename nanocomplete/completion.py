@@ -99,7 +99,10 @@ def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Com
     text = prepared.prompt.unheal(generated.text)
     shift = len(generated.text) - len(text)
     ends = [max(0, end - shift) for end in generated.token_end_chars]
-    result = postprocess.process(text, prepared.cursor, settings.postprocess, ends, generated.token_logprobs)
+    cut_off = generated.stop_reason == "max_tokens"
+    result = postprocess.process(
+        text, prepared.cursor, settings.postprocess, ends, generated.token_logprobs, cut_off
+    )
     built = prepared.prompt
     return Completion(
         text=result.text,

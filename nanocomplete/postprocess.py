@@ -19,7 +19,9 @@ line's text, the line break that keeps that text on its own line):
    brackets put it there, and the prompt leaves it out: `prompt.closing_lines`), the completion is cut
    before the first bracket it closes that was opened before the cursor: that line already closes it.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
-5. Confidence gate: the completion is cut before its first token whose log-probability is below
+5. A completion that ran out of tokens (`cut_off`: the model was still writing) drops its last line when it
+   has lines before it: that line stopped at the token limit, in the middle of an expression.
+6. Confidence gate: the completion is cut before its first token whose log-probability is below
    `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
    `min_mean_logprob`. The mean and minimum go with every result.
 """
@@ -94,13 +96,18 @@ def process(
     config: PostprocessConfig = PostprocessConfig(),
     token_end_chars: Sequence[int] = (),
     token_logprobs: Sequence[float] = (),
+    cut_off: bool = False,
 ) -> Result:
-    """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`. Before a line's text
+    """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`; `cut_off`: the
+    generation stopped at its token limit (`max_tokens`), not at a stop token or a rule. Before a line's text
     (`CursorText.before_line_text`) the kept lines end with a line break and the line's indentation, so
     that text stays on its own line where it was."""
     rules = cursor.for_rules()
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
     text = raw[: min(confident, cut_index(raw, rules, config))]
+    last_break = raw.rfind("\n")
+    if cut_off and 0 < last_break < len(text):  # the kept text reaches into the line the limit cut
+        text = text[:last_break]
     text = _before_closers_below(text, rules)
     text = _trim_suffix_overlap(text, rules)
     text = _before_partly_retyped_closers(text, rules)

@@ -288,3 +288,14 @@ def test_the_line_break_at_the_cursor_is_the_documents_own():
     assert postprocess.document_line_break("x\n", "") == postprocess.document_line_break("", "") == "\n"
     assert postprocess.with_line_break("if x:\n    y\r\n", "\r\n") == "if x:\r\n    y\r\n"
     assert postprocess.with_line_break("if x:\n    y", "\n") == "if x:\n    y"
+
+
+def test_a_completion_cut_off_by_its_token_limit_drops_the_line_the_limit_cut():
+    cursor = CursorText.around("function slug(title) {\n  ", "\n}\n")
+    raw = "const s = title.trim();\n  return s.replace(/[^a-z0-9]"
+    assert process(raw, cursor, cut_off=True).text == "const s = title.trim();"
+    assert process(raw, cursor).text == raw  # a stop token ended it: the last line is whole
+    one_line = "return title.toLowerCase().replace(/[^a-z0-9]"
+    assert process(one_line, cursor, cut_off=True).text == one_line  # nothing before it: partial, but kept
+    cut_earlier = "const s = title.trim();\n\nfunction other() {\n  return s.replace(/[^a"
+    assert process(cut_earlier, cursor, cut_off=True).text == "const s = title.trim();"  # a rule cut first
