@@ -118,8 +118,9 @@ def make_parser() -> argparse.ArgumentParser:
         choices=CURSORS,
         default="line-start",
         help="cursor at the start of the reference line, after its first typed word (typed), the same on a "
-        "line of its own as after Enter (own-line), or after its first opening bracket with the editor's "
-        "auto-closed characters right of it (auto-closed)",
+        "line of its own as after Enter (own-line), after its first opening bracket with the editor's "
+        "auto-closed characters right of it (auto-closed), after its first member access's dot "
+        "(after-dot) or after the first two letters of its first word of 4 or more (mid-word)",
     )
     evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(

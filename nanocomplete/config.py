@@ -290,6 +290,9 @@ SETTING_GROUPS = (
 )
 
 
+# settings groups that only `serve` (and `bench replay`, which serves) takes as flags
+SERVE_ONLY_GROUPS = ("tier", "server")
+
 # what `serve` starts from, by settings group (the flags given go over these)
 SERVING_BASES = {"prompt": SERVING_PROMPT, "postprocess": SERVING_POSTPROCESS}
 
@@ -307,6 +310,8 @@ def settings_table() -> str:
         for item in dataclasses.fields(group):
             value = getattr(served, item.name)
             other = "same" if value == item.default else f"`{item.default}`"
+            if name in SERVE_ONLY_GROUPS:
+                other = "– (`serve` only)"
             rows.append(f"| `{item.name}` | `{value}` | {other} | {item.metadata['help']} |")
     return "\n".join(rows) + "\n"
 

@@ -41,6 +41,7 @@ PROMPT_LOG = logging.getLogger("nanocomplete.prompts")
 COLD_KEY_SUFFIX = "#cold"  # the scheduler keeps a document's bounded prompt apart from its full one
 STICKY_CONTEXT_LINES = 15
 MAX_DOCUMENTS = 256
+REMEMBERED_CHARS = 4096  # of the text before and after the cursor, per document, for typing through
 IMPORT_LINE = re.compile(
     r"^[ \t]*(?:import\s|from\s+\S+\s+import\s|export\s.*\sfrom\s).*$|^.*require\(.*$", re.M
 )
@@ -56,8 +57,13 @@ class DocumentState:
     context_signature: str = ""
     context_files: tuple[ExtraFile, ...] = ()
     context_header: tuple[tuple[int, str], ...] = ()
-    last_prefix: str = ""
-    last_suffix: str = ""
+    # the last answer, for typing through it: the text around the cursor it answered (at most
+    # REMEMBERED_CHARS each side, with the lengths: a document's state stays small however large the file;
+    # an edit farther away that keeps the length goes unseen, and the suggestion near the cursor stands)
+    last_prefix_end: str = ""
+    last_prefix_chars: int = 0
+    last_suffix_start: str = ""
+    last_suffix_chars: int = 0
     last_completion: str = ""
 
 
@@ -406,13 +412,12 @@ class CompletionService:
         """The rest of the last completion when the user has typed its beginning since. The auto-closed
         characters right of the cursor may differ: typing `(` adds one, typing `)` steps over it, and the
         answer's range covers the ones the rest types again."""
-        if not state.last_completion or _past_auto_closed(fim_input.suffix) != _past_auto_closed(
-            state.last_suffix
-        ):
+        if not state.last_completion or not _same_after_auto_closed(fim_input.suffix, state):
             return None
-        if not fim_input.prefix.startswith(state.last_prefix):
+        prefix, end, known = fim_input.prefix, state.last_prefix_chars, state.last_prefix_end
+        if len(prefix) < end or not prefix.startswith(known, end - len(known)):
             return None
-        typed = fim_input.prefix[len(state.last_prefix) :]
+        typed = prefix[end:]
         if typed and state.last_completion.startswith(typed) and len(state.last_completion) > len(typed):
             rest = state.last_completion[len(typed) :]
             if fim_input.line_suffix.strip():  # closers right of the cursor: the first line only, as the
@@ -422,11 +427,10 @@ class CompletionService:
 
     @staticmethod
     def _remember(state: DocumentState, fim_input: FimInput, completion: str) -> None:
-        state.last_prefix, state.last_suffix, state.last_completion = (
-            fim_input.prefix,
-            fim_input.suffix,
-            completion,
-        )
+        prefix, suffix = fim_input.prefix, fim_input.suffix
+        state.last_prefix_end, state.last_prefix_chars = prefix[-REMEMBERED_CHARS:], len(prefix)
+        state.last_suffix_start, state.last_suffix_chars = suffix[:REMEMBERED_CHARS], len(suffix)
+        state.last_completion = completion
 
     def _settings_for(self, request: api.CompleteRequest) -> Settings:
         if request.max_tokens is None:
@@ -455,8 +459,14 @@ class CompletionService:
         )
 
 
-def _past_auto_closed(suffix: str) -> str:
-    return suffix[len(auto_closed_rest(suffix)) :]
+def _same_after_auto_closed(suffix: str, state: DocumentState) -> bool:
+    """Whether `suffix` is the remembered one, but for the auto-closed characters that open either (the
+    lengths, and the remembered start, REMEMBERED_CHARS minus a line's closers at most)."""
+    skipped, last_skipped = len(auto_closed_rest(suffix)), len(auto_closed_rest(state.last_suffix_start))
+    if len(suffix) - skipped != state.last_suffix_chars - last_skipped:
+        return False
+    known = state.last_suffix_start[last_skipped:]
+    return suffix.startswith(known, skipped)
 
 
 @dataclass(frozen=True)

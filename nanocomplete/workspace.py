@@ -32,7 +32,10 @@ from nanocomplete.syntax import Definition, FileSyntax, Import
 
 WINDOW_LINES = 10
 WINDOW_STRIDE = 5
-DOCUMENT_TREES = 8  # documents whose last tree is kept for incremental reparsing
+DOCUMENT_TREES = 8  # documents whose last tree is kept for incremental reparsing, at most
+# ... and at most this much of their source in all (the newest always kept): a tree costs ~30 bytes of memory
+# per byte of source (a 1.9 MB Python file's: ~60 MB, tracemalloc), so eight huge files would hold ~0.5 GB
+DOCUMENT_TREES_SOURCE_BYTES = 4_000_000
 TS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mts", ".mjs")
 IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 KEYWORDS = frozenset(
@@ -269,7 +272,10 @@ class Workspace:
             return (), frozenset()
         found = syntax.document_imports(text, language, self._documents.pop(path, None))
         self._documents[path] = found.parsed
-        while len(self._documents) > DOCUMENT_TREES:
+        while len(self._documents) > 1 and (
+            len(self._documents) > DOCUMENT_TREES
+            or sum(len(parsed.source) for parsed in self._documents.values()) > DOCUMENT_TREES_SOURCE_BYTES
+        ):
             self._documents.popitem(last=False)
         return found.imports, found.import_lines
 

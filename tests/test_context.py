@@ -278,6 +278,23 @@ def test_the_editors_buffer_is_read_for_imports_not_the_indexed_file(index):
     assert workspace.document_imports(path, again)[0][0].alias == "added_names"
 
 
+def test_the_trees_kept_for_reparsing_hold_a_bounded_amount_of_source_the_newest_always_kept():
+    from nanocomplete.workspace import DOCUMENT_TREES_SOURCE_BYTES
+
+    workspace = Workspace()
+    huge = "import os\n" + "value = os.path.join('a', 'b')\n" * 60_000  # ~1.9 MB each
+    for i in range(4):
+        imports, _ = workspace.document_imports(f"huge_{i}.py", huge)
+        assert imports[0].alias == "os"
+    kept = workspace._documents
+    assert sum(len(parsed.source) for parsed in kept.values()) <= DOCUMENT_TREES_SOURCE_BYTES
+    assert "huge_3.py" in kept and len(kept) == 2
+    workspace.document_imports(
+        "huger.py", huge * 3
+    )  # over the bound alone: still kept, for its next keystroke
+    assert list(kept) == ["huger.py"]
+
+
 def okapi_scores(bm25, query):
     """BM25 written out the textbook way, over the same windows and the same rare-token choice."""
     import math

@@ -135,3 +135,27 @@ def test_a_multi_line_completion_in_a_crlf_document_breaks_its_lines_as_the_docu
         service.close()
     assert crlf.completion == "for (const item of items) {\r\n    total += item;"  # as with "\n", the `}` cut
     assert typed_through.cache == "result_cache" and typed_through.completion == "\r\n    total += item;"
+
+
+def test_a_documents_state_remembers_only_the_text_near_the_cursor_and_still_types_through():
+    from nanocomplete.service import REMEMBERED_CHARS
+
+    service = CompletionService(FakeEngine("os.path.join(root, name)"), "fake", Settings())
+    body = "x = 1\n" * 200_000  # 1.2 MB above and below the cursor
+    try:
+        first = service.finish(
+            service.submit(api.CompleteRequest(uri="u", prefix=body + "path = ", suffix="\n" + body))
+        )
+        typed = api.CompleteRequest(uri="u", prefix=body + "path = os.pa", suffix="\n" + body)
+        through = service.finish(service.submit(typed))
+        edited_above = api.CompleteRequest(
+            uri="u", prefix="y = 2\n" + body + "path = os.path.", suffix="\n" + body
+        )
+        after_edit = service.finish(service.submit(edited_above))
+    finally:
+        service.close()
+    state = service._documents["u"]
+    assert len(state.last_prefix_end) == len(state.last_suffix_start) == REMEMBERED_CHARS
+    assert first.completion == "os.path.join(root, name)"
+    assert through.cache == "result_cache" and through.completion == "th.join(root, name)"
+    assert after_edit.cache != "result_cache"  # a line added far above: the model answers again
