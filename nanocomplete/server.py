@@ -305,6 +305,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(part) for part in p.get('loc', ()) if part != 'body') or 'body'}: {p.get('msg')}"
             for p in problems[:5]
         )
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type and any(tuple(p.get("loc", ())) == ("body",) for p in problems):
+            # FastAPI reads a body as JSON only under a JSON content type; otherwise it is text
+            message += f" (send JSON with content-type: application/json; this request's is {content_type!r})"
         return _error(422, "invalid_request", message)
 
     @app.exception_handler(ValidationError)

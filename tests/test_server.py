@@ -412,6 +412,14 @@ def test_a_document_with_text_but_no_cursor_is_told_what_it_sent(server):
     assert "`text` with `cursor`" in message and "this request has `text`" in message
 
 
+def test_json_sent_without_a_json_content_type_is_told_to_send_one(server):
+    body = json.dumps({"uri": "x", "prefix": "a = ", "suffix": ""})
+    with server.client() as client:
+        response = client.post("/v1/complete", content=body, headers={"content-type": "text/plain"})
+    assert response.status_code == 422
+    assert "content-type: application/json" in response.json()["error"]["message"]
+
+
 def test_an_engine_failure_is_a_503_and_the_next_request_works(server, monkeypatch):
     real_generate = server.service.engine.generate
     calls = []
