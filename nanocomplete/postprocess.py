@@ -20,7 +20,8 @@ line's text, the line break that keeps that text on its own line):
    before the first bracket it closes that was opened before the cursor: that line already closes it.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
 5. A completion that ran out of tokens (`cut_off`: the model was still writing) drops its last line when it
-   has lines before it: that line stopped at the token limit, in the middle of an expression.
+   has lines before it: that line stopped at the token limit, in the middle of an expression. One line that
+   ran out of tokens while repeating itself (`" 🌟" + " 🌟" + " 🌟" + "…`: a loop, `_loops`) is dropped.
 6. Confidence gate: the completion is cut before its first token whose log-probability is below
    `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
    `min_mean_logprob`. The mean and minimum go with every result.
@@ -108,6 +109,8 @@ def process(
     last_break = raw.rfind("\n")
     if cut_off and 0 < last_break < len(text):  # the kept text reaches into the line the limit cut
         text = text[:last_break]
+    elif cut_off and _loops(text):
+        text = ""
     text = _before_closers_below(text, rules)
     text = _trim_suffix_overlap(text, rules)
     text = _before_partly_retyped_closers(text, rules)
@@ -291,6 +294,22 @@ def _before_closers_below(text: str, cursor: CursorText) -> str:
             if depth < 0:
                 return text[: index - len(cursor.line_prefix)]
     return text
+
+
+LOOP_MIN_CHARS = 16  # a repeated tail shorter than this is not called a loop (`0, 0, 0, ` may be meant)
+LOOP_MAX_UNIT_CHARS = 64  # the longest unit looked for (the check stays ~linear in the line's length)
+
+
+def _loops(line: str) -> bool:
+    """Whether `line` ends in a loop: a tail of at least three repeats of one unit (of at most
+    LOOP_MAX_UNIT_CHARS), LOOP_MIN_CHARS or more long, that is at least half the line."""
+    for period in range(1, min(len(line) // 3, LOOP_MAX_UNIT_CHARS) + 1):
+        tail = period
+        while tail < len(line) and line[-tail - 1] == line[-tail - 1 + period]:
+            tail += 1
+        if tail >= max(3 * period, LOOP_MIN_CHARS) and 2 * tail >= len(line):
+            return True
+    return False
 
 
 def document_line_break(prefix: str, suffix: str) -> str:

@@ -299,3 +299,14 @@ def test_a_completion_cut_off_by_its_token_limit_drops_the_line_the_limit_cut():
     assert process(one_line, cursor, cut_off=True).text == one_line  # nothing before it: partial, but kept
     cut_earlier = "const s = title.trim();\n\nfunction other() {\n  return s.replace(/[^a"
     assert process(cut_earlier, cursor, cut_off=True).text == "const s = title.trim();"  # a rule cut first
+
+
+def test_one_line_cut_off_while_repeating_itself_is_dropped():
+    cursor = CursorText.around('def banner():\n    msg = "😀😀" + ', "\n")
+    loop = '" 🌟" + " 🌟" + " 🌟" + " 🌟" + " 🌟" + "'
+    assert process(loop, cursor, cut_off=True).text == ""
+    assert process(loop, cursor).text == loop  # it stopped by itself: kept
+    zeros = CursorText.around("grid = [", "]\n")
+    assert process("0, 0, 0, 0", zeros, cut_off=True).text == "0, 0, 0, 0"  # short: may be meant
+    long_line = "compute_total(items, tax_rate=0.2, discount=None, currency='EUR', rounding"
+    assert process(long_line, CursorText.around("x = ", "\n"), cut_off=True).text == long_line
