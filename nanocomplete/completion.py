@@ -24,7 +24,7 @@ class Settings:
 @dataclass(frozen=True)
 class Completion:
     text: str  # what to insert at the cursor ("" when nothing is worth showing)
-    raw_text: str  # what the model generated, before post-processing
+    raw_text: str  # what the model wrote after the cursor (the healed text left out), before post-processing
     mean_logprob: float | None
     min_logprob: float | None
     hidden: bool  # the confidence gate hid it (text is then "")
@@ -106,7 +106,7 @@ def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Com
     built = prepared.prompt
     return Completion(
         text=result.text,
-        raw_text=generated.text,
+        raw_text=text,
         mean_logprob=result.mean_logprob,
         min_logprob=result.min_logprob,
         hidden=result.hidden,
