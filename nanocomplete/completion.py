@@ -98,11 +98,13 @@ def prepare(
 def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Completion:
     text = prepared.prompt.unheal(generated.text)
     shift = len(generated.text) - len(text)
-    ends = [max(0, end - shift) for end in generated.token_end_chars]
+    # the tokens that only write the healed text again are the user's, not the model's choice: their
+    # log-probabilities do not count in the confidence gates
+    own = [i for i, end in enumerate(generated.token_end_chars) if end > shift]
+    ends = [generated.token_end_chars[i] - shift for i in own]
+    logprobs = [generated.token_logprobs[i] for i in own]
     cut_off = generated.stop_reason == "max_tokens"
-    result = postprocess.process(
-        text, prepared.cursor, settings.postprocess, ends, generated.token_logprobs, cut_off
-    )
+    result = postprocess.process(text, prepared.cursor, settings.postprocess, ends, logprobs, cut_off)
     built = prepared.prompt
     return Completion(
         text=result.text,

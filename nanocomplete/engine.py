@@ -445,9 +445,10 @@ class Engine:
         tokens and the model verifies them in one batch; the tokens are those of plain greedy decoding,
         up to floating point (a batched decode may flip a near-tie; docs/numerics.md).
 
-        `required_start`: text the output must begin with (the whitespace a healed prompt left out,
-        `prompt.Prompt.healed`). Until the output covers it, only tokens that agree with it, or a stop
-        token, are chosen (token healing); their log-probabilities are the model's, unconstrained."""
+        `required_start`: text the output must begin with (what a healed prompt left out: whitespace, the
+        typed line's last token; `prompt.Prompt.healed`). Until the output covers it, only tokens that agree
+        with it, or a stop token, are chosen (token healing); their log-probabilities are the model's,
+        unconstrained."""
         extra = generation.draft_max_tokens if generation.draft != "none" else 0
         if len(prompt) + generation.max_tokens + extra > self.config.context_window_tokens:
             raise PromptError(

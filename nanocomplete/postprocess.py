@@ -107,8 +107,8 @@ def process(
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
     text = raw[: min(confident, cut_index(raw, rules, config))]
     last_break = raw.rfind("\n")
-    if cut_off and 0 < last_break < len(text):  # the kept text reaches into the line the limit cut
-        text = text[:last_break]
+    if cut_off and raw[: max(last_break, 0)].strip() and last_break < len(text):
+        text = text[:last_break]  # the kept text reaches into the line the limit cut, after lines of text
     elif cut_off and _loops(text):
         text = ""
     text = _before_closers_below(text, rules)

@@ -69,6 +69,7 @@ Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
 MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token: bounds how much of a huge line clipping reads
+HEAL_TAIL_CHARS = 8 * MAX_CHARS_PER_TOKEN  # of the typed line, what `last_token_text` tokenizes
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,11 @@ class Prompt:
     closing_lines_left_out: str = ""  # the lines of closers after the cursor's line left out ("\n}...")
 
     def unheal(self, generated: str) -> str:
-        """The generated text as it goes after the cursor: without the left-out whitespace."""
-        return generated[len(self.healed) :] if generated.startswith(self.healed) else generated
+        """The generated text as it goes after the cursor: without the text left out of the prompt (which
+        the cursor already has). A generation that stopped inside it wrote nothing new: ""."""
+        if generated.startswith(self.healed):
+            return generated[len(self.healed) :]
+        return "" if self.healed.startswith(generated) else generated
 
 
 def build(
@@ -196,7 +200,8 @@ def last_token_text(line: str, tokenize: Tokenize) -> str:
     """The text of the last token of `line` tokenized alone: its shortest end whose removal leaves the same
     tokens but the last (at most MAX_CHARS_PER_TOKEN characters); "" when there is none, as for a token
     that holds part of a character."""
-    ids = tokenize(line)
+    line = line[-HEAL_TAIL_CHARS:]  # the line's end is enough to find its last token (a minified line
+    ids = tokenize(line)  # is megabytes long)
     for length in range(1, min(len(line), MAX_CHARS_PER_TOKEN) + 1):
         if tokenize(line[:-length]) == ids[:-1]:
             return line[-length:]

@@ -306,8 +306,9 @@ def _add_error_handlers(app: FastAPI) -> None:
             for p in problems[:5]
         )
         content_type = request.headers.get("content-type", "")
-        if "json" not in content_type and any(tuple(p.get("loc", ())) == ("body",) for p in problems):
-            # FastAPI reads a body as JSON only under a JSON content type; otherwise it is text
+        whole_body = any(tuple(p.get("loc", ())) == ("body",) for p in problems)
+        if content_type and "json" not in content_type and whole_body:
+            # FastAPI reads a body as JSON without a content type or under a JSON one; otherwise as text
             message += f" (send JSON with content-type: application/json; this request's is {content_type!r})"
         return _error(422, "invalid_request", message)
 

@@ -421,7 +421,7 @@ class CompletionService:
         if typed and state.last_completion.startswith(typed) and len(state.last_completion) > len(typed):
             rest = state.last_completion[len(typed) :]
             if fim_input.line_suffix.strip():  # closers right of the cursor: the first line only, as the
-                rest = rest.partition("\n")[0]  # model's answer would be (mid-line)
+                rest = rest.partition("\n")[0].removesuffix("\r")  # model's answer would be (mid-line)
             return rest or None
         return None
 

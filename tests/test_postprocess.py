@@ -310,3 +310,8 @@ def test_one_line_cut_off_while_repeating_itself_is_dropped():
     assert process("0, 0, 0, 0", zeros, cut_off=True).text == "0, 0, 0, 0"  # short: may be meant
     long_line = "compute_total(items, tax_rate=0.2, discount=None, currency='EUR', rounding"
     assert process(long_line, CursorText.around("x = ", "\n"), cut_off=True).text == long_line
+
+
+def test_a_cut_off_completion_that_opens_with_a_line_break_keeps_its_one_line_of_text():
+    cursor = CursorText.around("def f(a):\n    x = a", "\n")
+    assert process("\n    return g(a, b", cursor, cut_off=True).text == "\n    return g(a, b"

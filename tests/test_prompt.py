@@ -487,3 +487,29 @@ def test_other_files_the_kv_cache_holds_cost_a_bounded_prompt_nothing(tokenizer)
         prompt.cold_config(config, cached_context_tokens=900).max_prefix_tokens
         == prompt.cold_config(dataclasses.replace(config, cold_context_tokens=0)).max_prefix_tokens
     )
+
+
+def test_a_generation_that_stops_inside_the_healed_text_inserts_nothing(tokenizer):
+    config = PromptConfig(current_line_after_middle=True, heal_trailing_whitespace=True, heal_last_token=True)
+    built = prompt.build(FimInput("total = calc", "\n"), tokenizer.tokenize, config)
+    assert built.healed and built.unheal(built.healed[:-1]) == "" and built.unheal("") == ""
+    assert built.unheal(built.healed + "ulate()") == "ulate()"
+
+
+def test_the_tokens_that_only_write_the_healed_text_again_do_not_count_in_the_confidence_gates(tokenizer):
+    from nanocomplete.completion import Settings, finish, prepare
+    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+    from nanocomplete.engine import Generation, Timings
+
+    settings = Settings(
+        dataclasses.replace(SERVING_PROMPT, heal_last_token=True), postprocess=SERVING_POSTPROCESS
+    )
+    prepared = prepare(FimInput("import json\nout = json.", "\n"), tokenizer.tokenize, settings)
+    assert prepared.prompt.healed == "."
+    # the user's "." written again, unlikely to the model (-20), then the model's own words, sure of them
+    generated = Generation(
+        ".", (0, 1, 2), (-20.0, -0.1, -0.2), (1, 6, 12), "stop_token", Timings(9, 9, 0, 1, 1, 3)
+    )
+    generated = dataclasses.replace(generated, text=".dumps(data)")
+    done = finish(prepared, generated, settings)
+    assert done.text == "dumps(data)" and not done.hidden and done.mean_logprob == pytest.approx(-0.15)

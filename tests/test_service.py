@@ -159,3 +159,16 @@ def test_a_documents_state_remembers_only_the_text_near_the_cursor_and_still_typ
     assert first.completion == "os.path.join(root, name)"
     assert through.cache == "result_cache" and through.completion == "th.join(root, name)"
     assert after_edit.cache != "result_cache"  # a line added far above: the model answers again
+
+
+def test_typing_through_up_to_a_closed_bracket_in_a_crlf_document_leaves_no_carriage_return():
+    service = CompletionService(FakeEngine("(a,\n    b)"), "fake", Settings())
+    try:
+        service.finish(
+            service.submit(api.CompleteRequest(uri="u", prefix="x = 1\r\nfoo", suffix="\r\nbar\r\n"))
+        )
+        typed = api.CompleteRequest(uri="u", prefix="x = 1\r\nfoo(", suffix=")\r\nbar\r\n")
+        through = service.finish(service.submit(typed))
+    finally:
+        service.close()
+    assert through.cache == "result_cache" and through.completion == "a,"

@@ -86,8 +86,10 @@ def examples_for(
 
 
 def with_cursor(example: Example, cursor: str) -> Example:
-    """The example with the cursor at the start of the reference line, after its first typed word, or after
-    its first opening bracket (`auto-closed`; unchanged when the line has none with text after it)."""
+    """The example with the cursor at the start of the reference line, after its first typed word, after
+    its first opening bracket (`auto-closed`; unchanged when the line has none with text after it), after
+    its first member access's dot or inside its first long word (`after-dot`, `mid-word`; unchanged when
+    it has none): see the module's docstring."""
     if cursor == "line-start":
         return example
     if cursor == "auto-closed":
