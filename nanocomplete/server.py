@@ -40,6 +40,7 @@ from nanocomplete.errors import Cancelled, EngineError, ModelError, Nanocomplete
 from nanocomplete.service import CompletionService
 
 DISCONNECT_POLL_S = 0.05
+DRAIN_MAX_BYTES = 64_000_000  # of a refused body, at most this much is read (and dropped) before the 413
 PUBLIC_PATHS = frozenset({"/health"})
 
 
@@ -201,8 +202,11 @@ class Guard:
         refusal = self._check_headers(scope["path"], headers)
         if refusal is None and scope["method"] == "POST":
             body, refusal = await self._read_body(receive)
-            receive = _replay(body, receive)
+            if refusal is None or refusal.status_code != 413:  # the rest of a body too large is drained
+                receive = _replay(body, receive)
         if refusal is not None:
+            if refusal.status_code == 413:  # a client that sends the whole body before it reads the answer
+                await _drain(receive)  # would see the connection reset instead of the 413
             return await refusal(scope, receive, send)
         return await self.app(scope, receive, send)
 
@@ -279,6 +283,18 @@ def host_name(header: str) -> str:
 def _listed(setting: str) -> list[str]:
     """A comma-separated setting's items."""
     return [item.strip() for item in setting.split(",") if item.strip()]
+
+
+async def _drain(receive) -> None:
+    """Read and drop the rest of a refused request's body, up to DRAIN_MAX_BYTES (memory stays flat)."""
+    read = 0
+    while read <= DRAIN_MAX_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _replay(body: bytes, receive):

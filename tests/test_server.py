@@ -412,6 +412,21 @@ def test_a_document_with_text_but_no_cursor_is_told_what_it_sent(server):
     assert "`text` with `cursor`" in message and "this request has `text`" in message
 
 
+def test_a_client_that_sends_a_whole_body_too_large_before_reading_gets_the_413(server):
+    import urllib.error
+    import urllib.request
+
+    body = b'{"uri": "x", "prefix": "' + b"a" * 5_000_000 + b'", "suffix": ""}'
+    request = urllib.request.Request(
+        f"{server.url}/v1/complete", data=body, headers={"content-type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:  # not a connection reset
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 413 and b"too_large" in refused.value.read()
+    with server.client() as client:
+        assert client.get("/health").status_code == 200
+
+
 def test_json_sent_without_a_json_content_type_is_told_to_send_one(server):
     body = json.dumps({"uri": "x", "prefix": "a = ", "suffix": ""})
     with server.client() as client:
