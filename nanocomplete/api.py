@@ -13,7 +13,7 @@ MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
 MAX_TOKENS = 256
 
-Strict = ConfigDict(extra="forbid")
+Strict = ConfigDict(extra="forbid", strict=True)  # unknown fields and "5" for 5 are 422s
 
 
 class Position(BaseModel):

@@ -393,6 +393,16 @@ def test_a_completion_during_a_long_warmup_interrupts_the_batch_in_progress(serv
             422,
             "invalid_request",
         ),
+        (
+            json.dumps({"uri": "x", "prefix": "a", "suffix": "", "max_tokens": "5"}).encode(),
+            422,
+            "invalid_request",
+        ),
+        (
+            json.dumps({"uri": "x", "text": "a", "cursor": {"line": "0", "character": 0}}).encode(),
+            422,
+            "invalid_request",
+        ),
         (json.dumps({"uri": "x", "prefix": "a" * 5_000_001, "suffix": ""}).encode(), 413, "too_large"),
     ],
 )
