@@ -270,6 +270,8 @@ class Engine:
         self._shift_min_tokens = config.kv_shift_min_tokens if can_shift else 0
         self._shift_insertions = sequences == 2 and can_shift
         self._masks: dict[bytes, np.ndarray] = {}  # by required text: the tokens that agree with it
+        self._vocabulary_lock = threading.Lock()
+        self._sorted_vocabulary: tuple[np.ndarray, list[bytes], dict[bytes, list[int]]] | None = None
         # read by llama.cpp's abort callback, installed only while an interruptible prefill runs
         self._abort = AbortFlag()
         _quiet_aborted_batches()
@@ -529,8 +531,19 @@ class Engine:
             self._masks[rest] = mask
         return mask
 
-    @functools.cached_property
+    def prepare_vocabulary(self) -> None:
+        """Build what token healing reads (each token's text, sorted), ~1-2 s of CPU once, so that the first
+        healed completion does not wait for it (a server calls it at start, in a background thread)."""
+        _ = self._pieces_sorted
+
+    @property
     def _pieces_sorted(self) -> tuple[np.ndarray, list[bytes], dict[bytes, list[int]]]:
+        with self._vocabulary_lock:  # built once, whichever thread comes first; the other waits for it
+            if self._sorted_vocabulary is None:
+                self._sorted_vocabulary = self._sort_pieces()
+            return self._sorted_vocabulary
+
+    def _sort_pieces(self) -> tuple[np.ndarray, list[bytes], dict[bytes, list[int]]]:
         """The token ids in the order of their texts, those texts (special tokens left out), and the ids
         of each text."""
         texts = [(piece, token) for token, piece in enumerate(self._pieces) if piece]

@@ -122,6 +122,8 @@ class CompletionService:
             shared.compute if shared else None,
         )
         self.workspaces = shared.workspaces if shared else Workspaces(index, busy=self.busy)
+        if settings.prompt.heal_trailing_whitespace or settings.prompt.heal_last_token:
+            threading.Thread(target=engine.prepare_vocabulary, name="vocabulary", daemon=True).start()
         self._preparing = 0
         self._preparing_guard = threading.Lock()
         self.metrics = shared.metrics if shared else Metrics()

@@ -41,6 +41,9 @@ class FakeEngine:
     def interrupt(self) -> None:
         self.interrupts += 1
 
+    def prepare_vocabulary(self) -> None:
+        """As the engine's: nothing to build here (the stand-in never heals)."""
+
     def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):
         reused = self.reusable_tokens(prompt)
         self.cached_tokens = tuple(prompt)
