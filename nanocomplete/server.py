@@ -202,7 +202,7 @@ class Guard:
         refusal = self._check_headers(scope["path"], headers)
         if refusal is None and scope["method"] == "POST":
             body, refusal = await self._read_body(receive)
-            if refusal is None or refusal.status_code != 413:  # the rest of a body too large is drained
+            if refusal is None:
                 receive = _replay(body, receive)
         if refusal is not None:
             if refusal.status_code == 413:  # a client that sends the whole body before it reads the answer

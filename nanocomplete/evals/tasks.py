@@ -96,14 +96,7 @@ def with_cursor(example: Example, cursor: str) -> Example:
         return _after_first_opener(example)
     if cursor == "own-line":
         return _on_its_own_line(example)
-    if cursor in ("after-dot", "mid-word"):
-        return _typed_to(example, _MID_LINE[cursor])
-    indent = example.reference[: len(example.reference) - len(example.reference.lstrip(" \t"))]
-    word = re.match(r"\S+[ \t]+(?=\S)", example.reference[len(indent) :])
-    if word is None:
-        return example
-    typed = indent + word.group(0)
-    return replace(example, prefix=example.prefix + typed, reference=example.reference[len(typed) :])
+    return _typed_to(example, _TYPED[cursor])
 
 
 def _on_its_own_line(example: Example) -> Example:
@@ -115,9 +108,11 @@ def _on_its_own_line(example: Example) -> Example:
     return replace(typed, suffix=newline + rest + example.suffix)
 
 
-_MID_LINE = {  # the end of what is typed of the line: after a member access's dot, inside a long word
+_TYPED = {  # what is typed of the line: its first word and the spaces after it (more text follows), up to a
+    # member access's dot, into a long word
+    "typed": re.compile(r"^[ \t]*\S+[ \t]+(?=\S)"),
     "after-dot": re.compile(r"^.*?\w\.(?=[A-Za-z_])"),
-    "mid-word": re.compile(r"^.*?\b(?=[A-Za-z_]{4,})(?P<half>[A-Za-z_]{2})"),
+    "mid-word": re.compile(r"^.*?\b(?=[A-Za-z_]{4,})[A-Za-z_]{2}"),
 }
 
 
