@@ -520,8 +520,9 @@ class Engine:
         if mask is None:
             order, keys, by_text = self._pieces_sorted
             mask = np.zeros(len(self._pieces), dtype=bool)
-            # the tokens that start with `rest` are one range of the sorted texts (0.04 ms; a scan of the
-            # vocabulary took 60 ms, paid at every keystroke once a half-typed word is healed)
+            # the tokens that start with `rest` are one range of the sorted texts (0.05 ms; a scan of the
+            # vocabulary took 38 ms, paid at every keystroke once a half-typed word is healed;
+            # runs/healing_mask_cost.py)
             mask[order[bisect.bisect_left(keys, rest) : _prefix_range_end(keys, rest)]] = True
             for length in range(1, len(rest)):
                 mask[by_text.get(rest[:length], [])] = True
@@ -531,7 +532,7 @@ class Engine:
         return mask
 
     def prepare_vocabulary(self) -> None:
-        """Build what token healing reads (each token's text, sorted), ~1-2 s of CPU once, so that the first
+        """Build what token healing reads (each token's text, sorted), ~1 s of CPU once, so that the first
         healed completion does not wait for it (a server calls it at start, in a background thread)."""
         _ = self._pieces_sorted
 
