@@ -53,8 +53,8 @@ e2e: setup  # the extension in code-server + headless Chromium against the real 
 	scripts/e2e.sh
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check nanocomplete tests
-	$(BIN)/ruff format --check nanocomplete tests
+	$(BIN)/ruff check nanocomplete tests runs
+	$(BIN)/ruff format --check nanocomplete tests runs
 
 # llama.cpp's own llama-server, from the llama.cpp our llama-cpp-python vendors, built once with the wheel's
 # CPU flags and cached; prints the binary's path (scripts/build_llama_server.sh; JOBS= to limit the build).

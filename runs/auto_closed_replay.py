@@ -33,7 +33,8 @@ def describe(rows: list[dict]) -> str:
     latency = np.array([r["latency_ms"] for r in rows])
     return (
         f"n={len(rows)}; tokens evaluated p50 {np.median(tokens):.0f}, p95 {np.percentile(tokens, 95):.0f}, "
-        f"mean {tokens.mean():.0f}; latency p50 {np.median(latency):.0f} ms, p95 {np.percentile(latency, 95):.0f} ms"
+        f"mean {tokens.mean():.0f}; latency p50 {np.median(latency):.0f} ms, "
+        f"p95 {np.percentile(latency, 95):.0f} ms"
     )
 
 
@@ -58,9 +59,8 @@ def main(a_dir: str, b_dir: str) -> None:
     a, b = requests(Path(a_dir)), requests(Path(b_dir))
     for name, rows in ((a_dir, a), (b_dir, b)):
         print(f"{name}: mid-line requests before auto-closed characters: {describe(before_closers(rows))}")
-        print(
-            f"  all requests: {len(rows)}, prompt tokens evaluated {sum(r['prompt_tokens_evaluated'] for r in rows)}"
-        )
+        evaluated = sum(r["prompt_tokens_evaluated"] for r in rows)
+        print(f"  all requests: {len(rows)}, prompt tokens evaluated {evaluated}")
     ratio, low, high = paired_ratio(per_visit_tokens(a), per_visit_tokens(b))
     print(f"prompt tokens evaluated per visit, B / A: {ratio:.2f} [{low:.2f}, {high:.2f}] (paired by visit)")
 

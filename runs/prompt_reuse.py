@@ -52,7 +52,7 @@ class PromptArm:
     def _evaluated(self, document: typist.Document) -> tuple[int, int]:
         lines = document.text.split("\n")
         column = replay._column(lines[document.line], document.character)
-        before = "\n".join(lines[: document.line] + [lines[document.line][:column]])
+        before = "\n".join([*lines[: document.line], lines[document.line][:column]])
         after = document.text[len(before) :]
         previous, hints = self.cached.get(document.path, ((), (None, None)))
         built = prompt.build(FimInput(before, after, document.path), self.tokenize, SERVING_PROMPT, *hints)
@@ -130,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             if kind in a:
                 n, *x = a[kind]
                 _, *y = b[kind]
-                print(
-                    f"| {kind} | {n} | {x[0]:.0f} / {x[1]:.0f} / {x[2]:.1f} | {y[0]:.0f} / {y[1]:.0f} / {y[2]:.1f} |"
-                )
+                kept_cells = f"{x[0]:.0f} / {x[1]:.0f} / {x[2]:.1f}"
+                print(f"| {kind} | {n} | {kept_cells} | {y[0]:.0f} / {y[1]:.0f} / {y[2]:.1f} |")
         ratio, low, high = paired_visit_ratio(kept, left_out)
         print(f"tokens evaluated, left out ÷ kept (paired by visit): {ratio:.2f} [{low:.2f}, {high:.2f}]")
         moved = sum(r.prompt_tokens_evaluated > 32 for *_, r in kept if r.kind == "new_line")
