@@ -5,8 +5,14 @@
 # (`mid-word`), after the line's first word (`typed`) and after its first opening bracket (`auto-closed`).
 # Usage: runs/heal_last_token.sh ARM [CURSORS...] [-- FLAGS...]   ARM: off | on | compare
 #   e.g. runs/heal_last_token.sh off after-dot mid-word -- --threads 1
+# TASK and LIMIT choose another task, e.g. cross-file next line with the context engine (as served):
+#   TASK=crossfile-typescript-retrieved LIMIT=200 runs/heal_last_token.sh on after-dot mid-word -- --threads 1
 set -uo pipefail
 nc=.venv/bin/nanocomplete
+task=${TASK:-humaneval-fim-single}
+limit=${LIMIT:-400}
+name=he-$limit; metrics=(em pass es)
+case $task in crossfile-*) name=${task#crossfile-}-$limit; metrics=(em es) ;; esac
 arm=$1; shift
 cursors=(); while [ $# -gt 0 ] && [ "$1" != -- ]; do cursors+=("$1"); shift; done
 [ "${1:-}" = -- ] && shift
@@ -18,8 +24,8 @@ case $arm in
   on) flags=(--heal-last-token) ;;
   compare)
     for cursor in "${cursors[@]}"; do
-      for metric in em pass es; do
-        a=out/eval/heal-he-400-$cursor--off b=out/eval/heal-he-400-$cursor--on
+      for metric in "${metrics[@]}"; do
+        a=out/eval/heal-$name-$cursor--off b=out/eval/heal-$name-$cursor--on
         [ -f $a/summary.json ] && [ -f $b/summary.json ] && echo "== $cursor $metric: on − off" &&
           $nc compare $a $b --metric $metric
       done
@@ -28,7 +34,7 @@ case $arm in
   *) echo "usage: runs/heal_last_token.sh off|on|compare [CURSORS...] [-- FLAGS...]" >&2; exit 2 ;;
 esac
 for cursor in "${cursors[@]}"; do
-  out=out/eval/heal-he-400-$cursor--$arm
+  out=out/eval/heal-$name-$cursor--$arm
   [ -f $out/summary.json ] && { echo "have $out"; continue; }
-  $nc eval humaneval-fim-single --limit 400 --cursor $cursor "${served[@]}" "${flags[@]}" --out $out "$@"
+  $nc eval "$task" --limit "$limit" --cursor $cursor "${served[@]}" "${flags[@]}" --out $out "$@"
 done
