@@ -5,12 +5,14 @@ VS Code.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import pathspec
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
+MAX_DISABLED_FILES = 64  # globs a request may add (Dash's default list has 12)
 MAX_TOKENS = 256
 
 Strict = ConfigDict(extra="forbid", strict=True)  # unknown fields and "5" for 5 are 422s
@@ -47,6 +49,22 @@ class Document(BaseModel):
         default=None, max_length=4000, description="absolute path of the project"
     )
     recent: list[Snippet] = Field(default_factory=list, max_length=MAX_SNIPPETS, description="open / edited")
+    disabled_files: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list,
+        max_length=MAX_DISABLED_FILES,
+        description="globs of files never used as context (secrets; .gitignore syntax, on the path from "
+        "the workspace root), added to the server's `disabled_files`; Dash sends its `disabledFiles`",
+    )
+
+    @field_validator("disabled_files")
+    @classmethod
+    def _readable_globs(cls, globs: list[str]) -> list[str]:
+        for glob in globs:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([glob])
+            except Exception as error:  # pathspec raises its own errors and re's
+                raise ValueError(f"{glob!r} is not a glob .gitignore syntax can read ({error})") from None
+        return globs
 
     @model_validator(mode="after")
     def _text_or_prefix(self) -> Document:

@@ -10,6 +10,8 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+import pathspec
+
 from nanocomplete.errors import NanocompleteError
 
 
@@ -129,6 +131,13 @@ class ContextConfig:
         return tuple(s.strip() for s in self.context_sources.split(",") if s.strip())
 
 
+# Files that commonly hold secrets: Dash's `nanocomplete.disabledFiles` (editors/vscode/src/enablement.ts)
+DISABLED_FILES = (
+    "**/.env", "**/.env.*", "**/*.env", "**/*.pem", "**/*.key", "**/id_rsa*", "**/id_ed25519*", "**/.npmrc",
+    "**/.pypirc", "**/.netrc", "**/*credentials*", "**/*secret*",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Bounds on workspace indexing (the files cross-file context is chosen from). A pass that reaches one
@@ -144,11 +153,21 @@ class IndexConfig:
         60.0, "one indexing pass; the next waits at least 10x as long as the last took"
     )
     index_max_workspaces: int = setting(4, "workspaces indexed at once; the least recently used is dropped")
+    disabled_files: str = setting(
+        ",".join(DISABLED_FILES),
+        "globs of files never indexed, nor used as another file's context (secrets), comma-separated, "
+        "matched on the path from the workspace root as .gitignore lines are (a matching folder: all of it); "
+        "the same defaults as Dash's `nanocomplete.disabledFiles`, whose globs requests add",
+    )
 
     def __post_init__(self):
         for item in dataclasses.fields(self):
-            if getattr(self, item.name) <= 0:
+            if item.type != "str" and getattr(self, item.name) <= 0:
                 raise ValueError(f"{item.name} must be positive, got {getattr(self, item.name)}")
+        try:
+            pathspec.GitIgnoreSpec.from_lines(g for g in self.disabled_files.split(",") if g.strip())
+        except Exception as error:  # pathspec's own errors and re's
+            raise ValueError(f"disabled_files: a glob .gitignore syntax cannot read ({error})") from None
 
 
 # speculative decoding's drafters (draft.py, engine.py): none; prompt lookup (n-grams of the prompt and

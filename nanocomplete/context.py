@@ -47,6 +47,11 @@ BLOCK_OPENER = re.compile(r"(?:if|elif|else|try|except|finally)\b.*:[^\S\n]*(?:#
 PROMPT_ORDER = SOURCES  # the order in the prompt: most stable first, so successive prompts share a prefix
 SHORT_DEFINITION_LINES = 8
 SKELETON_MAX_LINES = 24
+COMPACT_FIELDS = 8  # fields of a class without a constructor (a dataclass, an interface) a compact form shows
+# a field: `name: T`, `name: T = v`, `NAME = v` (Python); `name?: T;`, `readonly name: T;`, `name = v;` (TS)
+FIELD = re.compile(
+    r"(?:(?:public|private|protected|readonly|static|declare)\s+)*[A-Za-z_$][\w$]*\??\s*(?::|=(?!=))"
+)
 NEAR_DUPLICATE = 0.8
 USE = re.compile(r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*([A-Za-z_$][\w$]*))?")  # a name, attribute read
 CONTINUATION_LINES = 5  # lines after a similar window that come with it
@@ -278,12 +283,13 @@ def skeleton(workspace: Workspace, path: str, definition, compact: bool = False)
     if definition.kind in ("class", "interface"):
         indent = _indent(path)
         members = [
-            d
+            (d.start_line, [indent + line for line in d.signature.split("\n")])
             for d in workspace.files[path].syntax.definitions
             if d.parent == definition.name and d.kind != "class"
         ]
-        for member in members:
-            parts.extend(indent + line for line in member.signature.split("\n"))
+        fields = [(number, [line]) for number, line in _fields(workspace, path, definition)]
+        for _, lines in sorted(members + fields):
+            parts.extend(lines)
     elif path.endswith(".py"):
         parts.append("    ...")
     text = "\n".join(parts).split("\n")[:SKELETON_MAX_LINES]
@@ -301,7 +307,36 @@ def _compact_skeleton(workspace: Workspace, path: str, definition) -> str:
             if d.parent == definition.name and d.name in ("__init__", "constructor")
             for line in d.signature.split("\n")
         ]
+    if definition.kind in ("class", "interface") and len(parts) == 1:  # no constructor: the fields are it
+        parts += [line for _, line in _fields(workspace, path, definition)][:COMPACT_FIELDS]
     return "\n".join(parts)
+
+
+def _fields(workspace: Workspace, path: str, definition) -> list[tuple[int, str]]:
+    """(line number, line) of a class's or interface's fields, at the body's own indentation and outside
+    its methods: a dataclass's `name: str = ""`, a TypeScript `priceCents: number;` or `items: Item[] = [];`
+    (the attributes a completion after `order.` needs, which no method header shows)."""
+    lines = workspace.files[path].lines
+    members = [
+        (d.start_line, d.end_line)
+        for d in workspace.files[path].syntax.definitions
+        if d.parent == definition.name
+    ]
+    header = lines[definition.start_line]
+    found, body_indent, in_docstring = [], None, False
+    for number in range(definition.start_line + 1, definition.end_line + 1):
+        line = lines[number]
+        quotes = line.count('"""') + line.count("'''")
+        in_string, in_docstring = in_docstring, in_docstring != (quotes % 2 == 1)
+        if in_string or quotes or not line.strip() or any(s <= number <= e for s, e in members):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent <= len(header) - len(header.lstrip()):
+            continue  # the header after its decorators, or the closing brace
+        body_indent = indent if body_indent is None else body_indent
+        if indent == body_indent and FIELD.match(line.strip()):
+            found.append((number, line.rstrip()))
+    return found
 
 
 def _indent(path: str) -> str:

@@ -5,8 +5,9 @@ file changes on disk (`refresh`, by size and modification time) or an editor sen
 The walk is bounded, because a client names the root and a user may open their home folder (or `/`):
 - it skips what editors skip: VCS and tool folders, hidden folders, `node_modules`, virtual environments
   (any folder with a `pyvenv.cfg`), `site-packages`, build output, what `.gitignore` files ignore (read with
-  `pathspec`), binaries (a NUL byte), minified or generated files (a line over `MAX_LINE_CHARS`), and files
-  over `index_max_file_bytes`;
+  `pathspec`), binaries (a NUL byte), minified or generated files (a line over `MAX_LINE_CHARS`), files
+  over `index_max_file_bytes`, and files that commonly hold secrets (`disabled_files`: `.env`, `*.pem`,
+  `*credentials*`, `*secret*`, …; an editor's unsaved text of one is not indexed either);
 - it never follows a symbolic link (so it never leaves the root) and reads only regular files;
 - a pass stops at `index_max_files`, `index_max_bytes`, `index_max_memory_mb` (all workspaces together) or
   `index_max_seconds`, keeps what it indexed and reports which bound it reached;
@@ -23,6 +24,7 @@ whole index (185 ms for 20,000 files), whichever thread happened to trigger one,
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -103,6 +105,7 @@ class WorkspaceIndex:
 
     def __post_init__(self):
         self.workspace.name = self.workspace.name or self.root.name
+        self._disabled = disabled_files_spec(tuple(self.config.disabled_files.split(",")))
 
     # --- passes ---
 
@@ -148,7 +151,10 @@ class WorkspaceIndex:
         return stats
 
     def update(self, path: str, text: str) -> None:
-        """An editor's unsaved text for `path` (relative to the root) replaces what the disk holds."""
+        """An editor's unsaved text for `path` (relative to the root) replaces what the disk holds (unless
+        `disabled_files` names it)."""
+        if self._disabled.match_file(path):
+            return
         parsed = parse_file(path, text)
         if parsed is None:
             return
@@ -225,10 +231,12 @@ class WorkspaceIndex:
                 except OSError:
                     continue
                 if stat.S_ISDIR(info.st_mode):
-                    if not _skipped_folder(entry.name) and not _ignored(ignores, relative + "/"):
+                    folder = relative + "/"
+                    skipped = _skipped_folder(entry.name) or self._disabled.match_file(folder)
+                    if not skipped and not _ignored(ignores, folder):
                         queue.append(_Directory(relative, ignores))
                 elif stat.S_ISREG(info.st_mode) and syntax.language_of(entry.name) is not None:
-                    if _ignored(ignores, relative):
+                    if _ignored(ignores, relative) or self._disabled.match_file(relative):
                         continue
                     if info.st_size > self.config.index_max_file_bytes:
                         stats.skipped += 1
@@ -303,6 +311,14 @@ def estimated_bytes(parsed: ParsedFile) -> int:
         + ESTIMATED_BYTES_PER_POSTING * postings
         + ESTIMATED_BYTES_PER_FILE
     )
+
+
+@functools.lru_cache(maxsize=64)
+def disabled_files_spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    """Globs of files never read as context (`disabled_files`, Dash's `nanocomplete.disabledFiles`) as
+    .gitignore lines: `**/*secret*` matches `a/app_secrets.py`, and a folder it matches (`secrets/`) with
+    everything in it. Blank patterns are ignored; a pattern pathspec cannot read raises ValueError."""
+    return pathspec.GitIgnoreSpec.from_lines(p.strip() for p in patterns if p.strip())
 
 
 def _skipped_folder(name: str) -> bool:

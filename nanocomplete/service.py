@@ -4,7 +4,8 @@ scheduler → post-processing → API responses. Per document it remembers what 
 - the prefix start line and the middle's start line (passed back to the prompt builder, so the prompt's
   start does not slide, and the lines typed since stay after <|fim_middle|> instead of moving the suffix);
 - the cross-file context it chose ("sticky": kept while the cursor stays within `STICKY_CONTEXT_LINES`
-  lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt);
+  lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt;
+  a choice made before the workspace's first indexing pass ended is made again at the next request);
 - the last completion, so that typing the characters it suggested is answered without the model.
 
 Workspaces are indexed in a background thread, within bounds (`index.py`); a request gets the context of
@@ -30,7 +31,7 @@ from nanocomplete.completion import Prepared, Settings, finish, prepare, prompt_
 from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
 from nanocomplete.engine import Engine
 from nanocomplete.errors import ModelError, PromptError
-from nanocomplete.index import Workspaces
+from nanocomplete.index import Workspaces, disabled_files_spec
 from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput, auto_closed_rest, cold_config
 from nanocomplete.scheduler import ESTIMATE_SLACK_TOKENS, Compute, Job, Scheduler, WarmShare
@@ -318,7 +319,11 @@ class CompletionService:
     def index_health(self) -> api.IndexHealth:
         """The workspace indexes' sizes, states and bounds."""
         return api.IndexHealth(
-            limits=dataclasses.asdict(self.workspaces.config),
+            limits={
+                k: v
+                for k, v in dataclasses.asdict(self.workspaces.config).items()
+                if k.startswith("index_max")
+            },
             workspaces=[
                 api.WorkspaceIndexHealth(
                     name=index.root.name or str(index.root),
@@ -346,9 +351,15 @@ class CompletionService:
         prefix, suffix, position = document_text(document)
         root = document.workspace_root
         path = relative_path(document.uri, root)
-        recent = tuple(ExtraFile(s.path, s.text) for s in document.recent)
+        server_globs = self.workspaces.config.disabled_files.split(",")
+        disabled = disabled_files_spec((*server_globs, *document.disabled_files))
+        recent = tuple(ExtraFile(s.path, s.text) for s in document.recent if not disabled.match_file(s.path))
         fim_input = FimInput(prefix, suffix, path, Path(root).name if root else None, recent)
-        return self._with_context(document, fim_input, position.line), position
+        fim_input = self._with_context(document, fim_input, position.line)
+        if document.disabled_files:  # the index left out only the server's own globs
+            allowed = tuple(f for f in fim_input.extra_files if not disabled.match_file(f.path))
+            fim_input = dataclasses.replace(fim_input, extra_files=allowed)
+        return fim_input, position
 
     def _with_context(self, document: api.Document, fim_input: FimInput, line: int) -> FimInput:
         budget = self.settings.prompt.max_context_tokens
@@ -369,7 +380,8 @@ class CompletionService:
             )
         finally:
             lock.release()
-        state.context_line, state.context_signature = line, signature
+        indexed = found is None or found.passes > 0  # before the first pass ends: chosen again next time
+        state.context_line, state.context_signature = line, signature if indexed else ""
         state.context_files, state.context_header = attached.extra_files, attached.header
         return attached
 

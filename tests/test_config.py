@@ -57,3 +57,15 @@ def test_serve_help_and_the_settings_table_show_the_defaults_serve_uses(group, c
         value = getattr(served, item.name)
         assert f"{item.metadata['help']} (default: {value})" in help_text
         assert f"| `{item.name}` | `{value}` | `{item.default}` |" in table
+
+
+def test_the_servers_disabled_files_are_dashs_defaults():
+    import json
+    from pathlib import Path
+
+    from nanocomplete.config import DISABLED_FILES, IndexConfig
+
+    manifest = Path(__file__).parents[1] / "editors" / "vscode" / "package.json"
+    dash = json.loads(manifest.read_text())["contributes"]["configuration"]["properties"]
+    assert tuple(dash["nanocomplete.disabledFiles"]["default"]) == DISABLED_FILES
+    assert IndexConfig().disabled_files.split(",") == list(DISABLED_FILES)

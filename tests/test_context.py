@@ -126,6 +126,34 @@ def test_names_not_used_yet_come_as_compact_headers(index, tokenizer):
     assert "def greeting(self) -> str:" in whole
 
 
+def test_a_dataclasss_and_an_interfaces_fields_show_in_their_skeletons_docstrings_and_methods_do_not():
+    dataclass = (
+        "@dataclass\nclass Order:\n"
+        '    """An order.\n\n    Attributes:\n        lines: what was bought\n    """\n\n'
+        "    lines: list[Line]\n    coupon_code: str | None = None\n    MAX_LINES = 50\n\n"
+        "    def total(self) -> int:\n        subtotal: int = 0\n        for line in self.lines:\n"
+        "            subtotal += line.cents\n        return subtotal\n"
+    )
+    interface = (
+        "export interface Cart {\n  id: string;\n  readonly items: Item[];\n  couponCode?: string;\n"
+        "  total(): number;\n  owner: User;\n  createdAt: Date;\n  updatedAt: Date;\n  note: string;\n"
+        "  tags: string[];\n  status: Status;\n}\n"
+    )
+    workspace = Workspace()
+    workspace.add("shop/models.py", dataclass)
+    workspace.add("web/cart.ts", interface)
+    order = workspace.files["shop/models.py"].syntax.definitions[0]
+    cart = workspace.files["web/cart.ts"].syntax.definitions[0]
+    for compact in (False, True):  # a name used, and one not used yet (a class without a constructor)
+        shown = context.skeleton(workspace, "shop/models.py", order, compact=compact)
+        assert "    lines: list[Line]" in shown and "    coupon_code: str | None = None" in shown
+        assert "MAX_LINES = 50" in shown and "Attributes" not in shown and "subtotal" not in shown
+        assert ("def total(self) -> int:" in shown) is not compact
+        shown = context.skeleton(workspace, "web/cart.ts", cart, compact=compact)
+        assert "  readonly items: Item[];" in shown and "  couponCode?: string;" in shown
+    assert shown.count("\n") == context.COMPACT_FIELDS and "status" not in shown  # 9 fields, 8 shown
+
+
 def test_similar_windows_bring_the_lines_after_them_and_no_line_twice(tokenizer):
     lines = [f"step_{n} = run_{n}(step_{n - 1})" for n in range(40)]
     workspace = Workspace()

@@ -50,6 +50,25 @@ def test_what_editors_skip_is_not_indexed(tmp_path):
     assert indexed(tmp_path) == {"app/main.py", "web/src/App.tsx"}
 
 
+def test_files_that_commonly_hold_secrets_are_never_indexed_nor_their_unsaved_text(tmp_path):
+    write(tmp_path, {
+        "app/main.py": SOURCE,
+        "app/app_secrets.ts": 'export const STRIPE_SECRET_KEY = "sk_live_x";\n',
+        "shop/credentials.py": 'API_TOKEN = "tok_live_x"\n',
+        "secrets/db.py": 'PASSWORD = "hunter2"\n',  # a folder the globs name: all of it
+        "deploy/server.key": "-----BEGIN PRIVATE KEY-----\n",
+        "app/keys.py": SOURCE,  # `*.key` is not `*key*`
+    })  # fmt: skip
+    assert indexed(tmp_path) == {"app/main.py", "app/keys.py"}
+    index = WorkspaceIndex(tmp_path, IndexConfig(disabled_files="**/main.py"))  # the server's own setting
+    index.refresh()
+    index.update("app/secret_config.py", 'TOKEN = "x"\n')  # not named by this setting: indexed
+    index.update("lib/main.py", SOURCE)  # an editor's unsaved text of a disabled file: not indexed
+    assert set(index.workspace.files) == {
+        "app/app_secrets.ts", "shop/credentials.py", "secrets/db.py", "app/keys.py", "app/secret_config.py"
+    }  # fmt: skip
+
+
 def test_gitignored_paths_are_not_indexed_at_any_depth_and_negations_hold(tmp_path):
     write(tmp_path, {
         ".gitignore": "generated/\n*_pb2.py\n!keep_pb2.py\n",

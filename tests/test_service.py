@@ -172,3 +172,76 @@ def test_typing_through_up_to_a_closed_bracket_in_a_crlf_document_leaves_no_carr
     finally:
         service.close()
     assert through.cache == "result_cache" and through.completion == "a,"
+
+
+def test_a_context_chosen_before_the_workspaces_first_index_pass_is_chosen_again_after_it(
+    tmp_path, monkeypatch
+):
+    import threading
+    import time
+
+    from nanocomplete import index
+
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "models.py").write_text("class Order:\n    lines: list\n    coupon: str\n")
+    text = "from .models import Order\n\n\ndef total(order: Order) -> int:\n    return sum(line.price for line in order."
+    request = api.Document(
+        uri=f"file://{tmp_path}/shop/pricing.py",
+        text=text,
+        cursor=api.Position(line=4, character=len(text.split("\n")[-1])),
+        workspace_root=str(tmp_path),
+    )
+    indexing = threading.Event()  # the first pass waits for it: the first request comes before the index
+    refresh = index.WorkspaceIndex.refresh
+    monkeypatch.setattr(index.WorkspaceIndex, "refresh", lambda self: indexing.wait(10) and refresh(self))
+    service = CompletionService(FakeEngine(), "fake", Settings())
+    try:
+        before, _ = service.fim_input(request)
+        indexing.set()
+        deadline = time.monotonic() + 10
+        while service.workspaces.get(str(tmp_path)).passes == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        after, _ = service.fim_input(request)  # the same cursor: a sticky choice would be kept
+    finally:
+        service.close()
+    assert "shop/models.py" not in [f.path for f in before.extra_files]
+    assert "shop/models.py" in [f.path for f in after.extra_files]
+    assert "coupon: str" in next(f.text for f in after.extra_files if f.path == "shop/models.py")
+
+
+def test_secrets_files_never_reach_another_files_prompt_from_the_index_the_editor_or_its_globs(tmp_path):
+    import time
+
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "models.py").write_text("class Order:\n    lines: list\n")
+    (tmp_path / "shop" / "credentials.py").write_text('API_TOKEN = "tok_live_51H8zQ"\n')
+    (tmp_path / "shop" / "private_keys.py").write_text('DB_PASSWORD = "hunter2-prod"\n')
+    text = (
+        "from .models import Order\nfrom .credentials import API_TOKEN\nfrom .private_keys import DB_PASSWORD\n"
+        "\n\ndef headers(order: Order) -> dict:\n    return {'token': "
+    )
+    request = api.Document(
+        uri=f"file://{tmp_path}/shop/client.py",
+        text=text,
+        cursor=api.Position(line=6, character=len(text.split("\n")[-1])),
+        workspace_root=str(tmp_path),
+        recent=[
+            api.Snippet(path=".env", text="STRIPE_KEY=sk_live_x\n"),  # an editor that sends one anyway
+            api.Snippet(path="shop/orders.py", text="def place(order):\n    return order\n"),
+        ],
+        disabled_files=["**/private_*.py"],  # the editor's own glob (Dash's `nanocomplete.disabledFiles`)
+    )
+    service = CompletionService(FakeEngine(), "fake", Settings())
+    try:
+        deadline = time.monotonic() + 10
+        while (service.workspaces.get(str(tmp_path)).passes == 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fim_input, _ = service.fim_input(request)
+    finally:
+        service.close()
+    shown = "\n".join(f"{f.path}\n{f.text}" for f in fim_input.extra_files)
+    assert "shop/models.py" in shown and "shop/orders.py" in shown  # context still comes
+    for secret in ("tok_live", "hunter2", "sk_live", "credentials.py", "private_keys.py", ".env"):
+        assert secret not in shown

@@ -262,10 +262,14 @@ function codeServerDirs(tmp: string): string[] {
  * environment code-server runs in: no `nanocomplete` on its PATH. */
 function prepareCodeServer(tmp: string, serverUrl: string): NodeJS.ProcessEnv {
   const userDir = path.join(tmp, "data", "User");
+  const machineDir = path.join(tmp, "data", "Machine");
   fs.mkdirSync(userDir, { recursive: true });
+  fs.mkdirSync(machineDir, { recursive: true });
+  // Machine-scoped settings, where a remote window (code-server is one) reads them: from User settings
+  // it takes them only until the first settings write (README, "VS Code: the Dash extension")
+  const machine = { "nanocomplete.serverUrl": serverUrl, "nanocomplete.autoStartServer": true };
+  fs.writeFileSync(path.join(machineDir, "settings.json"), JSON.stringify(machine, null, 2));
   const settings = {
-    "nanocomplete.serverUrl": serverUrl,
-    "nanocomplete.autoStartServer": true,
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
     "workbench.enableExperiments": false,

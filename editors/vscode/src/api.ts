@@ -27,6 +27,8 @@ export interface DocumentRequest {
   cursor: Position;
   workspace_root?: string;
   recent: Snippet[];
+  /** Globs of files never used as context (added to the server's `disabled_files`). */
+  disabled_files: string[];
 }
 
 export type TriggerKind = "automatic" | "invoked";

@@ -64,6 +64,7 @@ class Dash implements vscode.Disposable {
     () => readSettings().enabled,
     (document) => documentAllowed(document, readSettings()),
     (document) => readSettings(document).tier,
+    (document) => readSettings(document).disabledFiles,
     this.log,
   );
   readonly connection: Connection;

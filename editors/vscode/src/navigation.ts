@@ -23,6 +23,7 @@ export class Navigation implements vscode.Disposable {
     private readonly enabled: () => boolean,
     private readonly allowed: (document: vscode.TextDocument) => boolean,
     private readonly tier: (document: vscode.TextDocument) => api.Tier | null,
+    private readonly disabledFiles: (document: vscode.TextDocument) => string[],
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.warm = new WarmScheduler((uri) => this.sendWarm(uri));
@@ -71,7 +72,12 @@ export class Navigation implements vscode.Disposable {
   private sendWarm(uri: string): void {
     const editor = vscode.window.activeTextEditor;
     if (!this.enabled() || editor?.document.uri.toString() !== uri || !this.allowed(editor.document)) return;
-    const state = documentState(editor.document, editor.selection.active, this.recent);
+    const state = documentState(
+      editor.document,
+      editor.selection.active,
+      this.recent,
+      this.disabledFiles(editor.document),
+    );
     const body = warmRequest(state, this.tier(editor.document));
     this.client.warm(body).then(
       () => this.log.debug(`warmed ${uri} at line ${body.cursor.line + 1}`),

@@ -94,7 +94,12 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     signal: AbortSignal,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const requestId = newRequestId();
-    const state = documentState(document, position, this.deps.recent);
+    const state = documentState(
+      document,
+      position,
+      this.deps.recent,
+      this.deps.settings(document).disabledFiles,
+    );
     if (!withinLimits(state.text)) return undefined;
     const { maxTokens, tier } = this.deps.settings(document);
     const body = completeRequest(state, { requestId, triggerKind, maxTokens, tier });
@@ -131,6 +136,7 @@ export function documentState(
   document: vscode.TextDocument,
   position: vscode.Position,
   recent: RecentSnippets,
+  disabledFiles: string[],
 ): DocumentState {
   const uri = document.uri.toString();
   return {
@@ -140,6 +146,7 @@ export function documentState(
     cursor: { line: position.line, character: position.character },
     workspaceRoot: vscode.workspace.getWorkspaceFolder(document.uri)?.uri.fsPath,
     recent: recent.snippets(uri, readLines),
+    disabledFiles,
   };
 }
 

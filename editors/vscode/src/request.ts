@@ -19,6 +19,8 @@ export interface DocumentState {
   cursor: api.Position;
   workspaceRoot?: string;
   recent: api.Snippet[];
+  /** `nanocomplete.disabledFiles`: the server never uses files they match as context either. */
+  disabledFiles: string[];
 }
 
 export interface CompleteOptions {
@@ -50,6 +52,7 @@ function documentRequest(doc: DocumentState): api.DocumentRequest {
     cursor: doc.cursor,
     workspace_root: doc.workspaceRoot,
     recent: doc.recent,
+    disabled_files: doc.disabledFiles,
   };
 }
 

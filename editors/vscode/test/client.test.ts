@@ -73,6 +73,7 @@ const request: api.CompleteRequest = {
   text: "def add(a, b):\n    ",
   cursor: { line: 1, character: 4 },
   recent: [],
+  disabled_files: [],
   request_id: "r1",
   trigger_kind: "automatic",
 };

@@ -32,3 +32,11 @@ describe("package.json: settings a cloned repository must not control", () => {
     assert.deepEqual([...untrusted.restrictedConfigurations].sort(), [...SENSITIVE].sort());
   });
 });
+
+describe("package.json: keys", () => {
+  it("binds Alt+\\ to Dash: Trigger Completion, which the `enabled` setting promises works when off", () => {
+    const bindings: { command: string; key: string }[] = manifest.contributes.keybindings;
+    assert.ok(bindings.some((b) => b.command === "nanocomplete.trigger" && b.key === "alt+\\"));
+    assert.ok(properties["nanocomplete.enabled"]);
+  });
+});

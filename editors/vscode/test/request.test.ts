@@ -19,6 +19,7 @@ const doc: DocumentState = {
   cursor: { line: 1, character: 8 },
   workspaceRoot: "/w",
   recent: [{ path: "lib.py", text: "def f(): ..." }],
+  disabledFiles: ["**/.env", "**/*secret*"],
 };
 
 describe("shouldComplete", () => {
@@ -54,6 +55,7 @@ describe("request bodies", () => {
       cursor: { line: 1, character: 8 },
       workspace_root: "/w",
       recent: [{ path: "lib.py", text: "def f(): ..." }],
+      disabled_files: ["**/.env", "**/*secret*"],
       request_id: "dash-1",
       trigger_kind: "automatic",
       max_tokens: 48,
@@ -75,6 +77,7 @@ describe("request bodies", () => {
     const body = JSON.parse(JSON.stringify(warmRequest(doc)));
     assert.deepEqual(Object.keys(body).sort(), [
       "cursor",
+      "disabled_files",
       "language",
       "recent",
       "text",
