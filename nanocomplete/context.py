@@ -367,7 +367,10 @@ def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int
     local = set(code_tokens(query_lines(request.prefix, 40)))
     candidates: list[Candidate] = []
     shown: dict[str, set[int]] = {}
+    family = language_family(request.path)
     for _score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
+        if family is not None and language_family(window.path) not in (family, None):
+            continue  # another language's code (see recent_candidates)
         file_lines = workspace.files[window.path].lines
         end = min(len(file_lines), window.end_line + CONTINUATION_LINES)
         covered = shown.setdefault(window.path, set())
@@ -393,11 +396,22 @@ def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int
 
 
 def recent_candidates(request: ContextRequest) -> list[Candidate]:
+    """The editor's snippets of other files, in its order; none of another language family (a TSX
+    component's names in a Python prompt were copied into it: `order.coupon_code` from `couponCode`)."""
+    family = language_family(request.path)
     return [
         Candidate("recent", snippet.path, snippet.text, rank)
         for rank, snippet in enumerate(request.recent)
         if snippet.path != request.path
+        and (family is None or language_family(snippet.path) in (family, None))
     ]
+
+
+def language_family(path: str) -> str | None:
+    """ "python" or "javascript" (TypeScript, TSX, JavaScript and JSX share names through imports), None
+    for a file whose language we do not parse (a snippet of one is kept: a schema, a config)."""
+    language = syntax.language_of(path)
+    return None if language is None else "python" if language == "python" else "javascript"
 
 
 # --- baseline --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Workspace index, import resolution and context selection on a small project written for the test."""
 
+import dataclasses
 import os
 import time
 
@@ -152,6 +153,26 @@ def test_a_dataclasss_and_an_interfaces_fields_show_in_their_skeletons_docstring
         shown = context.skeleton(workspace, "web/cart.ts", cart, compact=compact)
         assert "  readonly items: Item[];" in shown and "  couponCode?: string;" in shown
     assert shown.count("\n") == context.COMPACT_FIELDS and "status" not in shown  # 9 fields, 8 shown
+
+
+def test_another_language_familys_snippets_and_similar_code_stay_out_of_a_prompt():
+    lines = [f"total_{n} = price_{n} * quantity_{n}" for n in range(20)]
+    workspace = Workspace()
+    workspace.add("web/cart.ts", "\n".join(lines))
+    workspace.add("web/legacy.js", "\n".join(lines[:10]))
+    workspace.add("shop/other.py", "\n".join(lines))
+    snippets = (
+        ExtraFile("web/CartSummary.tsx", "const couponCode = cart.couponCode;"),
+        ExtraFile("shop/models.py", "class Order:\n    coupon: str"),
+        ExtraFile("db/schema.sql", "CREATE TABLE orders (coupon TEXT);"),  # no parsed language: kept
+    )
+    python = ContextRequest("shop/pricing.py", "\n".join(lines[:12]) + "\n", "\n", recent=snippets)
+    assert [c.path for c in context.recent_candidates(python)] == ["shop/models.py", "db/schema.sql"]
+    assert {c.path for c in context.similar_candidates(workspace, python, 4)} == {"shop/other.py"}
+    tsx = dataclasses.replace(python, path="web/Cart.tsx")
+    assert [c.path for c in context.recent_candidates(tsx)] == ["web/CartSummary.tsx", "db/schema.sql"]
+    similar = {c.path for c in context.similar_candidates(workspace, tsx, 4)}
+    assert similar and similar <= {"web/cart.ts", "web/legacy.js"}
 
 
 def test_similar_windows_bring_the_lines_after_them_and_no_line_twice(tokenizer):
@@ -451,8 +472,10 @@ def test_similar_code_has_no_share_in_python_unless_it_is_the_only_source(tmp_pa
         workspace.add(path, text)
     query = "result_40 = transform(result_39, factor=40)\nresult_41 = "
 
-    def by_source(path, sources):
-        req = ContextRequest(path, query, "\n")
+    def by_source(path, sources):  # a file's similar code is of its own language (language_family)
+        req = ContextRequest(
+            path, query if path.endswith(".py") else query.replace("result_", "const r"), "\n"
+        )
         return context.select(workspace, req, tokenizer.tokenize, 400, sources=sources).by_source
 
     assert by_source("app/main.py", ["import", "recent", "similar"])["similar"] == 0
