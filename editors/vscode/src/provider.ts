@@ -11,7 +11,14 @@ import { debounceMs, delay, type KeystrokeClock } from "./debounce";
 import { languageEnabled } from "./enablement";
 import type { TelemetrySetting, Tracker } from "./events";
 import type { RecentSnippets } from "./recent";
-import { completeRequest, type DocumentState, newRequestId, shouldComplete, withinLimits } from "./request";
+import {
+  completeRequest,
+  type DocumentState,
+  newRequestId,
+  shouldComplete,
+  withinLimits,
+  withSelectedItem,
+} from "./request";
 
 export interface Settings {
   serverUrl: string;
@@ -72,7 +79,8 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     const subscription = token.onCancellationRequested(() => abort.abort());
     try {
       if (!(await delay(this.pauseMs(trigger, linePrefix, settings), abort.signal))) return undefined;
-      return await this.complete(document, position, linePrefix, trigger, abort.signal);
+      const selected = context.selectedCompletionInfo;
+      return await this.complete(document, position, linePrefix, trigger, selected, abort.signal);
     } catch (error) {
       if (!isAbort(error)) this.deps.failed(error);
       return undefined;
@@ -91,17 +99,16 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     position: vscode.Position,
     linePrefix: string,
     triggerKind: api.TriggerKind,
+    selected: vscode.SelectedCompletionInfo | undefined,
     signal: AbortSignal,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const requestId = newRequestId();
-    const state = documentState(
-      document,
-      position,
-      this.deps.recent,
-      this.deps.settings(document).disabledFiles,
-    );
+    const { maxTokens, tier, disabledFiles } = this.deps.settings(document);
+    const current = documentState(document, position, this.deps.recent, disabledFiles);
+    const item = selected && asIfAccepted(current, selected);
+    if (selected && !item) return undefined;
+    const state = item ? item.doc : current;
     if (!withinLimits(state.text)) return undefined;
-    const { maxTokens, tier } = this.deps.settings(document);
     const body = completeRequest(state, { requestId, triggerKind, maxTokens, tier });
     const started = performance.now();
     const response = await this.deps.client.complete(body, signal);
@@ -111,11 +118,18 @@ export class Provider implements vscode.InlineCompletionItemProvider {
       return undefined;
     }
     const { uri, language } = state;
-    const { completion } = response;
+    const range = toRange(response.replace_range);
+    // with the suggest widget's item: its text, then ours, over its range (what VS Code shows)
+    const text = item ? item.text + response.completion : response.completion;
+    const completion = item ? text.slice(item.typed.length) : text; // what goes after the typed text
     const answer = { requestId, uri, language, completion, latencyMs, line: position.line, linePrefix };
+    if (item && range.end.line !== position.line) return undefined;
     const id = this.deps.tracker.answered(answer, !this.deps.editorReportsShown());
     const command = { title: "Dash: accepted", command: ACCEPTED_COMMAND, arguments: [id] };
-    return [new vscode.InlineCompletionItem(response.completion, toRange(response.replace_range), command)];
+    if (!item) return [new vscode.InlineCompletionItem(text, range, command)];
+    const end = range.end.character - item.shift; // back in the document's columns
+    const itemRange = new vscode.Range(position.line, item.start, position.line, end);
+    return [new vscode.InlineCompletionItem(text, itemRange, command)];
   }
 }
 
@@ -127,7 +141,8 @@ function wanted(
   character: number,
 ): boolean {
   if (trigger === "automatic" && !settings.enabled) return false;
-  if (context.selectedCompletionInfo) return false; // the suggest widget is open: its item comes first
+  const selected = context.selectedCompletionInfo; // the suggest widget is open: complete after its item
+  if (selected && selected.range.start.line !== selected.range.end.line) return false;
   return shouldComplete(line, character, trigger);
 }
 
@@ -158,6 +173,13 @@ function readLines(uri: string, startLine: number, endLine: number): string | un
 export function itemRequestId(item: vscode.InlineCompletionItem): string | undefined {
   const id = item.command?.arguments?.[0];
   return typeof id === "string" ? id : undefined;
+}
+
+/** The request as if the suggest widget's selected item were accepted (`withSelectedItem`). */
+function asIfAccepted(doc: DocumentState, selected: vscode.SelectedCompletionInfo) {
+  const start = selected.range.start.character;
+  const found = withSelectedItem(doc, { text: selected.text, start, end: selected.range.end.character });
+  return found && { ...found, text: selected.text, start };
 }
 
 function toRange(range: api.Range): vscode.Range {

@@ -74,3 +74,33 @@ export function completeRequest(doc: DocumentState, options: CompleteOptions): a
 export function newRequestId(): string {
   return `dash-${randomUUID()}`;
 }
+
+/** The suggest widget's selected item: the text it inserts over the columns [start, end) of the cursor's line. */
+export interface SelectedItem {
+  text: string;
+  start: number;
+  end: number;
+}
+
+/** The document as if the selected item were accepted, for the widget-open case: VS Code then shows an
+ * inline completion only if it extends that item over its range (as Copilot's do). `shift`: how many
+ * columns the item moves the rest of the line. Undefined where we do not complete: an item that does not
+ * start with what is typed of its word (a fuzzy or case-changing match), a snippet, several lines. */
+export function withSelectedItem(
+  doc: DocumentState,
+  item: SelectedItem,
+): { doc: DocumentState; typed: string; shift: number } | undefined {
+  const { line, character } = doc.cursor;
+  let lineStart = 0;
+  for (let n = 0; n < line; n++) lineStart = doc.text.indexOf("\n", lineStart) + 1;
+  const lineEnd = doc.text.indexOf("\n", lineStart);
+  const text = doc.text.slice(lineStart, lineEnd < 0 ? doc.text.length : lineEnd);
+  const typed = text.slice(item.start, character);
+  const withinWord = item.start <= character && character <= item.end && item.end <= text.length;
+  if (!withinWord || !item.text.startsWith(typed) || /\n|\$\d|\$\{/.test(item.text)) return undefined;
+  const before = doc.text.slice(0, lineStart + item.start);
+  const after = doc.text.slice(lineStart + item.end);
+  const cursor = { line, character: item.start + item.text.length };
+  const shift = item.text.length - (item.end - item.start);
+  return { doc: { ...doc, text: before + item.text + after, cursor }, typed, shift };
+}

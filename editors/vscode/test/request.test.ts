@@ -9,6 +9,7 @@ import {
   shouldComplete,
   warmRequest,
   withinLimits,
+  withSelectedItem,
 } from "../src/request";
 import { MAX_SNIPPET_CHARS, MAX_SNIPPETS_SENT, RecentSnippets, windowAround } from "../src/recent";
 
@@ -165,5 +166,37 @@ describe("RecentSnippets", () => {
     );
     recent.forget("file:///b");
     assert.deepEqual(recent.snippets("file:///x", read), []);
+  });
+});
+
+describe("withSelectedItem (the suggest widget is open)", () => {
+  const typing: DocumentState = {
+    ...doc,
+    text: "a = 1\nconst s = cartSub(x)\n",
+    cursor: { line: 1, character: 17 },
+  };
+
+  it("completes the document as if the selected item were accepted", () => {
+    const asIf = withSelectedItem(typing, { text: "cartSubtotalCents", start: 10, end: 17 });
+    assert.equal(asIf?.doc.text, "a = 1\nconst s = cartSubtotalCents(x)\n");
+    assert.deepEqual(asIf?.doc.cursor, { line: 1, character: 27 });
+    assert.equal(asIf?.typed, "cartSub");
+    assert.equal(asIf?.shift, 10);
+  });
+
+  it("replaces the rest of the word right of the cursor as the item would", () => {
+    const asIf = withSelectedItem(
+      { ...typing, cursor: { line: 1, character: 14 } },
+      { text: "cartSum", start: 10, end: 17 },
+    );
+    assert.equal(asIf?.doc.text, "a = 1\nconst s = cartSum(x)\n");
+    assert.equal(asIf?.shift, 0);
+  });
+
+  it("does not complete an item that changes what is typed, a snippet, or several lines", () => {
+    assert.equal(withSelectedItem(typing, { text: "CartSubtotal", start: 10, end: 17 }), undefined);
+    assert.equal(withSelectedItem(typing, { text: "cartSub(${1:x})", start: 10, end: 17 }), undefined);
+    assert.equal(withSelectedItem(typing, { text: "cartSub\n", start: 10, end: 17 }), undefined);
+    assert.equal(withSelectedItem(typing, { text: "cartSubtotal", start: 18, end: 20 }), undefined);
   });
 });
