@@ -120,6 +120,8 @@ def select(
         for candidate in gathered[source]():
             if used + entry_tokens(candidate.path, "", tokenize) > allowance:
                 continue  # cannot fit even with an empty body: skip tokenizing its text
+            if any(candidate.path == c.path and candidate.text.strip() in c.text for c, _ in chosen):
+                continue  # an earlier entry shows it already (a short file's definitions whole)
             cost = entry_tokens(candidate.path, candidate.text, tokenize)
             if used + cost <= allowance:
                 chosen.append((candidate, cost))

@@ -175,6 +175,21 @@ def test_another_language_familys_snippets_and_similar_code_stay_out_of_a_prompt
     assert similar and similar <= {"web/cart.ts", "web/legacy.js"}
 
 
+def test_lines_an_imported_definition_shows_are_not_shown_again_as_similar_code(tokenizer):
+    money = "export function formatCents(cents: number): string {\n  return (cents / 100).toFixed(2);\n}\n"
+    workspace = Workspace()
+    workspace.add("web/money.ts", money)
+    prefix = (
+        "import { formatCents } from './money';\n\nconst label = formatCents(cents);\nreturn (cents / 100)"
+    )
+    req = ContextRequest("web/cart.ts", prefix, "\n")
+    assert context.similar_candidates(workspace, req, 4)  # the window alone would be shown
+    selection = context.select(workspace, req, tokenizer.tokenize, 1000, sources=["import", "similar"])
+    shown = "\n".join(f.text for f in selection.files)
+    assert [f.path for f in selection.files] == ["web/money.ts"]
+    assert shown.count("toFixed") == 1
+
+
 def test_similar_windows_bring_the_lines_after_them_and_no_line_twice(tokenizer):
     lines = [f"step_{n} = run_{n}(step_{n - 1})" for n in range(40)]
     workspace = Workspace()
