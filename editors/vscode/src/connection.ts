@@ -100,11 +100,18 @@ export class Connection implements vscode.Disposable {
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (this.process.running && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
-      if ((await this.healthy()) !== "none") return;
+      if ((await this.healthy()) !== "none") return this.askAgain();
     }
     if (!this.process.running) return;
     const message = `the server did not answer within ${START_TIMEOUT_MS / 1000} s: see the log`;
     this.setState({ kind: "failed", message });
+  }
+
+  /** The keystroke that found no server got nothing: ask for the cursor where the user is now. */
+  private askAgain(): void {
+    if (vscode.window.activeTextEditor && this.settings().enabled) {
+      void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+    }
   }
 
   /** "ours" (and the state is ready), "foreign" (something else holds the URL: never start a server
