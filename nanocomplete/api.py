@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import pathspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nanocomplete.config import disabled_files_matcher
 
 MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
@@ -60,10 +61,7 @@ class Document(BaseModel):
     @classmethod
     def _readable_globs(cls, globs: list[str]) -> list[str]:
         for glob in globs:
-            try:
-                pathspec.GitIgnoreSpec.from_lines([glob])
-            except Exception as error:  # pathspec raises its own errors and re's
-                raise ValueError(f"{glob!r} is not a glob .gitignore syntax can read ({error})") from None
+            disabled_files_matcher((glob,))  # ValueError (a 422) for one it cannot read; cached
         return globs
 
     @model_validator(mode="after")

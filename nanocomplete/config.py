@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 import pathspec
@@ -138,6 +140,47 @@ DISABLED_FILES = (
 )  # fmt: skip
 
 
+MAX_GLOB_EXPANSIONS = 64  # alternatives one glob's `{a,b}` groups may expand to
+
+
+class DisabledFiles:
+    """Globs of files never read as context (`disabled_files`, Dash's `nanocomplete.disabledFiles`), read
+    as .gitignore lines after VS Code's `{a,b}` alternatives are expanded, matched without regard to case
+    (`**/*secret*` matches `a/ClientSecret.py`; a folder it matches, `secrets/`, with everything in it).
+    Raises ValueError for a glob it cannot read or one of more than MAX_GLOB_EXPANSIONS alternatives."""
+
+    def __init__(self, globs: tuple[str, ...]) -> None:
+        lines = [line for glob in globs if glob.strip() for line in _alternatives(glob.strip().lower())]
+        try:
+            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except Exception as error:  # pathspec's own errors and re's
+            raise ValueError(f"a glob .gitignore syntax cannot read ({error})") from None
+
+    def matches(self, path: str) -> bool:
+        return self._spec.match_file(path.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def disabled_files_matcher(globs: tuple[str, ...]) -> DisabledFiles:
+    return DisabledFiles(globs)
+
+
+def _alternatives(glob: str) -> list[str]:
+    """`**/*.{pem,key}` → `**/*.pem`, `**/*.key` (innermost groups first)."""
+    found, pending = [], [glob]
+    while pending:
+        current = pending.pop()
+        group = re.search(r"\{([^{}]*)\}", current)
+        if group is None:
+            found.append(current)
+        else:
+            head, tail = current[: group.start()], current[group.end() :]
+            pending.extend(head + alternative + tail for alternative in group.group(1).split(","))
+        if len(found) + len(pending) > MAX_GLOB_EXPANSIONS:
+            raise ValueError(f"{glob!r} expands to more than {MAX_GLOB_EXPANSIONS} globs")
+    return found
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Bounds on workspace indexing (the files cross-file context is chosen from). A pass that reaches one
@@ -156,7 +199,8 @@ class IndexConfig:
     disabled_files: str = setting(
         ",".join(DISABLED_FILES),
         "globs of files never indexed, nor used as another file's context (secrets), comma-separated, "
-        "matched on the path from the workspace root as .gitignore lines are (a matching folder: all of it); "
+        "matched on the path from the workspace root as .gitignore lines are, in any case, `{a,b}` expanded "
+        "(a matching folder: all of it); "
         "the same defaults as Dash's `nanocomplete.disabledFiles`, whose globs requests add",
     )
 
@@ -164,10 +208,12 @@ class IndexConfig:
         for item in dataclasses.fields(self):
             if item.type != "str" and getattr(self, item.name) <= 0:
                 raise ValueError(f"{item.name} must be positive, got {getattr(self, item.name)}")
-        try:
-            pathspec.GitIgnoreSpec.from_lines(g for g in self.disabled_files.split(",") if g.strip())
-        except Exception as error:  # pathspec's own errors and re's
-            raise ValueError(f"disabled_files: a glob .gitignore syntax cannot read ({error})") from None
+        disabled_files_matcher(self.disabled_globs)  # ValueError for one it cannot read
+
+    @property
+    def disabled_globs(self) -> tuple[str, ...]:
+        """`disabled_files` split at the commas outside `{a,b}` groups."""
+        return tuple(re.split(r",(?![^{}]*\})", self.disabled_files))
 
 
 # speculative decoding's drafters (draft.py, engine.py): none; prompt lookup (n-grams of the prompt and

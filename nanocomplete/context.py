@@ -30,6 +30,7 @@ until the budget is full.
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import posixpath
 import re
 from collections.abc import Callable, Sequence
@@ -315,30 +316,47 @@ def _compact_skeleton(workspace: Workspace, path: str, definition) -> str:
 
 
 def _fields(workspace: Workspace, path: str, definition) -> list[tuple[int, str]]:
-    """(line number, line) of a class's or interface's fields, at the body's own indentation and outside
-    its methods: a dataclass's `name: str = ""`, a TypeScript `priceCents: number;` or `items: Item[] = [];`
-    (the attributes a completion after `order.` needs, which no method header shows)."""
+    """(line number, line) of a class's or interface's fields, at most SKELETON_MAX_LINES: the body's own
+    lines at its first indentation that declare one, outside its methods and strings (a dataclass's
+    `name: str = ""`, a TypeScript `priceCents: number;` or `items: Item[] = [];`: the attributes a
+    completion after `order.` needs, which no method header shows), re-indented as the skeleton's members."""
     lines = workspace.files[path].lines
-    members = [
-        (d.start_line, d.end_line)
+    covered = {
+        number
         for d in workspace.files[path].syntax.definitions
         if d.parent == definition.name
-    ]
-    header = lines[definition.start_line]
-    found, body_indent, in_docstring = [], None, False
-    for number in range(definition.start_line + 1, definition.end_line + 1):
-        line = lines[number]
-        quotes = line.count('"""') + line.count("'''")
-        in_string, in_docstring = in_docstring, in_docstring != (quotes % 2 == 1)
-        if in_string or quotes or not line.strip() or any(s <= number <= e for s, e in members):
+        for number in range(d.start_line, d.end_line + 1)
+    }
+    indent = _indent(path)
+    found, body_indent, string = [], None, None  # string: the quotes of an open Python string
+    for number in range(_body_start(lines, definition), definition.end_line + 1):
+        line = lines[number].strip()
+        if string or line.startswith(('"""', "'''")):
+            opened = string or line[:3]
+            closed = line.count(opened) >= (1 if string else 2)
+            string = None if closed else opened
             continue
-        indent = len(line) - len(line.lstrip())
-        if indent <= len(header) - len(header.lstrip()):
-            continue  # the header after its decorators, or the closing brace
-        body_indent = indent if body_indent is None else body_indent
-        if indent == body_indent and FIELD.match(line.strip()):
-            found.append((number, line.rstrip()))
+        if not line or number in covered or line.startswith(("}", "#", "//", "@")):
+            continue
+        depth = len(lines[number]) - len(lines[number].lstrip())
+        body_indent = depth if body_indent is None else body_indent
+        name = re.match(r"[A-Za-z_$][\w$]*", line)
+        if depth == body_indent and FIELD.match(line) and name and not keyword.iskeyword(name.group(0)):
+            found.append((number, indent + line))
+            if len(found) == SKELETON_MAX_LINES:
+                break
     return found
+
+
+def _body_start(lines: list[str], definition) -> int:
+    """The first line after a class's or interface's header: after its decorators and the line that
+    ends the header (`:` or `{`), however many lines the header takes."""
+    number = definition.start_line
+    while number < definition.end_line and not re.search(r"\b(class|interface)\b", lines[number]):
+        number += 1  # decorators, and their arguments
+    while number < definition.end_line and not re.search(r"[:{]\s*(?:#.*|//.*)?$", lines[number]):
+        number += 1  # a header over several lines
+    return number + 1
 
 
 def _indent(path: str) -> str:

@@ -5,7 +5,7 @@ scheduler → post-processing → API responses. Per document it remembers what 
   start does not slide, and the lines typed since stay after <|fim_middle|> instead of moving the suffix);
 - the cross-file context it chose ("sticky": kept while the cursor stays within `STICKY_CONTEXT_LINES`
   lines and the document's imports are unchanged, because a changed context re-evaluates the whole prompt;
-  a choice made before the workspace's first indexing pass ended is made again at the next request);
+  a choice made before the workspace's first indexing pass ended is made again once it has);
 - the last completion, so that typing the characters it suggested is answered without the model.
 
 Workspaces are indexed in a background thread, within bounds (`index.py`); a request gets the context of
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from nanocomplete import api, context, models, postprocess
 from nanocomplete.completion import Prepared, Settings, finish, prepare, prompt_explanation, split_at
-from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig
+from nanocomplete.config import ContextConfig, IndexConfig, ServerConfig, disabled_files_matcher
 from nanocomplete.engine import Engine
 from nanocomplete.errors import ModelError, PromptError
-from nanocomplete.index import Workspaces, disabled_files_spec
+from nanocomplete.index import Workspaces
 from nanocomplete.kvcache import DiskSnapshots
 from nanocomplete.prompt import ExtraFile, FimInput, auto_closed_rest, cold_config
 from nanocomplete.scheduler import ESTIMATE_SLACK_TOKENS, Compute, Job, Scheduler, WarmShare
@@ -56,6 +56,7 @@ class DocumentState:
     cold_middle_start_line: int | None = None
     context_line: int = -1
     context_signature: str = ""
+    context_before_index: bool = False  # chosen before the workspace's first index pass ended
     context_files: tuple[ExtraFile, ...] = ()
     context_header: tuple[tuple[int, str], ...] = ()
     # the last answer, for typing through it: the text around the cursor it answered (at most
@@ -351,13 +352,17 @@ class CompletionService:
         prefix, suffix, position = document_text(document)
         root = document.workspace_root
         path = relative_path(document.uri, root)
-        server_globs = self.workspaces.config.disabled_files.split(",")
-        disabled = disabled_files_spec((*server_globs, *document.disabled_files))
-        recent = tuple(ExtraFile(s.path, s.text) for s in document.recent if not disabled.match_file(s.path))
+        server = disabled_files_matcher(self.workspaces.config.disabled_globs)
+        editor = disabled_files_matcher(tuple(document.disabled_files))  # apart: cannot undo the server's
+
+        def disabled(path: str) -> bool:
+            return server.matches(path) or editor.matches(path)
+
+        recent = tuple(ExtraFile(s.path, s.text) for s in document.recent if not disabled(s.path))
         fim_input = FimInput(prefix, suffix, path, Path(root).name if root else None, recent)
         fim_input = self._with_context(document, fim_input, position.line)
         if document.disabled_files:  # the index left out only the server's own globs
-            allowed = tuple(f for f in fim_input.extra_files if not disabled.match_file(f.path))
+            allowed = tuple(f for f in fim_input.extra_files if not disabled(f.path))
             fim_input = dataclasses.replace(fim_input, extra_files=allowed)
         return fim_input, position
 
@@ -365,9 +370,13 @@ class CompletionService:
         budget = self.settings.prompt.max_context_tokens
         state = self._state(document.uri)
         signature = _imports_signature(fim_input.prefix)
-        if abs(line - state.context_line) <= STICKY_CONTEXT_LINES and signature == state.context_signature:
+        near = abs(line - state.context_line) <= STICKY_CONTEXT_LINES
+        sticky = near and signature == state.context_signature
+        if sticky and not state.context_before_index:
             return _with_selection(fim_input, state)
         found = self.workspaces.get(document.workspace_root) if document.workspace_root else None
+        if sticky and not (found is not None and found.passes > 0):  # still indexing: keep it meanwhile
+            return _with_selection(fim_input, state)
         header = context.HEADER in self.context_config.sources  # the document's own: needs no workspace
         if (budget <= 0 or (found is None and not fim_input.extra_files)) and not header:
             return dataclasses.replace(fim_input, extra_files=())
@@ -380,8 +389,8 @@ class CompletionService:
             )
         finally:
             lock.release()
-        indexed = found is None or found.passes > 0  # before the first pass ends: chosen again next time
-        state.context_line, state.context_signature = line, signature if indexed else ""
+        state.context_line, state.context_signature = line, signature
+        state.context_before_index = found is not None and found.passes == 0  # chosen again after it
         state.context_files, state.context_header = attached.extra_files, attached.header
         return attached
 

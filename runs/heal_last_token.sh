@@ -11,8 +11,11 @@ set -uo pipefail
 nc=.venv/bin/nanocomplete
 task=${TASK:-humaneval-fim-single}
 limit=${LIMIT:-400}
-name=he-$limit; metrics=(em pass es)
-case $task in crossfile-*) name=${task#crossfile-}-$limit; metrics=(em es) ;; esac
+name=$task-$limit; metrics=(em pass es)
+case $task in
+  humaneval-fim-single) name=he-$limit ;;  # the folders of the first runs
+  crossfile-*) name=${task#crossfile-}-$limit; metrics=(em es) ;;
+esac
 arm=$1; shift
 cursors=(); while [ $# -gt 0 ] && [ "$1" != -- ]; do cursors+=("$1"); shift; done
 [ "${1:-}" = -- ] && shift

@@ -68,4 +68,24 @@ def test_the_servers_disabled_files_are_dashs_defaults():
     manifest = Path(__file__).parents[1] / "editors" / "vscode" / "package.json"
     dash = json.loads(manifest.read_text())["contributes"]["configuration"]["properties"]
     assert tuple(dash["nanocomplete.disabledFiles"]["default"]) == DISABLED_FILES
-    assert IndexConfig().disabled_files.split(",") == list(DISABLED_FILES)
+    assert IndexConfig().disabled_globs == DISABLED_FILES
+    assert IndexConfig(disabled_files="**/*.{pem,key},**/.env").disabled_globs == (
+        "**/*.{pem,key}",
+        "**/.env",
+    )
+
+
+def test_disabled_files_take_vs_codes_alternatives_ignore_case_and_refuse_what_they_cannot_read():
+    import pytest
+
+    from nanocomplete.config import DISABLED_FILES, IndexConfig, disabled_files_matcher
+
+    defaults = disabled_files_matcher(DISABLED_FILES)
+    assert all(map(defaults.matches, ["a/ClientSecret.py", ".ENV", "web/awsCredentials.ts", "secrets/db.py"]))
+    assert not defaults.matches("app/keys.py")
+    editor = disabled_files_matcher(("**/*.{pem,key}", "**/config/*.{prod,staging}.ts"))
+    assert editor.matches("certs/site.pem") and editor.matches("config/app.staging.ts")
+    assert not editor.matches("config/app.dev.ts")
+    for unreadable in ("[z-a]", "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}"):  # 128 alternatives
+        with pytest.raises(ValueError):
+            IndexConfig(disabled_files=unreadable)

@@ -531,3 +531,29 @@ def test_bm25_ties_do_not_depend_on_the_order_files_were_indexed_in():
     assert [(w.path, w.start_line) for _, w in fresh.search(query, 3)] == [
         (w.path, w.start_line) for _, w in edited.search(query, 3)
     ]
+
+
+def test_decorator_arguments_headers_over_several_lines_and_keywords_are_not_fields():
+    python = (
+        "@dataclass(\n    frozen=True,\n)\nclass Order(\n    Base,\n    metaclass=ABCMeta,\n):\n"
+        '    """Doc with \'\'\' inside.\n\n    name: the name\n    """\n\n'
+        "    lines: list\n    if TYPE_CHECKING:\n        hidden: int\n    else:\n        pass\n"
+        "    coupon: str = ''\n\n    def total(self):\n        return 1\n"
+    )
+    typescript = (
+        "@Component({\n  selector: 'app-root',\n})\nexport class AppComponent {\n    title = 'shop';\n"
+        "    private readonly cart: Cart;\n\n    add(p: Product): void { this.cart.add(p); }\n"
+        "    clear(): void {\n        this.cart.clear();\n    }\n}\n"
+    )
+    workspace = Workspace()
+    workspace.add("shop/order.py", python)
+    workspace.add("web/app.ts", typescript)
+    order = workspace.files["shop/order.py"].syntax.definitions[0]
+    body = context.skeleton(workspace, "shop/order.py", order).split("):\n", 1)[1]
+    assert "    lines: list\n    coupon: str = ''" in body
+    for wrong in ("frozen", "metaclass", "name: the name", "hidden", "else"):
+        assert wrong not in body
+    app = next(d for d in workspace.files["web/app.ts"].syntax.definitions if d.kind == "class")
+    shown = context.skeleton(workspace, "web/app.ts", app)
+    assert "\n  title = 'shop';\n  private readonly cart: Cart;" in shown  # re-indented as the members
+    assert "selector: 'app-root'" not in shown.split("export class")[1]

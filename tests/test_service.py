@@ -231,7 +231,8 @@ def test_secrets_files_never_reach_another_files_prompt_from_the_index_the_edito
             api.Snippet(path=".env", text="STRIPE_KEY=sk_live_x\n"),  # an editor that sends one anyway
             api.Snippet(path="shop/orders.py", text="def place(order):\n    return order\n"),
         ],
-        disabled_files=["**/private_*.py"],  # the editor's own glob (Dash's `nanocomplete.disabledFiles`)
+        # the editor's own glob (Dash's `nanocomplete.disabledFiles`); a negation cannot undo the server's
+        disabled_files=["**/private_*.py", "!**/*secret*", "!.env"],
     )
     service = CompletionService(FakeEngine(), "fake", Settings())
     try:

@@ -21,6 +21,7 @@ export class Connection implements vscode.Disposable {
   private lastCheck = 0;
   private checking: Promise<void> | undefined;
   private gaveUp = false;
+  private unanswered = false; // a completion found no server since the last start
   private readonly notified = new Set<string>();
   private readonly process: ServerProcess;
 
@@ -64,6 +65,7 @@ export class Connection implements vscode.Disposable {
       return;
     }
     this.log.warn(`completion failed: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Unreachable) this.unanswered = true;
     if (error instanceof Unreachable && Date.now() - this.lastCheck > RECHECK_AFTER_MS) void this.check();
   }
 
@@ -107,11 +109,12 @@ export class Connection implements vscode.Disposable {
     this.setState({ kind: "failed", message });
   }
 
-  /** The keystroke that found no server got nothing: ask for the cursor where the user is now. */
+  /** A completion that found no server got nothing: ask for the cursor where the user is now. */
   private askAgain(): void {
-    if (vscode.window.activeTextEditor && this.settings().enabled) {
+    if (this.unanswered && vscode.window.activeTextEditor && this.settings().enabled) {
       void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
     }
+    this.unanswered = false;
   }
 
   /** "ours" (and the state is ready), "foreign" (something else holds the URL: never start a server

@@ -85,7 +85,8 @@ export interface SelectedItem {
 /** The document as if the selected item were accepted, for the widget-open case: VS Code then shows an
  * inline completion only if it extends that item over its range (as Copilot's do). `shift`: how many
  * columns the item moves the rest of the line. Undefined where we do not complete: an item that does not
- * start with what is typed of its word (a fuzzy or case-changing match), a snippet, several lines. */
+ * start with what is typed of its word (a fuzzy or case-changing match), or of several lines. VS Code
+ * passes a snippet item's text resolved (`foo()` for `foo($1)`): the completion follows all of it. */
 export function withSelectedItem(
   doc: DocumentState,
   item: SelectedItem,
@@ -97,7 +98,7 @@ export function withSelectedItem(
   const text = doc.text.slice(lineStart, lineEnd < 0 ? doc.text.length : lineEnd);
   const typed = text.slice(item.start, character);
   const withinWord = item.start <= character && character <= item.end && item.end <= text.length;
-  if (!withinWord || !item.text.startsWith(typed) || /\n|\$\d|\$\{/.test(item.text)) return undefined;
+  if (!withinWord || !item.text.startsWith(typed) || item.text.includes("\n")) return undefined;
   const before = doc.text.slice(0, lineStart + item.start);
   const after = doc.text.slice(lineStart + item.end);
   const cursor = { line, character: item.start + item.text.length };
