@@ -36,6 +36,13 @@ PROJECT = {
 }
 
 
+def workspace_of(files: dict[str, str]) -> Workspace:
+    workspace = Workspace()
+    for path, text in files.items():
+        workspace.add(path, text)
+    return workspace
+
+
 @pytest.fixture
 def index(tmp_path):
     for path, text in PROJECT.items():
@@ -140,9 +147,7 @@ def test_a_dataclasss_and_an_interfaces_fields_show_in_their_skeletons_docstring
         "  total(): number;\n  owner: User;\n  createdAt: Date;\n  updatedAt: Date;\n  note: string;\n"
         "  tags: string[];\n  status: Status;\n}\n"
     )
-    workspace = Workspace()
-    workspace.add("shop/models.py", dataclass)
-    workspace.add("web/cart.ts", interface)
+    workspace = workspace_of({"shop/models.py": dataclass, "web/cart.ts": interface})
     order = workspace.files["shop/models.py"].syntax.definitions[0]
     cart = workspace.files["web/cart.ts"].syntax.definitions[0]
     for compact in (False, True):  # a name used, and one not used yet (a class without a constructor)
@@ -545,9 +550,7 @@ def test_decorator_arguments_headers_over_several_lines_and_keywords_are_not_fie
         "    private readonly cart: Cart;\n\n    add(p: Product): void { this.cart.add(p); }\n"
         "    clear(): void {\n        this.cart.clear();\n    }\n}\n"
     )
-    workspace = Workspace()
-    workspace.add("shop/order.py", python)
-    workspace.add("web/app.ts", typescript)
+    workspace = workspace_of({"shop/order.py": python, "web/app.ts": typescript})
     order = workspace.files["shop/order.py"].syntax.definitions[0]
     body = context.skeleton(workspace, "shop/order.py", order).split("):\n", 1)[1]
     assert "    lines: list\n    coupon: str = ''" in body
