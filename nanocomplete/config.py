@@ -206,7 +206,8 @@ class IndexConfig:
 
     def __post_init__(self):
         for item in dataclasses.fields(self):
-            if item.type != "str" and getattr(self, item.name) <= 0:
+            value = getattr(self, item.name)
+            if not isinstance(value, str) and value <= 0:
                 raise ValueError(f"{item.name} must be positive, got {getattr(self, item.name)}")
         disabled_files_matcher(self.disabled_globs)  # ValueError for one it cannot read
 

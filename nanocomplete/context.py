@@ -51,7 +51,7 @@ SKELETON_MAX_LINES = 24
 COMPACT_FIELDS = 8  # fields of a class without a constructor (a dataclass, an interface) a compact form shows
 # a field: `name: T`, `name: T = v`, `NAME = v` (Python); `name?: T;`, `readonly name: T;`, `name = v;` (TS)
 FIELD = re.compile(
-    r"(?:(?:public|private|protected|readonly|static|declare)\s+)*[A-Za-z_$][\w$]*\??\s*(?::|=(?!=))"
+    r"(?:(?:public|private|protected|readonly|static|declare)\s+)*(?P<name>[A-Za-z_$][\w$]*)\??\s*(?::|=(?!=))"
 )
 NEAR_DUPLICATE = 0.8
 USE = re.compile(r"([A-Za-z_$][\w$]*)(?:[^\S\n]*\.[^\S\n]*([A-Za-z_$][\w$]*))?")  # a name, attribute read
@@ -340,8 +340,8 @@ def _fields(workspace: Workspace, path: str, definition) -> list[tuple[int, str]
             continue
         depth = len(lines[number]) - len(lines[number].lstrip())
         body_indent = depth if body_indent is None else body_indent
-        name = re.match(r"[A-Za-z_$][\w$]*", line)
-        if depth == body_indent and FIELD.match(line) and name and not keyword.iskeyword(name.group(0)):
+        field = FIELD.match(line)
+        if depth == body_indent and field and not keyword.iskeyword(field.group("name")):
             found.append((number, indent + line))
             if len(found) == SKELETON_MAX_LINES:
                 break
@@ -389,7 +389,7 @@ def similar_candidates(workspace: Workspace, request: ContextRequest, limit: int
     shown: dict[str, set[int]] = {}
     family = language_family(request.path)
     for _score, window in workspace.bm25.search(query, limit * 3, exclude_path=request.path):
-        if family is not None and language_family(window.path) not in (family, None):
+        if not _shown_beside(family, window.path):
             continue  # another language's code (see recent_candidates)
         file_lines = workspace.files[window.path].lines
         end = min(len(file_lines), window.end_line + CONTINUATION_LINES)
@@ -422,8 +422,7 @@ def recent_candidates(request: ContextRequest) -> list[Candidate]:
     return [
         Candidate("recent", snippet.path, snippet.text, rank)
         for rank, snippet in enumerate(request.recent)
-        if snippet.path != request.path
-        and (family is None or language_family(snippet.path) in (family, None))
+        if snippet.path != request.path and _shown_beside(family, snippet.path)
     ]
 
 
@@ -432,6 +431,12 @@ def language_family(path: str) -> str | None:
     for a file whose language we do not parse (a snippet of one is kept: a schema, a config)."""
     language = syntax.language_of(path)
     return None if language is None else "python" if language == "python" else "javascript"
+
+
+def _shown_beside(family: str | None, path: str) -> bool:
+    """Whether context from `path` may go into a prompt for a file of `family`: the same family, or either
+    one's language unknown."""
+    return family is None or language_family(path) in (family, None)
 
 
 # --- baseline --------------------------------------------------------------------------------------------

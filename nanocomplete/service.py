@@ -124,6 +124,7 @@ class CompletionService:
             shared.compute if shared else None,
         )
         self.workspaces = shared.workspaces if shared else Workspaces(index, busy=self.busy)
+        self._disabled = disabled_files_matcher(self.workspaces.config.disabled_globs)  # the server's globs
         if settings.prompt.heal_trailing_whitespace or settings.prompt.heal_last_token:
             threading.Thread(target=engine.prepare_vocabulary, name="vocabulary", daemon=True).start()
         self._preparing = 0
@@ -352,11 +353,10 @@ class CompletionService:
         prefix, suffix, position = document_text(document)
         root = document.workspace_root
         path = relative_path(document.uri, root)
-        server = disabled_files_matcher(self.workspaces.config.disabled_globs)
         editor = disabled_files_matcher(tuple(document.disabled_files))  # apart: cannot undo the server's
 
         def disabled(path: str) -> bool:
-            return server.matches(path) or editor.matches(path)
+            return self._disabled.matches(path) or editor.matches(path)
 
         recent = tuple(ExtraFile(s.path, s.text) for s in document.recent if not disabled(s.path))
         fim_input = FimInput(prefix, suffix, path, Path(root).name if root else None, recent)

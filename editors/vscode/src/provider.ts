@@ -119,11 +119,11 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     }
     const { uri, language } = state;
     const range = toRange(response.replace_range);
+    if (item && range.end.line !== position.line) return undefined;
     // with the suggest widget's item: its text, then ours, over its range (what VS Code shows)
     const text = item ? item.text + response.completion : response.completion;
     const completion = item ? text.slice(item.typed.length) : text; // what goes after the typed text
     const answer = { requestId, uri, language, completion, latencyMs, line: position.line, linePrefix };
-    if (item && range.end.line !== position.line) return undefined;
     const id = this.deps.tracker.answered(answer, !this.deps.editorReportsShown());
     const command = { title: "Dash: accepted", command: ACCEPTED_COMMAND, arguments: [id] };
     if (!item) return [new vscode.InlineCompletionItem(text, range, command)];
