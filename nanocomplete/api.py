@@ -53,8 +53,9 @@ class Document(BaseModel):
     disabled_files: list[Annotated[str, Field(max_length=300)]] = Field(
         default_factory=list,
         max_length=MAX_DISABLED_FILES,
-        description="globs of files never used as context (secrets; .gitignore syntax, on the path from "
-        "the workspace root), added to the server's `disabled_files`; Dash sends its `disabledFiles`",
+        description="globs of files never used as context nor completed (secrets; .gitignore syntax, on "
+        "the path from the workspace root), added to the server's `disabled_files`; Dash sends its "
+        "`disabledFiles`",
     )
 
     @field_validator("disabled_files")
@@ -129,6 +130,11 @@ class CompleteResponse(BaseModel):
         default=False,
         description="answered from a prompt bounded to cold_prompt_tokens while the full prompt warms",
     )
+    disabled_file: bool = Field(
+        default=False,
+        description="the document's path matches disabled_files (the server's or the request's): nothing of "
+        "it was evaluated or kept, and the completion is empty",
+    )
     prefix_window_moved: bool = Field(
         default=False,
         description="the prefix window's start moved since the document's last request (it starts on a "
@@ -157,7 +163,7 @@ class WarmRequest(Document):
 
 
 class WarmResponse(BaseModel):
-    queued: bool
+    queued: bool = Field(description="whether warm-ups were queued (none for a disabled file)")
 
 
 class Event(BaseModel):

@@ -198,7 +198,8 @@ class IndexConfig:
     index_max_workspaces: int = setting(4, "workspaces indexed at once; the least recently used is dropped")
     disabled_files: str = setting(
         ",".join(DISABLED_FILES),
-        "globs of files never indexed, nor used as another file's context (secrets), comma-separated, "
+        "globs of files never indexed, used as another file's context or completed (secrets), "
+        "comma-separated, "
         "matched on the path from the workspace root as .gitignore lines are, in any case, `{a,b}` expanded "
         "(a matching folder: all of it); "
         "the same defaults as Dash's `nanocomplete.disabledFiles`, whose globs requests add",

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,8 @@ class CompletionService:
         at once when the user typed through the last completion. ModelError for a tier it does not serve."""
         self._check_tier(request)
         started = time.perf_counter()
+        if self.disabled_file(request):
+            return self._disabled_answer(request, started)
         fim_input, position = self.fim_input(request)
         state = self._state(request.uri)
         settings = self._settings_for(request)
@@ -194,6 +197,23 @@ class CompletionService:
         else:
             self._answer_from_bounded(pending, cold, settings)
         return pending
+
+    def disabled_file(self, document: api.Document) -> bool:
+        """Whether the document's own path matches `disabled_files` (the server's or the request's): a
+        file of secrets, never read, evaluated or kept in a KV snapshot, whatever client sends it."""
+        return self._disabled_matcher(document)(relative_path(document.uri, document.workspace_root))
+
+    def _disabled_matcher(self, document: api.Document) -> Callable[[str], bool]:
+        editor = disabled_files_matcher(tuple(document.disabled_files))  # apart: cannot undo the server's
+        return lambda path: self._disabled.matches(path) or editor.matches(path)
+
+    def _disabled_answer(self, request: api.CompleteRequest, started: float) -> Pending:
+        """The empty answer of a disabled file, nothing of its text used but the cursor's position."""
+        _, _, position = document_text(request)
+        self.metrics.requests.labels("complete", "disabled_file").inc()
+        answer = self._response(request, "", position, "none", None)
+        answer.disabled_file = True
+        return Pending(request, None, None, FimInput("", ""), position, started, answer, tier=self.tier)
 
     def _answer_from_bounded(self, pending: Pending, cold: Prepared, settings: Settings) -> None:
         """Plan the completion from the bounded prompt `cold`. The full prompt gets the budget's tokens
@@ -295,8 +315,7 @@ class CompletionService:
     def warm(self, request: api.WarmRequest) -> api.WarmResponse:
         """Queue the document's warmups (`warm_jobs`). ModelError for a tier it does not serve."""
         self._check_tier(request)
-        self.warm_jobs(request)
-        return api.WarmResponse(queued=True)
+        return api.WarmResponse(queued=bool(self.warm_jobs(request)))
 
     def _check_tier(self, request: api.CompleteRequest | api.WarmRequest) -> None:
         """ModelError when the request asks for a tier this service does not serve (auto: it does)."""
@@ -307,7 +326,9 @@ class CompletionService:
 
     def warm_jobs(self, request: api.WarmRequest) -> list[Job]:
         """Queue the warmups of a document: the prompt its next completion will use, first the bounded
-        one when the full one is not cached (see `_cold`)."""
+        one when the full one is not cached (see `_cold`); none for a disabled file."""
+        if self.disabled_file(request):
+            return []
         fim_input, _ = self.fim_input(request)
         state = self._state(request.uri)
         prepared = self._prepare(state, fim_input, self.settings)
@@ -353,11 +374,7 @@ class CompletionService:
         prefix, suffix, position = document_text(document)
         root = document.workspace_root
         path = relative_path(document.uri, root)
-        editor = disabled_files_matcher(tuple(document.disabled_files))  # apart: cannot undo the server's
-
-        def disabled(path: str) -> bool:
-            return self._disabled.matches(path) or editor.matches(path)
-
+        disabled = self._disabled_matcher(document)
         recent = tuple(ExtraFile(s.path, s.text) for s in document.recent if not disabled(s.path))
         fim_input = FimInput(prefix, suffix, path, Path(root).name if root else None, recent)
         fim_input = self._with_context(document, fim_input, position.line)

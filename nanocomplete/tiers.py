@@ -248,9 +248,10 @@ class TieredService:
             tier, _ = route(document_text(request)[0])
             if tier == QUALITY and not self._affordable(0):
                 tier = FAST
-        for job in self.tiers[tier].warm_jobs(request):
+        jobs = self.tiers[tier].warm_jobs(request)
+        for job in jobs:
             job.future.add_done_callback(self._measure_warmup(tier))
-        return api.WarmResponse(queued=True)
+        return api.WarmResponse(queued=bool(jobs))
 
     def _measure_warmup(self, tier: str):
         def measure(future) -> None:

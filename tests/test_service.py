@@ -246,3 +246,35 @@ def test_secrets_files_never_reach_another_files_prompt_from_the_index_the_edito
     assert "shop/models.py" in shown and "shop/orders.py" in shown  # context still comes
     for secret in ("tok_live", "hunter2", "sk_live", "credentials.py", "private_keys.py", ".env"):
         assert secret not in shown
+
+
+def test_a_disabled_file_is_never_evaluated_nor_warmed_whichever_client_sends_it(tmp_path):
+    """The server's `disabled_files` (Dash's defaults) and a request's own globs cover the document itself,
+    not only other files: a client other than Dash may send a `.env` for completion."""
+    engine = FakeEngine()
+    service = CompletionService(engine, "fake", Settings())
+    try:
+        for uri, globs in (
+            (f"file://{tmp_path}/.env", []),  # the server's default **/.env
+            (f"file://{tmp_path}/deploy/Prod.Secrets.yaml", []),  # **/*secret*, any case
+            (f"file://{tmp_path}/conf/keys.ts", ["conf/**"]),  # the request's own glob
+        ):
+            document = api.Document(
+                uri=uri, text="STRIPE_KEY=sk_live_51H8\nTOKEN=", cursor=api.Position(line=1, character=6),
+                workspace_root=str(tmp_path), disabled_files=globs,
+            )  # fmt: skip
+            answer = service.finish(service.submit(api.CompleteRequest(**document.model_dump())))
+            assert (answer.completion, answer.disabled_file, answer.cache) == ("", True, "none")
+            assert answer.replace_range.start == api.Position(line=1, character=6)
+            assert service.warm(api.WarmRequest(**document.model_dump())).queued is False
+        assert engine.cached_tokens == ()  # nothing of them reached the model
+        allowed = api.Document(
+            uri=f"file://{tmp_path}/conf/keys.ts",
+            text="const a = ",
+            cursor=api.Position(line=0, character=10),
+            workspace_root=str(tmp_path),
+        )  # the same path without the request's glob is completed
+        answer = service.finish(service.submit(api.CompleteRequest(**allowed.model_dump())))
+        assert not answer.disabled_file and engine.cached_tokens
+    finally:
+        service.close()

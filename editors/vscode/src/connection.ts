@@ -22,6 +22,7 @@ export class Connection implements vscode.Disposable {
   private checking: Promise<void> | undefined;
   private gaveUp = false;
   private unanswered = false; // a completion found no server since the last start
+  private recheck: ReturnType<typeof setTimeout> | undefined;
   private readonly notified = new Set<string>();
   private readonly process: ServerProcess;
 
@@ -30,6 +31,7 @@ export class Connection implements vscode.Disposable {
     private readonly settings: () => Settings,
     private readonly log: vscode.LogOutputChannel,
     private readonly item: vscode.StatusBarItem,
+    private readonly offHere: () => string | undefined = () => undefined,
   ) {
     this.process = new ServerProcess((line) => log.info(`[server] ${line}`));
     item.command = "nanocomplete.menu";
@@ -65,17 +67,36 @@ export class Connection implements vscode.Disposable {
       return;
     }
     this.log.warn(`completion failed: ${error instanceof Error ? error.message : String(error)}`);
-    if (error instanceof Unreachable) this.unanswered = true;
-    if (error instanceof Unreachable && Date.now() - this.lastCheck > RECHECK_AFTER_MS) void this.check();
+    if (!(error instanceof Unreachable)) return;
+    this.unanswered = true;
+    if (this.state.kind === "ready") {
+      // not "ready" a moment longer: a server that stopped answering shows so before the next check
+      const message = `the server at ${this.settings().serverUrl} stopped answering: ${error.message}`;
+      this.setState({ kind: "unreachable", message });
+    }
+    if (Date.now() - this.lastCheck > RECHECK_AFTER_MS) void this.check();
+    else this.recheckLater();
+  }
+
+  /** One check when RECHECK_AFTER_MS has passed since the last (a dead server is looked for again, and
+   * started where allowed, without waiting for the user's next keystroke). */
+  private recheckLater(): void {
+    if (this.recheck) return;
+    const waitMs = Math.max(0, this.lastCheck + RECHECK_AFTER_MS - Date.now());
+    this.recheck = setTimeout(() => {
+      this.recheck = undefined;
+      void this.check();
+    }, waitMs);
   }
 
   render(): void {
-    const view = statusView(this.state, this.settings().enabled, this.lastLatencyMs);
+    const view = statusView(this.state, this.settings().enabled, this.lastLatencyMs, this.offHere());
     this.item.text = view.text;
     this.item.tooltip = `${view.tooltip}\nClick for Dash commands`;
   }
 
   dispose(): void {
+    clearTimeout(this.recheck);
     this.process.stop();
     this.item.dispose();
   }

@@ -13,7 +13,7 @@ import { DEFAULT_TELEMETRY, EventQueue, type TelemetrySetting, telemetryAllowed 
 import { Feedback } from "./feedback";
 import { Navigation } from "./navigation";
 import { DEFAULT_DISABLED_FILES, DEFAULT_LANGUAGES } from "./enablement";
-import { ACCEPTED_COMMAND, documentAllowed, Provider, SELECTOR, type Settings } from "./provider";
+import { ACCEPTED_COMMAND, documentAllowed, offReason, Provider, SELECTOR, type Settings } from "./provider";
 
 /** The settings, as they apply to `document` when given: a language-overridable one (`tier`) may be set
  * per language, e.g. `"[python]": { "nanocomplete.tier": "auto" }`. */
@@ -72,7 +72,10 @@ class Dash implements vscode.Disposable {
 
   constructor(context: vscode.ExtensionContext) {
     const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-    this.connection = new Connection(this.client, readSettings, this.log, item);
+    this.connection = new Connection(this.client, readSettings, this.log, item, () => {
+      const document = vscode.window.activeTextEditor?.document;
+      return document && offReason(document, readSettings(document));
+    });
     const parts = [this.log, this.connection, this.feedback, this.navigation];
     this.disposables = [...parts, this.registerProvider(), ...this.commands(), ...this.listeners()];
     this.log.info(`Dash ${context.extension.packageJSON.version}: server ${readSettings().serverUrl}`);
@@ -144,7 +147,10 @@ class Dash implements vscode.Disposable {
         this.navigation.closed(document.uri.toString());
       }),
       workspace.onDidChangeConfiguration((e) => this.configured(e)),
-      window.onDidChangeActiveTextEditor((editor) => this.navigation.switched(editor)),
+      window.onDidChangeActiveTextEditor((editor) => {
+        this.navigation.switched(editor);
+        this.connection.render(); // on or off in this file
+      }),
       window.onDidChangeTextEditorSelection((e) => this.navigation.moved(e)),
     ];
   }

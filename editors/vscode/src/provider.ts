@@ -37,8 +37,15 @@ export interface Settings {
 /** Whether Dash may read `document` at all: its language is on and it is not a file that holds
  * secrets (see enablement.ts). Completions, warm-ups and recent snippets all ask. */
 export function documentAllowed(document: vscode.TextDocument, settings: Settings): boolean {
-  if (!languageEnabled(document.languageId, settings.languages)) return false;
-  return !settings.disabledFiles.some((pattern) => vscode.languages.match({ pattern }, document) > 0);
+  return offReason(document, settings) === undefined;
+}
+
+/** Why Dash may not read `document` (what the status bar says), or undefined where it may. */
+export function offReason(document: vscode.TextDocument, settings: Settings): string | undefined {
+  if (!languageEnabled(document.languageId, settings.languages))
+    return `${document.languageId} is off in nanocomplete.languages`;
+  const glob = settings.disabledFiles.find((pattern) => vscode.languages.match({ pattern }, document) > 0);
+  return glob === undefined ? undefined : `it matches ${glob} in nanocomplete.disabledFiles`;
 }
 
 export interface ProviderDeps {

@@ -16,15 +16,23 @@ export interface StatusView {
   tooltip: string;
 }
 
-export function statusView(state: ServerState, enabled: boolean, lastLatencyMs?: number): StatusView {
+/** `offHere`: why the active file gets no completions while Dash is on (its language is off, or it is
+ * one of `nanocomplete.disabledFiles`), as `offReason` words it. */
+export function statusView(
+  state: ServerState,
+  enabled: boolean,
+  lastLatencyMs?: number,
+  offHere?: string,
+): StatusView {
   const off = enabled ? "" : " (off)";
   switch (state.kind) {
     case "ready": {
       const latency = lastLatencyMs === undefined ? "" : ` · ${Math.round(lastLatencyMs)} ms`;
-      const icon = enabled ? "$(zap)" : "$(circle-slash)";
+      const icon = enabled && !offHere ? "$(zap)" : "$(circle-slash)";
+      const here = enabled && offHere ? `; off in this file: ${offHere}` : "";
       return {
         text: `${icon} Dash · ${state.model}${latency}`,
-        tooltip: `nanocomplete server ready: ${state.model}${off}; last completion${latency || ": none yet"}`,
+        tooltip: `nanocomplete server ready: ${state.model}${off}${here}; last completion${latency || ": none yet"}`,
       };
     }
     case "checking":

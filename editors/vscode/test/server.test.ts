@@ -130,6 +130,15 @@ describe("statusView", () => {
     assert.equal(missing.tooltip, "no server answers");
   });
 
+  it("says when the active file gets no completions though Dash is on, and why", () => {
+    const ready = { kind: "ready", model: "m" } as const;
+    const view = statusView(ready, true, 300, "markdown is off in nanocomplete.languages");
+    assert.equal(view.text, "$(circle-slash) Dash · m · 300 ms");
+    assert.match(view.tooltip, /off in this file: markdown is off in nanocomplete.languages/);
+    assert.equal(statusView(ready, true, 300, undefined).text, "$(zap) Dash · m · 300 ms");
+    assert.doesNotMatch(statusView(ready, false, 300, "x").tooltip, /off in this file/); // off everywhere
+  });
+
   it("says a foreign server is not ours, and shows a refused request's status", () => {
     const foreign = statusView({ kind: "foreign", message: "llama-server answered" }, true);
     assert.equal(foreign.text, "$(warning) Dash: not a nanocomplete server");
