@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 ARCHITECTURE = "qwen2"
+DEFAULT_TENSOR_TYPE = "Q4_K_M"  # the offline base's scheme (with llama.cpp's fallbacks for 896-wide rows)
 
 
 class MergeError(ValueError):
@@ -42,11 +43,13 @@ def merge(
     threads: int = 0,
     progress: bool = False,
     verbose: bool = False,
+    tensor_type: str = DEFAULT_TENSOR_TYPE,
 ) -> Path:
     """The base GGUF with a GGUF LoRA adapter folded into its weights (W + alpha/r · B·A), re-quantized by
-    llama.cpp to Q4_K_M with its fallbacks: the adapter's quality without its run-time cost (but see the
-    module docstring: the quantizer's policy also re-types some tensors). Adapted weights are dequantized
-    by gguf-py and changed in float32; the others are copied until the quantizer reads them.
+    llama.cpp to `tensor_type` (a `LLAMA_FTYPE_MOSTLY_*` name: Q4_K_M with its fallbacks by default; but
+    see the module docstring: the quantizer's policy also re-types some tensors): the adapter's quality
+    without its run-time cost. Adapted weights are dequantized by gguf-py and changed in float32, so they
+    are rounded once, to the new type; the others are copied until the quantizer reads them.
 
     llama.cpp's quantizer logs a line per tensor (~300): they are kept from the terminal and drive one
     progress bar (`progress`), or pass through (`verbose`); a failure quotes the log's last lines.
@@ -71,7 +74,7 @@ def merge(
         weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
         return weight + scale * (lora["b"] @ lora["a"])
 
-    return _requantized(base_gguf, set(pairs), merged, out_path, threads, progress, verbose)
+    return _requantized(base_gguf, set(pairs), merged, out_path, threads, progress, verbose, tensor_type)
 
 
 def replace_weights(
@@ -114,12 +117,17 @@ def _requantized(
     threads: int,
     progress: bool,
     verbose: bool,
+    tensor_type: str = DEFAULT_TENSOR_TYPE,
 ) -> Path:
     """The base's tensors, `new_weight(tensor)` in float32 for those named in `changed`, re-quantized by
-    llama.cpp to Q4_K_M into `out_path` (written whole or not at all)."""
+    llama.cpp to `tensor_type` into `out_path` (written whole or not at all). MergeError for a type
+    llama.cpp does not name."""
     import gguf
     import llama_cpp
 
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{tensor_type.upper()}", None)
+    if ftype is None:
+        raise MergeError(f"llama.cpp has no tensor type {tensor_type!r} (LLAMA_FTYPE_MOSTLY_*)")
     out_path = Path(out_path)
     reader = gguf.GGUFReader(str(base_gguf))
     unmerged = out_path.with_suffix(".f32.partial")
@@ -129,7 +137,7 @@ def _requantized(
         unmerged.unlink(missing_ok=True)
         raise
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    params.ftype = ftype
     params.nthread = threads
     params.allow_requantize = True
     partial = out_path.with_suffix(out_path.suffix + ".partial")

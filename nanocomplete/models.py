@@ -74,7 +74,8 @@ class HubSource:
 class ModelSpec:
     """A named model. `sha256` and `size_bytes` are None when only the hub knows them. With `base`, the
     model is the adapter file `adapter` (in ADAPTER_DIR; `sha256` and `size_bytes` are the adapter's)
-    applied to the registered model `base`."""
+    applied to the registered model `base`, merged into its weights as `tensor_type` (a
+    `LLAMA_FTYPE_MOSTLY_*` name; None: the base's Q4_K_M scheme)."""
 
     name: str
     description: str
@@ -83,6 +84,7 @@ class ModelSpec:
     size_bytes: int | None = None
     base: str | None = None
     adapter: str | None = None
+    tensor_type: str | None = None  # an adapter model's merged file: llama.cpp's type (None: the base's)
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,10 @@ def resolve_files(name_or_path: str, root: Path | None = None) -> ModelFiles:
 
 
 def merged_path(spec: ModelSpec, root: Path | None = None) -> Path:
-    """Where an adapter model's merged GGUF goes; named by the adapter's hash, so a new adapter is rebuilt."""
-    return model_path(f"{spec.name}-{(spec.sha256 or 'local')[:12]}", root)
+    """Where an adapter model's merged GGUF goes; named by the adapter's hash and the tensor type, so a new
+    adapter or type is rebuilt."""
+    kind = f"-{spec.tensor_type.lower()}" if spec.tensor_type else ""
+    return model_path(f"{spec.name}-{(spec.sha256 or 'local')[:12]}{kind}", root)
 
 
 def verify(path: Path, sha256: str | None) -> None:
@@ -312,7 +316,8 @@ def _merge(
 
         print(f"merging {files.adapter.name} into {base.name} …", file=sys.stderr)
         try:
-            merge.merge(base, files.adapter, target, progress=progress, verbose=verbose)
+            kind = {"tensor_type": spec.tensor_type} if spec.tensor_type else {}
+            merge.merge(base, files.adapter, target, progress=progress, verbose=verbose, **kind)
         except (merge.MergeError, OSError) as error:
             raise PullError(f"could not merge {spec.name!r}: {error}") from error
         verify(target, None)  # records the merged file's hash

