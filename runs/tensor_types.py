@@ -1,27 +1,26 @@
-"""Prompt evaluation speed by tensor type: the served model re-quantized whole to one llama.cpp type.
+"""Prompt evaluation speed by tensor type: the served adapter merged into weights of one llama.cpp type.
 
 Prompt tokens evaluated are the currency (docs/performance.md), and how fast the CPU evaluates them depends
-on the weights' tensor types: llama.cpp's x86 kernels differ by type (llamafile's tinyBLAS for Q8_0, Q4_0,
-Q5_0 and BF16; repacked 8x8 kernels for Q4_0 and Q4_K; row dot products for the rest). The served
-nanocomplete-0.5b keeps the offline base's mix (mostly Q5_0, K-quant `ffn_down`, Q8_0 `attn_v`).
+on the weights' tensor types: llama.cpp's CPU kernels differ by type (some 4-bit types are repacked at load
+into interleaved layouts with matrix kernels of their own). The served nanocomplete-0.5b keeps the offline
+base's mix (mostly Q5_0, K-quant `ffn_down`, Q8_0 `attn_v`).
 
-`build` writes each variant next to the source, by llama.cpp's own quantizer from the served merged file
-(`allow_requantize`: what the file holds is what gets re-quantized, so the variants carry its rounding and
-their own). `speed` times each model and the source alternately in one process, at one thread by default:
-a cold prompt of N real-code tokens (llama-cpp-python's `llama.py`, as `bench engine`), the median over
-`--repeats`, and writes the ratio to the source's time per repeat (paired by repeat, so load from other
-processes affects both sides alike). Quality is not measured here: `nanocomplete eval he-fim-single
---model PATH` on the same tasks, then `nanocomplete compare`.
+`build` writes each variant as `nanocomplete pull` would (`ModelSpec.tensor_type`): the committed adapter
+merged into the offline base and quantized once to the type by llama.cpp's quantizer (`merge.merge`).
+`speed` times each variant and the served model alternately in one process, at one thread by default: a
+cold prompt of N real-code tokens (llama-cpp-python's `llama.py`, as `bench engine`) at the serving batch
+size, the median over `--repeats`, and the ratio to the served model's time per repeat (paired by repeat,
+so load from other processes affects both sides alike). Quality is not measured here: `nanocomplete eval
+... --model out/tensor-types/FILE` on the same tasks, then `nanocomplete compare`.
 
 Usage:
-  .venv/bin/python runs/tensor_types.py build --types Q8_0 Q4_0 BF16
-  .venv/bin/python runs/tensor_types.py speed --types Q8_0 Q4_0 BF16 --prompt-tokens 512 2048 --repeats 5
+  .venv/bin/python runs/tensor_types.py build --types IQ4_NL Q4_0 Q8_0 BF16
+  .venv/bin/python runs/tensor_types.py speed --types IQ4_NL Q4_0 Q8_0 BF16 --prompt-tokens 512 2048
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import statistics
 import time
@@ -30,14 +29,13 @@ from pathlib import Path
 from nanocomplete import machine, models
 from nanocomplete.config import EngineConfig
 from nanocomplete.engine import Engine
-from nanocomplete.merge import quantizer_log
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "tensor-types"
 
 
 def source_model() -> Path:
-    """The served model's merged GGUF (what `make run` serves)."""
+    """The served model's merged GGUF (what `make run` serves: the base's Q4_K_M scheme)."""
     spec = models.REGISTRY[models.DEFAULT_MODEL]
     path = models.merged_path(spec)
     if not path.is_file():
@@ -50,28 +48,18 @@ def variant_path(kind: str) -> Path:
 
 
 def build(kinds: list[str], threads: int) -> None:
-    import llama_cpp
+    from nanocomplete import merge
 
     OUT.mkdir(parents=True, exist_ok=True)
-    source = source_model()
+    spec = models.REGISTRY[models.DEFAULT_MODEL]
+    base, adapter = models.resolve(models.BASE_MODEL), models.ADAPTER_DIR / spec.adapter
     for kind in kinds:
         target = variant_path(kind)
         if target.is_file():
             print(f"{target} exists")
             continue
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
-        params.nthread = threads
-        params.allow_requantize = True
-        partial = target.with_suffix(".partial")
         started = time.perf_counter()
-        with quantizer_log(0, False, False) as log:
-            failed = llama_cpp.llama_model_quantize(
-                str(source).encode(), str(partial).encode(), ctypes.byref(params)
-            )
-        if failed:
-            raise SystemExit(f"{kind}: {''.join(log[-5:])}")
-        partial.replace(target)
+        merge.merge(base, adapter, target, threads=threads, progress=True, tensor_type=kind)
         mb = target.stat().st_size / 2**20
         print(f"{target}: {mb:.0f} MiB in {time.perf_counter() - started:.0f} s")
 
@@ -136,7 +124,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("step", choices=("build", "speed"))
-    parser.add_argument("--types", nargs="+", default=["Q8_0", "Q4_0", "BF16"])
+    parser.add_argument("--types", nargs="+", default=["IQ4_NL", "Q4_0", "Q8_0", "BF16"])
     parser.add_argument("--prompt-tokens", type=int, nargs="+", default=[512, 2048])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
