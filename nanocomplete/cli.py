@@ -373,7 +373,12 @@ def run_models(args: argparse.Namespace) -> int:
         if spec.adapter:
             print(f"  {'':30} adapter: {models.ADAPTER_DIR / spec.adapter} over {spec.base}")
             merged = models.merged_path(spec)
-            how = f"merged: {merged}" if merged.is_file() else "applied at load time until pulled (merged)"
+            unmerged = (
+                f"not merged yet ({spec.tensor_type}): `nanocomplete pull {spec.name}`"
+                if spec.tensor_type
+                else "applied at load time until pulled (merged)"
+            )
+            how = f"merged: {merged}" if merged.is_file() else unmerged
             print(f"  {'':30} {how}")
     print(f"\n* default model; cache: {models.cache_dir()}")
     return 0
