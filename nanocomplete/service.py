@@ -210,7 +210,6 @@ class CompletionService:
     def _disabled_answer(self, request: api.CompleteRequest, started: float) -> Pending:
         """The empty answer of a disabled file, nothing of its text used but the cursor's position."""
         _, _, position = document_text(request)
-        self.metrics.requests.labels("complete", "disabled_file").inc()
         answer = self._response(request, "", position, "none", None)
         answer.disabled_file = True
         return Pending(request, None, None, FimInput("", ""), position, started, answer, tier=self.tier)
