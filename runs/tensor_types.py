@@ -82,11 +82,12 @@ def speed(kinds: list[str], prompt_tokens: list[int], repeats: int, threads: int
     config = EngineConfig(threads=threads)
     engines = {name: Engine(path, config) for name, path in paths.items()}
     text = prompt_text()
+    tokens = {name: engine.tokenize(text) for name, engine in engines.items()}  # once, not per repeat
     seconds: dict[str, dict[int, list[float]]] = {name: {n: [] for n in prompt_tokens} for name in engines}
     for n in prompt_tokens:
         for _ in range(repeats):
             for name, engine in engines.items():  # alternating: a slow moment hits every model alike
-                seconds[name][n].append(time_prompt(engine, engine.tokenize(text)[:n]))
+                seconds[name][n].append(time_prompt(engine, tokens[name][:n]))
     rows = []
     for n in prompt_tokens:
         base = seconds["source"][n]
