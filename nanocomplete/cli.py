@@ -306,7 +306,9 @@ def make_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=run_compare)
 
     gate = commands.add_parser(
-        "gate", help="the confidence gate's trade-off (shown vs quality) from scored runs"
+        "gate",
+        help="the confidence gate's trade-off (shown vs quality) from scored runs, or from served replay "
+        "arms run with the gate off (`bench replay --arms served --min-mean-logprob -99`; the arm folders)",
     )
     gate.add_argument("run_dirs", type=Path, nargs="+")
     gate.add_argument("--metric", default="em", help="the acceptance proxy (default: %(default)s)")
@@ -772,8 +774,22 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_gate(args: argparse.Namespace) -> int:
+    from nanocomplete import replay
     from nanocomplete.evals import report
 
+    if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
+        print(
+            "| min_mean_logprob | answers shown | shown share | accepted chars | of the ungated | "
+            "answers with a char accepted | accepted chars at a new line |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS):
+            print(
+                f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "
+                f"{row['accepted_chars']} | {row['accepted_kept_share']:.2f} | {row['accepted_share']:.2f} | "
+                f"{row['new_line_accepted_chars']} |"
+            )
+        return 0
     print(f"| min_mean_logprob | shown | shown share | {args.metric} of shown | {args.metric}=1 kept |")
     print("|---|---|---|---|---|")
     for row in report.gate_tradeoff(args.run_dirs, args.metric):

@@ -750,6 +750,50 @@ def arm_units(arm_dir: Path) -> list[Unit]:
     return out
 
 
+def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float]) -> list[dict]:
+    """What the confidence gate (`min_mean_logprob`) would have shown in replayed sessions, from served
+    arms run with it off (`--min-mean-logprob -99`), one row per threshold.
+
+    Each model answer that reached the typist counts with its mean token log-prob; the characters later
+    accepted from the result cache while typing through it count with that answer (the cache only holds
+    what was shown). A hidden answer's characters are typed instead, and the typist's next requests then
+    differ from this run's, so `accepted_chars` here estimates the gated run; it does not replay it.
+    Rows: `min_mean_logprob`; `shown` (answers) and `shown_share`; `accepted_chars` (sum) and
+    `accepted_kept_share` (of the ungated sum); `accepted_share` (of shown answers, those with a character
+    accepted); `new_line_accepted_chars` (answers at a new line, the kind the gate hid most of in replay
+    v15)."""
+    answers: list[dict] = []  # {"logprob", "kind", "accepted_chars", "accepted"}
+    for arm_dir in arm_dirs:
+        last: dict[tuple, dict] = {}  # (repo, visit, path) -> the answer now shown there
+        for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            where = (row["repo"], row["visit"], row["path"])
+            if row["model_answered"]:
+                last.pop(where, None)
+                if row["completion"] and row["mean_logprob"] is not None:
+                    last[where] = answer = {"logprob": row["mean_logprob"], "kind": row["kind"], "chars": 0}
+                    answers.append(answer)
+            if row["accepted_chars"] and where in last:
+                last[where]["chars"] += row["accepted_chars"]
+    total = sum(a["chars"] for a in answers)
+    rows = []
+    for threshold in thresholds:
+        shown = [a for a in answers if a["logprob"] >= threshold]
+        accepted = sum(a["chars"] for a in shown)
+        rows.append(
+            {
+                "min_mean_logprob": threshold,
+                "shown": len(shown),
+                "shown_share": len(shown) / len(answers) if answers else 0.0,
+                "accepted_chars": accepted,
+                "accepted_kept_share": accepted / total if total else 0.0,
+                "accepted_share": sum(1 for a in shown if a["chars"]) / len(shown) if shown else 0.0,
+                "new_line_accepted_chars": sum(a["chars"] for a in shown if a["kind"] == "new_line"),
+            }
+        )
+    return rows
+
+
 def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
     """Ours ÷ peer from two arm folders of the same seeded sessions (for example a served-only rerun and
     an earlier run's peer arm), paired over the visits both have."""

@@ -434,3 +434,24 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     again = replay.ratios(replay.arm_units(tmp_path / "served"), replay.arm_units(tmp_path / "peer"))
     for key, value in result["served_over_peer"].items():
         assert again[key]["value"] == pytest.approx(value["value"]), key
+
+
+def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_came_from(tmp_path):
+    def row(kind, completion, logprob, accepted, answered=True):
+        return {"repo": "r", "visit": 0, "path": "a.ts", "kind": kind, "completion": completion,
+                "mean_logprob": logprob, "accepted_chars": accepted, "model_answered": answered}  # fmt: skip
+
+    rows = [
+        row("new_line", "return x", -0.6, 3),
+        row("mid_line", "rn x", None, 4, answered=False),  # typed through the first answer
+        row("mid_line", "", None, 0),  # an empty answer ends the first one
+        row("mid_line", "stale", None, 5, answered=False),  # not counted: nothing is shown
+        row("mid_line", "foo()", -0.1, 0),
+        row("mid_line", "bar", -2.5, 2),
+    ]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = {r["min_mean_logprob"]: r for r in replay.gate_tradeoff([tmp_path], (-99.0, -1.0, -0.5))}
+    assert [found[t]["shown"] for t in (-99.0, -1.0, -0.5)] == [3, 2, 1]
+    assert [found[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [9, 7, 0]
+    assert found[-1.0]["new_line_accepted_chars"] == 7
+    assert found[-1.0]["accepted_kept_share"] == 7 / 9 and found[-1.0]["accepted_share"] == 0.5

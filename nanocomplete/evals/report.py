@@ -144,7 +144,7 @@ def compare(runs_a: Sequence[Path], runs_b: Sequence[Path], metric: str) -> dict
     return paired_difference(a_values, b_values)
 
 
-GATE_THRESHOLDS = (-99.0, -2.0, -1.5, -1.0, -0.75, -0.5, -0.3, -0.2)
+GATE_THRESHOLDS = (-99.0, -2.0, -1.5, -1.0, -0.75, -0.7, -0.6, -0.5, -0.4, -0.3, -0.2)
 
 
 def gate_tradeoff(run_dirs: list[Path], metric: str) -> list[dict]:
