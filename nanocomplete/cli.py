@@ -778,16 +778,20 @@ def run_gate(args: argparse.Namespace) -> int:
     from nanocomplete.evals import report
 
     if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
+        serving = config.SERVING_POSTPROCESS.min_mean_logprob
         print(
             "| min_mean_logprob | answers shown | shown share | accepted chars | of the ungated | "
-            "answers with a char accepted | accepted chars at a new line |"
+            f"÷ at the serving {serving} (95% CI over visits) | answers with a char accepted | "
+            "accepted chars at a new line |"
         )
-        print("|---|---|---|---|---|---|---|")
-        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS):
+        print("|---|---|---|---|---|---|---|---|")
+        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=serving):
+            ratio, low, high = row["vs_reference"]
             print(
                 f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "
-                f"{row['accepted_chars']} | {row['accepted_kept_share']:.2f} | {row['accepted_share']:.2f} | "
-                f"{row['new_line_accepted_chars']} |"
+                f"{row['accepted_chars']} | {row['accepted_kept_share']:.2f} | "
+                f"{ratio:.3f} [{low:.3f}, {high:.3f}] | "
+                f"{row['accepted_share']:.2f} | {row['new_line_accepted_chars']} |"
             )
         return 0
     print(f"| min_mean_logprob | shown | shown share | {args.metric} of shown | {args.metric}=1 kept |")

@@ -750,7 +750,9 @@ def arm_units(arm_dir: Path) -> list[Unit]:
     return out
 
 
-def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float]) -> list[dict]:
+def gate_tradeoff(
+    arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float = -0.5
+) -> list[dict]:
     """What the confidence gate (`min_mean_logprob`) would have shown in replayed sessions, from served
     arms run with it off (`--min-mean-logprob -99`), one row per threshold.
 
@@ -759,10 +761,12 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float]) -> list
     what was shown). A hidden answer's characters are typed instead, and the typist's next requests then
     differ from this run's, so `accepted_chars` here estimates the gated run; it does not replay it.
     Rows: `min_mean_logprob`; `shown` (answers) and `shown_share`; `accepted_chars` (sum) and
-    `accepted_kept_share` (of the ungated sum); `accepted_share` (of shown answers, those with a character
-    accepted); `new_line_accepted_chars` (answers at a new line, the kind the gate hid most of in replay
-    v15)."""
-    answers: list[dict] = []  # {"logprob", "kind", "accepted_chars", "accepted"}
+    `accepted_kept_share` (of the ungated sum); `vs_reference`: accepted characters ÷ those at the
+    `reference` threshold, with a 95% bootstrap interval over visits (value, low, high); `accepted_share`
+    (of shown answers, those with a character accepted); `new_line_accepted_chars` (answers at a new line,
+    the kind the gate hid most of in replay v15)."""
+    answers: list[dict] = []  # {"logprob", "kind", "chars", "visit"}
+    visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
         last: dict[tuple, dict] = {}  # (repo, visit, path) -> the answer now shown there
         for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
@@ -771,13 +775,31 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float]) -> list
             if row["model_answered"]:
                 last.pop(where, None)
                 if row["completion"] and row["mean_logprob"] is not None:
-                    last[where] = answer = {"logprob": row["mean_logprob"], "kind": row["kind"], "chars": 0}
+                    visit = visits.setdefault((arm_dir, row["repo"], row["visit"]), len(visits))
+                    last[where] = answer = {
+                        "logprob": row["mean_logprob"],
+                        "kind": row["kind"],
+                        "chars": 0,
+                        "visit": visit,
+                    }
                     answers.append(answer)
             if row["accepted_chars"] and where in last:
                 last[where]["chars"] += row["accepted_chars"]
     total = sum(a["chars"] for a in answers)
+
+    def by_visit(threshold: float) -> np.ndarray:
+        chars = np.zeros(len(visits))
+        for a in answers:
+            if a["logprob"] >= threshold:
+                chars[a["visit"]] += a["chars"]
+        return chars
+
+    kept_at_reference = by_visit(reference)
+    draws = _draws(len(visits), seed=0) if visits else []
     rows = []
     for threshold in thresholds:
+        kept = by_visit(threshold)
+        ratios = [_ratio(w @ kept, w @ kept_at_reference) for w in draws]
         shown = [a for a in answers if a["logprob"] >= threshold]
         accepted = sum(a["chars"] for a in shown)
         rows.append(
@@ -787,6 +809,7 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float]) -> list
                 "shown_share": len(shown) / len(answers) if answers else 0.0,
                 "accepted_chars": accepted,
                 "accepted_kept_share": accepted / total if total else 0.0,
+                "vs_reference": (_ratio(kept.sum(), kept_at_reference.sum()), *_bounds(ratios)),
                 "accepted_share": sum(1 for a in shown if a["chars"]) / len(shown) if shown else 0.0,
                 "new_line_accepted_chars": sum(a["chars"] for a in shown if a["kind"] == "new_line"),
             }

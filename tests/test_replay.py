@@ -455,3 +455,5 @@ def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_ca
     assert [found[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [9, 7, 0]
     assert found[-1.0]["new_line_accepted_chars"] == 7
     assert found[-1.0]["accepted_kept_share"] == 7 / 9 and found[-1.0]["accepted_share"] == 0.5
+    rows = replay.gate_tradeoff([tmp_path], (-99.0, -1.0), reference=-1.0)
+    assert rows[0]["vs_reference"][0] == 9 / 7 and rows[1]["vs_reference"] == (1.0, 1.0, 1.0)
