@@ -750,9 +750,7 @@ def arm_units(arm_dir: Path) -> list[Unit]:
     return out
 
 
-def gate_tradeoff(
-    arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float = -0.5
-) -> list[dict]:
+def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float) -> list[dict]:
     """What the confidence gate (`min_mean_logprob`) would have shown in replayed sessions, from served
     arms run with it off (`--min-mean-logprob -99`), one row per threshold.
 

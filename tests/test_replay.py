@@ -450,7 +450,7 @@ def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_ca
         row("mid_line", "bar", -2.5, 2),
     ]
     (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    found = {r["min_mean_logprob"]: r for r in replay.gate_tradeoff([tmp_path], (-99.0, -1.0, -0.5))}
+    found = {r["min_mean_logprob"]: r for r in replay.gate_tradeoff([tmp_path], (-99.0, -1.0, -0.5), -0.5)}
     assert [found[t]["shown"] for t in (-99.0, -1.0, -0.5)] == [3, 2, 1]
     assert [found[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [9, 7, 0]
     assert found[-1.0]["new_line_accepted_chars"] == 7
