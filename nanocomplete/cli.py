@@ -288,7 +288,8 @@ def make_parser() -> argparse.ArgumentParser:
         type=Path,
         nargs=2,
         metavar=("OURS_ARM_DIR", "PEER_ARM_DIR"),
-        help="ours ÷ peer from two finished arms of the same sessions (RUN/served OTHER_RUN/peer), and exit",
+        help="ours ÷ peer from two finished arms of the same sessions (RUN/served OTHER_RUN/peer), and exit; "
+        "several arms joined by commas on both sides are pooled (one per language, in the same order)",
     )
     add_settings_flags(
         replay, ("engine", "tier", "prompt", "context", "generation", "postprocess"), config.SERVING_BASES

@@ -817,8 +817,10 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
 
 def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
     """Ours ÷ peer from two arm folders of the same seeded sessions (for example a served-only rerun and
-    an earlier run's peer arm), paired over the visits both have."""
-    ours, peer = arm_units(ours_dir), arm_units(peer_dir)
+    an earlier run's peer arm), paired over the visits both have. Either side may name several arm folders
+    joined by commas (one per language, in the same order on both sides): their visits are pooled, the
+    n-th folder of one side paired with the n-th of the other."""
+    ours, peer = _pooled_units(str(ours_dir)), _pooled_units(str(peer_dir))
     common = {u.key for u in ours} & {u.key for u in peer}
     ours, peer = [u for u in ours if u.key in common], [u for u in peer if u.key in common]
     found = ratios(ours, peer)
@@ -827,6 +829,18 @@ def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
         for key, value in found.items()
     )
     return f"{ours_dir} ÷ {peer_dir}, {len(common)} visits with requests in both: {cells}"
+
+
+def _pooled_units(arm_dirs: str) -> list[Unit]:
+    """The visits of comma-joined arm folders, each key prefixed by its folder's place in the list."""
+    folders = arm_dirs.split(",")
+    if len(folders) == 1:
+        return arm_units(Path(folders[0]))
+    return [
+        dataclasses.replace(unit, key=f"{place}:{unit.key}")
+        for place, folder in enumerate(folders)
+        for unit in arm_units(Path(folder))
+    ]
 
 
 def ratios(served: Sequence[Unit], peer_units: Sequence[Unit]) -> dict:

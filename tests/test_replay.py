@@ -434,6 +434,16 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     again = replay.ratios(replay.arm_units(tmp_path / "served"), replay.arm_units(tmp_path / "peer"))
     for key, value in result["served_over_peer"].items():
         assert again[key]["value"] == pytest.approx(value["value"]), key
+    # arms joined by commas are pooled: the same arm twice on both sides, twice the visits, the same ratios
+    served, peer_arm = str(tmp_path / "served"), str(tmp_path / "peer")
+    single, pooled = (
+        replay.paired_arms(served, peer_arm),
+        replay.paired_arms(f"{served},{served}", f"{peer_arm},{peer_arm}"),
+    )
+    visits = len(replay.arm_units(tmp_path / "served"))
+    assert f", {visits} visits" in single and f", {2 * visits} visits" in pooled
+    values = [text.split("both: ")[1].split(" [")[0] for text in (single, pooled)]
+    assert values[0] == values[1] and values[0].startswith("latency_ms_p50 ")
 
 
 def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_came_from(tmp_path):
