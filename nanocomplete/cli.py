@@ -313,6 +313,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     gate.add_argument("run_dirs", type=Path, nargs="+")
     gate.add_argument("--metric", default="em", help="the acceptance proxy (default: %(default)s)")
+    gate.add_argument(
+        "--reference",
+        type=float,
+        default=config.SERVING_POSTPROCESS.min_mean_logprob,
+        help="replay arms: accepted characters are compared with those at this threshold (default: the "
+        "serving gate, %(default)s)",
+    )
     gate.set_defaults(run=run_gate)
 
     register = commands.add_parser(
@@ -779,14 +786,14 @@ def run_gate(args: argparse.Namespace) -> int:
     from nanocomplete.evals import report
 
     if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
-        serving = config.SERVING_POSTPROCESS.min_mean_logprob
+        reference = args.reference
         print(
             "| min_mean_logprob | answers shown | shown share | accepted chars | of the ungated | "
-            f"÷ at the serving {serving} (95% CI over visits) | answers with a char accepted | "
+            f"÷ at {reference} (95% CI over visits) | answers with a char accepted | "
             "accepted chars at a new line |"
         )
         print("|---|---|---|---|---|---|---|---|")
-        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=serving):
+        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=reference):
             ratio, low, high = row["vs_reference"]
             print(
                 f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "
