@@ -37,6 +37,7 @@ from typing import Protocol
 
 TRIGGER_CHARACTERS = ".(,=:[{ "
 MIN_ACCEPTED_CHARS = 3  # a shorter accepted text is not worth a Tab: counted as not accepted
+EXPECTED_CHARS = 160  # of the text the typist was about to type, kept in each record (for reading misses)
 REGION_LINES = 12  # lines removed from a region (the typist writes at most these)
 DELETE_PROBABILITY = 0.08  # after a mid-line request: delete 1-3 typed characters, ask, retype them
 REQUEST_KINDS = ("mid_line", "new_line", "first_in_file", "return_to_file", "after_jump")
@@ -172,6 +173,7 @@ class Record:
     requested: bool
     mean_logprob: float | None
     tier: str = ""
+    expected: str = ""  # what the typist was about to type (the rest of its region, at most EXPECTED_CHARS)
 
 
 @dataclass
@@ -341,7 +343,8 @@ class Typist:
         document = self.document(region)
         self._rest()
         answer = arm.complete(document)
-        taken = accepted_prefix(answer.completion, self.upcoming(region)) if answer.requested else ""
+        upcoming = self.upcoming(region)
+        taken = accepted_prefix(answer.completion, upcoming) if answer.requested else ""
         self.written[region] += taken
         self._closed_by(region, taken)
         session.accepted_chars_by_visit[index] += len(taken)
@@ -349,6 +352,7 @@ class Typist:
             index, region.path, kind, document.line_prefix, answer.completion, len(taken),
             answer.latency_ms, answer.prompt_tokens_evaluated, answer.prompt_tokens, answer.cache,
             answer.model_answered, answer.requested, answer.mean_logprob, answer.tier,
+            upcoming[:EXPECTED_CHARS],
         )  # fmt: skip
         session.records.append(record)
         if on_record:

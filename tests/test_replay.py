@@ -297,6 +297,10 @@ def test_the_served_arm_replays_a_session_over_http_and_the_naive_arm_pairs_its_
     assert len(bodies) == len(run.session.records) > 40
     assert sum(run.session.accepted_chars_by_visit.values()) > 0
     assert {r.cache for r in run.session.records} & {"kv_reuse", "result_cache", "snapshot"}
+    # each record keeps what the typist was about to type: what it accepted is the start of that
+    accepted = [r for r in run.session.records if r.accepted_chars]
+    assert accepted and all(r.expected.startswith(r.completion[: r.accepted_chars]) for r in accepted)
+    assert all(0 < len(r.expected) <= typist.EXPECTED_CHARS for r in run.session.records if r.requested)
     sampled_bodies, sampled = replay.naive_sample([(run, bodies)], 5, seed=0)
     pairs = replay.replay_naive(_factory(engine), sampled_bodies, sampled, lambda record: None)
     assert len(pairs) == 5 and all(p["same_completion"] for p in pairs)
