@@ -12,6 +12,7 @@ to the base's scheme (`merge.py`, ~30 s), so it runs at the base's speed; until 
 exists the engine applies the adapter at load time instead (same quality, ~20% slower generation). A model
 with a `tensor_type` is re-quantized to that type instead (nanocomplete-0.5b-iq4nl: IQ4_NL, ~1.4-1.6x the
 base's prompt speed on x86 CPUs, docs/performance.md "Tensor types"; ~1-3 min), and runs only once merged.
+A merge replaces the model's earlier merged files (a new adapter's pull removes the old adapter's merge).
 
 A pull holds a lock per model; a pull that fails or is interrupted deletes its temporary files, and the
 next pull removes what a killed process left behind. Verification results are remembered in a small
@@ -24,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -342,7 +344,22 @@ def _merge(
         except (merge.MergeError, OSError) as error:
             raise PullError(f"could not merge {spec.name!r}: {error}") from error
         verify(target, None)  # records the merged file's hash
+        _remove_earlier_merges(spec, target)
     return target
+
+
+def _remove_earlier_merges(spec: ModelSpec, target: Path) -> None:
+    """Delete this model's other merged files (an earlier adapter or tensor type: ~0.4-1 GB each, never
+    read again since `merged_path` names the current one) and their `.verified` records. Another model's
+    merges stay, even where its name starts with this one's (`nanocomplete-0.5b-iq4nl`)."""
+    earlier = re.compile(
+        rf"{re.escape(spec.name)}-(?:[0-9a-f]{{12}}|local)(?:-[a-z0-9_]+)?\.gguf(?:\.verified)?"
+    )
+    for path in target.parent.iterdir():
+        if earlier.fullmatch(path.name) and path.name not in (target.name, target.name + ".verified"):
+            if path.suffix == ".gguf":
+                print(f"removing an earlier merge of {spec.name}: {path.name}", file=sys.stderr)
+            path.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -196,6 +196,24 @@ def test_an_adapter_model_runs_as_base_plus_adapter_until_merged_by_its_pull(ada
     assert models.pull(adapter_spec.name, pip_args=local(index), progress=False) == merged  # no-op
 
 
+def test_a_new_merge_removes_the_models_earlier_merges_and_keeps_other_models(adapter_spec, index, cache):
+    folder = models.model_path("tiny-trained").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier = ["tiny-trained-0123456789ab.gguf", "tiny-trained-0123456789ab.gguf.verified",
+               "tiny-trained-0123456789ab-iq4_nl.gguf", "tiny-trained-local.gguf"]  # fmt: skip
+    others = [
+        "tiny-trained-fast-0123456789ab.gguf",
+        "other-model.gguf",
+        "tiny-trained-0123456789ab.lock",
+    ]
+    for name in earlier + others:
+        (folder / name).write_bytes(b"x")
+    merged = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
+    left = {path.name for path in folder.iterdir()}
+    assert not left & set(earlier)
+    assert set(others) <= left and {merged.name, merged.name + ".verified"} <= left
+
+
 def test_a_merged_tensor_type_gets_a_file_of_its_own_and_reaches_the_quantizer(
     adapter_spec, index, cache, monkeypatch
 ):
