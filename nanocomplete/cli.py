@@ -583,7 +583,11 @@ def run_bench_replay(args: argparse.Namespace) -> int:
     from nanocomplete.server import free_port
 
     if args.pair is not None:
-        print(replay.paired_arms(*args.pair))
+        try:
+            print(replay.paired_arms(*args.pair))
+        except ValueError as error:
+            print(f"error: {error}")
+            return 2
         return 0
     if args.show is not None:
         path = args.show / "replay.json"
@@ -787,13 +791,18 @@ def run_gate(args: argparse.Namespace) -> int:
 
     if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
         reference = args.reference
+        try:
+            rows = replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=reference)
+        except ValueError as error:
+            print(f"error: {error}")
+            return 2
         print(
             "| min_mean_logprob | answers shown | shown share | accepted chars | of the ungated | "
             f"÷ at {reference} (95% CI over visits) | answers with a char accepted | "
             "accepted chars at a new line |"
         )
         print("|---|---|---|---|---|---|---|---|")
-        for row in replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=reference):
+        for row in rows:
             ratio, low, high = row["vs_reference"]
             print(
                 f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "

@@ -12,7 +12,8 @@ to the base's scheme (`merge.py`, ~30 s), so it runs at the base's speed; until 
 exists the engine applies the adapter at load time instead (same quality, ~20% slower generation). A model
 with a `tensor_type` is re-quantized to that type instead (nanocomplete-0.5b-iq4nl: IQ4_NL, ~1.4-1.6x the
 base's prompt speed on x86 CPUs, docs/performance.md "Tensor types"; ~1-3 min), and runs only once merged.
-A merge replaces the model's earlier merged files (a new adapter's pull removes the old adapter's merge).
+A merge removes the model's older merged files but the most recent one before it (a new adapter's pull
+deletes what no checkout is likely to load again; another checkout on the previous adapter keeps its file).
 
 A pull holds a lock per model; a pull that fails or is interrupted deletes its temporary files, and the
 next pull removes what a killed process left behind. Verification results are remembered in a small
@@ -46,6 +47,7 @@ from nanocomplete.errors import (
 from nanocomplete.storage import HASH_BLOCK_BYTES, file_sha256, write_atomic
 
 TEMP_SUFFIX = ".partial"
+KEPT_EARLIER_MERGES = 1  # merged files of a model kept beside its current one (another checkout may serve it)
 
 
 @dataclass(frozen=True)
@@ -348,18 +350,32 @@ def _merge(
     return target
 
 
-def _remove_earlier_merges(spec: ModelSpec, target: Path) -> None:
-    """Delete this model's other merged files (an earlier adapter or tensor type: ~0.4-1 GB each, never
-    read again since `merged_path` names the current one) and their `.verified` records. Another model's
-    merges stay, even where its name starts with this one's (`nanocomplete-0.5b-iq4nl`)."""
-    earlier = re.compile(
-        rf"{re.escape(spec.name)}-(?:[0-9a-f]{{12}}|local)(?:-[a-z0-9_]+)?\.gguf(?:\.verified)?"
+def _remove_earlier_merges(spec: ModelSpec, target: Path, keep: int = KEPT_EARLIER_MERGES) -> None:
+    """Delete this model's older merged files (earlier adapters or tensor types: ~0.4-1 GB each) and their
+    `.verified` records, all but the `keep` most recently written: another checkout sharing the cache may
+    still serve the one before (it would otherwise fall back to the adapter at load time, ~20% slower).
+    Another model's merges stay, even where its name starts with this one's (`nanocomplete-0.5b-iq4nl`). A
+    file that cannot be deleted is left with a warning: the merge itself succeeded."""
+    earlier = re.compile(rf"{re.escape(spec.name)}-(?:[0-9a-f]{{12}}|local)(?:-[a-z0-9_]+)?\.gguf")
+    longer = [name for name in REGISTRY if name.startswith(spec.name + "-")]  # `X-local` is not X's merge
+    found = sorted(
+        (
+            path
+            for path in target.parent.glob(f"{spec.name}-*.gguf")
+            if path != target
+            and earlier.fullmatch(path.name)
+            and not any(path.name == f"{name}.gguf" or path.name.startswith(f"{name}-") for name in longer)
+        ),
+        key=lambda path: path.stat().st_mtime_ns,
+        reverse=True,
     )
-    for path in target.parent.iterdir():
-        if earlier.fullmatch(path.name) and path.name not in (target.name, target.name + ".verified"):
-            if path.suffix == ".gguf":
-                print(f"removing an earlier merge of {spec.name}: {path.name}", file=sys.stderr)
+    for path in found[keep:]:
+        print(f"removing an older merge of {spec.name}: {path.name}", file=sys.stderr)
+        try:
             path.unlink(missing_ok=True)
+            path.with_name(path.name + ".verified").unlink(missing_ok=True)
+        except OSError as error:
+            print(f"warning: could not remove {path}: {error}", file=sys.stderr)
 
 
 @contextmanager

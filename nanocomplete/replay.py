@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -766,16 +767,22 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
     answers: list[dict] = []  # {"logprob", "kind", "chars", "visit"}
     visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
-        last: dict[tuple, dict] = {}  # (repo, visit, path) -> the answer now shown there
+        last: dict[tuple, dict] = {}  # (repo, path, tier) -> the answer the server's result cache holds
         for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            where = (row["repo"], row["visit"], row["path"])
+            where = (row["repo"], row["path"], row.get("tier", ""))
+            if row["model_answered"] and not row["completion"] and row["mean_logprob"] is not None:
+                raise ValueError(
+                    f"{arm_dir}: the confidence gate hid answers in this arm; replay it with "
+                    "--min-mean-logprob -99 to see what each threshold would show"
+                )
             if row["model_answered"]:
                 last.pop(where, None)
-                if row["completion"] and row["mean_logprob"] is not None:
+                if row["completion"]:
                     visit = visits.setdefault((arm_dir, row["repo"], row["visit"]), len(visits))
+                    logprob = row["mean_logprob"]  # None: no tokens to judge; any gate shows it
                     last[where] = answer = {
-                        "logprob": row["mean_logprob"],
+                        "logprob": math.inf if logprob is None else logprob,
                         "kind": row["kind"],
                         "chars": 0,
                         "visit": visit,
@@ -783,6 +790,8 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
                     answers.append(answer)
             if row["accepted_chars"] and where in last:
                 last[where]["chars"] += row["accepted_chars"]
+    if not any(math.isfinite(a["logprob"]) for a in answers):
+        raise ValueError("no answer in these arms has a mean log-prob (a served arm of `bench replay` has)")
     total = sum(a["chars"] for a in answers)
 
     def by_visit(threshold: float) -> np.ndarray:
@@ -815,12 +824,18 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
     return rows
 
 
-def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
+def paired_arms(ours_dir: Path | str, peer_dir: Path | str) -> str:
     """Ours ÷ peer from two arm folders of the same seeded sessions (for example a served-only rerun and
     an earlier run's peer arm), paired over the visits both have. Either side may name several arm folders
     joined by commas (one per language, in the same order on both sides): their visits are pooled, the
     n-th folder of one side paired with the n-th of the other."""
-    ours, peer = _pooled_units(str(ours_dir)), _pooled_units(str(peer_dir))
+    ours_folders, peer_folders = str(ours_dir).split(","), str(peer_dir).split(",")
+    if len(ours_folders) != len(peer_folders) or not all(ours_folders + peer_folders):
+        raise ValueError(
+            f"--pair takes as many arm folders on each side (one per language, in the same order): "
+            f"{len(ours_folders)} against {len(peer_folders)}"
+        )
+    ours, peer = _pooled_units(ours_folders), _pooled_units(peer_folders)
     common = {u.key for u in ours} & {u.key for u in peer}
     ours, peer = [u for u in ours if u.key in common], [u for u in peer if u.key in common]
     found = ratios(ours, peer)
@@ -831,9 +846,8 @@ def paired_arms(ours_dir: Path, peer_dir: Path) -> str:
     return f"{ours_dir} ÷ {peer_dir}, {len(common)} visits with requests in both: {cells}"
 
 
-def _pooled_units(arm_dirs: str) -> list[Unit]:
-    """The visits of comma-joined arm folders, each key prefixed by its folder's place in the list."""
-    folders = arm_dirs.split(",")
+def _pooled_units(folders: list[str]) -> list[Unit]:
+    """The visits of arm folders, each key prefixed by its folder's place in the list (one folder: as is)."""
     if len(folders) == 1:
         return arm_units(Path(folders[0]))
     return [

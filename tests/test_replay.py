@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -448,26 +449,57 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     assert f", {visits} visits" in single and f", {2 * visits} visits" in pooled
     values = [text.split("both: ")[1].split(" [")[0] for text in (single, pooled)]
     assert values[0] == values[1] and values[0].startswith("latency_ms_p50 ")
+    # as many folders on each side, or nothing is paired
+    with pytest.raises(ValueError, match="2 against 1"):
+        replay.paired_arms(f"{served},{served}", peer_arm)
+    # records written before `expected` existed still read back
+    old = tmp_path / "old"
+    old.mkdir()
+    rows = [json.loads(line) for line in (tmp_path / "served" / "requests.jsonl").read_text().splitlines()]
+    (old / "requests.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "expected"}) + "\n" for r in rows)
+    )
+    shutil.copy(tmp_path / "served" / "results.jsonl", old / "results.jsonl")
+    assert [u.accepted_chars for u in replay.arm_units(old)] == [
+        u.accepted_chars for u in replay.arm_units(tmp_path / "served")
+    ]
 
 
 def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_came_from(tmp_path):
-    def row(kind, completion, logprob, accepted, answered=True):
-        return {"repo": "r", "visit": 0, "path": "a.ts", "kind": kind, "completion": completion,
-                "mean_logprob": logprob, "accepted_chars": accepted, "model_answered": answered}  # fmt: skip
+    def row(kind, completion, logprob, accepted, answered=True, visit=0, path="a.ts"):
+        return {"repo": "r", "visit": visit, "path": path, "kind": kind, "completion": completion,
+                "mean_logprob": logprob, "accepted_chars": accepted, "model_answered": answered,
+                "tier": "fast"}  # fmt: skip
 
-    rows = [
-        row("new_line", "return x", -0.6, 3),
-        row("mid_line", "rn x", None, 4, answered=False),  # typed through the first answer
-        row("mid_line", "", None, 0),  # an empty answer ends the first one
-        row("mid_line", "stale", None, 5, answered=False),  # not counted: nothing is shown
-        row("mid_line", "foo()", -0.1, 0),
-        row("mid_line", "bar", -2.5, 2),
-    ]
-    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    found = {r["min_mean_logprob"]: r for r in replay.gate_tradeoff([tmp_path], (-99.0, -1.0, -0.5), -0.5)}
-    assert [found[t]["shown"] for t in (-99.0, -1.0, -0.5)] == [3, 2, 1]
-    assert [found[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [9, 7, 0]
-    assert found[-1.0]["new_line_accepted_chars"] == 7
-    assert found[-1.0]["accepted_kept_share"] == 7 / 9 and found[-1.0]["accepted_share"] == 0.5
-    rows = replay.gate_tradeoff([tmp_path], (-99.0, -1.0), reference=-1.0)
-    assert rows[0]["vs_reference"][0] == 9 / 7 and rows[1]["vs_reference"] == (1.0, 1.0, 1.0)
+    first, second = tmp_path / "one", tmp_path / "two"
+    arms = {
+        first: [
+            row("new_line", "return x", -0.6, 3),
+            row("mid_line", "zz", -0.1, 0, path="b.ts"),  # another file's answer: a.ts's stays cached
+            row("mid_line", "rn x", None, 4, answered=False),  # typed through the first answer
+            row("mid_line", "", None, 0),  # an empty answer ends the first one
+            row("mid_line", "stale", None, 5, answered=False),  # not counted: nothing is shown
+            row("mid_line", "foo()", -0.1, 0, visit=1),
+            row("mid_line", "bar", -2.5, 2, visit=1),
+            row("mid_line", "ar", None, 1, answered=False, visit=2),  # typed through across visits
+        ],
+        second: [row("new_line", "x = 1", None, 5)],  # no tokens to judge: every gate shows it
+    }
+    for folder, rows in arms.items():
+        folder.mkdir()
+        (folder / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = {
+        r["min_mean_logprob"]: r for r in replay.gate_tradeoff([first, second], (-99.0, -1.0, -0.5), -0.5)
+    }
+    assert [found[t]["shown"] for t in (-99.0, -1.0, -0.5)] == [5, 4, 3]
+    assert [found[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [15, 12, 5]
+    assert found[-1.0]["new_line_accepted_chars"] == 12
+    assert found[-1.0]["accepted_kept_share"] == 12 / 15 and found[-1.0]["accepted_share"] == 0.5
+    rows = replay.gate_tradeoff([first, second], (-99.0, -1.0), reference=-1.0)
+    assert rows[0]["vs_reference"][0] == 15 / 12 and rows[1]["vs_reference"] == (1.0, 1.0, 1.0)
+    low, high = rows[0]["vs_reference"][1:]
+    assert 1.0 <= low <= 15 / 12 <= high  # resampled over the three visits that have answers
+    # an arm run with the gate on cannot say what a looser gate would show
+    (first / "requests.jsonl").write_text(json.dumps(row("mid_line", "", -0.9, 0)) + "\n")
+    with pytest.raises(ValueError, match="min-mean-logprob -99"):
+        replay.gate_tradeoff([first], (-99.0,), -0.5)
