@@ -790,15 +790,14 @@ def run_gate(args: argparse.Namespace) -> int:
     from nanocomplete.evals import report
 
     if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
-        reference = args.reference
         try:
-            rows = replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=reference)
+            rows = replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=args.reference)
         except ValueError as error:
             print(f"error: {error}")
             return 2
         print(
             "| min_mean_logprob | answers shown | shown share | accepted chars | of the ungated | "
-            f"÷ at {reference} (95% CI over visits) | answers with a char accepted | "
+            f"÷ at {args.reference} (95% CI over visits) | answers with a char accepted | "
             "accepted chars at a new line |"
         )
         print("|---|---|---|---|---|---|---|---|")

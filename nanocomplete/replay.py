@@ -808,7 +808,7 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
         kept = by_visit(threshold)
         ratios = [_ratio(w @ kept, w @ kept_at_reference) for w in draws]
         shown = [a for a in answers if a["logprob"] >= threshold]
-        accepted = sum(a["chars"] for a in shown)
+        accepted = int(kept.sum())
         rows.append(
             {
                 "min_mean_logprob": threshold,
@@ -816,7 +816,7 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
                 "shown_share": len(shown) / len(answers) if answers else 0.0,
                 "accepted_chars": accepted,
                 "accepted_kept_share": accepted / total if total else 0.0,
-                "vs_reference": (_ratio(kept.sum(), kept_at_reference.sum()), *_bounds(ratios)),
+                "vs_reference": (_ratio(accepted, kept_at_reference.sum()), *_bounds(ratios)),
                 "accepted_share": sum(1 for a in shown if a["chars"]) / len(shown) if shown else 0.0,
                 "new_line_accepted_chars": sum(a["chars"] for a in shown if a["kind"] == "new_line"),
             }
@@ -847,9 +847,7 @@ def paired_arms(ours_dir: Path | str, peer_dir: Path | str) -> str:
 
 
 def _pooled_units(folders: list[str]) -> list[Unit]:
-    """The visits of arm folders, each key prefixed by its folder's place in the list (one folder: as is)."""
-    if len(folders) == 1:
-        return arm_units(Path(folders[0]))
+    """The visits of arm folders, each key prefixed by its folder's place in the list."""
     return [
         dataclasses.replace(unit, key=f"{place}:{unit.key}")
         for place, folder in enumerate(folders)
