@@ -322,6 +322,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(run=run_gate)
 
+    misses = commands.add_parser(
+        "misses",
+        help="why the typist took nothing of shown answers, by request kind, from served replay arms "
+        "(their folders; replays since 2026-12-03 keep what the typist was about to type)",
+    )
+    misses.add_argument("arm_dirs", type=Path, nargs="+")
+    misses.set_defaults(run=run_misses)
+
     register = commands.add_parser(
         "register",
         help="write how to start this server for editors to find (make setup runs it; Dash reads it)",
@@ -817,6 +825,27 @@ def run_gate(args: argparse.Namespace) -> int:
             f"| {row['min_mean_logprob']} | {row['shown']} | {row['shown_share']:.2f} | "
             f"{row[args.metric]:.3f} | {row['good_kept_share']:.2f} |"
         )
+    return 0
+
+
+def run_misses(args: argparse.Namespace) -> int:
+    from nanocomplete import replay
+
+    try:
+        table = replay.miss_table(args.arm_dirs)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 2
+    kinds = ("new_line", "mid_line", "other")
+    totals = {kind: sum(row[kind] for row in table.values()) for kind in kinds}
+    everything = sum(totals.values())
+    print("| shown answers | new line | mid-line | other (first, return, jump) | all | share |")
+    print("|---|---|---|---|---|---|")
+    for outcome, row in table.items():
+        count = sum(row.values())
+        cells = " | ".join(str(row[kind]) for kind in kinds)
+        print(f"| {outcome} | {cells} | {count} | {count / everything if everything else 0:.2f} |")
+    print(f"| all | {' | '.join(str(totals[kind]) for kind in kinds)} | {everything} | 1.00 |")
     return 0
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -751,13 +752,34 @@ def arm_units(arm_dir: Path) -> list[Unit]:
     return out
 
 
+def shown_answers(arm_dir: Path) -> list[dict]:
+    """The model answers that reached the typist in one served arm, in order: each is its request's record
+    (`requests.jsonl`: `completion`, `kind`, `mean_logprob`, `expected`, ...) with `chars` set to the
+    characters accepted from it, those typed through it from the result cache included. The cache is
+    followed per file and tier across visits, as the server holds it; an empty answer ends it, and
+    accepted characters with no answer shown (none cached) count nowhere."""
+    answers: list[dict] = []
+    last: dict[tuple, dict] = {}  # (repo, path, tier) -> the answer the server's result cache holds
+    for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        where = (row["repo"], row["path"], row.get("tier", ""))
+        if row["model_answered"]:
+            last.pop(where, None)
+            if row["completion"]:
+                last[where] = answer = {**row, "chars": 0}
+                answers.append(answer)
+        if row["accepted_chars"] and where in last:
+            last[where]["chars"] += row["accepted_chars"]
+    return answers
+
+
 def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float) -> list[dict]:
     """What the confidence gate (`min_mean_logprob`) would have shown in replayed sessions, from served
     arms run with it off (`--min-mean-logprob -99`), one row per threshold.
 
     Each model answer that reached the typist counts with its mean token log-prob; the characters later
-    accepted from the result cache while typing through it count with that answer (the cache only holds
-    what was shown). A hidden answer's characters are typed instead, and the typist's next requests then
+    accepted from the result cache while typing through it count with that answer (`shown_answers`). A
+    hidden answer's characters are typed instead, and the typist's next requests then
     differ from this run's, so `accepted_chars` here estimates the gated run; it does not replay it.
     Rows: `min_mean_logprob`; `shown` (answers) and `shown_share`; `accepted_chars` (sum) and
     `accepted_kept_share` (of the ungated sum); `vs_reference`: accepted characters ÷ those at the
@@ -767,29 +789,23 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
     answers: list[dict] = []  # {"logprob", "kind", "chars", "visit"}
     visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
-        last: dict[tuple, dict] = {}  # (repo, path, tier) -> the answer the server's result cache holds
         for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            where = (row["repo"], row["path"], row.get("tier", ""))
             if row["model_answered"] and not row["completion"] and row["mean_logprob"] is not None:
                 raise ValueError(
                     f"{arm_dir}: the confidence gate hid answers in this arm; replay it with "
                     "--min-mean-logprob -99 to see what each threshold would show"
                 )
-            if row["model_answered"]:
-                last.pop(where, None)
-                if row["completion"]:
-                    visit = visits.setdefault((arm_dir, row["repo"], row["visit"]), len(visits))
-                    logprob = row["mean_logprob"]  # None: no tokens to judge; any gate shows it
-                    last[where] = answer = {
-                        "logprob": math.inf if logprob is None else logprob,
-                        "kind": row["kind"],
-                        "chars": 0,
-                        "visit": visit,
-                    }
-                    answers.append(answer)
-            if row["accepted_chars"] and where in last:
-                last[where]["chars"] += row["accepted_chars"]
+        for shown in shown_answers(arm_dir):
+            logprob = shown["mean_logprob"]  # None: no tokens to judge; any gate shows it
+            answers.append(
+                {
+                    "logprob": math.inf if logprob is None else logprob,
+                    "kind": shown["kind"],
+                    "chars": shown["chars"],
+                    "visit": visits.setdefault((arm_dir, shown["repo"], shown["visit"]), len(visits)),
+                }
+            )
     if not any(math.isfinite(a["logprob"]) for a in answers):
         raise ValueError("no answer in these arms has a mean log-prob (a served arm of `bench replay` has)")
     total = sum(a["chars"] for a in answers)
@@ -822,6 +838,58 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
             }
         )
     return rows
+
+
+MISS_KINDS = (
+    "right_but_short",  # what was typed next, but under typist.MIN_ACCEPTED_CHARS (`})`, `);`)
+    "enter_expected",  # the typist's next key was Enter (the line done, or left blank); the answer is code
+    "indentation_differs",  # right words after the wrong leading whitespace: a rule could mend these
+    "comment_expected",  # the typist was about to write a comment (prose) and the answer is not it
+    "wrong_after_first_chars",  # right for a few characters, less than a word step of 3
+    "wrong_from_first_char",
+)
+_LINE_GAP = re.compile(r"[ \t]*\n")
+_COMMENT_STARTS = ("#", "//", "/*", "*")
+
+
+def miss_kind(completion: str, expected: str) -> str:
+    """Why the typist took nothing of a shown `completion`, given `expected` (the text they were about to
+    type, `typist.Record.expected`): the first of `MISS_KINDS` that holds. "indentation_differs" is the
+    only kind that a post-processing rule could turn into accepted characters."""
+    text = completion.rstrip(" \t\n")
+    if expected.startswith(text):
+        return "right_but_short"
+    if _LINE_GAP.match(expected) and text.strip() and not _LINE_GAP.match(completion):
+        return "enter_expected"
+    indent, expected_indent = (t[: len(t) - len(t.lstrip())] for t in (completion, expected))
+    if indent != expected_indent and typist.accepted_prefix(completion.lstrip(), expected.lstrip()):
+        return "indentation_differs"
+    if expected.lstrip().startswith(_COMMENT_STARTS):
+        return "comment_expected"
+    pairs = enumerate(zip(completion, expected, strict=False))
+    common = next((i for i, (a, b) in pairs if a != b), min(len(completion), len(expected)))
+    return "wrong_after_first_chars" if completion[:common].strip() else "wrong_from_first_char"
+
+
+def miss_table(arm_dirs: Sequence[Path]) -> dict[str, dict[str, int]]:
+    """Shown model answers of served arms (`shown_answers`) counted by request kind (`new_line`,
+    `mid_line`, `other`: first in a file, return, jump) and outcome: "accepted" (a character of it taken)
+    or its `miss_kind`. Returns {outcome: {request kind: count}}, outcomes in the order of "accepted" then
+    `MISS_KINDS`. Raises ValueError for records without `expected` (replays before 2026-12-03)."""
+    table = {outcome: {"new_line": 0, "mid_line": 0, "other": 0} for outcome in ("accepted", *MISS_KINDS)}
+    for arm_dir in arm_dirs:
+        if not (arm_dir / "requests.jsonl").is_file():
+            raise ValueError(f"{arm_dir}: no requests.jsonl here (give a served arm's folder)")
+        for answer in shown_answers(arm_dir):
+            if answer["chars"]:
+                outcome = "accepted"
+            elif answer.get("expected") is None:
+                raise ValueError(f"{arm_dir}: records without `expected` (replayed before 2026-12-03)")
+            else:
+                outcome = miss_kind(answer["completion"], answer["expected"])
+            kind = answer["kind"] if answer["kind"] in ("new_line", "mid_line") else "other"
+            table[outcome][kind] += 1
+    return table
 
 
 def paired_arms(ours_dir: Path | str, peer_dir: Path | str) -> str:

@@ -503,3 +503,41 @@ def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_ca
     (first / "requests.jsonl").write_text(json.dumps(row("mid_line", "", -0.9, 0)) + "\n")
     with pytest.raises(ValueError, match="min-mean-logprob -99"):
         replay.gate_tradeoff([first], (-99.0,), -0.5)
+
+
+def test_a_miss_is_classed_by_the_first_reason_that_holds(tmp_path):
+    # examples from replay v17's records
+    assert replay.miss_kind("})", "})\n    this._sync.setDeps({") == "right_but_short"
+    assert replay.miss_kind("        if stream:\n", "\n        result: RunResultBase") == "enter_expected"
+    assert replay.miss_kind("= x + 1", "\nfoo()") == "enter_expected"  # the line was done
+    assert replay.miss_kind("\n    return x", "\nfoo()") == "wrong_from_first_char"  # Enter, then wrong
+    assert replay.miss_kind("    return value", "  return value\n}") == "indentation_differs"
+    assert replay.miss_kind("x = 1", "# Partially truncate text items") == "comment_expected"
+    assert replay.miss_kind("is None:", "is not None:") == "wrong_after_first_chars"
+    assert replay.miss_kind("  ", "  foo") == "right_but_short"  # whitespace only: nothing to take
+    assert replay.miss_kind("    tool_result = a", "    task = a") == "wrong_after_first_chars"
+    assert replay.miss_kind("referenceIdentity(value)", "equalityIdentity(value)") == "wrong_from_first_char"
+
+    def row(kind, completion, accepted, expected, answered=True, path="a.ts"):
+        return {"repo": "r", "visit": 0, "path": path, "kind": kind, "completion": completion,
+                "mean_logprob": -0.1 if answered else None, "accepted_chars": accepted,
+                "model_answered": answered, "tier": "fast", "expected": expected}  # fmt: skip
+
+    arm = tmp_path / "served"
+    arm.mkdir()
+    rows = [
+        row("new_line", "is None:", 0, "is not None:"),  # "is" is under the typist's 3 characters
+        row("mid_line", " None:", 0, " not None:", answered=False),  # typed through: the first answer's
+        row("mid_line", "})", 0, "})\n"),
+        row("first_in_file", "foo()", 0, "bar()", path="b.ts"),
+        row("mid_line", "ar()", 4, "ar()", answered=False, path="b.ts"),  # accepted later from b.ts's
+    ]
+    (arm / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = replay.miss_table([arm])
+    assert list(table) == ["accepted", *replay.MISS_KINDS]
+    assert table["accepted"] == {"new_line": 0, "mid_line": 0, "other": 1}
+    assert table["wrong_after_first_chars"]["new_line"] == 1 and table["right_but_short"]["mid_line"] == 1
+    assert sum(sum(kinds.values()) for kinds in table.values()) == 3
+    (arm / "requests.jsonl").write_text(json.dumps({**rows[0], "expected": None}) + "\n")
+    with pytest.raises(ValueError, match="without `expected`"):
+        replay.miss_table([arm])
