@@ -320,6 +320,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="replay arms: accepted characters are compared with those at this threshold (default: the "
         "serving gate, %(default)s)",
     )
+    gate.add_argument(
+        "--tier",
+        choices=("fast", "quality"),
+        help="replay arms of `--tier auto`: vary the threshold for this tier's answers only, the other "
+        "tier's at --reference (default: every answer)",
+    )
     gate.set_defaults(run=run_gate)
 
     misses = commands.add_parser(
@@ -799,7 +805,9 @@ def run_gate(args: argparse.Namespace) -> int:
 
     if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
         try:
-            rows = replay.gate_tradeoff(args.run_dirs, report.GATE_THRESHOLDS, reference=args.reference)
+            rows = replay.gate_tradeoff(
+                args.run_dirs, report.GATE_THRESHOLDS, reference=args.reference, tier=args.tier
+            )
         except ValueError as error:
             print(f"error: {error}")
             return 2
@@ -818,6 +826,9 @@ def run_gate(args: argparse.Namespace) -> int:
                 f"{row['accepted_share']:.2f} | {row['new_line_accepted_chars']} |"
             )
         return 0
+    if args.tier:
+        print("error: --tier applies to replay arms (folders with requests.jsonl)")
+        return 2
     print(f"| min_mean_logprob | shown | shown share | {args.metric} of shown | {args.metric}=1 kept |")
     print("|---|---|---|---|---|")
     for row in report.gate_tradeoff(args.run_dirs, args.metric):

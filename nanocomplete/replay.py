@@ -773,7 +773,9 @@ def shown_answers(arm_dir: Path) -> list[dict]:
     return answers
 
 
-def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float) -> list[dict]:
+def gate_tradeoff(
+    arm_dirs: Sequence[Path], thresholds: Sequence[float], reference: float, tier: str | None = None
+) -> list[dict]:
     """What the confidence gate (`min_mean_logprob`) would have shown in replayed sessions, from served
     arms run with it off (`--min-mean-logprob -99`), one row per threshold.
 
@@ -785,7 +787,10 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
     `accepted_kept_share` (of the ungated sum); `vs_reference`: accepted characters ÷ those at the
     `reference` threshold, with a 95% bootstrap interval over visits (value, low, high); `accepted_share`
     (of shown answers, those with a character accepted); `new_line_accepted_chars` (answers at a new line,
-    the kind the gate hid most of in replay v15)."""
+    the kind the gate hid most of in replay v15). With `tier` (an `auto` arm's "fast" or "quality"), each
+    threshold applies to that tier's answers only, and the other tier's answers are gated at `reference`;
+    `shown`, `shown_share` and `accepted_share` then count the tier's answers alone, the accepted
+    characters both tiers'."""
     answers: list[dict] = []  # {"logprob", "kind", "chars", "visit"}
     visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
@@ -801,6 +806,7 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
             answers.append(
                 {
                     "logprob": math.inf if logprob is None else logprob,
+                    "varied": tier is None or shown.get("tier") == tier,
                     "kind": shown["kind"],
                     "chars": shown["chars"],
                     "visit": visits.setdefault((arm_dir, shown["repo"], shown["visit"]), len(visits)),
@@ -808,12 +814,19 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
             )
     if not any(math.isfinite(a["logprob"]) for a in answers):
         raise ValueError("no answer in these arms has a mean log-prob (a served arm of `bench replay` has)")
+    if tier is not None and not any(a["varied"] for a in answers):
+        raise ValueError(f"no answers of tier {tier!r} in these arms (the records' `tier`)")
     total = sum(a["chars"] for a in answers)
+
+    varied = [a for a in answers if a["varied"]]
+
+    def is_shown(answer: dict, threshold: float) -> bool:
+        return answer["logprob"] >= (threshold if answer["varied"] else reference)
 
     def by_visit(threshold: float) -> np.ndarray:
         chars = np.zeros(len(visits))
         for a in answers:
-            if a["logprob"] >= threshold:
+            if is_shown(a, threshold):
                 chars[a["visit"]] += a["chars"]
         return chars
 
@@ -823,18 +836,20 @@ def gate_tradeoff(arm_dirs: Sequence[Path], thresholds: Sequence[float], referen
     for threshold in thresholds:
         kept = by_visit(threshold)
         ratios = [_ratio(w @ kept, w @ kept_at_reference) for w in draws]
-        shown = [a for a in answers if a["logprob"] >= threshold]
+        shown = [a for a in varied if is_shown(a, threshold)]
         accepted = int(kept.sum())
         rows.append(
             {
                 "min_mean_logprob": threshold,
                 "shown": len(shown),
-                "shown_share": len(shown) / len(answers) if answers else 0.0,
+                "shown_share": len(shown) / len(varied) if varied else 0.0,
                 "accepted_chars": accepted,
                 "accepted_kept_share": accepted / total if total else 0.0,
                 "vs_reference": (_ratio(accepted, kept_at_reference.sum()), *_bounds(ratios)),
                 "accepted_share": sum(1 for a in shown if a["chars"]) / len(shown) if shown else 0.0,
-                "new_line_accepted_chars": sum(a["chars"] for a in shown if a["kind"] == "new_line"),
+                "new_line_accepted_chars": sum(
+                    a["chars"] for a in answers if a["kind"] == "new_line" and is_shown(a, threshold)
+                ),
             }
         )
     return rows

@@ -499,6 +499,18 @@ def test_the_replay_gate_counts_typed_through_characters_with_the_answer_they_ca
     assert rows[0]["vs_reference"][0] == 15 / 12 and rows[1]["vs_reference"] == (1.0, 1.0, 1.0)
     low, high = rows[0]["vs_reference"][1:]
     assert 1.0 <= low <= 15 / 12 <= high  # resampled over the three visits that have answers
+    # an `auto` arm: the threshold varies for one tier's answers, the other's stay at the reference
+    quality = {**row("new_line", "if x:", -0.9, 4, visit=3), "tier": "quality"}
+    (second / "requests.jsonl").write_text(json.dumps(quality) + "\n")
+    by_tier = {
+        r["min_mean_logprob"]: r
+        for r in replay.gate_tradeoff([first, second], (-99.0, -1.0, -0.5), -1.0, tier="quality")
+    }
+    assert [by_tier[t]["shown"] for t in (-99.0, -1.0, -0.5)] == [1, 1, 0]  # the quality answer alone
+    # fast's answers at the reference (-1.0): "return x" with the 4 typed through it, 7 characters
+    assert [by_tier[t]["accepted_chars"] for t in (-99.0, -1.0, -0.5)] == [11, 11, 7]
+    with pytest.raises(ValueError, match="no answers of tier 'quality'"):
+        replay.gate_tradeoff([first], (-99.0,), -0.5, tier="quality")
     # an arm run with the gate on cannot say what a looser gate would show
     (first / "requests.jsonl").write_text(json.dumps(row("mid_line", "", -0.9, 0)) + "\n")
     with pytest.raises(ValueError, match="min-mean-logprob -99"):
