@@ -122,6 +122,12 @@ def make_parser() -> argparse.ArgumentParser:
         "auto-closed characters right of it (auto-closed), after its first member access's dot "
         "(after-dot) or after the first two letters of its first word of 4 or more (mid-word)",
     )
+    evaluate.add_argument(
+        "--as-served",
+        action="store_true",
+        help="prompt settings start from what `serve` uses (config.SERVING_PROMPT) instead of the CLI's; "
+        "flags given still override them. The gate is not applied (`nanocomplete gate RUN` replays it)",
+    )
     evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(
         "--out", type=Path, help="run directory (default: out/eval/TASK--MODEL--CURSOR--LAYOUT)"
@@ -764,7 +770,7 @@ def run_eval(args: argparse.Namespace) -> int:
         task = get_task(args.task)
     except KeyError as error:
         raise NanocompleteError(str(error.args[0])) from None
-    prompt = settings_from_args(args, "prompt")
+    prompt = settings_from_args(args, "prompt", config.SERVING_PROMPT if args.as_served else None)
     spec = runner.RunSpec(
         args.task, args.model, args.limit, args.seed, args.cursor, prompt, settings_from_args(args, "engine"),
         settings_from_args(args, "context"), args.setting, args.leave_out,

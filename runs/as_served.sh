@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# The "as served" rows of docs/results.md: the merged nanocomplete-0.5b with exactly what `serve` uses
-# (config.SERVING_PROMPT: the typed part of the line after <|fim_middle|>, healed whitespace; the 1,024 /
-# 256 / 1,024 token budgets), paired with the same model under the CLI's layout on the same tasks. The
-# confidence gate is then re-chosen on the as-served run with `nanocomplete gate`.
+# The "as served" rows of docs/results.md: the merged nanocomplete-0.5b with exactly the prompt `serve` uses
+# (`eval --as-served`: config.SERVING_PROMPT, whatever it holds today; the 1,024 / 256 / 1,024 token
+# budgets), paired with the same model under the CLI's layout on the same tasks. The confidence gate is
+# replayed on the as-served run with `nanocomplete gate` (its row at the serving gate is the headline).
 # Usage: runs/as_served.sh [FLAGS...]   (FLAGS go to every `nanocomplete eval`, e.g. --threads 2)
 set -uo pipefail
 nc=.venv/bin/nanocomplete
 FLAGS=("$@")
-served=(--model nanocomplete-0.5b --current-line-after-middle --heal-trailing-whitespace
-        --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
+served=(--model nanocomplete-0.5b --as-served --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
 cli=(--model nanocomplete-0.5b --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024)
 
 run() {  # run OUT_NAME TASK ARGS...

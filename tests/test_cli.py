@@ -1,11 +1,14 @@
 """The real `nanocomplete` command, run as a subprocess: output and exit codes."""
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 from conftest import FIXTURES
+
+from nanocomplete import config
 
 
 def nanocomplete(*args: str) -> subprocess.CompletedProcess:
@@ -231,3 +234,12 @@ def test_register_refuses_flags_that_serve_would_refuse(tmp_path):
 def test_serve_refuses_a_draft_it_cannot_run_before_loading_anything(flags, message):
     result = nanocomplete("serve", "--port", "0", *flags)
     assert result.returncode != 0 and message in result.stderr
+
+
+def test_eval_as_served_starts_from_the_serving_prompt_settings_and_flags_still_override(tmp_path):
+    out = tmp_path / "run"
+    args = ["eval", "humaneval-fim-single", "--limit", "1", "--threads", "1", "--out", str(out)]
+    result = nanocomplete(*args, "--as-served", "--max-middle-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    prompt = json.loads((out / "config.json").read_text())["prompt"]
+    assert prompt == {**dataclasses.asdict(config.SERVING_PROMPT), "max_middle_tokens": 8}
