@@ -373,8 +373,9 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
 
 
 def _max_tokens(n_predict: int | None) -> int | None:
-    """llama.cpp's `n_predict` as our `max_tokens`: capped at api.MAX_TOKENS; unset, 0 (a warm-up) or -1
-    (unlimited) leave the server's default."""
+    """llama.cpp's `n_predict` or OpenAI's `max_tokens` as ours: capped at api.MAX_TOKENS (their schemas
+    allow up to 1,024, as their servers do); unset, 0 (a warm-up) or -1 (unlimited) leave the server's
+    default."""
     return min(n_predict, api.MAX_TOKENS) if n_predict and n_predict > 0 else None
 
 
@@ -435,8 +436,8 @@ def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
     if template is not None:
         prefix, suffix = template
     return api.CompleteRequest(
-        uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix, max_tokens=body.max_tokens,
-        tier=body.tier,
+        uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix,
+        max_tokens=_max_tokens(body.max_tokens), tier=body.tier,
     )  # fmt: skip
 
 
