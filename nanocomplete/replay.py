@@ -918,6 +918,9 @@ def paired_arms(ours_dir: Path | str, peer_dir: Path | str) -> str:
             f"--pair takes as many arm folders on each side (one per language, in the same order): "
             f"{len(ours_folders)} against {len(peer_folders)}"
         )
+    missing = [f for f in ours_folders + peer_folders if not (Path(f) / "requests.jsonl").is_file()]
+    if missing:
+        raise ValueError(f"no requests.jsonl in {', '.join(missing)} (give the arms' folders, RUN/served)")
     ours, peer = _pooled_units(ours_folders), _pooled_units(peer_folders)
     common = {u.key for u in ours} & {u.key for u in peer}
     ours, peer = [u for u in ours if u.key in common], [u for u in peer if u.key in common]
