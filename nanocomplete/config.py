@@ -334,6 +334,9 @@ class ServerConfig:
 # +1.3 s after v9's header fix, against a no-bound arm measured before that fix). Replay v11 (TypeScript, both
 # in one run, with the KV shift): accepted characters per 100 typed -71 [-151, -10] per visit with the bound;
 # keeping some other files inside it (cold_context_tokens) lost more exact matches, not fewer.
+# Brackets and quotes the editor auto-closed right of the cursor stay out of the suffix
+# (suffix_skips_auto_closed; docs/results.md, "Auto-closed characters left out of the suffix"), so typing
+# `(` and `)` costs their own tokens.
 # The typed line's last token is healed too (heal_last_token; docs/results.md, "Token healing"): HumanEval
 # single-line with the cursor inside the line's first long word (`mid-word`), on - off, EM +0.490
 # [+0.443, +0.540], pass@1 +0.510 over 400 tasks (without it the model continues "cu|rrent" as "urent");
@@ -374,9 +377,11 @@ SERVING_BASES = {"prompt": SERVING_PROMPT, "postprocess": SERVING_POSTPROCESS}
 
 def settings_table() -> str:
     """Every setting as one Markdown table: name, the default `serve` uses, the default of the other
-    commands (`complete`, `eval`, benchmarks) where it differs, help."""
+    commands that take it (`complete`, and `eval` for the engine, prompt and context groups: an
+    evaluation's generation and post-processing come from its task) where it differs, help."""
     rows = [
-        "| setting | default (`serve`) | default (`complete`, `eval`) | what it does / costs |",
+        "| setting | default (`serve`) | default (`complete`; `eval` for engine, prompt, context) | what it "
+        "does / costs |",
         "|---|---|---|---|",
     ]
     for group in SETTING_GROUPS:
@@ -386,8 +391,9 @@ def settings_table() -> str:
             value = getattr(served, item.name)
             other = "same" if value == item.default else f"`{item.default}`"
             if name in SERVE_ONLY_GROUPS:
-                other = "– (`serve` only)"
-            rows.append(f"| `{item.name}` | `{value}` | {other} | {item.metadata['help']} |")
+                other = "– (`serve` and `bench replay` only)"
+            shown = f"`{value}`" if value != "" else "empty"
+            rows.append(f"| `{item.name}` | {shown} | {other} | {item.metadata['help']} |")
     return "\n".join(rows) + "\n"
 
 

@@ -4,15 +4,16 @@
                            for the same document arrives)
     POST /v1/warm          prime the KV cache for a document (returns at once; never delays completions)
     POST /v1/events        editor telemetry (shown / accepted / rejected / retained), stored locally
-    GET  /health           liveness, `name: "nanocomplete"`, the loaded model, the workspace indexes
+    GET  /health           liveness, `name: "nanocomplete"`, the loaded models by tier, the workspace indexes
     GET  /metrics          Prometheus text
     POST /infill           llama.cpp server compatibility (llama.vscode, llama.vim; `n_predict: 0` warms)
     POST /completion       llama.cpp's raw endpoint (Continue's llama.cpp provider, Tabby's llama.cpp backend)
     POST /v1/completions   OpenAI-style FIM compatibility (`prompt` + `suffix`, e.g. Continue)
-    GET  /v1/models        the loaded model, OpenAI-style
+    GET  /v1/models        the loaded models (both tiers'), OpenAI-style
 
 Every error is `{"error": {"type", "message"}}` with a 4xx status for bad input (400 malformed, 401 bad
-token, 413 too large, 422 invalid fields) and 503 when the engine fails; the server keeps serving.
+token, 403 a Host or browser Origin that is not allowed, 413 too large, 422 invalid fields) and 503 when the
+engine fails; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def _add_guards(app: FastAPI, config: ServerConfig) -> None:
 
 
 class Guard:
-    """API token, body size and UTF-8 checks, as plain ASGI (not BaseHTTPMiddleware: the endpoint must
+    """Host and browser Origin (DNS rebinding), API token, body size and UTF-8 checks, as plain ASGI (not BaseHTTPMiddleware: the endpoint must
     still see the client's disconnect to cancel its completion)."""
 
     def __init__(self, app, config: ServerConfig):
