@@ -190,8 +190,8 @@ def _add_guards(app: FastAPI, config: ServerConfig) -> None:
 
 
 class Guard:
-    """Host and browser Origin (DNS rebinding), API token, body size and UTF-8 checks, as plain ASGI (not BaseHTTPMiddleware: the endpoint must
-    still see the client's disconnect to cancel its completion)."""
+    """Host and browser Origin (DNS rebinding), API token, body size and UTF-8 checks, as plain ASGI (not
+    BaseHTTPMiddleware: the endpoint must still see the client's disconnect to cancel its completion)."""
 
     def __init__(self, app, config: ServerConfig):
         self.app, self.config = app, config
