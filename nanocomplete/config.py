@@ -141,6 +141,9 @@ DISABLED_FILES = (
 
 
 MAX_GLOB_EXPANSIONS = 64  # alternatives one glob's `{a,b}` groups may expand to
+# RE2 (google-re2) matches in time linear in the path whatever the glob; Python's `re`, pathspec's fallback,
+# backtracks: `*a*a*a*a*a*a*a*ab` against a 60-character name held the server (and the GIL) for 29 s.
+GLOB_BACKEND = "re2"
 
 
 class DisabledFiles:
@@ -152,7 +155,7 @@ class DisabledFiles:
     def __init__(self, globs: tuple[str, ...]) -> None:
         lines = [line for glob in globs if glob.strip() for line in _alternatives(glob.strip().lower())]
         try:
-            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
+            self._spec = pathspec.GitIgnoreSpec.from_lines(lines, backend=GLOB_BACKEND)
         except Exception as error:  # pathspec's own errors and re's
             raise ValueError(f"a glob .gitignore syntax cannot read ({error})") from None
 

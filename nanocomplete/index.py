@@ -40,7 +40,7 @@ from pathlib import Path
 import pathspec
 
 from nanocomplete import syntax
-from nanocomplete.config import IndexConfig, disabled_files_matcher
+from nanocomplete.config import GLOB_BACKEND, IndexConfig, disabled_files_matcher
 from nanocomplete.workspace import ParsedFile, Workspace, parse_file
 
 SKIP_DIRS = frozenset(
@@ -264,7 +264,8 @@ class WorkspaceIndex:
         try:
             if not path.is_file() or path.stat().st_size > MAX_GITIGNORE_BYTES:
                 return None
-            return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return pathspec.GitIgnoreSpec.from_lines(lines, backend=GLOB_BACKEND)
         except (OSError, UnicodeDecodeError, ValueError):
             return None
 

@@ -1,6 +1,7 @@
 """Settings: one name per setting, documented in one generated table."""
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,12 @@ def test_disabled_files_take_vs_codes_alternatives_ignore_case_and_refuse_what_t
     for unreadable in ("[z-a]", "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}"):  # 128 alternatives
         with pytest.raises(ValueError):
             IndexConfig(disabled_files=unreadable)
+
+
+def test_a_glob_built_to_backtrack_matches_in_linear_time():
+    # a hostile client's glob: Python's backtracking `re` took 29 s on it, holding the GIL
+    matcher = config.DisabledFiles(("*a*a*a*a*a*a*a*a*a*a*a*ab",))
+    started = time.monotonic()
+    assert not matcher.matches("tmp/" + "a" * 2_000)
+    assert matcher.matches("tmp/" + "a" * 2_000 + "b")
+    assert time.monotonic() - started < 0.5

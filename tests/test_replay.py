@@ -452,7 +452,7 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     # as many folders on each side, or nothing is paired
     with pytest.raises(ValueError, match="2 against 1"):
         replay.paired_arms(f"{served},{served}", peer_arm)
-    with pytest.raises(ValueError, match="no requests.jsonl in .*nowhere"):
+    with pytest.raises(ValueError, match=r"no requests.jsonl in .*nowhere"):
         replay.paired_arms(served, str(tmp_path / "nowhere"))
     # records written before `expected` existed still read back
     old = tmp_path / "old"

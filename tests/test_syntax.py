@@ -1,5 +1,7 @@
 """Tree-sitter facts about one file, table-driven: source text → imports, definitions, identifier uses."""
 
+import time
+
 import pytest
 
 from nanocomplete import syntax
@@ -331,3 +333,24 @@ def test_a_reparse_leaves_the_previous_tree_as_it_was():
     shape = str(first.parsed.tree.root_node)
     syntax.document_imports("import sys\n" + EDITED_PYTHON, "python", first.parsed)
     assert str(first.parsed.tree.root_node) == shape
+
+
+@pytest.mark.parametrize(
+    ("language", "bracket"), [("python", "("), ("python", "["), ("javascript", "{"), ("typescript", "(")]
+)
+def test_a_document_of_unclosed_brackets_costs_a_bounded_time(language, bracket):
+    # found by a hostile client: tree-sitter's query over 120,000 sibling errors took ~30 s, holding the GIL
+    text = "import os\n" + (bracket * 8 + "\n") * 15_000  # 120,000 brackets in lines too short to skip
+    started = time.monotonic()
+    found = syntax.document_imports(text, language)
+    identifier_lines = syntax.identifier_lines(text, language)
+    assert time.monotonic() - started < 1.0
+    assert found is not None and isinstance(identifier_lines, dict)
+
+
+def test_a_minified_document_is_not_parsed():
+    text = "import os\n" + "x = 1;" * (syntax.DOCUMENT_MAX_LINE_CHARS // 6 + 1)
+    started = time.monotonic()
+    assert syntax.document_imports(text, "javascript") is None
+    assert time.monotonic() - started < 0.5
+    assert syntax.document_imports("import os\nx = 1\n", "python").imports[0].module == "os"
