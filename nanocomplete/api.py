@@ -171,11 +171,15 @@ class Event(BaseModel):
     request_id: str | None = Field(default=None, max_length=200)
     kind: Literal["shown", "accepted", "partially_accepted", "rejected", "retained"]
     language: str | None = Field(default=None, max_length=50)
-    shown_chars: int | None = Field(default=None, ge=0)
-    accepted_chars: int | None = Field(default=None, ge=0)
-    retained_chars: int | None = Field(default=None, ge=0, description="accepted characters still present")
-    after_s: float | None = Field(default=None, ge=0, description="for retained: seconds after acceptance")
-    latency_ms: float | None = Field(default=None, ge=0)
+    shown_chars: int | None = Field(default=None, ge=0, le=MAX_TEXT_CHARS)
+    accepted_chars: int | None = Field(default=None, ge=0, le=MAX_TEXT_CHARS)
+    retained_chars: int | None = Field(
+        default=None, ge=0, le=MAX_TEXT_CHARS, description="accepted characters still present"
+    )
+    after_s: float | None = Field(
+        default=None, ge=0, le=1e9, allow_inf_nan=False, description="for retained: seconds after acceptance"
+    )
+    latency_ms: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
     text: str | None = Field(
         default=None, max_length=10_000, description="kept only with store_code_in_telemetry"
     )

@@ -137,6 +137,12 @@ class SchedulerStats:
     snapshot_saves: int = 0
 
 
+# Queues a client cannot grow without bound. An editor has one completion and one warm-up in flight per
+# document; beyond these, the oldest queued job is cancelled (a completion answers `cancelled`).
+MAX_QUEUED_COMPLETIONS = 8
+MAX_QUEUED_WARMUPS = 8
+
+
 class Scheduler:
     def __init__(
         self,
@@ -192,6 +198,9 @@ class Scheduler:
             if running is not None and running.document == job.document and running.kind == "complete":
                 running.cancel()
             self._completions.append(job)
+            waiting = [queued for queued in self._completions if not queued.cancelled]
+            for oldest in waiting[: max(0, len(waiting) - MAX_QUEUED_COMPLETIONS)]:
+                oldest.cancel()
             self._condition.notify()
         self.compute.interrupt_warmups()  # after the append: a warmup that starts now sees the completion
         return job
@@ -218,6 +227,9 @@ class Scheduler:
                 self._warmups.remove(older)
                 older.future.set_exception(Cancelled("replaced by a newer warmup"))
             self._warmups.append(job)
+            for oldest in self._warmups[: max(0, len(self._warmups) - MAX_QUEUED_WARMUPS)]:
+                self._warmups.remove(oldest)
+                oldest.future.set_exception(Cancelled("dropped: too many warm-ups queued"))
             self._condition.notify()
         return job
 

@@ -42,11 +42,18 @@ from nanocomplete.service import CompletionService
 
 DISCONNECT_POLL_S = 0.05
 DRAIN_MAX_BYTES = 64_000_000  # of a refused body, at most this much is read (and dropped) before the 413
+BODY_READ_TIMEOUT_S = (
+    30.0  # a request body not complete by then is refused (408): a stalled upload holds memory
+)
+MAX_CONNECTIONS = 64  # uvicorn answers 503 beyond this many at once (each may hold max_request_bytes)
 PUBLIC_PATHS = frozenset({"/health"})
 
 
 def create_app(service: CompletionService, config: ServerConfig = ServerConfig()) -> FastAPI:
-    app = FastAPI(title="nanocomplete", version=__version__, lifespan=_lifespan(service))
+    # no /docs or /redoc: their pages load scripts from a CDN, and nothing here leaves the machine
+    app = FastAPI(
+        title="nanocomplete", version=__version__, lifespan=_lifespan(service), docs_url=None, redoc_url=None
+    )
     _add_guards(app, config)
     _add_error_handlers(app)
 
@@ -207,7 +214,9 @@ class Guard:
                 receive = _replay(body, receive)
         if refusal is not None:
             if refusal.status_code == 413:  # a client that sends the whole body before it reads the answer
-                await _drain(receive)  # would see the connection reset instead of the 413
+                await _drain(
+                    receive
+                )  # would see the connection reset instead of the 413 (a stalled one: it does)
             return await refusal(scope, receive, send)
         return await self.app(scope, receive, send)
 
@@ -250,8 +259,14 @@ class Guard:
 
     async def _read_body(self, receive) -> tuple[bytes, JSONResponse | None]:
         chunks, size = [], 0
+        deadline = time.monotonic() + BODY_READ_TIMEOUT_S
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return b"", _error(
+                    408, "timeout", f"the request body did not arrive within {BODY_READ_TIMEOUT_S:.0f} s"
+                )
             if message["type"] != "http.request":
                 return b"", None
             chunks.append(message.get("body", b""))
@@ -276,8 +291,9 @@ class Guard:
 def host_name(header: str) -> str:
     """The name in a Host header, without its port, lower-case: "[::1]:8012" → "[::1]"."""
     header = header.strip().lower()
-    if header.startswith("["):
-        return header[: header.find("]") + 1] if "]" in header else header
+    if header.startswith("["):  # "[::1]" or "[::1]:8012"; anything after the bracket but a port is kept
+        name, _, rest = header.partition("]")
+        return header if rest and not (rest.startswith(":") and rest[1:].isdigit()) else name + "]"
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
@@ -287,10 +303,14 @@ def _listed(setting: str) -> list[str]:
 
 
 async def _drain(receive) -> None:
-    """Read and drop the rest of a refused request's body, up to DRAIN_MAX_BYTES (memory stays flat)."""
-    read = 0
+    """Read and drop the rest of a refused request's body, up to DRAIN_MAX_BYTES (memory stays flat) and
+    for at most BODY_READ_TIMEOUT_S."""
+    read, deadline = 0, time.monotonic() + BODY_READ_TIMEOUT_S
     while read <= DRAIN_MAX_BYTES:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return
         if message["type"] != "http.request":
             return
         read += len(message.get("body", b""))
@@ -331,7 +351,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationError)
     async def invalid_conversion(request: Request, error: ValidationError) -> JSONResponse:
-        return _error(422, "invalid_request", str(error).split("\n")[1] if "\n" in str(error) else str(error))
+        # a compatibility endpoint's fields, turned into ours (`/infill`'s prefix + prompt too long)
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in p.get('loc', ())) or 'body'}: {p.get('msg')}"
+            for p in error.errors()[:5]
+        )
+        return _error(422, "invalid_request", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -383,7 +408,8 @@ def _max_tokens(n_predict: int | None) -> int | None:
 def _document_key(endpoint: str, prefix: str, suffix: str) -> str:
     """A stable name for the document a client without document identity sends: its first lines."""
     head = "\n".join((prefix or suffix).split("\n", DOCUMENT_KEY_LINES)[:DOCUMENT_KEY_LINES])
-    return f"{endpoint}-{hashlib.sha256(head.encode()).hexdigest()[:16]}" if head else f"{endpoint}-empty"
+    digest = hashlib.sha256(head.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+    return f"{endpoint}-{digest}" if head else f"{endpoint}-empty"
 
 
 def _llama_completion_request(body: api.LlamaCompletionRequest) -> api.CompleteRequest:

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+MAX_EVENTS = 200_000  # rows kept; older ones are deleted as new ones come (~150 bytes each without code)
+
+
 def default_database() -> Path:
     return Path(platformdirs.user_state_dir("nanocomplete")) / "telemetry.sqlite3"
 
@@ -59,6 +62,9 @@ class EventStore:
                 "INSERT INTO events (received_at, request_id, kind, language, shown_chars, accepted_chars,"
                 " retained_chars, after_s, latency_ms, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            self._connection.execute(
+                "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (MAX_EVENTS,)
             )
         return len(rows)
 

@@ -555,6 +555,7 @@ def test_an_api_token_is_required_when_configured(engine, tmp_path):
         ({"Host": "localhost:8012"}, 200, None),
         ({"Host": "LOCALHOST"}, 200, None),
         ({"Host": "[::1]:9000"}, 200, None),
+        ({"Host": "[::1].evil.example"}, 403, "forbidden_host"),
         ({"Origin": "https://evil.example"}, 403, "forbidden_origin"),
         ({"Origin": "null"}, 403, "forbidden_origin"),  # sandboxed iframes and file:// pages
         ({"Origin": "vscode-webview://1234abcd"}, 200, None),
@@ -793,3 +794,55 @@ def test_log_prompts_logs_the_prompt_the_context_the_cache_and_the_timings(engin
     assert "<|fim_prefix|>" in entry["prompt"] and "def square_area(side):" in entry["prompt"]
     assert entry["context_files"] == ["util.py"] and entry["cache"] in ("miss", "hit", "snapshot")
     assert entry["timings"]["prompt_tokens"] > 0 and entry["prompt_tokens"]["prefix"] > 0
+
+
+def test_a_stalled_body_is_refused_after_the_read_timeout_and_the_server_keeps_serving(server, monkeypatch):
+    import socket
+
+    from nanocomplete import server as server_module
+
+    monkeypatch.setattr(server_module, "BODY_READ_TIMEOUT_S", 1.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+        stalled.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: 1000\r\n\r\n" + b'{"events": ['
+        )  # and nothing more
+        started = time.monotonic()
+        answer = stalled.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive" in answer
+    assert time.monotonic() - started < 10
+    with server.client() as client:
+        assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", {"prompt": "def f():\n    return \ud800", "suffix": "\n", "max_tokens": 4}),
+        ("/completion", {"prompt": "x = \ud800", "n_predict": 4}),
+    ],
+)
+def test_a_lone_surrogate_on_the_compatibility_endpoints_is_not_a_server_error(server, path, body):
+    with server.client() as client:
+        response = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+        assert response.status_code < 500, response.text
+        assert client.get("/health").status_code == 200
+
+
+def test_event_numbers_out_of_any_real_range_are_refused(server):
+    with server.client() as client:
+        for event in ({"kind": "shown", "shown_chars": 2**63}, {"kind": "shown", "latency_ms": "Infinity"}):
+            response = client.post(
+                "/v1/events",
+                content=json.dumps({"events": [event]}),
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code == 422, response.text
+            assert "events.0." in response.json()["error"]["message"]
+
+
+def test_no_page_of_the_server_loads_anything_from_outside_the_machine(server):
+    with server.client() as client:
+        for path in ("/docs", "/redoc"):
+            assert client.get(path).status_code == 404
