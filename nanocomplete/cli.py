@@ -696,7 +696,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from nanocomplete.telemetry import EventStore, default_database
 
     server = settings_from_args(args, "server")
-    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.api_token:
+    if not server.listens_on_loopback() and not server.api_token:
         print(f"warning: listening on {server.host} without --api-token: anyone who can reach it can use it")
     settings = _serving_settings(args)
     engine_settings = settings_from_args(args, "engine")
