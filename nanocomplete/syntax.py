@@ -29,7 +29,6 @@ MAX_CHILDREN_WITH_ERRORS = 5_000
 # An editor's document with a longer line is not parsed: a minified bundle (one 2 MB line took 10 s to parse,
 # 2 MB of ordinary lines 1.2-1.5 s, once: later keystrokes reparse incrementally).
 DOCUMENT_MAX_LINE_CHARS = 10_000
-_LONG_LINE = re.compile(f"[^\n]{{{DOCUMENT_MAX_LINE_CHARS + 1}}}")
 
 LANGUAGE_OF_SUFFIX = {
     ".py": "python",
@@ -184,7 +183,7 @@ def document_imports(text: str, language: str, previous: ParsedText | None = Non
     """The imports of a document being edited; `previous` (an earlier version's `parsed`) makes the parse
     incremental, so a keystroke in a 150 KB file costs a fraction of a full parse. None for a document with a
     line over `DOCUMENT_MAX_LINE_CHARS` (not parsed: a minified bundle, not code someone types in)."""
-    if _LONG_LINE.search(text):
+    if any(len(line) > DOCUMENT_MAX_LINE_CHARS for line in text.split("\n")):  # 2 ms for 2 MB
         return None
     source = text.encode("utf-8", errors="surrogatepass")
     if previous is not None and previous.language == language:

@@ -271,7 +271,7 @@ class Workspace:
         if language is None:
             return (), frozenset()
         found = syntax.document_imports(text, language, self._documents.pop(path, None))
-        if found is None:  # too large to parse
+        if found is None:  # a minified document: not parsed
             return (), frozenset()
         self._documents[path] = found.parsed
         while len(self._documents) > 1 and (

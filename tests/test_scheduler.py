@@ -24,6 +24,13 @@ def test_the_queues_hold_a_bounded_number_of_jobs_the_oldest_cancelled():
             dropped = [job for job in warmups if job.future.done()]
             assert len(dropped) >= extra - 1 and all(job in warmups[:extra] for job in dropped)
             assert isinstance(dropped[0].future.exception(), Cancelled)
+            # a client resending for one document while the engine is busy: the superseded ones answer at once
+            resent = [
+                scheduler.complete("file:///same.py", [1, 2, 3], GenerationConfig(max_tokens=1))
+                for _ in range(50)
+            ]
+            assert all(isinstance(job.future.exception(timeout=1), Cancelled) for job in resent[:-1])
+            newest = [*newest[1:], resent[-1]]
         for job in newest:  # the CPU free again, the kept ones answer
             assert job.future.result(timeout=10).text is not None
     finally:

@@ -348,6 +348,13 @@ def test_a_document_of_unclosed_brackets_costs_a_bounded_time(language, bracket)
     assert found is not None and isinstance(identifier_lines, dict)
 
 
+def test_a_document_of_long_lines_under_the_bound_is_read_in_bounded_time():
+    text = ("x" * (syntax.DOCUMENT_MAX_LINE_CHARS - 1) + "\n") * 200  # 2 MB, no line over the bound
+    started = time.monotonic()
+    syntax.document_imports(text, "python")
+    assert time.monotonic() - started < 3.0  # a regex looking for a long line took 9.5 s here
+
+
 def test_a_minified_document_is_not_parsed():
     text = "import os\n" + "x = 1;" * (syntax.DOCUMENT_MAX_LINE_CHARS // 6 + 1)
     started = time.monotonic()
