@@ -327,15 +327,20 @@ def _ignored(ignores: tuple[tuple[str, pathspec.PathSpec], ...], relative: str) 
 
 
 def _read_jsonc(text: str) -> dict:
-    """JSON with comments and trailing commas, as tsconfig files allow."""
+    """JSON with comments and trailing commas, as tsconfig files allow. An unclosed string or comment runs
+    to the end of the text, so each is matched once (a lazy match of `/*` to the next `*/` rescans to the
+    end at every unclosed `/*`: 48 KB took 3.2 s). ValueError for what is not JSON, deep nesting too."""
     text = re.sub(
-        r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/',
+        r'"(?:\\.|[^"\\])*(?:"|\Z)|//[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/|\Z)',
         lambda m: m.group(0) if m.group(0)[0] == '"' else "",
         text,
         flags=re.S,
     )
     text = re.sub(r",(\s*[}\]])", r"\1", text)
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # thousands of nested brackets
+        raise ValueError("too deeply nested") from None
 
 
 class Workspaces:

@@ -45,7 +45,9 @@ DRAIN_MAX_BYTES = 64_000_000  # of a refused body, at most this much is read (an
 BODY_READ_TIMEOUT_S = (
     30.0  # a request body not complete by then is refused (408): a stalled upload holds memory
 )
-MAX_CONNECTIONS = 64  # uvicorn answers 503 beyond this many at once (each may hold max_request_bytes)
+# Request bodies being read, all connections together: beyond this a body is refused (503), so stalled uploads
+# cannot hold unbounded memory. (Not a connection limit: idle sockets would then lock every client out.)
+MAX_BODY_BYTES_IN_FLIGHT = 256_000_000
 PUBLIC_PATHS = frozenset({"/health"})
 
 
@@ -202,6 +204,7 @@ class Guard:
 
     def __init__(self, app, config: ServerConfig):
         self.app, self.config = app, config
+        self._body_bytes_in_flight = 0  # one event loop: no lock needed
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -260,21 +263,27 @@ class Guard:
     async def _read_body(self, receive) -> tuple[bytes, JSONResponse | None]:
         chunks, size = [], 0
         deadline = time.monotonic() + BODY_READ_TIMEOUT_S
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                return b"", _error(
-                    408, "timeout", f"the request body did not arrive within {BODY_READ_TIMEOUT_S:.0f} s"
-                )
-            if message["type"] != "http.request":
-                return b"", None
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.config.max_request_bytes:
-                return b"", self._too_large()
-            if not message.get("more_body", False):
-                break
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    return b"", _error(
+                        408, "timeout", f"the request body did not arrive within {BODY_READ_TIMEOUT_S:.0f} s"
+                    )
+                if message["type"] != "http.request":
+                    return b"", None
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                self._body_bytes_in_flight += len(chunks[-1])
+                if size > self.config.max_request_bytes:
+                    return b"", self._too_large()
+                if self._body_bytes_in_flight > MAX_BODY_BYTES_IN_FLIGHT:
+                    return b"", _error(503, "busy", "too many request bodies are being sent at once; retry")
+                if not message.get("more_body", False):
+                    break
+        finally:
+            self._body_bytes_in_flight -= size
         body = b"".join(chunks)
         try:
             body.decode("utf-8")

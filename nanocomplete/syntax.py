@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from dataclasses import dataclass
 
 import tree_sitter
@@ -29,6 +30,11 @@ MAX_CHILDREN_WITH_ERRORS = 5_000
 # An editor's document with a longer line is not parsed: a minified bundle (one 2 MB line took 10 s to parse,
 # 2 MB of ordinary lines 1.2-1.5 s, once: later keystrokes reparse incrementally).
 DOCUMENT_MAX_LINE_CHARS = 10_000
+# A parse stops after 0.2 s + 1.5 s per MB of text (ordinary code parses at ~0.65 s per MB here) and the text
+# is then read as having nothing: some texts of short lines make tree-sitter rescan to the end at every line
+# (`/*` lines in JS: 48 KB took 33 s; `\` continuation lines in Python: 40 KB 4.4 s).
+PARSE_MIN_DEADLINE_S = 0.2
+PARSE_DEADLINE_S_PER_MB = 1.5
 
 LANGUAGE_OF_SUFFIX = {
     ".py": "python",
@@ -176,7 +182,7 @@ class ParsedText:
 class DocumentImports:
     imports: tuple[Import, ...]
     import_lines: frozenset[int]
-    parsed: ParsedText  # pass it back with the next version of the document
+    parsed: ParsedText | None  # pass it back with the next version of the document (None: parse stopped)
 
 
 def document_imports(text: str, language: str, previous: ParsedText | None = None) -> DocumentImports | None:
@@ -186,12 +192,13 @@ def document_imports(text: str, language: str, previous: ParsedText | None = Non
     if any(len(line) > DOCUMENT_MAX_LINE_CHARS for line in text.split("\n")):  # 2 ms for 2 MB
         return None
     source = text.encode("utf-8", errors="surrogatepass")
+    old = None
     if previous is not None and previous.language == language:
         old = previous.tree.copy()
         old.edit(**_edit(previous.source, source))
-        tree = _parser(language).parse(source, old)
-    else:
-        tree = _parser(language).parse(source)
+    tree = _parse(language, source, old)
+    if tree is None:  # past its deadline
+        return DocumentImports((), frozenset(), None)
     imports, import_lines = _imports(tree.root_node, source, language)
     return DocumentImports(tuple(imports), frozenset(import_lines), ParsedText(language, source, tree))
 
@@ -294,7 +301,22 @@ def _captures(language: str, purpose: str, node: tree_sitter.Node) -> dict[str, 
 @functools.lru_cache(maxsize=4)
 def _tree(text: str, language: str) -> tuple[tree_sitter.Tree, bytes]:
     source = text.encode("utf-8", errors="surrogatepass")
-    return _parser(language).parse(source), source
+    return _parse(language, source) or _parser(language).parse(b""), source  # past its deadline: nothing
+
+
+def _parse(language: str, source: bytes, old: tree_sitter.Tree | None = None) -> tree_sitter.Tree | None:
+    """`source`'s tree (incremental from `old`), or None when the parse passes its deadline."""
+    deadline = time.monotonic() + PARSE_MIN_DEADLINE_S + PARSE_DEADLINE_S_PER_MB * len(source) / 1e6
+    parser = _parser(language)
+    try:
+        return parser.parse(
+            lambda offset, _point: source[offset : offset + 65536],
+            *([old] if old is not None else []),
+            progress_callback=lambda _offset, _error: time.monotonic() > deadline,
+        )
+    except ValueError:  # "Parsing failed": stopped by the callback; the next parse must start afresh
+        parser.reset()
+        return None
 
 
 def _text(node: tree_sitter.Node | None, source: bytes) -> str:

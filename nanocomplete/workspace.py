@@ -273,6 +273,8 @@ class Workspace:
         found = syntax.document_imports(text, language, self._documents.pop(path, None))
         if found is None:  # a minified document: not parsed
             return (), frozenset()
+        if found.parsed is None:  # its parse passed the deadline: the next keystroke starts afresh
+            return found.imports, found.import_lines
         self._documents[path] = found.parsed
         while len(self._documents) > 1 and (
             len(self._documents) > DOCUMENT_TREES

@@ -197,3 +197,18 @@ def test_an_editors_unsaved_text_does_not_count_the_file_twice_against_the_bound
     index.update("a.py", SOURCE + "x = 1\n")
     index.refresh()  # rereads the disk version of a.py
     assert index.indexed_bytes == before == 2 * len(SOURCE)
+
+
+def test_a_tsconfig_of_unclosed_comments_strings_or_brackets_is_read_in_bounded_time():
+    import time
+
+    from nanocomplete.index import _read_jsonc
+
+    assert _read_jsonc('{// c\n "o": {/* x */ "p": ["/* not a comment */",],}}') == {
+        "o": {"p": ["/* not a comment */"]}
+    }
+    for text in ("/*x" * 40_000, '"' * 40_000, "[" * 10_000):  # 21.7 s, and a RecursionError, before
+        started = time.monotonic()
+        with pytest.raises(ValueError):
+            _read_jsonc(text)
+        assert time.monotonic() - started < 1.0

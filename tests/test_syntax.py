@@ -355,6 +355,21 @@ def test_a_document_of_long_lines_under_the_bound_is_read_in_bounded_time():
     assert time.monotonic() - started < 3.0  # a regex looking for a long line took 9.5 s here
 
 
+@pytest.mark.parametrize(
+    ("language", "line"), [("javascript", "/*\n"), ("python", "x\\\n"), ("tsx", "/**\n")]
+)
+def test_a_text_that_makes_the_parse_quadratic_stops_at_its_deadline(language, line):
+    # found by a hostile client: 16,000 lines of `/*` in JS took 33 s to parse, holding the GIL
+    text = "import os\n" + line * 16_000
+    started = time.monotonic()
+    found = syntax.document_imports(text, language)
+    facts = syntax.parse(text, language)
+    assert time.monotonic() - started < 2 * (syntax.PARSE_MIN_DEADLINE_S + 0.1) + 0.5
+    assert found is not None and found.parsed is None and facts.definitions == ()
+    again = syntax.document_imports("import os\nx = 1\n", language if language == "python" else "javascript")
+    assert again.parsed is not None  # the parser starts afresh after a stopped parse
+
+
 def test_a_minified_document_is_not_parsed():
     text = "import os\n" + "x = 1;" * (syntax.DOCUMENT_MAX_LINE_CHARS // 6 + 1)
     started = time.monotonic()
