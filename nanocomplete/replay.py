@@ -791,7 +791,7 @@ def gate_tradeoff(
     threshold applies to that tier's answers only, and the other tier's answers are gated at `reference`;
     `shown`, `shown_share` and `accepted_share` then count the tier's answers alone, the accepted
     characters both tiers'."""
-    answers: list[dict] = []  # {"logprob", "kind", "chars", "visit"}
+    answers: list[dict] = []  # {"logprob", "varied", "kind", "chars", "visit"}
     visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
         for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():

@@ -198,10 +198,7 @@ class Scheduler:
             if running is not None and running.document == job.document and running.kind == "complete":
                 running.cancel()
             self._completions.append(job)
-            self._drop_cancelled()
-            for oldest in self._completions[: max(0, len(self._completions) - MAX_QUEUED_COMPLETIONS)]:
-                oldest.cancel()
-            self._drop_cancelled()
+            self._trim_completions()
             self._condition.notify()
         self.compute.interrupt_warmups()  # after the append: a warmup that starts now sees the completion
         return job
@@ -268,9 +265,13 @@ class Scheduler:
                 self.snapshots.put(self._live_key, self.engine.snapshot())
             self.snapshots.close()
 
-    def _drop_cancelled(self) -> None:
-        """Take cancelled completions out of the queue now (the caller holds the condition), so that a
-        client resending while the engine is busy cannot grow it; their requests answer `cancelled`."""
+    def _trim_completions(self) -> None:
+        """Cancel the oldest queued completions beyond MAX_QUEUED_COMPLETIONS and take every cancelled one
+        out of the queue now (the caller holds the condition), so that a client resending while the engine
+        is busy cannot grow it; their requests answer `cancelled`."""
+        waiting = [queued for queued in self._completions if not queued.cancelled]
+        for oldest in waiting[: max(0, len(waiting) - MAX_QUEUED_COMPLETIONS)]:
+            oldest.cancel()
         for job in [queued for queued in self._completions if queued.cancelled]:
             self._completions.remove(job)
             self.stats.cancelled += 1

@@ -42,9 +42,8 @@ from nanocomplete.service import CompletionService
 
 DISCONNECT_POLL_S = 0.05
 DRAIN_MAX_BYTES = 64_000_000  # of a refused body, at most this much is read (and dropped) before the 413
-BODY_READ_TIMEOUT_S = (
-    30.0  # a request body not complete by then is refused (408): a stalled upload holds memory
-)
+# a request body not complete by then is refused (408): a stalled upload holds memory
+BODY_READ_TIMEOUT_S = 30.0
 # Request bodies being read, all connections together: beyond this a body is refused (503), so stalled uploads
 # cannot hold unbounded memory. (Not a connection limit: idle sockets would then lock every client out.)
 MAX_BODY_BYTES_IN_FLIGHT = 256_000_000
@@ -266,7 +265,7 @@ class Guard:
         try:
             while True:
                 try:
-                    message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                    message = await _receive_by(receive, deadline)
                 except TimeoutError:
                     return b"", _error(
                         408, "timeout", f"the request body did not arrive within {BODY_READ_TIMEOUT_S:.0f} s"
@@ -317,7 +316,7 @@ async def _drain(receive) -> None:
     read, deadline = 0, time.monotonic() + BODY_READ_TIMEOUT_S
     while read <= DRAIN_MAX_BYTES:
         try:
-            message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            message = await _receive_by(receive, deadline)
         except TimeoutError:
             return
         if message["type"] != "http.request":
@@ -325,6 +324,11 @@ async def _drain(receive) -> None:
         read += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+async def _receive_by(receive, deadline: float) -> dict:
+    """The client's next ASGI message; TimeoutError once `deadline` (time.monotonic) has passed."""
+    return await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _replay(body: bytes, receive):
