@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from nanocomplete import syntax
 from nanocomplete.config import CONTEXT_SOURCES, ContextConfig
-from nanocomplete.prompt import ExtraFile, FimInput
+from nanocomplete.prompt import ExtraFile, FimInput, exceeds
 from nanocomplete.workspace import Workspace, code_tokens
 
 Tokenize = Callable[[str], list[int]]
@@ -121,6 +121,8 @@ def select(
         for candidate in gathered[source]():
             if used + entry_tokens(candidate.path, "", tokenize) > allowance:
                 continue  # cannot fit even with an empty body: skip tokenizing its text
+            if exceeds(candidate.text, allowance - used):
+                continue  # too long to fit, known without tokenizing it (a pasted minified bundle)
             if any(candidate.path == c.path and candidate.text.strip() in c.text for c, _ in chosen):
                 continue  # an earlier entry shows it already (a short file's definitions whole)
             cost = entry_tokens(candidate.path, candidate.text, tokenize)
@@ -456,8 +458,8 @@ def greedy_fill(
     files, used = [], 0
     for path in sorted((p for p in workspace.files if p != request.path), key=distance):
         text = workspace.files[path].text
-        cost = entry_tokens(path, text, tokenize)
-        if used + cost > budget_tokens:
+        cost = None if exceeds(text, budget_tokens - used) else entry_tokens(path, text, tokenize)
+        if cost is None or used + cost > budget_tokens:
             kept = _lines_that_fit(path, text, tokenize, budget_tokens - used)
             if kept:
                 files.append(ExtraFile(path, kept))
@@ -472,6 +474,8 @@ def _lines_that_fit(path: str, text: str, tokenize: Tokenize, room: int) -> str:
     header = 1 + len(tokenize(path + "\n"))
     kept, used = [], header
     for line in text.split("\n"):
+        if exceeds(line, room - used):
+            break
         cost = len(tokenize(line + "\n"))
         if used + cost > room:
             break

@@ -68,7 +68,7 @@ from nanocomplete.postprocess import CLOSERS, only_closing_brackets
 Tokenize = Callable[[str], list[int]]
 HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the window cuts
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
-MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token: bounds how much of a huge line clipping reads
+MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token (its 151,936 ids decoded): bounds what a budget reads
 HEAL_TAIL_CHARS = 8 * MAX_CHARS_PER_TOKEN  # of the typed line, what `last_token_text` tokenizes
 
 
@@ -407,6 +407,13 @@ def _earliest_fitting_line(head_lines: Sequence[str], tokenize: Tokenize, budget
     return 0
 
 
+def exceeds(text: str, budget_tokens: int) -> bool:
+    """Whether `text` has more than `budget_tokens` tokens, known without tokenizing it: no token is longer
+    than MAX_CHARS_PER_TOKEN characters. So a megabyte that cannot fit costs no tokenizing (~1.2 s per MB
+    here); False says nothing."""
+    return len(text) > max(0, budget_tokens) * MAX_CHARS_PER_TOKEN
+
+
 def _truncate_suffix(suffix: str, tokenize: Tokenize, budget: int) -> list[int]:
     """The suffix's leading lines that fit `budget` (the rest of the current line always, cut if huge)."""
     lines = suffix.split("\n")
@@ -414,6 +421,10 @@ def _truncate_suffix(suffix: str, tokenize: Tokenize, budget: int) -> list[int]:
     used = 0
     for index, line in enumerate(lines):
         piece = line if index == len(lines) - 1 else line + "\n"
+        if exceeds(piece, budget - used):
+            if kept:
+                break
+            piece = piece[: budget * MAX_CHARS_PER_TOKEN]  # the first line's tokens that can fit, no more
         cost = len(tokenize(piece))
         if used + cost > budget and kept:
             break
@@ -445,12 +456,15 @@ def _context(fim_input: FimInput, tokenize: Tokenize, budget: int) -> tuple[list
 def _file_entry(extra: ExtraFile, tokenize: Tokenize, room: int) -> list[int] | None:
     header = [fim.FILE_SEP, *tokenize(extra.path + "\n")]
     text = extra.text if extra.text.endswith("\n") else extra.text + "\n"
-    body = tokenize(text)
-    if len(header) + len(body) <= room:
-        return header + body
+    if not exceeds(text, room - len(header)):
+        body = tokenize(text)
+        if len(header) + len(body) <= room:
+            return header + body
     kept: list[str] = []
     used = len(header)
     for line in text.splitlines(keepends=True):
+        if exceeds(line, room - used):
+            break
         cost = len(tokenize(line))
         if used + cost > room:
             break

@@ -13,7 +13,6 @@ Lines are 0-based. Parsers and queries are built once per language; the last few
 from __future__ import annotations
 
 import functools
-import re
 import time
 from dataclasses import dataclass
 
@@ -602,5 +601,11 @@ def _first_line(text: str) -> str:
 def _dedent(text: str, column: int) -> str:
     """Remove up to `column` leading spaces from every line after the first (the first starts at it)."""
     head, *rest = text[: _MAX_SIGNATURE_CHARS * 2].split("\n")
-    pattern = re.compile(rf"^[ \t]{{0,{column}}}")
-    return "\n".join([head.rstrip(), *(pattern.sub("", line).rstrip() for line in rest)])
+    return "\n".join([head.rstrip(), *(_without_indent(line, column).rstrip() for line in rest)])
+
+
+def _without_indent(line: str, column: int) -> str:
+    """`line` less up to `column` of its leading spaces and tabs (no regex per column: a minified file's
+    definitions each start at a column of their own, and compiling one pattern each cost ~0.1 ms)."""
+    indent = len(line) - len(line.lstrip(" \t"))
+    return line[min(indent, column) :]

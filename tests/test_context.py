@@ -560,3 +560,20 @@ def test_decorator_arguments_headers_over_several_lines_and_keywords_are_not_fie
     shown = context.skeleton(workspace, "web/app.ts", app)
     assert "\n  title = 'shop';\n  private readonly cart: Cart;" in shown  # re-indented as the members
     assert "selector: 'app-root'" not in shown.split("export class")[1]
+
+
+def test_a_snippet_too_long_for_its_share_is_skipped_without_tokenizing_it(tokenizer):
+    bundle = "var a=1;" * 125_000  # a megabyte on one line, sent as a recent snippet
+    snippets = (ExtraFile("dist/bundle.js", bundle), ExtraFile("web/money.ts", "export const cents = 100;\n"))
+    req = ContextRequest("web/cart.ts", "const total = ", "\n", recent=snippets)
+    lengths: list[int] = []
+
+    def recorded(text: str) -> list[int]:
+        lengths.append(len(text))
+        return tokenizer.tokenize(text)
+
+    selection = context.select(Workspace(), req, recorded, 1000, sources=["recent"])
+    assert [f.path for f in selection.files] == ["web/money.ts"]  # the next snippet still gets the room
+    assert max(lengths) <= 1000 * prompt.MAX_CHARS_PER_TOKEN
+    greedy = context.greedy_fill(workspace_of({"dist/bundle.js": bundle[:200_000]}), req, recorded, 1000)
+    assert greedy.files == () and max(lengths) <= 1000 * prompt.MAX_CHARS_PER_TOKEN

@@ -362,6 +362,30 @@ def test_a_huge_line_on_both_sides_of_the_cursor_fits_both_budgets(tokenizer):
     assert built.prefix_tokens <= 256 and built.suffix_tokens <= 64
 
 
+def _recording(tokenize):
+    """`tokenize`, recording the length of every text it is given."""
+    lengths: list[int] = []
+
+    def recorded(text: str) -> list[int]:
+        lengths.append(len(text))
+        return tokenize(text)
+
+    return recorded, lengths
+
+
+def test_a_megabyte_suffix_line_or_other_file_is_read_only_as_far_as_its_budget_reaches(tokenizer):
+    huge = MINIFIED * 100  # ~1 MB on one line: a pasted bundle; tokenizing it all takes ~1 s here
+    config = PromptConfig(max_prefix_tokens=256, max_suffix_tokens=64, max_context_tokens=512)
+    fim_input = FimInput("const a = ", huge, "src/app.js", extra_files=(ExtraFile("dist/bundle.js", huge),))
+    recorded, lengths = _recording(tokenizer.tokenize)
+    built = prompt.build(fim_input, recorded, config)
+    assert max(lengths) <= 512 * prompt.MAX_CHARS_PER_TOKEN
+    suffix = built.tokens[built.tokens.index(fim.FIM_SUFFIX) + 1 : built.tokens.index(fim.FIM_MIDDLE)]
+    assert list(suffix) == tokenizer.tokenize(huge)[:64]  # the same tokens as tokenizing it all and cutting
+    assert built.extra_files_used == ()  # a single line over the context budget does not fit, as before
+    assert prompt.exceeds("x" * 33, 1) and not prompt.exceeds("x" * 32, 1) and prompt.exceeds("x", -1)
+
+
 AUTO_CLOSED_CONFIG = dataclasses.replace(MIDDLE_CONFIG, suffix_skips_auto_closed=True)
 
 
