@@ -692,7 +692,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from nanocomplete.engine import backend_description, build_features
-    from nanocomplete.server import create_app
+    from nanocomplete.server import HeaderDeadlineProtocol, create_app
     from nanocomplete.telemetry import EventStore, default_database
 
     server = settings_from_args(args, "server")
@@ -716,7 +716,8 @@ def run_serve(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(asctime)s prompt: %(message)s"))
         PROMPT_LOG.addHandler(handler)
         PROMPT_LOG.setLevel(logging.INFO)
-    uvicorn.run(create_app(service, server), host=server.host, port=server.port, log_level="info")
+    app = create_app(service, server)
+    uvicorn.run(app, host=server.host, port=server.port, log_level="info", http=HeaderDeadlineProtocol)
     return 0
 
 

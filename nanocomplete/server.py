@@ -28,12 +28,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nanocomplete import __version__, api, fim, postprocess
 from nanocomplete.config import ServerConfig
@@ -48,6 +50,10 @@ BODY_READ_TIMEOUT_S = 30.0
 # cannot hold unbounded memory. (Not a connection limit: idle sockets would then lock every client out.)
 MAX_BODY_BYTES_IN_FLIGHT = 256_000_000
 PUBLIC_PATHS = frozenset({"/health"})
+# a request line and headers not complete by then, from the connection's opening or the last response: 408 and
+# the connection closed. uvicorn has no such deadline: a client that sends a byte every few seconds (under
+# its 5 s keep-alive timeout) held a connection forever
+HEADER_READ_TIMEOUT_S = 10.0
 
 
 def create_app(service: CompletionService, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -58,7 +64,7 @@ def create_app(service: CompletionService, config: ServerConfig = ServerConfig()
     _add_guards(app, config)
     _add_error_handlers(app)
 
-    @app.get("/health", response_model=api.Health)
+    @app.api_route("/health", methods=["GET", "HEAD"], response_model=api.Health)  # HEAD: uptime probes
     def health() -> api.Health:
         return api.Health(
             status="ok",
@@ -510,6 +516,46 @@ async def _sse(payload: dict) -> AsyncIterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's line and headers (HEADER_READ_TIMEOUT_S),
+    armed when the connection opens and after each response, and not reset by the bytes that arrive. When it
+    passes with the headers incomplete (h11's `their_state` still IDLE), the client gets a 408 in the
+    server's error format and the connection is closed. Bodies have their own deadline
+    (BODY_READ_TIMEOUT_S)."""
+
+    header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+        self.header_deadline = self.loop.call_later(HEADER_READ_TIMEOUT_S, self._headers_overdue)
+
+    def _headers_overdue(self) -> None:
+        self.header_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            message = f"the request's headers did not arrive within {HEADER_READ_TIMEOUT_S:.0f} s"
+            body = json.dumps({"error": {"type": "timeout", "message": message}}).encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            self.transport.close()
+
+
 class BackgroundServer:
     """The app served by uvicorn on a loopback port in a background thread (benchmarks and tests)."""
 
@@ -519,7 +565,8 @@ class BackgroundServer:
         import uvicorn
 
         self.url = f"http://{host}:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=HeaderDeadlineProtocol)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> BackgroundServer:

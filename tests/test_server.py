@@ -75,6 +75,12 @@ def test_health_names_the_server_the_model_and_the_index_bounds(server):
     assert health["index"]["workspaces"] == [] and health["index"]["limits"]["index_max_files"] > 0
 
 
+def test_health_answers_a_head_probe_without_a_body(server):
+    with server.client() as client:
+        probe = client.head("/health")
+    assert probe.status_code == 200 and probe.content == b""
+
+
 def test_a_completion_has_text_range_confidence_and_timings(server):
     with server.client() as client:
         body = complete(
@@ -885,3 +891,55 @@ def test_bodies_in_flight_beyond_their_bound_are_refused_and_the_bound_is_freed(
         assert refused.status_code == 503 and refused.json()["error"]["type"] == "busy"
         monkeypatch.setattr(server_module, "MAX_BODY_BYTES_IN_FLIGHT", 10_000)
         assert client.post("/v1/complete", json=body).status_code == 200  # nothing left counted
+
+
+def _read_until_closed(connection) -> bytes:
+    answer = b""
+    while more := connection.recv(4096):
+        answer += more
+    return answer
+
+
+def test_headers_sent_a_byte_at_a_time_are_refused_at_their_deadline_and_the_server_keeps_serving(
+    server, monkeypatch
+):
+    import socket
+
+    from nanocomplete import server as server_module
+
+    monkeypatch.setattr(server_module, "HEADER_READ_TIMEOUT_S", 1.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as drip:
+        started = time.monotonic()
+        for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                drip.sendall(bytes([byte]))  # each byte would reset uvicorn's 5 s keep-alive timeout
+            except OSError:
+                break  # the server closed the connection
+            time.sleep(0.05)
+        answer = _read_until_closed(drip)
+    assert answer.startswith(b"HTTP/1.1 408") and b"headers did not arrive" in answer
+    assert time.monotonic() - started < 4
+    with server.client() as client:
+        assert client.get("/health").status_code == 200
+
+
+def test_a_connection_answers_requests_whose_headers_arrive_in_pieces_within_the_deadline(
+    server, monkeypatch
+):
+    import socket
+
+    from nanocomplete import server as server_module
+
+    monkeypatch.setattr(server_module, "HEADER_READ_TIMEOUT_S", 1.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        for _ in range(
+            3
+        ):  # the deadline is armed again after each response: a kept-alive connection lives on
+            connection.sendall(b"GET /health HTTP/1.1\r\n")
+            time.sleep(0.5)
+            connection.sendall(b"Host: 127.0.0.1\r\n\r\n")
+            answer = connection.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            time.sleep(0.3)  # past the first deadline in all: 3 x 0.8 s
