@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS events (
 
 
 MAX_EVENTS = 200_000  # rows kept; older ones are deleted as new ones come (~150 bytes each without code)
+# with store_code_in_telemetry, only the newest this many events keep their text (at most 10,000 characters
+# each, `api.Event.text`): ~50 MB, where 200,000 events' text could take 2 GB of disk
+MAX_EVENTS_WITH_TEXT = 5_000
 
 
 def default_database() -> Path:
@@ -48,6 +51,7 @@ class EventStore:
         self._connection = sqlite3.connect(path, check_same_thread=False)
         self._connection.execute(SCHEMA)
         self._lock = threading.Lock()
+        self._text_cleared_to_id = 0  # events up to this id have had their text cleared (this process)
 
     def add(self, events: list[Event]) -> int:
         rows = [
@@ -63,9 +67,14 @@ class EventStore:
                 " retained_chars, after_s, latency_ms, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._connection.execute(
-                "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (MAX_EVENTS,)
-            )
+            newest = self._connection.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+            self._connection.execute("DELETE FROM events WHERE id <= ?", (newest - MAX_EVENTS,))
+            if self.store_code and newest - MAX_EVENTS_WITH_TEXT > self._text_cleared_to_id:
+                self._connection.execute(
+                    "UPDATE events SET text = NULL WHERE id > ? AND id <= ? AND text IS NOT NULL",
+                    (self._text_cleared_to_id, newest - MAX_EVENTS_WITH_TEXT),
+                )
+                self._text_cleared_to_id = newest - MAX_EVENTS_WITH_TEXT
         return len(rows)
 
     def counts(self) -> dict[str, int]:
