@@ -662,7 +662,8 @@ def run_bench_replay(args: argparse.Namespace) -> int:
         shutil.rmtree(kv_dir, ignore_errors=True)
     print(replay.report(result))
     print(
-        f"\nresults: {out}/ (replay.json; per arm: summary.json, requests.jsonl, results.jsonl for compare)"
+        f"\nresults: {out}/ (replay.json; per arm: summary.json, {replay.REQUESTS_FILE}, results.jsonl for "
+        "compare)"
     )
     return 0
 
@@ -810,7 +811,7 @@ def run_gate(args: argparse.Namespace) -> int:
     from nanocomplete import replay
     from nanocomplete.evals import report
 
-    if all((run_dir / "requests.jsonl").is_file() for run_dir in args.run_dirs):  # served replay arms
+    if all(replay.has_requests(run_dir) for run_dir in args.run_dirs):  # served replay arms
         try:
             rows = replay.gate_tradeoff(
                 args.run_dirs, report.GATE_THRESHOLDS, reference=args.reference, tier=args.tier
@@ -834,7 +835,7 @@ def run_gate(args: argparse.Namespace) -> int:
             )
         return 0
     if args.tier:
-        print("error: --tier applies to replay arms (folders with requests.jsonl)")
+        print(f"error: --tier applies to replay arms (folders with {replay.REQUESTS_FILE})")
         return 2
     print(f"| min_mean_logprob | shown | shown share | {args.metric} of shown | {args.metric}=1 kept |")
     print("|---|---|---|---|---|")

@@ -18,6 +18,7 @@ differences resample the same visits in both arms (paired).
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import math
 import random
@@ -37,6 +38,8 @@ from nanocomplete import peer, typist
 from nanocomplete.typist import Answer, Document, Record, Session
 
 ARMS = ("served", "naive", "peer")
+REQUESTS_FILE = "requests.jsonl.gz"  # an arm's request records, one JSON object a line
+OLD_REQUESTS_FILE = "requests.jsonl"  # the same, uncompressed (replays before 2026-12-04)
 LANGUAGE_SUFFIXES = {"python": (".py",), "typescript": (".ts", ".tsx")}
 RESAMPLES = 2000
 
@@ -633,7 +636,8 @@ def write_arm(out: Path, name: str, runs: Sequence[ArmRun], summary: dict) -> Pa
     directory = out / name
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary, indent=1))
-    (directory / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records(runs)))
+    lines = "".join(json.dumps(r) + "\n" for r in records(runs)).encode()
+    (directory / REQUESTS_FILE).write_bytes(gzip.compress(lines, mtime=0))  # ~10x smaller, reproducible
     rows = visit_rows(units(runs))
     (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return directory
@@ -726,16 +730,31 @@ def _replay_peer_arm(
         ]
 
 
+def has_requests(arm_dir: Path) -> bool:
+    """Whether `arm_dir` is a served or peer arm's folder: it holds `requests.jsonl.gz` (replays since
+    2026-12-04) or `requests.jsonl` (before)."""
+    return any((arm_dir / name).is_file() for name in (REQUESTS_FILE, OLD_REQUESTS_FILE))
+
+
+def read_requests(arm_dir: Path) -> list[dict]:
+    """An arm's request records in order (`requests.jsonl.gz`, or the plain `requests.jsonl` of replays
+    before 2026-12-04). Raises FileNotFoundError when it has neither."""
+    if (arm_dir / REQUESTS_FILE).is_file():
+        text = gzip.decompress((arm_dir / REQUESTS_FILE).read_bytes()).decode("utf-8")
+    else:
+        text = (arm_dir / OLD_REQUESTS_FILE).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
 def arm_units(arm_dir: Path) -> list[Unit]:
-    """An arm's visits read back from its `requests.jsonl` and `results.jsonl` (runs before the
-    `typed_chars` column: typed characters from the visit's accepted characters and their rate, unknown
-    where nothing was accepted)."""
+    """An arm's visits read back from its request records (`read_requests`) and `results.jsonl` (runs
+    before the `typed_chars` column: typed characters from the visit's accepted characters and their
+    rate, unknown where nothing was accepted)."""
     from nanocomplete.typist import Record
 
     fields = Record.__dataclass_fields__
     by_visit: dict[str, list] = {}
-    for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_requests(arm_dir):
         record = Record(**{k: v for k, v in row.items() if k in fields})
         by_visit.setdefault(f"{row['repo']}#{row['visit']}", []).append(record)
     scores = {}
@@ -754,14 +773,13 @@ def arm_units(arm_dir: Path) -> list[Unit]:
 
 def shown_answers(arm_dir: Path) -> list[dict]:
     """The model answers that reached the typist in one served arm, in order: each is its request's record
-    (`requests.jsonl`: `completion`, `kind`, `mean_logprob`, `expected`, ...) with `chars` set to the
+    (`read_requests`: `completion`, `kind`, `mean_logprob`, `expected`, ...) with `chars` set to the
     characters accepted from it, those typed through it from the result cache included. The cache is
     followed per file and tier across visits, as the server holds it; an empty answer ends it, and
     accepted characters with no answer shown (none cached) count nowhere."""
     answers: list[dict] = []
     last: dict[tuple, dict] = {}  # (repo, path, tier) -> the answer the server's result cache holds
-    for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_requests(arm_dir):
         where = (row["repo"], row["path"], row.get("tier", ""))
         if row["model_answered"]:
             last.pop(where, None)
@@ -794,8 +812,7 @@ def gate_tradeoff(
     answers: list[dict] = []  # {"logprob", "varied", "kind", "chars", "visit"}
     visits: dict[tuple, int] = {}
     for arm_dir in arm_dirs:
-        for line in (arm_dir / "requests.jsonl").read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
+        for row in read_requests(arm_dir):
             if row["model_answered"] and not row["completion"] and row["mean_logprob"] is not None:
                 raise ValueError(
                     f"{arm_dir}: the confidence gate hid answers in this arm; replay it with "
@@ -893,8 +910,8 @@ def miss_table(arm_dirs: Sequence[Path]) -> dict[str, dict[str, int]]:
     `MISS_KINDS`. Raises ValueError for records without `expected` (replays before 2026-12-03)."""
     table = {outcome: {"new_line": 0, "mid_line": 0, "other": 0} for outcome in ("accepted", *MISS_KINDS)}
     for arm_dir in arm_dirs:
-        if not (arm_dir / "requests.jsonl").is_file():
-            raise ValueError(f"{arm_dir}: no requests.jsonl here (give a served arm's folder)")
+        if not has_requests(arm_dir):
+            raise ValueError(f"{arm_dir}: no {REQUESTS_FILE} here (give a served arm's folder)")
         for answer in shown_answers(arm_dir):
             if answer["chars"]:
                 outcome = "accepted"
@@ -918,9 +935,9 @@ def paired_arms(ours_dir: Path | str, peer_dir: Path | str) -> str:
             f"--pair takes as many arm folders on each side (one per language, in the same order): "
             f"{len(ours_folders)} against {len(peer_folders)}"
         )
-    missing = [f for f in ours_folders + peer_folders if not (Path(f) / "requests.jsonl").is_file()]
+    missing = [f for f in ours_folders + peer_folders if not has_requests(Path(f))]
     if missing:
-        raise ValueError(f"no requests.jsonl in {', '.join(missing)} (give the arms' folders, RUN/served)")
+        raise ValueError(f"no {REQUESTS_FILE} in {', '.join(missing)} (give the arms' folders, RUN/served)")
     ours, peer = _pooled_units(ours_folders), _pooled_units(peer_folders)
     common = {u.key for u in ours} & {u.key for u in peer}
     ours, peer = [u for u in ours if u.key in common], [u for u in peer if u.key in common]

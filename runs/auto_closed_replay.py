@@ -6,18 +6,17 @@ out/bench/r1-ts-kept/served out/bench/r1-ts-skipped/served)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from nanocomplete import typist
+from nanocomplete import replay, typist
 
 
 def requests(arm: Path) -> list[dict]:
-    return [json.loads(line) for line in (arm / "requests.jsonl").read_text().splitlines()]
+    return replay.read_requests(arm)
 
 
 def before_closers(rows: list[dict]) -> list[dict]:

@@ -5,7 +5,7 @@
 #
 # Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
 #        BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh   (nanocomplete-1.5b: the 1.1 GB base travels
-#        in ~25 parts, ~6 min of the 15; the rest trains)
+#        in ~30 parts, ~7.5 min of the 15; the rest trains)
 # Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:
 #   .venv/bin/python -m nanocomplete.train.gpu collect FILES_AT --out out/train/gpu-v1
 #   .venv/bin/python -m nanocomplete.train.export out/train/gpu-v1/adapter out/train/gpu-v1/adapter.gguf \

@@ -424,9 +424,8 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     assert result["naive"]["requests"] == 4
     assert result["served_over_peer"]["latency_ms_p50"]["units"] == 2 * len(typist._TEMPLATE)
     for arm in ("served", "peer"):
-        assert (tmp_path / arm / "requests.jsonl").read_text() and (
-            tmp_path / arm / "results.jsonl"
-        ).read_text()
+        assert replay.read_requests(tmp_path / arm) and (tmp_path / arm / "results.jsonl").read_text()
+        assert not (tmp_path / arm / "requests.jsonl").exists()  # written compressed
     text = replay.report(result)
     assert "ours ÷ peer: latency p50" in text and "### python" in text
     assert "| new line: prompt tokens evaluated p50 |" in text and "evaluated_tokens" not in text
@@ -452,13 +451,13 @@ def test_a_whole_replay_writes_every_arm_and_the_ratios(tmp_path):
     # as many folders on each side, or nothing is paired
     with pytest.raises(ValueError, match="2 against 1"):
         replay.paired_arms(f"{served},{served}", peer_arm)
-    with pytest.raises(ValueError, match=r"no requests.jsonl in .*nowhere"):
+    with pytest.raises(ValueError, match=r"no requests.jsonl.gz in .*nowhere"):
         replay.paired_arms(served, str(tmp_path / "nowhere"))
     # records written before `expected` existed still read back
     old = tmp_path / "old"
     old.mkdir()
-    rows = [json.loads(line) for line in (tmp_path / "served" / "requests.jsonl").read_text().splitlines()]
-    (old / "requests.jsonl").write_text(
+    rows = replay.read_requests(tmp_path / "served")
+    (old / "requests.jsonl").write_text(  # uncompressed, as replays before 2026-12-04 wrote them
         "".join(json.dumps({k: v for k, v in r.items() if k != "expected"}) + "\n" for r in rows)
     )
     shutil.copy(tmp_path / "served" / "results.jsonl", old / "results.jsonl")
