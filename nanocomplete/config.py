@@ -141,6 +141,9 @@ DISABLED_FILES = (
 
 
 MAX_GLOB_EXPANSIONS = 64  # alternatives one glob's `{a,b}` groups may expand to
+# characters of all globs once expanded (the default list: 119): 13 globs of 300 characters that each expand
+# 64-fold took ~2 s to compile on the event loop and ~9 MB per distinct set (a hostile client's audit)
+MAX_EXPANDED_GLOB_CHARS = 8_000
 # RE2 (google-re2) matches in time linear in the path whatever the glob; Python's `re`, pathspec's fallback,
 # backtracks: `*a*a*a*a*a*a*a*ab` against a 60-character name held the server (and the GIL) for 29 s.
 GLOB_BACKEND = "re2"
@@ -150,10 +153,13 @@ class DisabledFiles:
     """Globs of files never read as context (`disabled_files`, Dash's `nanocomplete.disabledFiles`), read
     as .gitignore lines after VS Code's `{a,b}` alternatives are expanded, matched without regard to case
     (`**/*secret*` matches `a/ClientSecret.py`; a folder it matches, `secrets/`, with everything in it).
-    Raises ValueError for a glob it cannot read or one of more than MAX_GLOB_EXPANSIONS alternatives."""
+    Raises ValueError for a glob it cannot read, one of more than MAX_GLOB_EXPANSIONS alternatives, or globs
+    of more than MAX_EXPANDED_GLOB_CHARS characters once expanded."""
 
     def __init__(self, globs: tuple[str, ...]) -> None:
         lines = [line for glob in globs if glob.strip() for line in _alternatives(glob.strip().lower())]
+        if sum(map(len, lines)) > MAX_EXPANDED_GLOB_CHARS:
+            raise ValueError(f"the globs expand to more than {MAX_EXPANDED_GLOB_CHARS} characters in all")
         try:
             self._spec = pathspec.GitIgnoreSpec.from_lines(lines, backend=GLOB_BACKEND)
         except Exception as error:  # pathspec's own errors and re's

@@ -41,6 +41,10 @@ StopCheck = Callable[[str], bool]
 CancelCheck = Callable[[], bool]
 DECODE_ABORTED = 2  # llama_decode's return code when the abort callback stopped it (llama-context.cpp)
 SCRATCH_SEQUENCE = 1  # the KV cache's second sequence: text inserted before cached runs is evaluated there
+# tokens compared while looking for cached runs after insertions, per plan (~50 ms of Python here): in a
+# repetitive file (a table, `x\n` lines) every gram matches everywhere, and the search was cubic (24.8 s
+# for 2,000 tokens against one snapshot, planned against every snapshot in memory on each request)
+RUN_SEARCH_MAX_STEPS = 200_000
 Drafter = Callable[[Sequence[int], int], list[int]]  # (prompt + output so far, at most n) -> draft ids
 
 
@@ -965,7 +969,8 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
     grams = _gram_starts(cached, k)
     parts: tuple[list[int], list[int]] | None = None
     runs, c, p = [], head, head
-    while last - p >= n:
+    steps = 0  # tokens compared; past RUN_SEARCH_MAX_STEPS the runs found so far are the plan
+    while last - p >= n and steps <= RUN_SEARCH_MAX_STEPS:
         run = None
         for q in range(p, last - k + 1, k):
             starts = grams.get(prompt[q : q + k], ())
@@ -978,9 +983,12 @@ def _runs_after_insertions(cached: Sequence[int], prompt: Sequence[int], head: i
                     back += 1
                 start, place = s - back, q - back
                 length = _run_length(cached, prompt, start, place)
+                steps += back + length + 1
                 if length >= n and (place == p or parts[1][place - 1] in _CONTEXT_PARTS):
                     run = (start, place, length)
                     break
+                if steps > RUN_SEARCH_MAX_STEPS:
+                    return runs
             if run is not None:
                 break
         if run is None:

@@ -41,7 +41,7 @@ import pathspec
 
 from nanocomplete import syntax
 from nanocomplete.config import GLOB_BACKEND, IndexConfig, disabled_files_matcher
-from nanocomplete.workspace import ParsedFile, Workspace, parse_file
+from nanocomplete.workspace import ParsedFile, Workspace, parse_file, syntax_records
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "bower_components", "dist", "build", "out", ".venv", "venv",
@@ -60,6 +60,10 @@ REFRESH_DUTY_FACTOR = 10  # the next pass starts no sooner than this many times 
 ESTIMATED_BYTES_PER_TEXT_CHAR = 2
 ESTIMATED_BYTES_PER_POSTING = 100
 ESTIMATED_BYTES_PER_FILE = 2_000
+# per import and per import or error line (`workspace.syntax_records`), measured with tracemalloc on files
+# of `import a,a,...` (418), TS named imports (548) and lines of `)` (275) on 2026-12-04; few in real code
+# (tens a file), so the fit above holds, but a file made of them cost 36-62x its estimate without this term
+ESTIMATED_BYTES_PER_SYNTAX_RECORD = 550
 LOW_PRIORITY_NICE = 10
 PAUSE_POLL_S = 0.01
 MAX_PAUSE_S = 5.0  # a stream of completions still lets indexing go on now and then
@@ -172,6 +176,7 @@ class WorkspaceIndex:
             ESTIMATED_BYTES_PER_TEXT_CHAR * self.workspace.text_chars
             + ESTIMATED_BYTES_PER_POSTING * self.workspace.bm25.postings_count
             + ESTIMATED_BYTES_PER_FILE * len(self.workspace.files)
+            + ESTIMATED_BYTES_PER_SYNTAX_RECORD * self.workspace.syntax_records
         )
 
     def _bound_reached(self, path: str, size: int) -> str | None:
@@ -262,9 +267,10 @@ class WorkspaceIndex:
     def _gitignore(self, relative: str) -> pathspec.PathSpec | None:
         path = self.root / relative / ".gitignore"
         try:
-            if not path.is_file() or path.stat().st_size > MAX_GITIGNORE_BYTES:
+            data = _read_regular_file(path, MAX_GITIGNORE_BYTES)
+            if data is None or len(data) > MAX_GITIGNORE_BYTES:
                 return None
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = data.decode("utf-8").splitlines()
             return pathspec.GitIgnoreSpec.from_lines(lines, backend=GLOB_BACKEND)
         except (OSError, UnicodeDecodeError, ValueError):
             return None
@@ -273,11 +279,10 @@ class WorkspaceIndex:
         """The file's text; None for a binary, undecodable, minified or generated file (or one that grew
         past the bound since it was listed)."""
         try:
-            with open(self.root / path, "rb") as file:
-                data = file.read(self.config.index_max_file_bytes + 1)
+            data = _read_regular_file(self.root / path, self.config.index_max_file_bytes)
         except OSError:
             return None
-        if len(data) > self.config.index_max_file_bytes or b"\0" in data[:BINARY_PROBE_BYTES]:
+        if data is None or len(data) > self.config.index_max_file_bytes or b"\0" in data[:BINARY_PROBE_BYTES]:
             return None
         try:
             text = data.decode("utf-8")
@@ -291,9 +296,10 @@ class WorkspaceIndex:
         """`compilerOptions.paths` of the root tsconfig.json, targets made relative to the root."""
         config_path = self.root / "tsconfig.json"
         try:
-            if not config_path.is_file() or config_path.stat().st_size > self.config.index_max_file_bytes:
+            data = _read_regular_file(config_path, self.config.index_max_file_bytes)
+            if data is None or len(data) > self.config.index_max_file_bytes:
                 return ()
-            options = _read_jsonc(config_path.read_text(encoding="utf-8")).get("compilerOptions", {})
+            options = _read_jsonc(data.decode("utf-8")).get("compilerOptions", {})
             base = options.get("baseUrl", ".")
             return tuple(
                 (pattern, tuple(posixpath.normpath(posixpath.join(base, target)) for target in targets))
@@ -310,6 +316,7 @@ def estimated_bytes(parsed: ParsedFile) -> int:
         ESTIMATED_BYTES_PER_TEXT_CHAR * len(parsed.source.text)
         + ESTIMATED_BYTES_PER_POSTING * postings
         + ESTIMATED_BYTES_PER_FILE
+        + ESTIMATED_BYTES_PER_SYNTAX_RECORD * syntax_records(parsed.source.syntax)
     )
 
 
@@ -402,3 +409,14 @@ def _lower_thread_priority() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY_NICE)
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes | None:
+    """Up to `max_bytes` + 1 bytes of `path` if it is a regular file when opened, else None. Opened without
+    blocking and checked on the open descriptor: a FIFO swapped in after the walk listed a file used to block
+    the index's thread for ever in `open`. Raises OSError as `open` does."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return file.read(max_bytes + 1)

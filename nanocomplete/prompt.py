@@ -70,6 +70,10 @@ HEADER_SHARE = 0.25  # of max_prefix_tokens, at most, for header lines that the 
 LINE_CLIP_STEP_CHARS = 256  # at most: a line over max_prefix_tokens keeps its end from a multiple of a step
 MAX_CHARS_PER_TOKEN = 32  # the longest Qwen2.5 token (its 151,936 ids decoded): bounds what a budget reads
 HEAL_TAIL_CHARS = 8 * MAX_CHARS_PER_TOKEN  # of the typed line, what `last_token_text` tokenizes
+# of the spaces and tabs before the cursor, at most this many are left out for the model to write back (two
+# of the longest tokens); the rest stay in the prompt. Checking each generated token against the text left
+# out costs its length squared: 20,000 spaces took 34 s for 256 tokens, cancellable only between tokens
+HEAL_WHITESPACE_MAX_CHARS = 2 * MAX_CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def build(
     healed = ""
     if config.heal_trailing_whitespace:
         kept = current_line.rstrip(" \t")
+        kept = max(kept, current_line[:-HEAL_WHITESPACE_MAX_CHARS], key=len)
         current_line, healed = kept, current_line[len(kept) :]
     if config.heal_last_token:
         last = last_token_text(current_line, tokenize)

@@ -28,7 +28,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import h11
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -519,8 +518,9 @@ async def _sse(payload: dict) -> AsyncIterator[bytes]:
 class HeaderDeadlineProtocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request's line and headers (HEADER_READ_TIMEOUT_S),
     armed when the connection opens and after each response, and not reset by the bytes that arrive. When it
-    passes with the headers incomplete (h11's `their_state` still IDLE), the client gets a 408 in the
-    server's error format and the connection is closed. Bodies have their own deadline
+    passes and no request has reached the app since (the next request's headers are incomplete, or the body
+    of a request already answered is still arriving), the client gets a 408 in the server's error format
+    and the connection is closed. The bodies of requests in the app have their own deadline
     (BODY_READ_TIMEOUT_S)."""
 
     header_deadline: asyncio.TimerHandle | None = None
@@ -545,7 +545,9 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def _headers_overdue(self) -> None:
         self.header_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        answered = self.cycle is None or self.cycle.response_complete  # no request of its own in the app
+        if answered and not self.transport.is_closing():  # no next request's headers; or the body of one
+            # already answered still trickling in, which uvicorn reads and drops for as long as it comes
             message = f"the request's headers did not arrive within {HEADER_READ_TIMEOUT_S:.0f} s"
             body = json.dumps({"error": {"type": "timeout", "message": message}}).encode()
             self.transport.write(

@@ -473,3 +473,15 @@ def test_a_cancel_inside_new_context_keeps_what_it_evaluated_and_the_file_after_
         resumed.timings.prompt_tokens_evaluated == gap_end - done + 1
     )  # the rest of the gap, the last token
     assert resumed.text.startswith("    return x * 40")
+
+
+def test_planning_reuse_over_a_repetitive_file_costs_a_bounded_time():
+    import time
+
+    # a file of `x\n` lines edited at its top: every gram matches everywhere, and each run found follows the
+    # file's own new text (not reusable), so the search went on through every match: 24.8 s for these
+    cached = [fim.FIM_PREFIX, 7, *[11, 12] * 1000, fim.FIM_SUFFIX, fim.FIM_MIDDLE]
+    prompt_tokens = [fim.FIM_PREFIX, 8, *[11, 12] * 1000, fim.FIM_SUFFIX, fim.FIM_MIDDLE]
+    started = time.monotonic()
+    plan = reuse_plan(cached, prompt_tokens, 32, insertions=True)
+    assert time.monotonic() - started < 2 and plan.head == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nanocomplete import index as index_module
 from nanocomplete.config import IndexConfig
 from nanocomplete.index import WorkspaceIndex, Workspaces
 
@@ -212,3 +213,35 @@ def test_a_tsconfig_of_unclosed_comments_strings_or_brackets_is_read_in_bounded_
         with pytest.raises(ValueError):
             _read_jsonc(text)
         assert time.monotonic() - started < 1.0
+
+
+def test_a_fifo_where_a_source_file_was_listed_is_skipped_without_blocking(tmp_path):
+    import os
+
+    from nanocomplete.index import _read_regular_file
+
+    fifo = tmp_path / "a.py"
+    os.mkfifo(fifo)  # no writer: a blocking open would wait for one for ever
+    assert _read_regular_file(fifo, 1000) is None
+    (tmp_path / "b.py").write_text("x = 1\n")
+    assert _read_regular_file(tmp_path / "b.py", 1000) == b"x = 1\n"
+
+
+def test_the_memory_estimate_follows_a_file_made_of_imports(tmp_path):
+    import gc
+    import tracemalloc
+
+    from nanocomplete.workspace import parse_file
+
+    text = ("import " + ",".join(["a"] * 495) + "\n") * 100  # 100 KB, 49,500 imported names
+    gc.collect()
+    tracemalloc.start()
+    parsed = parse_file("m.py", text)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert index_module.estimated_bytes(parsed) >= 0.5 * held  # it was 1/57 of it without the imports' term
+    write(tmp_path, {"m.py": text})
+    index = WorkspaceIndex(tmp_path, IndexConfig())
+    index.refresh()
+    assert index.memory_bytes() == index_module.estimated_bytes(parsed)  # the counts match the file's sum

@@ -312,6 +312,13 @@ def test_whitespace_before_the_cursor_is_left_to_the_model_and_removed_from_its_
     assert indented.healed == "    " and indented.unheal("    return x") == "return x"
 
 
+def test_a_long_run_of_spaces_before_the_cursor_leaves_only_its_end_to_the_model(tokenizer):
+    config = PromptConfig(heal_trailing_whitespace=True)
+    built = prompt.build(FimInput("x = 1\ny =" + " " * 20_000, "\n"), tokenizer.tokenize, config)
+    assert built.healed == " " * prompt.HEAL_WHITESPACE_MAX_CHARS  # checked against every token generated
+    assert built.unheal(" " * prompt.HEAL_WHITESPACE_MAX_CHARS + "2") == "2"
+
+
 @pytest.mark.parametrize(
     "typed, left_out",
     [("json.", "."), ("print(", "("), ("json.du", "u"), ("    return ", " return "), ("x", "x")],

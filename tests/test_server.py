@@ -422,6 +422,18 @@ def test_a_completion_during_a_long_warmup_interrupts_the_batch_in_progress(serv
             422,
             "invalid_request",
         ),
+        (  # 13 globs under the characters' bound that expand 64-fold: ~2 s on the event loop each (before)
+            json.dumps(
+                {
+                    "uri": "x",
+                    "prefix": "a",
+                    "suffix": "",
+                    "disabled_files": ["{a,b}" * 6 + "*" * 266 + f"{k:03d}" for k in range(13)],
+                }
+            ).encode(),
+            422,
+            "invalid_request",
+        ),
     ],
 )
 def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, payload, status, kind):
@@ -943,3 +955,26 @@ def test_a_connection_answers_requests_whose_headers_arrive_in_pieces_within_the
             answer = connection.recv(4096)
             assert answer.startswith(b"HTTP/1.1 200"), answer
             time.sleep(0.3)  # past the first deadline in all: 3 x 0.8 s
+
+
+def test_a_connection_whose_answered_request_keeps_sending_body_is_closed_at_the_deadline(
+    server, monkeypatch
+):
+    import socket
+
+    from nanocomplete import server as server_module
+
+    monkeypatch.setattr(server_module, "HEADER_READ_TIMEOUT_S", 1.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        for _ in range(20):  # a byte of the body uvicorn drops, under its 5 s keep-alive timeout each time
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                break  # the server closed the connection
+            time.sleep(0.2)
+        answer = _read_until_closed(connection)
+    assert b"408" in answer and time.monotonic() - started < 4
