@@ -268,7 +268,7 @@ class WorkspaceIndex:
         path = self.root / relative / ".gitignore"
         try:
             data = _read_regular_file(path, MAX_GITIGNORE_BYTES)
-            if data is None or len(data) > MAX_GITIGNORE_BYTES:
+            if data is None:
                 return None
             lines = data.decode("utf-8").splitlines()
             return pathspec.GitIgnoreSpec.from_lines(lines, backend=GLOB_BACKEND)
@@ -282,7 +282,7 @@ class WorkspaceIndex:
             data = _read_regular_file(self.root / path, self.config.index_max_file_bytes)
         except OSError:
             return None
-        if data is None or len(data) > self.config.index_max_file_bytes or b"\0" in data[:BINARY_PROBE_BYTES]:
+        if data is None or b"\0" in data[:BINARY_PROBE_BYTES]:
             return None
         try:
             text = data.decode("utf-8")
@@ -297,7 +297,7 @@ class WorkspaceIndex:
         config_path = self.root / "tsconfig.json"
         try:
             data = _read_regular_file(config_path, self.config.index_max_file_bytes)
-            if data is None or len(data) > self.config.index_max_file_bytes:
+            if data is None:
                 return ()
             options = _read_jsonc(data.decode("utf-8")).get("compilerOptions", {})
             base = options.get("baseUrl", ".")
@@ -412,11 +412,12 @@ def _lower_thread_priority() -> None:
 
 
 def _read_regular_file(path: Path, max_bytes: int) -> bytes | None:
-    """Up to `max_bytes` + 1 bytes of `path` if it is a regular file when opened, else None. Opened without
-    blocking and checked on the open descriptor: a FIFO swapped in after the walk listed a file used to block
-    the index's thread for ever in `open`. Raises OSError as `open` does."""
+    """The bytes of `path` if it is a regular file of at most `max_bytes` when read, else None. Opened
+    without blocking and checked on the open descriptor: a FIFO swapped in after the walk listed a file used
+    to block the index's thread for ever in `open`. Raises OSError as `open` does."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(descriptor, "rb") as file:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             return None
-        return file.read(max_bytes + 1)
+        data = file.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None

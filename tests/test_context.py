@@ -5,6 +5,7 @@ import os
 import time
 
 import pytest
+from test_prompt import recording
 
 from nanocomplete import context, prompt
 from nanocomplete.config import ContextConfig, PromptConfig
@@ -566,12 +567,7 @@ def test_a_snippet_too_long_for_its_share_is_skipped_without_tokenizing_it(token
     bundle = "var a=1;" * 125_000  # a megabyte on one line, sent as a recent snippet
     snippets = (ExtraFile("dist/bundle.js", bundle), ExtraFile("web/money.ts", "export const cents = 100;\n"))
     req = ContextRequest("web/cart.ts", "const total = ", "\n", recent=snippets)
-    lengths: list[int] = []
-
-    def recorded(text: str) -> list[int]:
-        lengths.append(len(text))
-        return tokenizer.tokenize(text)
-
+    recorded, lengths = recording(tokenizer.tokenize)
     selection = context.select(Workspace(), req, recorded, 1000, sources=["recent"])
     assert [f.path for f in selection.files] == ["web/money.ts"]  # the next snippet still gets the room
     assert max(lengths) <= 1000 * prompt.MAX_CHARS_PER_TOKEN

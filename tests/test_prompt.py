@@ -369,7 +369,7 @@ def test_a_huge_line_on_both_sides_of_the_cursor_fits_both_budgets(tokenizer):
     assert built.prefix_tokens <= 256 and built.suffix_tokens <= 64
 
 
-def _recording(tokenize):
+def recording(tokenize):
     """`tokenize`, recording the length of every text it is given."""
     lengths: list[int] = []
 
@@ -384,7 +384,7 @@ def test_a_megabyte_suffix_line_or_other_file_is_read_only_as_far_as_its_budget_
     huge = MINIFIED * 100  # ~1 MB on one line: a pasted bundle; tokenizing it all takes ~1 s here
     config = PromptConfig(max_prefix_tokens=256, max_suffix_tokens=64, max_context_tokens=512)
     fim_input = FimInput("const a = ", huge, "src/app.js", extra_files=(ExtraFile("dist/bundle.js", huge),))
-    recorded, lengths = _recording(tokenizer.tokenize)
+    recorded, lengths = recording(tokenizer.tokenize)
     built = prompt.build(fim_input, recorded, config)
     assert max(lengths) <= 512 * prompt.MAX_CHARS_PER_TOKEN
     suffix = built.tokens[built.tokens.index(fim.FIM_SUFFIX) + 1 : built.tokens.index(fim.FIM_MIDDLE)]
