@@ -96,6 +96,12 @@ class PromptConfig:
         "full prompt's, taken from the prefix's share, at most half of it) while the KV cache holds none of "
         "them (docs/performance.md: 128 and 172 lost EM against 0 in both languages)",
     )
+    max_prompt_tokens: int = setting(
+        0,
+        "the most tokens of the whole prompt: other files get what the file's own text (max_prefix_tokens, "
+        "max_suffix_tokens) leaves of it, up to max_context_tokens; 0: no bound. A bounded prompt "
+        "(cold_prompt_tokens) sets it to its budget, so a small file's bounded prompt still shows other files",
+    )
     max_middle_tokens: int = setting(
         0,
         "with current_line_after_middle: lines typed since the middle's last start stay after <|fim_middle|> "

@@ -178,7 +178,13 @@ def build(
         line_end = len(suffix.partition("\n")[0])
         suffix = suffix[:line_end] + suffix[line_end + len(closing) :]
     suffix_ids = _truncate_suffix(suffix, tokenize, config.max_suffix_tokens)
-    context_ids, used = _context(fim_input, tokenize, config.max_context_tokens)
+    context_budget = config.max_context_tokens
+    if config.max_prompt_tokens > 0:  # other files get what the file's own text (and 3 markers) leaves
+        own = len(prefix_ids) + len(suffix_ids) + len(middle_ids) + 3
+        context_budget = min(context_budget, config.max_prompt_tokens - own)
+        if context_budget < MIN_BOUNDED_CONTEXT_TOKENS:
+            context_budget = 0
+    context_ids, used = _context(fim_input, tokenize, context_budget)
     tokens = (
         *context_ids,
         fim.FIM_PREFIX, *prefix_ids,
@@ -239,24 +245,27 @@ def closing_lines(suffix: str) -> str:
 
 
 COLD_SUFFIX_SHARE = 0.25  # of cold_prompt_tokens, for the suffix of a bounded prompt
+# less room than this left for other files under max_prompt_tokens: none (the repo name, the path and a few
+# lines of one file's head; the bounded prompt without other files is what was measured, docs/performance.md)
+MIN_BOUNDED_CONTEXT_TOKENS = 64
 COLD_MARKER_TOKENS = 40  # room left in a bounded prompt for the FIM markers, the path and the repo name
 
 
 def cold_config(config: PromptConfig, cached_context_tokens: int | None = None) -> PromptConfig:
     """The budgets of a prompt bounded to `cold_prompt_tokens` evaluated tokens: the lines nearest the
-    cursor, and other files: the `cached_context_tokens` that the KV cache holds (they cost nothing), or,
-    with None, the first `cold_context_tokens` of them, taken from the prefix's share."""
+    cursor (a quarter of the budget after it, the rest before it), and other files in what the file's text
+    leaves (`max_prompt_tokens`): first the `cached_context_tokens` of them that the KV cache holds (they
+    cost nothing, so they do not count), or, with None, `cold_context_tokens` of them reserved from the
+    prefix's share. A file of 300 tokens thus shows ~200 tokens of other files; a long one, none."""
     budget = max(64, config.cold_prompt_tokens)
     suffix = min(config.max_suffix_tokens, int(budget * COLD_SUFFIX_SHARE))
     room = budget - suffix - COLD_MARKER_TOKENS
+    total = budget + (cached_context_tokens or 0)
     if cached_context_tokens is None:
-        context = min(config.max_context_tokens, config.cold_context_tokens, room // 2)
-        room -= context
-    else:
-        context = cached_context_tokens
+        room -= min(config.max_context_tokens, config.cold_context_tokens, room // 2)
     return replace(
         config, max_prefix_tokens=min(config.max_prefix_tokens, room), max_suffix_tokens=suffix,
-        max_context_tokens=context,
+        max_prompt_tokens=total,
     )  # fmt: skip
 
 

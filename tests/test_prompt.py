@@ -500,24 +500,48 @@ def test_a_bounded_prompt_with_other_files_stays_within_cold_prompt_tokens(token
     bounded = prompt.cold_config(config)
     built = prompt.build(fim_input, tokenizer.tokenize, bounded)
     assert len(built.tokens) <= 512
-    assert bounded.max_context_tokens == min(cold_context_tokens, bounded.max_prefix_tokens)
-    assert built.context_tokens <= bounded.max_context_tokens
-    shows_first_files_head = built.extra_files_used[:1] == ("lib/m0.py",)
-    assert shows_first_files_head == (cold_context_tokens > 0)
+    reserved = min(
+        cold_context_tokens, prompt.cold_config(PromptConfig(cold_prompt_tokens=512)).max_prefix_tokens // 2
+    )
     # the other files cost the prefix its share, never the budget's
     assert (
-        bounded.max_prefix_tokens + bounded.max_context_tokens
+        bounded.max_prefix_tokens + reserved
         == prompt.cold_config(dataclasses.replace(config, cold_context_tokens=0)).max_prefix_tokens
     )
+    assert built.context_tokens >= reserved * 0.8  # a file's head in lines: a little under what is reserved
+    if cold_context_tokens:
+        assert built.extra_files_used[:1] == ("lib/m0.py",)
+
+
+def test_a_small_files_bounded_prompt_gives_other_files_what_its_text_leaves(tokenizer):
+    config = PromptConfig(cold_prompt_tokens=512)
+    extra = tuple(ExtraFile(f"lib/m{i}.py", numbered_lines(80)) for i in range(3))
+    small = FimInput(numbered_lines(12), numbered_lines(5), "app/main.py", "acme/app", extra)
+    large = dataclasses.replace(small, prefix=numbered_lines(400), suffix=numbered_lines(200))
+    built_small = prompt.build(small, tokenizer.tokenize, prompt.cold_config(config))
+    built_large = prompt.build(large, tokenizer.tokenize, prompt.cold_config(config))
+    assert 480 <= len(built_small.tokens) <= 512  # the room is used, not left empty
+    assert built_small.extra_files_used[:1] == ("lib/m0.py",)
+    assert built_small.prefix_tokens + built_small.suffix_tokens < 300
+    assert len(built_large.tokens) <= 512
+    tight = dataclasses.replace(config, prefix_anchor_lines=1)  # the window fills its room: none left over
+    assert prompt.build(large, tokenizer.tokenize, prompt.cold_config(tight)).extra_files_used == ()
+    # the whole prompt without a bound is what it was: max_prompt_tokens 0 bounds nothing
+    assert prompt.build(small, tokenizer.tokenize, config).context_tokens > 512
 
 
 def test_other_files_the_kv_cache_holds_cost_a_bounded_prompt_nothing(tokenizer):
     config = PromptConfig(cold_prompt_tokens=512, cold_context_tokens=128)
-    assert prompt.cold_config(config, cached_context_tokens=900).max_context_tokens == 900
+    cached = prompt.cold_config(config, cached_context_tokens=900)
+    assert cached.max_prompt_tokens == 512 + 900
     assert (
-        prompt.cold_config(config, cached_context_tokens=900).max_prefix_tokens
+        cached.max_prefix_tokens
         == prompt.cold_config(dataclasses.replace(config, cold_context_tokens=0)).max_prefix_tokens
     )
+    extra = tuple(ExtraFile(f"lib/m{i}.py", numbered_lines(80)) for i in range(6))
+    fim_input = FimInput(numbered_lines(400), numbered_lines(200), "app/main.py", "acme/app", extra)
+    built = prompt.build(fim_input, tokenizer.tokenize, cached)
+    assert 900 <= built.context_tokens and len(built.tokens) - built.context_tokens <= 512
 
 
 def test_a_generation_that_stops_inside_the_healed_text_inserts_nothing(tokenizer):

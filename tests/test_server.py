@@ -242,7 +242,31 @@ def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(en
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
     assert answer["cold_prompt"] is True and answer["timings"]["prompt_tokens_evaluated"] <= 256
     assert logged[0]["context_files"] == ["scale.py"] and "def theta_scale_0" in logged[0]["prompt"]
-    assert 0 < logged[0]["prompt_tokens"]["context"] <= 64
+    used = logged[0]["prompt_tokens"]
+    assert used["context"] >= 48 and sum(used.values()) + 3 <= 256  # reserved, and what the text left
+
+
+def test_a_small_files_bounded_prompt_fills_what_its_text_leaves_with_other_files(engine, tmp_path, caplog):
+    text = (
+        "def theta_scale_1(value: int) -> int:\n    return value * 1\n\n\n"
+        "def theta_total(value: int) -> int:\n    return theta_scale_1(value) + theta_scale_"
+    )  # ~45 tokens: the rest is room
+    helper = "".join(
+        f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30)
+    )  # ~600 tokens (a recent snippet must fit the context budget whole): the full prompt is over the bound
+    config = ServerConfig(port=free_port(), log_prompts=True)
+    engine.reset()
+    with (
+        RunningServer(engine, tmp_path, settings=bounded_settings(256), config=config) as running,
+        running.client() as client,
+        caplog.at_level("INFO", logger="nanocomplete.prompts"),
+    ):
+        answer = complete(client, "file:///w/theta.py", text, recent=[{"path": "scale.py", "text": helper}])
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
+    assert answer["cold_prompt"] is True and answer["timings"]["prompt_tokens_evaluated"] <= 256
+    assert logged[0]["context_files"] == ["scale.py"] and "def theta_scale_0" in logged[0]["prompt"]
+    used = logged[0]["prompt_tokens"]
+    assert used["context"] >= 150 and sum(used.values()) + 3 <= 256  # the budget the file's text left
 
 
 def wait_for_warmups(service, count: int, timeout_s: float = 120) -> None:
