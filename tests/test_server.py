@@ -222,15 +222,13 @@ def bounded_settings(cold_prompt_tokens: int):
     return Settings(prompt=prompt, postprocess=SERVING_POSTPROCESS)
 
 
-def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(engine, tmp_path, caplog):
-    text = long_file("theta", 40)  # ~940 prompt tokens
-    helper = "".join(
-        f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30)
-    )
-    settings = bounded_settings(256)
-    settings = dataclasses.replace(
-        settings, prompt=dataclasses.replace(settings.prompt, cold_context_tokens=64)
-    )
+THETA_SCALE = "".join(
+    f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30)
+)  # ~600 tokens (a recent snippet must fit the context budget whole)
+
+
+def ask_bounded_with_theta_scale(engine, tmp_path, caplog, text: str, settings) -> tuple[dict, dict]:
+    """The answer for `text` with THETA_SCALE as a recent snippet, and the prompt the server logged."""
     config = ServerConfig(port=free_port(), log_prompts=True)
     engine.reset()
     with (
@@ -238,11 +236,23 @@ def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(en
         running.client() as client,
         caplog.at_level("INFO", logger="nanocomplete.prompts"),
     ):
-        answer = complete(client, "file:///w/theta.py", text, recent=[{"path": "scale.py", "text": helper}])
+        recent = [{"path": "scale.py", "text": THETA_SCALE}]
+        answer = complete(client, "file:///w/theta.py", text, recent=recent)
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
-    assert answer["cold_prompt"] is True and answer["timings"]["prompt_tokens_evaluated"] <= 256
+    assert answer["cold_prompt"] is True
     assert logged[0]["context_files"] == ["scale.py"] and "def theta_scale_0" in logged[0]["prompt"]
-    used = logged[0]["prompt_tokens"]
+    return answer, logged[0]
+
+
+def test_a_bounded_prompt_shows_the_head_of_the_other_files_within_its_budget(engine, tmp_path, caplog):
+    settings = bounded_settings(256)
+    settings = dataclasses.replace(
+        settings, prompt=dataclasses.replace(settings.prompt, cold_context_tokens=64)
+    )
+    text = long_file("theta", 40)  # ~940 prompt tokens
+    answer, logged = ask_bounded_with_theta_scale(engine, tmp_path, caplog, text, settings)
+    assert answer["timings"]["prompt_tokens_evaluated"] <= 256
+    used = logged["prompt_tokens"]
     assert used["context"] >= 48 and sum(used.values()) + 3 <= 256  # reserved, and what the text left
 
 
@@ -250,22 +260,10 @@ def test_a_small_files_bounded_prompt_fills_what_its_text_leaves_with_other_file
     text = (
         "def theta_scale_1(value: int) -> int:\n    return value * 1\n\n\n"
         "def theta_total(value: int) -> int:\n    return theta_scale_1(value) + theta_scale_"
-    )  # ~45 tokens: the rest is room
-    helper = "".join(
-        f"def theta_scale_{i}(value: int) -> int:\n    return value * {i}\n\n" for i in range(30)
-    )  # ~600 tokens (a recent snippet must fit the context budget whole): the full prompt is over the bound
-    config = ServerConfig(port=free_port(), log_prompts=True)
-    engine.reset()
-    with (
-        RunningServer(engine, tmp_path, settings=bounded_settings(256), config=config) as running,
-        running.client() as client,
-        caplog.at_level("INFO", logger="nanocomplete.prompts"),
-    ):
-        answer = complete(client, "file:///w/theta.py", text, recent=[{"path": "scale.py", "text": helper}])
-    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "nanocomplete.prompts"]
-    assert answer["cold_prompt"] is True and answer["timings"]["prompt_tokens_evaluated"] <= 256
-    assert logged[0]["context_files"] == ["scale.py"] and "def theta_scale_0" in logged[0]["prompt"]
-    used = logged[0]["prompt_tokens"]
+    )  # ~45 tokens: the rest is room; with the snippet, the full prompt is over the bound
+    answer, logged = ask_bounded_with_theta_scale(engine, tmp_path, caplog, text, bounded_settings(256))
+    assert answer["timings"]["prompt_tokens_evaluated"] <= 256
+    used = logged["prompt_tokens"]
     assert used["context"] >= 150 and sum(used.values()) + 3 <= 256  # the budget the file's text left
 
 
