@@ -100,7 +100,7 @@ class PromptConfig:
         0,
         "the most tokens of the whole prompt: other files get what the file's own text (max_prefix_tokens, "
         "max_suffix_tokens) leaves of it, up to max_context_tokens; 0: no bound. A bounded prompt "
-        "(cold_prompt_tokens) sets it to its budget, so a small file's bounded prompt still shows other files",
+        "(cold_prompt_tokens) sets it to its budget, so a small file's bounded prompt shows other files",
     )
     max_middle_tokens: int = setting(
         0,
