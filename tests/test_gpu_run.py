@@ -135,3 +135,11 @@ def test_the_tracked_tree_leaves_each_gpu_call_room_for_a_large_part():
         (repo / name).stat().st_size for name in listed.decode().split("\0") if (repo / name).is_file()
     )
     assert tracked <= 32 * gpu.MIB, f"{tracked / gpu.MIB:.1f} MiB tracked: compress or drop records"
+
+
+def test_the_smoke_check_trains_a_tiny_model_two_steps_with_the_run_flags(tmp_path):
+    # fp32: one process holds one accelerate state, and the other tests here set fp32
+    flags = ["--lora-rank", "8", "--micro-batch-examples", "2", "--precision", "fp32", "--warmup-steps", "1"]
+    result = gpu.smoke(tmp_path / "smoke", flags)
+    assert result["device"] == "cpu" or "H" in result["device"]
+    assert len(result["losses"]) == 2 and all(0 < loss < 10 for loss in result["losses"])

@@ -96,6 +96,13 @@ def test_schedule_warms_up_linearly_then_decays_to_a_tenth():
     assert trainer.schedule(100, total_steps=20, warmup_steps=4) == pytest.approx(0.1)
 
 
+def test_a_run_cut_short_by_its_time_budget_still_ends_its_cosine_at_ten_percent():
+    assert trainer.schedule(10, total_steps=100, warmup_steps=4, time_progress=1.0) == pytest.approx(0.1)
+    halfway = trainer.schedule(10, total_steps=100, warmup_steps=4, time_progress=0.5)
+    assert halfway == pytest.approx(0.55) and trainer.schedule(10, 100, 4) > 0.95
+    assert trainer.schedule(2, total_steps=100, warmup_steps=4, time_progress=0.9) == pytest.approx(0.75)
+
+
 def records(n: int, length: int = 6) -> list[dict]:
     return [
         {

@@ -225,6 +225,47 @@ def send_back(run: Path, return_dir: Path, piece_bytes: int, extra: dict) -> dic
     return manifest
 
 
+def smoke(workdir: Path, trainer_args: Sequence[str]) -> dict:
+    """Train a tiny random Qwen2 for two steps with `trainer_args`, on the device accelerate picks: checks the
+    machine's torch, CUDA, bf16 autocast, peft and the batched loss in seconds, in the call that brings the
+    first part, before the whole bundle is there. Returns {"device", "losses", "seconds"}."""
+    import torch
+    import transformers
+
+    from nanocomplete.train import trainer
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    torch.manual_seed(0)
+    tiny = transformers.Qwen2Config(
+        vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256,
+    )  # fmt: skip
+    transformers.Qwen2ForCausalLM(tiny).save_pretrained(str(workdir / "base"))
+    rows = [
+        {
+            "id": f"ex{i}",
+            "prompt_ids": [(i + j) % 50 + 2 for j in range(8 + i % 5)],
+            "target_ids": [i % 7 + 3, 1],
+        }
+        for i in range(8)
+    ]
+    (workdir / "data").mkdir()
+    (workdir / "data" / "train-00000.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (workdir / "data" / "manifest.json").write_text(json.dumps({"examples": len(rows)}))
+    run = workdir / "run"
+    args = trainer.make_parser().parse_args(
+        [
+            *trainer_args, "--data", str(workdir / "data"), "--out", str(run),
+            "--base-model", str(workdir / "base"), "--batch-examples", "4", "--checkpoint-steps", "1",
+        ]
+    )  # fmt: skip
+    started = time.perf_counter()
+    trainer.train(trainer.config_from_args(args), progress=False)
+    losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"device": device, "losses": losses, "seconds": round(time.perf_counter() - started, 1)}
+
+
 # --- here again: collect ----------------------------------------------------------------------------------
 
 
@@ -276,6 +317,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--budget-s", type=float, required=True, help="training seconds (the call's limit minus margin)"
     )
     t.add_argument("trainer_args", nargs=argparse.REMAINDER, help="trainer flags, after --")
+    s = steps.add_parser("smoke", help="there: two steps of a tiny model with the trainer flags (a check)")
+    s.add_argument("--workdir", type=Path, default=Path("/tmp/nc-gpu-smoke"))
+    s.add_argument("trainer_args", nargs=argparse.REMAINDER, help="trainer flags, after --")
     c = steps.add_parser("collect", help="here: verify the pieces that came back and unpack the run")
     c.add_argument("files", type=Path, help="the folder the device's files were copied to")
     c.add_argument("--out", type=Path, required=True)
@@ -310,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = [flag for flag in args.trainer_args if flag != "--"]
         manifest = train(args.store, args.return_dir, args.budget_s, flags)
         print(json.dumps({k: v for k, v in manifest.items() if k != "pieces"}))
+    elif args.step == "smoke":
+        print(json.dumps(smoke(args.workdir, [flag for flag in args.trainer_args if flag != "--"])))
     else:
         out = collect(args.files, args.out)
         print(f"verified and unpacked into {out}")

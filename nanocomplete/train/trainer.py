@@ -60,7 +60,9 @@ class TrainConfig:
         1, "examples per forward pass, left-padded to the longest (1 on a CPU; 8-32 fill a GPU)"
     )
     max_train_seconds: float = setting(
-        0.0, "stop after the optimizer step that passes this wall-clock budget and save (0: no limit)"
+        0.0,
+        "stop after the optimizer step that passes this wall-clock budget and save; the learning rate's"
+        " cosine reaches its end by then too (0: no limit)",
     )
     epochs: int = setting(1, "passes over the examples")
     skip_examples: int = setting(
@@ -158,10 +160,13 @@ def _example_loss(logits, target_ids, teacher, distill_weight: float):
 
 
 def load_base(name_or_path: str):
-    """The base model as a transformers model, dequantized from the registry's GGUF (float32)."""
+    """The base model as a transformers model (float32): dequantized from the registry's GGUF, or read from a
+    transformers folder (`save_pretrained`; `train.gpu smoke`'s tiny model)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    if (Path(name_or_path) / "config.json").is_file():
+        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
     path = models.resolve(name_or_path)
     return AutoModelForCausalLM.from_pretrained(
         str(path.parent), gguf_file=path.name, dtype=torch.float32, low_cpu_mem_usage=True
@@ -237,11 +242,13 @@ def with_teacher(records: list[dict], config: TrainConfig) -> list[dict]:
     return [{**r, "teacher": found[r["id"]]} if r["id"] in found else r for r in records]
 
 
-def schedule(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Learning-rate factor: linear warmup, then cosine decay to 10%."""
+def schedule(step: int, total_steps: int, warmup_steps: int, time_progress: float = 0.0) -> float:
+    """Learning-rate factor: linear warmup, then cosine decay to 10%, at the pace of the steps or of
+    `time_progress` (the share of a wall-clock budget spent), whichever is further along: a run cut short
+    by `max_train_seconds` still ends at 10%."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = max((step - warmup_steps) / max(1, total_steps - warmup_steps), time_progress)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -265,8 +272,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     model = _start_model(config, checkpoint, resuming)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    began = time.perf_counter()
+
+    def time_progress() -> float:
+        return (
+            (time.perf_counter() - began) / config.max_train_seconds if config.max_train_seconds > 0 else 0.0
+        )
+
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: schedule(step, total_steps, config.warmup_steps)
+        optimizer, lambda step: schedule(step, total_steps, config.warmup_steps, time_progress())
     )
     step = 0
     if resuming:
