@@ -321,3 +321,24 @@ def test_a_later_stage_skips_the_examples_the_earlier_stages_took():
     assert {r["id"] for r in trainer.order(data, later)} == {"ex4", "ex5", "ex6", "ex7"}
     rest = dataclasses.replace(later, max_examples=None)
     assert {r["id"] for r in trainer.order(data, rest)} == {f"ex{i}" for i in range(4, 10)}
+
+
+def test_a_step_with_a_non_finite_gradient_is_left_out_and_the_weights_stay_finite(tmp_path, monkeypatch):
+    write_shard(tmp_path / "data", records(12))
+    monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
+    real_loss, calls = trainer._micro_batch_loss, itertools.count()
+
+    def second_step_overflows(model, micro, distill_weight):
+        loss = real_loss(model, micro, distill_weight)
+        return loss * float("inf") if next(calls) == 1 else loss
+
+    monkeypatch.setattr(trainer, "_micro_batch_loss", second_step_overflows)
+    config = TrainConfig(
+        data=str(tmp_path / "data"), out=str(tmp_path / "run"), batch_examples=4, micro_batch_examples=4,
+        precision="fp32",
+    )  # fmt: skip
+    adapter = trainer.train(config, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [line.get("skipped") for line in log] == [None, "non-finite gradient", None]
+    assert all(torch.isfinite(weight).all() for weight in adapter_weights(adapter).values())
+    assert log[2]["loss"] == log[2]["loss"]  # the step after it learns from finite weights

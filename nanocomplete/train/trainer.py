@@ -303,8 +303,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 accelerator.backward(loss * len(micro) / len(batch))
                 loss_sum += loss.item() * len(micro)
                 tokens += sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in micro)
-            accelerator.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
+            # a non-finite gradient (an overflow, seen once in 35 steps on the H200) would make every weight
+            # NaN from then on: that step is left out, as AMP's loss scaler does, and logged
+            finite = bool(torch.isfinite(torch.as_tensor(accelerator.clip_grad_norm_(trainable, 1.0))))
+            if finite:
+                optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             step += 1
@@ -315,6 +318,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 "learning_rate": scheduler.get_last_lr()[0],
                 "tokens_per_s": tokens / seconds,
                 "examples": step * config.batch_examples,
+                **({} if finite else {"skipped": "non-finite gradient"}),
             }
             log.write(json.dumps(line) + "\n")
             log.flush()
