@@ -94,7 +94,8 @@ class PromptConfig:
         0,
         "of cold_prompt_tokens, the most tokens of other files a bounded prompt evaluates (the first of the "
         "full prompt's, taken from the prefix's share, at most half of it) while the KV cache holds none of "
-        "them (docs/performance.md: 128 and 172 lost EM against 0 in both languages)",
+        "them (docs/performance.md: 128 and 172 lost EM against 0 in both languages); a bounded prompt shows "
+        "no other files in less than 64 tokens of room, so a value under 64 shows none",
     )
     max_prompt_tokens: int = setting(
         0,

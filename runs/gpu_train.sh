@@ -31,18 +31,22 @@ parts=$(ls -d .gpu/part-* | sort)
 n=$(echo "$parts" | wc -l)
 cat <<PLAN
 
-Device calls, back to back ($n parts; budgets are estimates until a first run records them in
-docs/training.md; every call prints its own time):
+Device calls, back to back ($n parts; budgets measured in the first run, docs/training.md; several calls may
+go in one message, they run one after another; every call prints its own time):
 PLAN
 i=0
 for part in $parts; do
   i=$((i + 1))
-  budget=$([ $i -eq 1 ] && echo "~150 s (machine start)" || echo "~15 s")
-  echo "  run(carry=[\"$part\"], timeout_s=300, command=\"python3 -m nanocomplete.train.gpu receive $part\")   # $budget"
+  if [ $i -eq 1 ]; then
+    echo "  run(carry=[\"$part\"], timeout_s=300, command=\"python3 -m nanocomplete.train.gpu receive $part && PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu smoke -- --lora-rank 32 --micro-batch-examples 2 --precision bf16\")   # ~70 s (machine start, the smoke check)"
+  else
+    echo "  run(carry=[\"$part\"], timeout_s=120, command=\"python3 -m nanocomplete.train.gpu receive $part\")   # ~4 s"
+  fi
 done
 cat <<PLAN
-  run(timeout_s=560, command="PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu train --return-dir \$OUT --budget-s B -- --lora-rank 32 --lora-alpha 64 --batch-examples 64 --micro-batch-examples 16 --learning-rate 3e-4 --warmup-steps 10 --checkpoint-steps 25 --precision bf16")
-      # B = the device time left minus 180 s (unpack ~20 s, GGUF load ~30 s, return ~30 s, margin)
+  run(timeout_s=B+100, command="PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu train --return-dir \$OUT --budget-s B -- --lora-rank 32 --lora-alpha 64 --batch-examples 64 --micro-batch-examples 16 --learning-rate 3e-4 --warmup-steps 10 --checkpoint-steps 500 --precision bf16")
+      # B = the device time left after the last part minus 110 s (~55 s of load before training, the last
+      # step, the return); the learning rate's cosine ends by B whatever the examples left
   give_back()
 If the train call runs out of time, call it again at once: it resumes from its checkpoint.
 PLAN
