@@ -303,8 +303,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 accelerator.backward(loss * len(micro) / len(batch))
                 loss_sum += loss.item() * len(micro)
                 tokens += sum(len(r["prompt_ids"]) + len(r["target_ids"]) for r in micro)
-            # a non-finite gradient (an overflow, seen once in 35 steps on the H200) would make every weight
-            # NaN from then on: that step is left out, as AMP's loss scaler does, and logged
+            # a non-finite gradient (4 of 103 steps on the H200, cause not established) would make every
+            # weight NaN from then on: that step is left out, as AMP's loss scaler does, and logged
             finite = bool(torch.isfinite(torch.as_tensor(accelerator.clip_grad_norm_(trainable, 1.0))))
             if finite:
                 optimizer.step()
