@@ -44,9 +44,11 @@ for part in $parts; do
   fi
 done
 cat <<PLAN
-  run(timeout_s=B+100, command="PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu train --return-dir \$OUT --budget-s B -- --lora-rank 32 --lora-alpha 64 --batch-examples 64 --micro-batch-examples 16 --learning-rate 3e-4 --warmup-steps 10 --checkpoint-steps 500 --precision bf16")
-      # B = the device time left after the last part minus 110 s (~55 s of load before training, the last
-      # step, the return); the learning rate's cosine ends by B whatever the examples left
+  run(timeout_s=B+100, command="PYTHONUNBUFFERED=1 python3 -m nanocomplete.train.gpu train --return-dir \$OUT --budget-s B -- --lora-rank 32 --lora-alpha 64 --batch-examples 64 --micro-batch-examples 16 --learning-rate 3e-4 --warmup-steps 10 --checkpoint-steps 50 --precision bf16")
+      # B = min(the device time left after the last part minus 110 s, 490): ~55 s of load before training,
+      # the last step and the return; one call runs at most 600 s. The learning rate's cosine ends by B
+      # whatever the examples left; with time left over, a second train call (a new B) goes on from the
+      # checkpoint (every 50 steps and at B) and the cosine goes on from where the first one stopped
   give_back()
 If the train call runs out of time, call it again at once: it resumes from its checkpoint.
 PLAN

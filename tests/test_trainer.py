@@ -294,14 +294,16 @@ def test_a_time_budget_stops_at_a_step_and_saves_an_adapter_that_resumes(tmp_pat
     monkeypatch.setattr(trainer, "load_base", lambda name: tiny_qwen2(seed=1))
     config = TrainConfig(
         data=str(tmp_path / "data"), out=str(tmp_path / "run"), batch_examples=4, micro_batch_examples=4,
-        max_train_seconds=1e-9, precision="fp32",
+        max_train_seconds=1e-9, precision="fp32", warmup_steps=1,
     )  # fmt: skip
     trainer.train(config, progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [1] and (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
     trainer.train(dataclasses.replace(config, max_train_seconds=0.0), resume=True, progress=False)
-    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in log] == [1, 2, 3, 4, 5, 6]
+    # the first call spent its whole time budget, so its cosine ended; the resumed one goes on from there
+    assert all(line["learning_rate"] == pytest.approx(0.1 * config.learning_rate) for line in log[1:])
 
 
 def test_a_token_budget_keeps_the_first_examples_that_fit_in_it_and_no_more():

@@ -272,12 +272,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     model = _start_model(config, checkpoint, resuming)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
-    began = time.perf_counter()
+    began, spent = time.perf_counter(), 0.0  # spent: the time schedule's share that earlier calls used
 
     def time_progress() -> float:
-        return (
-            (time.perf_counter() - began) / config.max_train_seconds if config.max_train_seconds > 0 else 0.0
-        )
+        if config.max_train_seconds <= 0:
+            return spent
+        return spent + (1 - spent) * (time.perf_counter() - began) / config.max_train_seconds
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: schedule(step, total_steps, config.warmup_steps, time_progress())
@@ -287,7 +287,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         state = torch.load(checkpoint / "state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
+        step, spent = state["step"], min(1.0, state.get("time_progress", 0.0))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not progress)
@@ -328,7 +328,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 config.max_train_seconds > 0 and time.perf_counter() - began > config.max_train_seconds
             )
             if step % config.checkpoint_steps == 0 or step == total_steps or out_of_time:
-                _save_checkpoint(accelerator, model, optimizer, scheduler, step, checkpoint)
+                _save_checkpoint(accelerator, model, optimizer, scheduler, step, checkpoint, time_progress())
             if out_of_time:
                 break
     bar.close()
@@ -413,8 +413,11 @@ def _teacher(record: dict):
     return (teacher["top_ids"], teacher["top_logprobs"]) if teacher else None
 
 
-def _save_checkpoint(accelerator, model, optimizer, scheduler, step: int, checkpoint: Path) -> None:
-    """Adapter, optimizer, scheduler and step, replaced as a whole (a crash keeps the previous one)."""
+def _save_checkpoint(
+    accelerator, model, optimizer, scheduler, step: int, checkpoint: Path, time_progress: float
+) -> None:
+    """Adapter, optimizer, scheduler, step and the time schedule's progress, replaced as a whole (a crash
+    keeps the previous one)."""
     import shutil
 
     import torch
@@ -423,7 +426,10 @@ def _save_checkpoint(accelerator, model, optimizer, scheduler, step: int, checkp
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     accelerator.unwrap_model(model).save_pretrained(str(partial / ADAPTER))
-    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
+    state = {
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+        "time_progress": time_progress,
+    }  # fmt: skip
     torch.save(state, partial / "state.pt")
     shutil.rmtree(checkpoint, ignore_errors=True)
     partial.rename(checkpoint)
