@@ -15,7 +15,8 @@
 #   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2)
 #   eval-js ARM HumanEval-X JavaScript single-line as served, 200 tasks
 #   eval-xf LANG ARM  cross-file next line with the context engine, XF_LIMIT (100) examples (LANG: python |
-#            typescript)
+#            typescript); XF_LEAVE_OUT=100 takes the next, disjoint 100 (out dir ...-100-after-100), which
+#            `compare` pools with the first
 #   compare  the paired table (HumanEval, JavaScript, cross-file: each that both arms have)
 set -euo pipefail
 py=.venv/bin/python
@@ -25,6 +26,8 @@ n=${N:-1024}
 data=${DATA:-$HOME/.cache/nanocomplete/train/data-v2-release}
 skip=${SKIP:-0}
 xf_limit=${XF_LIMIT:-100}
+xf_leave_out=${XF_LEAVE_OUT:-0}
+xf_after=""; [ "$xf_leave_out" = 0 ] || xf_after="-after-$xf_leave_out"
 init=${INIT:-nanocomplete/adapters/nanocomplete-0.5b.gguf}
 default_out=out/train/nc05-v2-$n
 [ "$1" = stage ] && default_out=out/train/stage-$skip-$n
@@ -34,6 +37,12 @@ base=qwen2.5-coder-0.5b-instruct
 trainer() {  # the recipe's trainer call on this build, then FLAGS...
   $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --max-examples "$n" \
     --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --base-model "$base" "$@"
+}
+
+xf_runs() {  # LANG NAME: the scored cross-file runs of one arm, joined by commas (first 100, then the next)
+  local runs="out/eval/xf-$1-$xf_limit--$2" more="out/eval/xf-$1-$xf_limit-after-$xf_limit--$2"
+  [ -f "$more/summary.json" ] && runs="$runs,$more"
+  echo "$runs"
 }
 
 case $1 in
@@ -61,19 +70,19 @@ case $1 in
       v2) model=$out/merged.gguf; name=$(basename "$out") ;;
       *) echo "eval-xf LANG ARM: python|typescript v1|v2" >&2; exit 2 ;;
     esac
-    $nc eval "crossfile-$lang-retrieved" --model "$model" --limit "$xf_limit" --current-line-after-middle \
-      --heal-trailing-whitespace --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 1024 \
-      --threads "$threads" --out "out/eval/xf-$lang-$xf_limit--$name" ;;
+    $nc eval "crossfile-$lang-retrieved" --model "$model" --limit "$xf_limit" --leave-out "$xf_leave_out" \
+      --current-line-after-middle --heal-trailing-whitespace --max-prefix-tokens 1024 --max-suffix-tokens 256 \
+      --max-context-tokens 1024 --threads "$threads" --out "out/eval/xf-$lang-$xf_limit$xf_after--$name" ;;
   compare)
     name=$(basename "$out")
     v1_js=out/eval/ab-js-typed--v1  # runs/tier_rows.sh js ran the same command for nanocomplete-0.5b
     [ -d "$v1_js" ] || v1_js=out/eval/tier-js-typed--nanocomplete-0.5b
     for pair in "out/eval/ab-he-typed--v1 out/eval/ab-he-typed--$name em pass" \
                 "$v1_js out/eval/ab-js-typed--$name em pass" \
-                "out/eval/xf-python-$xf_limit--served out/eval/xf-python-$xf_limit--$name em es" \
-                "out/eval/xf-typescript-$xf_limit--served out/eval/xf-typescript-$xf_limit--$name em es"; do
+                "$(xf_runs python served) $(xf_runs python "$name") em es" \
+                "$(xf_runs typescript served) $(xf_runs typescript "$name") em es"; do
       read -r before after metrics <<<"$pair"
-      [ -f "$before/summary.json" ] && [ -f "$after/summary.json" ] || continue
+      [ -f "${before%%,*}/summary.json" ] && [ -f "${after%%,*}/summary.json" ] || continue
       for metric in $metrics; do
         echo "== $after $metric − v1"
         $nc compare "$before" "$after" --metric "$metric"
