@@ -12,6 +12,7 @@
 #             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b; a .gguf path:
 #             that model, named after its folder)
 #   eval-js ARM  the same on HumanEval-X JavaScript single-line, 200 tasks
+#             LEAVE_OUT=400 (eval) takes the next, disjoint 400 tasks (out dir ab-he-typed-after-400--NAME)
 #   compare   the paired table
 # One llama.cpp/torch thread per step (THREADS=1): run two steps side by side on a 2-core machine.
 # Every step is resumable: rerun it after an interruption.
@@ -78,12 +79,14 @@ case $step in
       *.gguf) model=$arm; name=$(basename "$(dirname "$arm")") ;;  # another run's model (runs/train_v2.sh)
       *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
     esac
+    leave_out=${LEAVE_OUT:-0}
+    after=""; [ "$leave_out" = 0 ] || after="-after-$leave_out"
     if [ "$step" = eval ]; then
-      $nc eval humaneval-fim-single --model "$model" "${served[@]}" --limit 400 --threads "$threads" \
-        --out "out/eval/ab-he-typed--$name"
+      $nc eval humaneval-fim-single --model "$model" "${served[@]}" --limit 400 --leave-out "$leave_out" \
+        --threads "$threads" --out "out/eval/ab-he-typed$after--$name"
     else
-      $nc eval humaneval-x-js-fim-single --model "$model" "${served[@]}" --limit 200 --threads "$threads" \
-        --out "out/eval/ab-js-typed--$name"
+      $nc eval humaneval-x-js-fim-single --model "$model" "${served[@]}" --limit 200 --leave-out "$leave_out" \
+        --threads "$threads" --out "out/eval/ab-js-typed$after--$name"
     fi ;;
   compare)
     for arm in distill r64 full p1024 p1024-b4; do

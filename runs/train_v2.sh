@@ -12,7 +12,8 @@
 #            (default 0: no limit); OUT defaults to out/train/stage-SKIP-N. Then export / eval v2 / compare with
 #            the same OUT. The session of 2026-12-03: OUT=out/train/stage1 N=576 THREADS=2 MAX_TRAIN_SECONDS=5700
 #   export   the GGUF adapter, checked against PEFT, and the merged model for the evaluations
-#   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2)
+#   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2); LEAVE_OUT=400: the next 400, which
+#               `compare` pools with the first
 #   eval-js ARM HumanEval-X JavaScript single-line as served, 200 tasks
 #   eval-xf LANG ARM  cross-file next line with the context engine, XF_LIMIT (100) examples (LANG: python |
 #            typescript); XF_LEAVE_OUT=100 takes the next, disjoint 100 (out dir ...-100-after-100), which
@@ -37,6 +38,12 @@ base=qwen2.5-coder-0.5b-instruct
 trainer() {  # the recipe's trainer call on this build, then FLAGS...
   $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume --max-examples "$n" \
     --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --base-model "$base" "$@"
+}
+
+pooled() {  # PREFIX NAME: out/eval/PREFIX--NAME, and its next disjoint 400 tasks where they were run
+  local runs="out/eval/$1--$2" more="out/eval/$1-after-400--$2"
+  [ -f "$more/summary.json" ] && runs="$runs,$more"
+  echo "$runs"
 }
 
 xf_runs() {  # LANG NAME: the scored cross-file runs of one arm, joined by commas (first 100, then the next)
@@ -77,7 +84,7 @@ case $1 in
     name=$(basename "$out")
     v1_js=out/eval/ab-js-typed--v1  # runs/tier_rows.sh js ran the same command for nanocomplete-0.5b
     [ -d "$v1_js" ] || v1_js=out/eval/tier-js-typed--nanocomplete-0.5b
-    for pair in "out/eval/ab-he-typed--v1 out/eval/ab-he-typed--$name em pass" \
+    for pair in "$(pooled ab-he-typed v1) $(pooled ab-he-typed "$name") em pass" \
                 "$v1_js out/eval/ab-js-typed--$name em pass" \
                 "$(xf_runs python served) $(xf_runs python "$name") em es" \
                 "$(xf_runs typescript served) $(xf_runs typescript "$name") em es"; do
