@@ -126,9 +126,9 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="nanocomplete-0.5b",
-            description="the 0.5B-Instruct + our LoRA adapter (runs/train.sh, adapters/nanocomplete-0.5b.md)",
-            sha256="9804859a2493290cbf3f39a3d6f568077eea5176de9c2ba55731f02c95412f19",
-            size_bytes=17_619_424,
+            description="the 0.5B-Instruct + our LoRA adapter (runs/gpu_train.sh, adapters/nanocomplete-0.5b.md)",
+            sha256="0217ae2dd5165e7f01c2bdf678e1f63f7653951afd0629506db7d0483881e683",
+            size_bytes=35_215_840,
             base="qwen2.5-coder-0.5b-instruct",
             adapter="nanocomplete-0.5b.gguf",
         ),
@@ -136,8 +136,8 @@ REGISTRY: dict[str, ModelSpec] = {
             name="nanocomplete-0.5b-iq4nl",
             description="nanocomplete-0.5b merged as IQ4_NL: 1.4-1.6x the prompt and 1.5x the generation "
             "speed on x86 CPUs, fewer characters accepted in the replay (docs/performance.md, Tensor types)",
-            sha256="9804859a2493290cbf3f39a3d6f568077eea5176de9c2ba55731f02c95412f19",
-            size_bytes=17_619_424,
+            sha256="0217ae2dd5165e7f01c2bdf678e1f63f7653951afd0629506db7d0483881e683",
+            size_bytes=35_215_840,
             base="qwen2.5-coder-0.5b-instruct",
             adapter="nanocomplete-0.5b.gguf",
             tensor_type="IQ4_NL",

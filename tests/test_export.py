@@ -92,18 +92,18 @@ def test_a_gguf_adapter_reads_back_into_the_peft_adapter_it_was_exported_from(tm
     assert settings["target_modules"] == ["q_proj"]
 
 
-def test_the_committed_adapter_reads_back_as_a_rank_16_lora_of_every_projection(tmp_path):
+def test_the_committed_adapter_reads_back_as_a_rank_32_lora_of_every_projection(tmp_path):
     committed = Path(__file__).parent.parent / "nanocomplete" / "adapters" / "nanocomplete-0.5b.gguf"
-    back = lora_gguf.to_peft(committed, tmp_path / "v1")
+    back = lora_gguf.to_peft(committed, tmp_path / "released")
     settings = json.loads((back / "adapter_config.json").read_text())
     tensors = load_file(str(back / "adapter_model.safetensors"))
-    assert (settings["r"], settings["lora_alpha"]) == (16, 32.0)
+    assert (settings["r"], settings["lora_alpha"]) == (32, 64.0)
     assert sorted(settings["target_modules"]) == sorted(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     assert len(tensors) == LAYERS * 7 * 2
     down_a = tensors["base_model.model.model.layers.0.mlp.down_proj.lora_A.weight"]
-    assert down_a.shape == (16, 4864) and down_a.dtype == np.float32
+    assert down_a.shape == (32, 4864) and down_a.dtype == np.float32
 
 
 def test_a_gguf_that_is_not_a_lora_adapter_is_refused(model_path, tmp_path):

@@ -126,8 +126,9 @@ def test_the_steps_on_the_machine_import_nothing_it_lacks():
 
 def test_the_tracked_tree_leaves_each_gpu_call_room_for_a_large_part():
     """Every device call carries the working tree, so each MiB of it is a MiB less of the base model per
-    call: at 32 MiB tracked, the 1.5B's 1.1 GB GGUF travels in ~35 parts of ~30 MiB (docs/training.md). The
-    replay records are gzip'd for this (uncompressed they had grown the tree to 40.7 MB)."""
+    call: at 46 MiB tracked (the released r32 adapter is 33.6 MiB of it), the 1.5B's 1.1 GB GGUF travels in
+    ~68 parts of 16 MiB, ~4 s a call (docs/training.md, which shows how to leave the adapter behind for
+    53 MiB parts). The replay records are gzip'd for this (uncompressed they had grown the tree by 15 MB)."""
     import subprocess
     from pathlib import Path
 
@@ -136,7 +137,7 @@ def test_the_tracked_tree_leaves_each_gpu_call_room_for_a_large_part():
     tracked = sum(
         (repo / name).stat().st_size for name in listed.decode().split("\0") if (repo / name).is_file()
     )
-    assert tracked <= 32 * gpu.MIB, f"{tracked / gpu.MIB:.1f} MiB tracked: compress or drop records"
+    assert tracked <= 46 * gpu.MIB, f"{tracked / gpu.MIB:.1f} MiB tracked: compress or drop records"
 
 
 def test_the_smoke_check_trains_a_tiny_model_two_steps_with_the_run_flags(tmp_path):
