@@ -126,7 +126,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="nanocomplete-0.5b",
-            description="the 0.5B-Instruct + our LoRA adapter (runs/gpu_train.sh, adapters/nanocomplete-0.5b.md)",
+            description="the 0.5B-Instruct + our LoRA adapter (the GPU run; adapters/nanocomplete-0.5b.md)",
             sha256="0217ae2dd5165e7f01c2bdf678e1f63f7653951afd0629506db7d0483881e683",
             size_bytes=35_215_840,
             base="qwen2.5-coder-0.5b-instruct",
