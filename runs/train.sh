@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The released nanocomplete-0.5b adapter, end to end at the CPU scale it was trained at (2 cores: data
+# nanocomplete-0.5b v1 (released until 2026-12-04; the GPU run's adapter replaced it), end to end at the CPU scale it was trained at (2 cores: data
 # ~3 min, training ~75 min, export seconds). Every step is deterministic (seed 0) and resumable: rerun after
 # an interruption and it goes on. On a CUDA machine the same trainer command runs on the GPU.
 # Usage: runs/train.sh            (then runs/baselines.sh evaluates it next to the base models)
@@ -15,6 +15,7 @@ $py -m nanocomplete.train.data build --out "$data" --examples 3000 \
 # LoRA rank 16 on every projection; the first 640 examples, 8 per step (80 steps)
 $py -m nanocomplete.train.trainer --data "$data" --out "$out" --resume \
   --max-examples 640 --batch-examples 8 --learning-rate 3e-4 --threads 2 --checkpoint-steps 10
-# the GGUF adapter the registry ships as nanocomplete-0.5b, checked against PEFT on 8 examples
-$py -m nanocomplete.train.export "$out/adapter" nanocomplete/adapters/nanocomplete-0.5b.gguf \
+# the GGUF adapter (v1's, SHA-256 9804859a…), checked against PEFT on 8 examples; the registry ships the GPU
+# run's (docs/training.md): copy this one over nanocomplete/adapters/ only with the registry's hash changed too
+$py -m nanocomplete.train.export "$out/adapter" "$out/adapter.gguf" \
   --check "$data" --check-examples 8

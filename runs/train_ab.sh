@@ -9,7 +9,7 @@
 #   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 | p1024-b4 (equal tokens)
 #             | ce-1.5b (the ce arm's recipe and examples on the 1.5B-Instruct: nanocomplete-1.5b at A/B scale)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
-#             base-1.5b: the untrained 1.5B-Instruct; v1: the released nanocomplete-0.5b; a .gguf path:
+#             base-1.5b: the untrained 1.5B-Instruct; released: the registry's nanocomplete-0.5b (v1 until 2026-12-04); a .gguf path:
 #             that model, named after its folder)
 #   eval-js ARM  the same on HumanEval-X JavaScript single-line, 200 tasks
 #             LEAVE_OUT=400 (eval) takes the next, disjoint 400 tasks (out dir ab-he-typed-after-400--NAME)
@@ -75,7 +75,10 @@ case $step in
     case $arm in
       base) model=qwen2.5-coder-0.5b-instruct; name=base ;;
       base-1.5b) model=qwen2.5-coder-1.5b-instruct; name=base-1.5b ;;
-      v1) model=nanocomplete-0.5b; name=v1 ;;
+      v1) echo "v1 is no longer the registry's nanocomplete-0.5b (the GPU run's adapter since 2026-12-04); its" \
+           "runs are out/eval/ab-*--v1 and docs/data/gpu-v1; evaluate the release with ARM released" >&2
+          exit 2 ;;
+      released) model=nanocomplete-0.5b; name=released ;;
       *.gguf) model=$arm; name=$(basename "$(dirname "$arm")") ;;  # another run's model (runs/train_v2.sh)
       *) model=$out/$arm/merged.gguf; name=$n-$arm ;;
     esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training v2, item 3 (docs/training.md "The v2 CPU release"): the A/B's winning recipe (cross-entropy, LoRA r16,
 # 512-token prompts) on the 18 TRAIN packages of Sources v2, at the largest scale one 2-core session allows,
-# judged against the released nanocomplete-0.5b (v1) on the same tasks, paired. It replaces v1 only if it
+# judged against nanocomplete-0.5b v1 (released until 2026-12-04, out/eval/*--v1 and *--served) on the same tasks, paired. It replaces v1 only if it
 # is better there and not worse on JavaScript.
 # Usage: runs/train_v2.sh STEP
 #   data     build 1,600 examples (CPU budgets 512 / 128 / 384; ~770 tokens each)
@@ -40,16 +40,16 @@ trainer() {  # the recipe's trainer call on this build, then FLAGS...
     --batch-examples 8 --learning-rate 3e-4 --threads "$threads" --base-model "$base" "$@"
 }
 
-pooled() {  # PREFIX NAME: out/eval/PREFIX--NAME, and its next disjoint 400 tasks where they were run
-  local runs="out/eval/$1--$2" more="out/eval/$1-after-400--$2"
-  [ -f "$more/summary.json" ] && runs="$runs,$more"
-  echo "$runs"
+paired() {  # A B MORE_A MORE_B: "A B", or "A,MORE_A B,MORE_B" when both arms have the next disjoint sample
+  if [ -f "$3/summary.json" ] && [ -f "$4/summary.json" ]; then echo "$1,$3 $2,$4"; else echo "$1 $2"; fi
 }
-
-xf_runs() {  # LANG NAME: the scored cross-file runs of one arm, joined by commas (first 100, then the next)
-  local runs="out/eval/xf-$1-$xf_limit--$2" more="out/eval/xf-$1-$xf_limit-after-$xf_limit--$2"
-  [ -f "$more/summary.json" ] && runs="$runs,$more"
-  echo "$runs"
+he_pair() {  # NAME: v1 and NAME on HumanEval (the first 400 tasks, pooled with the next 400 where both ran)
+  paired out/eval/ab-he-typed--v1 "out/eval/ab-he-typed--$1" out/eval/ab-he-typed-after-400--v1 \
+    "out/eval/ab-he-typed-after-400--$1"
+}
+xf_pair() {  # LANG NAME: v1 and NAME on cross-file next line (XF_LIMIT, pooled with the next XF_LIMIT)
+  paired "out/eval/xf-$1-$xf_limit--served" "out/eval/xf-$1-$xf_limit--$2" \
+    "out/eval/xf-$1-$xf_limit-after-$xf_limit--served" "out/eval/xf-$1-$xf_limit-after-$xf_limit--$2"
 }
 
 case $1 in
@@ -65,17 +65,20 @@ case $1 in
       --check-examples 8 --base-model "$base" --merge-into "$out/merged.gguf" ;;
   eval|eval-js)  # the A/B's evaluations as served (out/eval/ab-{he,js}-typed--NAME)
     case $2 in
-      v1) runs/train_ab.sh "$1" 0 v1 ;;
+      v1|released) runs/train_ab.sh "$1" 0 "$2" ;;
       v2) runs/train_ab.sh "$1" 0 "$out/merged.gguf" ;;
-      *) echo "eval ARM: v1 | v2" >&2; exit 2 ;;
+      *) echo "eval ARM: released | v2" >&2; exit 2 ;;
     esac ;;
   eval-xf)  # eval-xf LANG ARM: cross-file next line with the context engine, the first XF_LIMIT (100) seeded
             # examples as served; v1's run is runs/cold_prompt.sh's `served` arm (the same command)
     lang=$2
     case $3 in
-      v1) model=nanocomplete-0.5b; name=served ;;
+      v1) echo "v1 is no longer the registry's nanocomplete-0.5b (the GPU run's adapter since 2026-12-04); its" \
+           "runs are out/eval/xf-*--served and docs/data/gpu-v1; evaluate the release with ARM released" >&2
+          exit 2 ;;
+      released) model=nanocomplete-0.5b; name=released ;;
       v2) model=$out/merged.gguf; name=$(basename "$out") ;;
-      *) echo "eval-xf LANG ARM: python|typescript v1|v2" >&2; exit 2 ;;
+      *) echo "eval-xf LANG ARM: python|typescript released|v2" >&2; exit 2 ;;
     esac
     $nc eval "crossfile-$lang-retrieved" --model "$model" --limit "$xf_limit" --leave-out "$xf_leave_out" \
       --current-line-after-middle --heal-trailing-whitespace --max-prefix-tokens 1024 --max-suffix-tokens 256 \
@@ -84,10 +87,10 @@ case $1 in
     name=$(basename "$out")
     v1_js=out/eval/ab-js-typed--v1  # runs/tier_rows.sh js ran the same command for nanocomplete-0.5b
     [ -d "$v1_js" ] || v1_js=out/eval/tier-js-typed--nanocomplete-0.5b
-    for pair in "$(pooled ab-he-typed v1) $(pooled ab-he-typed "$name") em pass" \
+    for pair in "$(he_pair "$name") em pass" \
                 "$v1_js out/eval/ab-js-typed--$name em pass" \
-                "$(xf_runs python served) $(xf_runs python "$name") em es" \
-                "$(xf_runs typescript served) $(xf_runs typescript "$name") em es"; do
+                "$(xf_pair python "$name") em es" \
+                "$(xf_pair typescript "$name") em es"; do
       read -r before after metrics <<<"$pair"
       [ -f "${before%%,*}/summary.json" ] && [ -f "${after%%,*}/summary.json" ] || continue
       for metric in $metrics; do
