@@ -9,8 +9,8 @@
 #   ARM       train one arm, export it, merge it: ce | distill | r64 | full | p1024 | p1024-b4 (equal tokens)
 #             | ce-1.5b (the ce arm's recipe and examples on the 1.5B-Instruct: nanocomplete-1.5b at A/B scale)
 #   eval ARM  HumanEval single-line, 400 tasks, the merged arm (ARM base: the untrained 0.5B-Instruct;
-#             base-1.5b: the untrained 1.5B-Instruct; released: the registry's nanocomplete-0.5b (v1 until 2026-12-04); a .gguf path:
-#             that model, named after its folder)
+#             base-1.5b: the untrained 1.5B-Instruct; released: the registry's nanocomplete-0.5b (v1 until
+#             2026-12-04); a .gguf path: that model, named after its folder)
 #   eval-js ARM  the same on HumanEval-X JavaScript single-line, 200 tasks
 #             LEAVE_OUT=400 (eval) takes the next, disjoint 400 tasks (out dir ab-he-typed-after-400--NAME)
 #   compare   the paired table

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Training v2, item 3 (docs/training.md "The v2 CPU release"): the A/B's winning recipe (cross-entropy, LoRA r16,
 # 512-token prompts) on the 18 TRAIN packages of Sources v2, at the largest scale one 2-core session allows,
-# judged against nanocomplete-0.5b v1 (released until 2026-12-04, out/eval/*--v1 and *--served) on the same tasks, paired. It replaces v1 only if it
-# is better there and not worse on JavaScript.
+# judged against nanocomplete-0.5b v1 (released until 2026-12-04, out/eval/*--v1 and *--served) on the same
+# tasks, paired. It replaces v1 only if it is better there and not worse on JavaScript.
 # Usage: runs/train_v2.sh STEP
 #   data     build 1,600 examples (CPU budgets 512 / 128 / 384; ~770 tokens each)
 #   train    the first N examples (N=1024: 128 steps of 8, ~0.8 M tokens), bf16 autocast; resumable: rerun it
@@ -12,7 +12,7 @@
 #            (default 0: no limit); OUT defaults to out/train/stage-SKIP-N. Then export / eval v2 / compare with
 #            the same OUT. The session of 2026-12-03: OUT=out/train/stage1 N=576 THREADS=2 MAX_TRAIN_SECONDS=5700
 #   export   the GGUF adapter, checked against PEFT, and the merged model for the evaluations
-#   eval ARM    HumanEval single-line as served, 400 tasks (ARM: v1 | v2); LEAVE_OUT=400: the next 400, which
+#   eval ARM    HumanEval single-line as served, 400 tasks (ARM: released | v2); LEAVE_OUT=400: the next 400, which
 #               `compare` pools with the first
 #   eval-js ARM HumanEval-X JavaScript single-line as served, 200 tasks
 #   eval-xf LANG ARM  cross-file next line with the context engine, XF_LIMIT (100) examples (LANG: python |

@@ -127,8 +127,8 @@ def test_the_steps_on_the_machine_import_nothing_it_lacks():
 def test_the_tracked_tree_leaves_each_gpu_call_room_for_a_large_part():
     """Every device call carries the working tree, so each MiB of it is a MiB less of the base model per
     call: at 43 MiB tracked (the released r32 adapter is 33.6 MiB of it), the 1.5B's 1.1 GB GGUF travels in
-    ~57 parts of ~19 MiB, ~4 s a call; the bound leaves 3 MiB of growth (docs/training.md, which shows how to leave the adapter behind for
-    53 MiB parts). The replay records are gzip'd for this (uncompressed they had grown the tree by 15 MB)."""
+    ~57 parts of ~19 MiB, ~4 s a call; the bound leaves 3 MiB of growth (docs/training.md shows how to
+    leave the adapter behind for 53 MiB parts). The replay records are gzip'd for this (uncompressed they had grown the tree by 15 MB)."""
     import subprocess
     from pathlib import Path
 
