@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nanocomplete-0.5b v1 (released until 2026-12-04; the GPU run's adapter replaced it), end to end at the
 # CPU scale it was trained at (2 cores: data ~3 min, training ~75 min, export seconds). Every step is
-# deterministic (seed 0) and resumable: rerun after an interruption and it goes on. On a CUDA machine the same trainer command runs on the GPU.
+# deterministic (seed 0) and resumable: rerun after an interruption and it goes on. On a CUDA machine the
+# same trainer command runs on the GPU.
 # Usage: runs/train.sh            (then runs/baselines.sh evaluates it next to the base models)
 set -euo pipefail
 py=.venv/bin/python
