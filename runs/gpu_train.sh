@@ -5,9 +5,9 @@
 #
 # Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
 #        BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh   (nanocomplete-1.5b: the 1.1 GB base travels
-#        in ~30 parts, ~7.5 min of the 15; the rest trains)
+#        in 21 parts of 53 MiB, ~2.5 min of the 15 with the machine's start; the rest trains)
 # Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:
-#   .venv/bin/python -m nanocomplete.train.gpu collect FILES_AT --out out/train/gpu-v1
+#   .venv/bin/python -m nanocomplete.train.gpu collect FILES_AT [FILES_AT_OF_THE_SEND_CALL] --out out/train/gpu-v1
 #   .venv/bin/python -m nanocomplete.train.export out/train/gpu-v1/adapter out/train/gpu-v1/adapter.gguf \
 #     --check "$DATA" --check-examples 8
 set -euo pipefail
@@ -17,8 +17,11 @@ DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples}
 
 # 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
 #    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
-$py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
-  --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
+#    (~20 min on one core: an earlier build of the same examples is kept; the tokenizer is the same for both bases)
+if [ ! -f "$DATA/manifest.json" ]; then
+  $py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
+    --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
+fi
 # 2. the one package the machine lacks for reading a GGUF (transformers' gguf loader), as a wheel
 mkdir -p .gpu-wheels
 $py -m pip download --quiet --no-deps --only-binary=:all: -d .gpu-wheels \
@@ -49,6 +52,10 @@ cat <<PLAN
       # the last step and the return; one call runs at most 600 s. The learning rate's cosine ends by B
       # whatever the examples left; with time left over, a second train call (a new B) goes on from the
       # checkpoint (every 50 steps and at B) and the cosine goes on from where the first one stopped
+      # measured: the 0.5B's overhead ~60 s, the 1.5B's 77 s (B 500: a 577 s call)
+  run(timeout_s=60, command="python3 -m nanocomplete.train.gpu send --from K --return-dir \$OUT")
+      # only when the train call printed "pieces stay on the machine" (one call brings back 64 MiB: the
+      # 1.5B's rank-32 run is 68 MB, so it needs this call), at once: the machine goes back after 30 s idle
   give_back()
 If the train call runs out of time, call it again at once: it resumes from its checkpoint.
 PLAN

@@ -56,11 +56,20 @@ def test_a_dry_run_trains_and_returns_an_adapter_that_is_verified_here(packed, m
     ]
     # a first call runs out of time after one step; the second goes on from its checkpoint
     gpu.train(store, returned, budget_s=1e-9, trainer_args=flags, piece_bytes=PIECE_BYTES)
-    assert _steps(gpu.collect(returned, tmp_path / "here" / "first")) == [1]
-    sent = gpu.train(store, returned, budget_s=600, trainer_args=flags, piece_bytes=PIECE_BYTES)
-    assert len(sent["pieces"]) >= 2  # the run came back in several pieces
-    assert len(list(returned.iterdir())) <= gpu.RETURN_FILES
-    run = gpu.collect(returned, tmp_path / "here" / "run")
+    assert _steps(gpu.collect([returned], tmp_path / "here" / "first")) == [1]
+    returned = tmp_path / "there" / "OUT0"  # each call's $OUT starts empty
+    sent = gpu.train(store, returned, 600, flags, piece_bytes=PIECE_BYTES, call_bytes=PIECE_BYTES)
+    # more than one call brings back (as the 1.5B's 68 MB did on 2026-12-04): `send` calls bring the rest
+    calls = [returned]
+    while sent["next"] is not None:
+        calls.append(tmp_path / "there" / f"OUT{len(calls)}")
+        sent = gpu.forward(store / "return", calls[-1], first=sent["next"], call_bytes=PIECE_BYTES)
+    assert len(calls) == len(sent["pieces"]) >= 2  # here: one piece a call
+    assert all(sum(f.stat().st_size for f in c.glob("run-*")) <= PIECE_BYTES for c in calls)
+    assert all(len(list(c.iterdir())) <= gpu.RETURN_FILES for c in calls)
+    with pytest.raises(gpu.TransferError, match="did not come back"):
+        gpu.collect(calls[:1], tmp_path / "here" / "partial")
+    run = gpu.collect(calls, tmp_path / "here" / "run")
     adapter = run / "adapter" / "adapter_model.safetensors"
     trained = load_file(str(store / "run" / "adapter" / "adapter_model.safetensors"))
     returned = load_file(str(adapter))  # float16 on the way back: the precision the GGUF export writes
@@ -101,7 +110,7 @@ def test_a_piece_damaged_on_the_way_back_is_refused(packed, monkeypatch):
     piece = returned / "run-00.bin"
     piece.write_bytes(piece.read_bytes()[:-1] + b"\0")
     with pytest.raises(gpu.TransferError, match="run-00"):
-        gpu.collect(returned, tmp_path / "run")
+        gpu.collect([returned], tmp_path / "run")
 
 
 def test_the_steps_on_the_machine_import_nothing_it_lacks():

@@ -3,15 +3,16 @@
 
 The machine (the device tool): one H200, 15 minutes of device time in all, its start included; each call
 carries the repository's working tree plus the paths named in `carry`, 64 MiB together; the machine stays
-warm 30 s between calls and starts bare after that; at most 8 files of 16 MiB come back from a call; nothing
-can be downloaded there, and it has torch, transformers, peft and accelerate but not this package's other
-dependencies. So:
+warm 30 s between calls and starts bare after that; at most 8 files of 16 MiB, 64 MiB together, come back
+from a call; nothing can be downloaded there, and it has torch, transformers, peft and accelerate but not
+this package's other dependencies. So:
 
     here:   python -m nanocomplete.train.gpu pack --data DIR --out .gpu      # base GGUF + data → parts
     there:  python3 -m nanocomplete.train.gpu receive .gpu/part-NN --store /tmp/nc-gpu   # one call per part
     there:  python3 -m nanocomplete.train.gpu train --store /tmp/nc-gpu --return-dir $OUT --budget-s S \\
                 -- TRAINER FLAGS                                            # reassemble, train, pack back
-    here:   python -m nanocomplete.train.gpu collect FILES_AT --out out/train/gpu-run   # verify, unpack
+    there:  python3 -m nanocomplete.train.gpu send --from K --return-dir $OUT   # the pieces one call left
+    here:   python -m nanocomplete.train.gpu collect FILES_AT [FILES_AT ...] --out out/train/gpu-run
 
 Every part and the whole bundle carry a SHA-256 (`bundle.json`), and so do the pieces that come back
 (`return.json`): a part or piece damaged in transfer is refused, never trained on or exported. `train`
@@ -40,6 +41,7 @@ MIB = 2**20
 TREE_LIMIT_BYTES = 64 * MIB  # what one call may carry: the working tree plus the carried part
 RETURN_FILE_BYTES = 15 * MIB  # a returned file must stay under 16 MiB
 RETURN_FILES = 8  # files that come back from one call, the manifest included
+RETURN_CALL_BYTES = 63 * MIB  # what one call brings back: 64 MiB together, the manifest beside the pieces
 BUNDLE = "bundle.json"
 RETURNED = "return.json"
 BASE_FILE = "base.gguf"
@@ -175,10 +177,13 @@ def train(
     budget_s: float,
     trainer_args: Sequence[str],
     piece_bytes: int = RETURN_FILE_BYTES,
+    call_bytes: int = RETURN_CALL_BYTES,
 ) -> dict:
     """Unpack the bundle, train on its base and data for at most `budget_s` seconds (resuming a run an
-    earlier call left in `store/run`), and write the run (adapter, config, log, loss plot) to `return_dir`
-    as pieces with a manifest. Returns that manifest."""
+    earlier call left in `store/run`), and cut the run (adapter, config, log, loss plot) into pieces kept in
+    `store/return`. The first pieces that fit one call's return (`call_bytes`, 7 files) go to `return_dir`
+    with the manifest; `send` brings the rest in later calls. Returns the manifest, with "sent" (the pieces
+    in this call) and "next" (the first piece left, or None)."""
     bundle = unpack(store)
     for wheel in sorted((bundle / "wheels").glob("*.whl")):
         sys.path.insert(0, str(wheel))  # pure-Python wheels import from the zip
@@ -194,12 +199,13 @@ def train(
     config = trainer.config_from_args(args)
     started = time.perf_counter()
     trainer.train(config, resume=(run / "config.json").is_file(), progress=False)
-    return send_back(run, return_dir, piece_bytes, {"train_seconds": time.perf_counter() - started})
+    send_back(run, store / "return", piece_bytes, {"train_seconds": time.perf_counter() - started})
+    return forward(store / "return", return_dir, first=0, call_bytes=call_bytes)
 
 
-def send_back(run: Path, return_dir: Path, piece_bytes: int, extra: dict) -> dict:
-    """The run's adapter, config, log and plot as one gzip'd tar, cut into pieces under `piece_bytes`, with
-    `return.json` (SHA-256 of each piece and of the whole)."""
+def send_back(run: Path, kept: Path, piece_bytes: int, extra: dict) -> dict:
+    """The run's adapter, config, log and plot as one gzip'd tar, cut into pieces under `piece_bytes` in
+    `kept` (emptied first), with `return.json` (SHA-256 of each piece and of the whole). Returns it."""
     from nanocomplete.train.trainer import ADAPTER
 
     buffer = io.BytesIO()
@@ -210,21 +216,40 @@ def send_back(run: Path, return_dir: Path, piece_bytes: int, extra: dict) -> dic
             if (run / name).exists():
                 tar.add(run / name, arcname=name)
     data = buffer.getvalue()
-    pieces = [data[i : i + piece_bytes] for i in range(0, len(data), piece_bytes)]
-    if len(pieces) > RETURN_FILES - 1:
-        raise TransferError(
-            f"the run is {len(data) / MIB:.0f} MiB: more than {RETURN_FILES - 1} pieces come back from one "
-            "call (a smaller --lora-rank, or LoRA instead of full fine-tuning)"
-        )
-    return_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir(parents=True)
     names = []
-    for index, piece in enumerate(pieces):
-        name = f"run-{index:02d}.bin"
-        (return_dir / name).write_bytes(piece)
+    for index, start in enumerate(range(0, len(data), piece_bytes)):
+        piece, name = data[start : start + piece_bytes], f"run-{index:02d}.bin"
+        (kept / name).write_bytes(piece)
         names.append({"name": name, "bytes": len(piece), "sha256": sha256_bytes(piece)})
     manifest = {"sha256": sha256_bytes(data), "bytes": len(data), "pieces": names, **extra}
-    (return_dir / RETURNED).write_text(json.dumps(manifest, indent=1) + "\n")
+    (kept / RETURNED).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def forward(kept: Path, return_dir: Path, first: int, call_bytes: int = RETURN_CALL_BYTES) -> dict:
+    """Copy the kept pieces from index `first` to `return_dir`, as many as one call brings back (at most
+    `call_bytes` and RETURN_FILES − 1 files, the manifest being the last), with the manifest. Returns the
+    manifest with "sent" (names) and "next" (the first piece still on the machine, or None). Raises
+    ValueError when `first` is past the last piece, or one piece alone is over `call_bytes`."""
+    manifest = json.loads((kept / RETURNED).read_text())
+    pieces = manifest["pieces"]
+    if not 0 <= first < len(pieces):
+        raise ValueError(f"piece {first} does not exist: the run has {len(pieces)} pieces")
+    return_dir.mkdir(parents=True, exist_ok=True)
+    sent, total = [], 0
+    for piece in pieces[first:]:
+        if len(sent) == RETURN_FILES - 1 or total + piece["bytes"] > call_bytes:
+            break
+        shutil.copyfile(kept / piece["name"], return_dir / piece["name"])
+        sent.append(piece["name"])
+        total += piece["bytes"]
+    if not sent:
+        raise ValueError(f"{pieces[first]['name']} alone is over one call's {call_bytes} bytes")
+    shutil.copyfile(kept / RETURNED, return_dir / RETURNED)
+    following = first + len(sent)
+    return {**manifest, "sent": sent, "next": following if following < len(pieces) else None}
 
 
 def smoke(workdir: Path, trainer_args: Sequence[str]) -> dict:
@@ -270,8 +295,8 @@ def smoke(workdir: Path, trainer_args: Sequence[str]) -> dict:
 
 def _half_precision_copy(adapter: Path, out: Path) -> Path:
     """`adapter` copied to `out` with its float32 tensors in float16, the precision the GGUF export writes
-    anyway: half the bytes to send back (a rank-32 LoRA of the 1.5B is ~148 MB in float32, more than the
-    7 pieces of 15 MiB one call returns; ~74 MB in float16). The checkpoint that resumes stays float32."""
+    anyway: half the bytes to send back (a rank-32 LoRA of the 1.5B is ~148 MB in float32, three calls'
+    return; ~74 MB in float16, two: a train call and a `send`). The checkpoint that resumes stays float32."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -287,16 +312,20 @@ def _half_precision_copy(adapter: Path, out: Path) -> Path:
 # --- here again: collect ----------------------------------------------------------------------------------
 
 
-def collect(files: Path, out: Path) -> Path:
+def collect(folders: Sequence[Path], out: Path) -> Path:
     """Check the returned pieces against `return.json` and unpack the run into `out` (adapter/, config.json,
-    log.jsonl, loss.png). Raises TransferError on a missing or damaged piece."""
-    manifest = json.loads((files / RETURNED).read_text())
+    log.jsonl, loss.png). The pieces may lie in several folders (one per call that brought some). Raises
+    TransferError on a missing or damaged piece."""
+    manifests = [folder / RETURNED for folder in folders if (folder / RETURNED).is_file()]
+    if not manifests:
+        raise TransferError(f"no {RETURNED} in {', '.join(map(str, folders))}")
+    manifest = json.loads(manifests[0].read_text())
     data = b""
     for piece in manifest["pieces"]:
-        path = files / piece["name"]
-        if not path.is_file():
-            raise TransferError(f"{piece['name']} did not come back")
-        chunk = path.read_bytes()
+        found = [folder / piece["name"] for folder in folders if (folder / piece["name"]).is_file()]
+        if not found:
+            raise TransferError(f"{piece['name']} did not come back (a `send --from` call brings it)")
+        chunk = found[0].read_bytes()
         if sha256_bytes(chunk) != piece["sha256"]:
             raise TransferError(f"{piece['name']}: SHA-256 differs from return.json")
         data += chunk
@@ -338,8 +367,12 @@ def make_parser() -> argparse.ArgumentParser:
     s = steps.add_parser("smoke", help="there: two steps of a tiny model with the trainer flags (a check)")
     s.add_argument("--workdir", type=Path, default=Path("/tmp/nc-gpu-smoke"))
     s.add_argument("trainer_args", nargs=argparse.REMAINDER, help="trainer flags, after --")
+    b = steps.add_parser("send", help="there: the pieces of the run that an earlier call could not bring")
+    b.add_argument("--store", type=Path, default=Path("/tmp/nc-gpu"))
+    b.add_argument("--return-dir", type=Path, required=True, help="the device's $OUT")
+    b.add_argument("--from", dest="first", type=int, required=True, help='the first piece (the last "next")')
     c = steps.add_parser("collect", help="here: verify the pieces that came back and unpack the run")
-    c.add_argument("files", type=Path, help="the folder the device's files were copied to")
+    c.add_argument("files", type=Path, nargs="+", help="the folders the device's files were copied to")
     c.add_argument("--out", type=Path, required=True)
     return parser
 
@@ -370,14 +403,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     elif args.step == "train":
         flags = [flag for flag in args.trainer_args if flag != "--"]
-        manifest = train(args.store, args.return_dir, args.budget_s, flags)
-        print(json.dumps({k: v for k, v in manifest.items() if k != "pieces"}))
+        _report(train(args.store, args.return_dir, args.budget_s, flags))
+    elif args.step == "send":
+        _report(forward(args.store / "return", args.return_dir, args.first))
     elif args.step == "smoke":
         print(json.dumps(smoke(args.workdir, [flag for flag in args.trainer_args if flag != "--"])))
     else:
         out = collect(args.files, args.out)
         print(f"verified and unpacked into {out}")
     return 0
+
+
+def _report(manifest: dict) -> None:
+    print(json.dumps({k: v for k, v in manifest.items() if k != "pieces"}))
+    if manifest["next"] is not None:
+        print(
+            f"{len(manifest['pieces']) - manifest['next']} pieces stay on the machine: call at once "
+            f"`python3 -m nanocomplete.train.gpu send --from {manifest['next']} --return-dir $OUT`"
+        )
 
 
 if __name__ == "__main__":
