@@ -409,7 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.step == "smoke":
         print(json.dumps(smoke(args.workdir, [flag for flag in args.trainer_args if flag != "--"])))
     else:
-        out = collect(args.files, args.out)
+        try:
+            out = collect(args.files, args.out)
+        except TransferError as error:
+            raise SystemExit(f"not unpacked: {error}") from None
         print(f"verified and unpacked into {out}")
     return 0
 
