@@ -69,6 +69,10 @@ def _quiet_aborted_batches() -> None:
 _QUIET_LOG: list = []
 
 
+class _Stopped(Exception):
+    """A prefill reached its `stop_at` inside new text before cached runs (caught in `prefill`)."""
+
+
 class AbortFlag:
     """A flag that stops llama.cpp's computation of a batch, read in C: no Python runs per graph node.
 
@@ -365,6 +369,7 @@ class Engine:
         cancel: CancelCheck | None = None,
         batch_tokens: int | None = None,
         interruptible: bool = False,
+        stop_at: int | None = None,
     ) -> tuple[int, int]:
         """Bring the KV cache to hold `prompt`, with logits for its last token. A smaller `batch_tokens`
         puts cancellation points closer together (warmups that must yield quickly). `cancel` is checked
@@ -372,6 +377,11 @@ class Engine:
         within one graph node (llama.cpp's abort callback, reading a flag in C: `AbortFlag`); the stopped
         batch is discarded whole, so a waiting completion does not wait for it. A call to `interrupt()`
         before this prefill began does not count: check for it in `cancel`.
+
+        `stop_at`: evaluate the prompt only up to this position (a warm-up's share of a request's budget,
+        `prefix_within`), without logits. Stopped inside new text before cached runs, the cache keeps
+        what it evaluated and the runs after it, moved left to follow it (as after a cancel there), so the
+        next prefill goes on from there instead of evaluating the runs again.
 
         Returns (tokens evaluated, tokens reused: `reuse_plan`'s head and runs). Raises Cancelled between
         batches, or within one."""
@@ -390,7 +400,9 @@ class Engine:
         else:
             self._truncate_cache(min(plan.head, len(self._cached)))
         reused = plan.reused if shifted else len(self._cached)
-        todo = list(prompt[plan.end if shifted else len(self._cached) :])
+        tail_start = plan.end if shifted else len(self._cached)
+        todo = list(prompt[tail_start:])
+        limit = len(prompt) if stop_at is None else max(stop_at, plan.head + 1)
         step = min(batch_tokens or self.config.batch_tokens, self.config.batch_tokens)
         first = 0
         try:
@@ -408,16 +420,21 @@ class Engine:
             with self._interruptible() if interruptible else contextlib.nullcontext():
                 for i, (gap_start, gap_end) in enumerate(gaps):
                     ready = gaps[i + 1][0] if i + 1 < len(gaps) else plan.end
-                    self._fill_gap(prompt, gap_start, gap_end, ready, step, cancel)
-                for start in range(first, len(todo), step):
+                    self._fill_gap(prompt, gap_start, gap_end, ready, step, cancel, limit)
+                tail_end = max(first, min(len(todo), limit - tail_start))
+                for start in range(first, tail_end, step):
                     if cancel is not None and cancel():
                         raise Cancelled("cancelled during prompt evaluation")
-                    self._decode(todo[start : start + step])
+                    self._decode(todo[start : min(start + step, tail_end)])
+        except _Stopped:  # inside a gap, at `stop_at`
+            done = self._gap[1]
+            self._keep_gap_progress(prompt, plan)
+            return sum(min(end, done) - start for start, end in plan.gaps if start < done), reused
         except BaseException:
             if self._gap is not None:  # stopped inside a gap (a failed decode has emptied the cache)
                 self._keep_gap_progress(prompt, plan)
             raise
-        return len(todo) + plan.gap_tokens * shifted, reused
+        return tail_end + plan.gap_tokens * shifted, reused
 
     def interrupt(self) -> None:
         """Stop the interruptible prefill in flight, if any (any thread; it raises Cancelled)."""
@@ -709,6 +726,7 @@ class Engine:
         ready: int,
         step: int,
         cancel: CancelCheck | None,
+        limit: int | None = None,
     ) -> None:
         """Evaluate `prompt[start:end]`, new text before a run that `_shift` moved right, in the scratch
         sequence: it shares the cached tokens before `start` (`llama_memory_seq_cp`, no copy of keys or
@@ -716,16 +734,20 @@ class Engine:
         the gap's cells back to sequence 0. The run after the gap keeps the keys it was computed with,
         before the gap existed (docs/performance.md measures what that costs). The cache then holds the
         prompt up to `ready` (the next gap, or the last run's end); until then only up to `start` (other
-        threads read `cached_tokens` for estimates). `_gap` records the progress for `_keep_gap_progress`."""
+        threads read `cached_tokens` for estimates). `_gap` records the progress for `_keep_gap_progress`.
+        A `limit` inside the gap (or before it) stops there: raises `_Stopped`, the progress recorded."""
         context = self._llama._ctx
         context.kv_cache_seq_cp(0, SCRATCH_SEQUENCE, 0, start)
         self._gap = (start, start)
-        for position in range(start, end, step):
+        stop = end if limit is None else max(start, min(end, limit))
+        for position in range(start, stop, step):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled during prompt evaluation")
-            batch_end = min(position + step, end)
+            batch_end = min(position + step, stop)
             self._decode_scratch(prompt[position:batch_end], position)
             self._gap = (start, batch_end)
+        if stop < end:
+            raise _Stopped
         context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, end)
         context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
         self._gap = None
@@ -742,13 +764,12 @@ class Engine:
         self._gap = None
         context.kv_cache_seq_cp(SCRATCH_SEQUENCE, 0, start, done)
         context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
-        kept, position = list(prompt[:done]), done
+        position = done
         for _, place, length in plan.runs:
             if place >= done:  # the runs after this gap (those before it are in prompt[:done])
                 context.kv_cache_seq_shift(0, place, place + length, position - place)
-                kept += prompt[place : place + length]
                 position += length
-        self._cached = kept
+        self._cached = kept_after_stop(prompt, plan, done)
         self._decode_scratch(prompt[:1], 0)
         context.kv_cache_seq_rm(SCRATCH_SEQUENCE, -1, -1)
 
@@ -1006,6 +1027,16 @@ def _gram_starts(tokens: tuple[int, ...], k: int) -> dict[tuple[int, ...], list[
     for i in range(len(tokens) - k + 1):
         starts.setdefault(tokens[i : i + k], []).append(i)
     return starts
+
+
+def kept_after_stop(prompt: Sequence[int], plan: ReusePlan, done: int) -> list[int]:
+    """What a KV cache holds after a prefill of `prompt` by `plan` stopped at `done` inside a gap (a
+    cancel, or `stop_at`): the prompt up to there, then the runs after it, moved left to follow it."""
+    kept = list(prompt[:done])
+    for _, place, length in plan.runs:
+        if place >= done:
+            kept += prompt[place : place + length]
+    return kept
 
 
 def prefix_within(

@@ -350,12 +350,10 @@ class Scheduler:
         yielding to other completions (this is one), stopping between batches if the job is cancelled."""
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
-        end, reuse_end = self.engine.prefix_within(share.prompt, share.tokens)
-        if end < reuse_end:
-            # a prefill of the share would drop the cached runs past its end (however few tokens they
-            # are, after however long a gap): leave the full prompt to its warm-up
-            return WarmResult(0, 0, 0, (time.perf_counter() - started) * 1000)
-        evaluated, held = self.engine.prefill(share.prompt[:end], lambda: job.cancelled)
+        end, _ = self.engine.prefix_within(share.prompt, share.tokens)
+        # stopped inside new text before cached runs, the runs stay (moved left to follow it): a share
+        # that waited for the whole gap to fit never began when requests leave no idle time (replay v22)
+        evaluated, held = self.engine.prefill(share.prompt, lambda: job.cancelled, stop_at=end)
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
 
     def _switch_to(self, job: Job) -> None:

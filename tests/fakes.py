@@ -4,7 +4,15 @@ benchmark mechanics) where the real model would only make them slow."""
 from __future__ import annotations
 
 from nanocomplete.config import GenerationConfig
-from nanocomplete.engine import Generation, KvSnapshot, Timings, prefix_within, reusable_length
+from nanocomplete.engine import (
+    Generation,
+    KvSnapshot,
+    Timings,
+    kept_after_stop,
+    prefix_within,
+    reusable_length,
+    reuse_plan,
+)
 
 
 class FakeEngine:
@@ -44,10 +52,25 @@ class FakeEngine:
     def prepare_vocabulary(self) -> None:
         """As the engine's: nothing to build here (the stand-in never heals)."""
 
-    def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):
-        reused = self.reusable_tokens(prompt)
-        self.cached_tokens = tuple(prompt)
-        return len(prompt) - reused, reused
+    def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False, stop_at=None):
+        """As the engine's, `stop_at` included: stopped inside new text before cached runs, the cache
+        keeps the prompt up to there and the runs after it (`kept_after_stop`)."""
+        plan = reuse_plan(
+            self.cached_tokens, prompt, self.kv_shift_min_tokens, self.kv_shift_after_insertions
+        )
+        if stop_at is None or stop_at >= len(prompt):
+            self.cached_tokens = tuple(prompt)
+            return len(prompt) - plan.reused, plan.reused
+        stop = max(stop_at, plan.head + 1)
+        gap = next(((start, end) for start, end in plan.gaps if end > stop), None)
+        if gap is None:  # past the last run: the tail up to the stop
+            self.cached_tokens = tuple(prompt[: max(stop, plan.end)])
+        else:  # inside a gap, or inside a run before one (then the run is kept whole)
+            done = max(stop, gap[0])
+            self.cached_tokens = tuple(kept_after_stop(prompt, plan, done))
+            stop = done
+        evaluated = sum(min(end, stop) - start for start, end in plan.gaps if start < stop)
+        return evaluated + max(0, stop - plan.end), plan.reused
 
     def generate(
         self,

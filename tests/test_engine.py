@@ -475,6 +475,39 @@ def test_a_cancel_inside_new_context_keeps_what_it_evaluated_and_the_file_after_
     assert resumed.text.startswith("    return x * 40")
 
 
+def test_a_prefill_stopped_inside_new_context_keeps_what_it_evaluated_and_the_file_after_it(
+    shifting_engine, tokenizer
+):
+    text = "".join(f"def sub_{i}(x):\n    return x - {i}\n" for i in range(40)) + "def sub_40(x):\n"
+    before = _with_context(tokenizer, "A = 1\n", text)
+    after = _with_context(tokenizer, "".join(f"C_{i} = {i}\n" for i in range(80)), text)
+    gap_start, gap_end = reuse_plan(before, after, min_run_tokens=32, insertions=True).gaps[0]
+    assert gap_end - gap_start > 200
+    shifting_engine.reset()
+    shifting_engine.prefill(before)
+    stop = gap_start + 100  # a warm-up's share of a request's budget, inside the new context
+    evaluated, _ = shifting_engine.prefill(after, stop_at=stop)
+    assert evaluated == 100
+    cached = shifting_engine.cached_tokens
+    assert cached[:stop] == tuple(after[:stop]) and cached[stop:] == tuple(
+        after[gap_end : len(cached) - stop + gap_end]
+    )
+    assert len(cached) > stop + 300  # the file, moved left to follow what the gap evaluated
+    resumed = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
+    assert resumed.timings.prompt_tokens_evaluated == gap_end - stop + 1  # the rest of the gap, the last
+    assert resumed.text.startswith("    return x - 40")
+
+
+def test_a_prefill_stopped_after_the_cached_runs_holds_the_prompt_up_to_the_stop(shifting_engine, tokenizer):
+    text = "".join(f"def div_{i}(x):\n    return x / {i + 1}\n" for i in range(40)) + "def div_40(x):\n"
+    prompt_tokens = _with_context(tokenizer, "D = 4\n", text)
+    shifting_engine.reset()
+    evaluated, reused = shifting_engine.prefill(prompt_tokens, stop_at=300)
+    assert (evaluated, reused) == (300, 0) and shifting_engine.cached_tokens == tuple(prompt_tokens[:300])
+    rest = shifting_engine.generate(prompt_tokens, GenerationConfig(max_tokens=8))
+    assert rest.timings.prompt_tokens_evaluated == len(prompt_tokens) - 300
+
+
 def test_planning_reuse_over_a_repetitive_file_costs_a_bounded_time():
     import time
 

@@ -215,7 +215,7 @@ def test_a_return_to_a_document_whose_context_changed_restores_its_snapshot_and_
     assert result.timings.prompt_tokens_evaluated == len(new_context) + 1  # the new snippet, the typed token
 
 
-def test_a_warm_share_that_would_drop_a_run_after_a_long_gap_leaves_the_full_prompt_to_its_warmup():
+def test_a_warm_share_inside_a_long_gap_evaluates_its_tokens_and_keeps_the_run_after_it():
     from nanocomplete.config import GenerationConfig
     from nanocomplete.scheduler import WarmShare
 
@@ -223,16 +223,23 @@ def test_a_warm_share_that_would_drop_a_run_after_a_long_gap_leaves_the_full_pro
     text = list(range(1000, 1600))
     try:
         run(scheduler, "a", HEAD + text)
-        # a 300-token snippet gained among the other files, then 50 cached tokens, then new text: 60 tokens
-        # of reuse, fewer than the share's 100, but the run lies past where the share would stop
+        # a 300-token snippet gained among the other files, then 50 cached tokens, then new text: the share
+        # of 100 stops inside the snippet (a share that waited for the whole gap never began: replay v22)
         full = [*HEAD[:10], *range(8000, 8300), *HEAD[10:], *text[:21], *range(9000, 9100)]
         assert scheduler.engine.prefix_within(full, 100) == (110, 360)
         share = WarmShare("a", tuple(full), 100)
         job = scheduler.complete("a#bounded", list(range(2000, 2100)), GenerationConfig(max_tokens=4),
                                  document="a", warm_share=share)  # fmt: skip
         result = job.future.result(timeout=10)
+        _, snapshot, _ = scheduler.snapshots.best(full)
+        assert scheduler.engine.reusable(snapshot.tokens, full) == 10 + 100 + 50  # the run is still there
+        second = scheduler.complete("a#bounded", list(range(2000, 2101)), GenerationConfig(max_tokens=4),
+                                    document="a", warm_share=WarmShare("a", tuple(full), 300))  # fmt: skip
+        again = second.future.result(timeout=10)
     finally:
         scheduler.close()
-    assert result.timings.warm_share_tokens == 0
+    assert result.timings.warm_share_tokens == 100
+    # the next share goes on from there: the snippet's other 200 tokens, the run (50) free, the new text
+    assert again.timings.warm_share_tokens == 300
     _, snapshot, _ = scheduler.snapshots.best(full)
-    assert scheduler.engine.reusable(snapshot.tokens, full) == 10 + 50  # the run is still there to shift
+    assert scheduler.engine.reusable(snapshot.tokens, full) == len(full)
