@@ -772,7 +772,9 @@ def run_eval(args: argparse.Namespace) -> int:
         task = get_task(args.task)
     except KeyError as error:
         raise NanocompleteError(str(error.args[0])) from None
-    prompt = settings_from_args(args, "prompt", config.SERVING_PROMPT if args.as_served else None)
+    # an example is one request on a warm file: the serving bound for cold ones only with its flag
+    as_served = dataclasses.replace(config.SERVING_PROMPT, cold_prompt_tokens=0)
+    prompt = settings_from_args(args, "prompt", as_served if args.as_served else None)
     spec = runner.RunSpec(
         args.task, args.model, args.limit, args.seed, args.cursor, prompt, settings_from_args(args, "engine"),
         settings_from_args(args, "context"), args.setting, args.leave_out,

@@ -341,15 +341,14 @@ class ServerConfig:
 # instead of evaluating the suffix again (runs/new_line.sh: HumanEval single-line, the longest such middle
 # against none, EM +0.003 [-0.018, +0.022] over 400 typed-cursor tasks, +0.015 [-0.020, +0.050] over 200
 # line-start tasks; IDE replay, TypeScript: new-line median 1 token evaluated instead of 249).
-# The bounded prompt for new files (cold_prompt_tokens) is off: in the TypeScript replay (docs/performance.md)
-# a bound of 512 cut accepted characters per 100 typed from 153 to 100 (paired per visit -105 [-186, -40])
-# and slowed typing, because on 2 CPU cores the full prompt warms one 64-token batch per request and rarely
-# catches up within a visit; it only made first requests faster (7.8 s against 29 s here). Replay v8 made it a
-# budget per request (the full prompt's next tokens fill what the bounded one leaves): the cost fell to 7-8%
-# of the accepted characters in both languages, but the median request got slower (Python: +2.8 s a visit;
-# +1.3 s after v9's header fix, against a no-bound arm measured before that fix). Replay v11 (TypeScript, both
-# in one run, with the KV shift): accepted characters per 100 typed -71 [-151, -10] per visit with the bound;
-# keeping some other files inside it (cold_context_tokens) lost more exact matches, not fewer.
+# The bounded prompt (cold_prompt_tokens 512) is on since replay v24 (docs/performance.md, "Replay v24"): a
+# request whose full prompt would evaluate more (a new file, a return, a jump) answers from a 512-token prompt
+# while the full prompt's next tokens fill the rest of the budget. Before, it cost a significant share of the
+# accepted characters (v11: -71 [-151, -10] per visit in TypeScript; v22: ratio 0.77 [0.59, 0.96]) because
+# the share never began under a typist who leaves no idle time; with that fixed, both languages pooled:
+# accepted characters 0.98x [0.92, 1.05], per visit -38.8 [-113.3, +6.8]; the first request in a file 3.4x
+# faster (TypeScript 15.4 -> 5.9 s, Python 19.0 -> 5.6 s on one core here); latency p50 1.28x [1.07, 1.53].
+# `eval --as-served` leaves it out: a harness example is one request on a warm file (its flag measures it).
 # Brackets and quotes the editor auto-closed right of the cursor stay out of the suffix
 # (suffix_skips_auto_closed; docs/results.md, "Auto-closed characters left out of the suffix"), so typing
 # `(` and `)` costs their own tokens.
@@ -363,6 +362,7 @@ SERVING_PROMPT = PromptConfig(
     heal_last_token=True,
     max_middle_tokens=64,
     suffix_skips_auto_closed=True,
+    cold_prompt_tokens=512,
 )
 # ... and the confidence gate: hide a completion whose mean token log-prob is below -0.75. Chosen in editing
 # (docs/results.md, "The gate, re-chosen in editing"): `nanocomplete gate` over replays run with the gate off

@@ -242,4 +242,16 @@ def test_eval_as_served_starts_from_the_serving_prompt_settings_and_flags_still_
     result = nanocomplete(*args, "--as-served", "--max-middle-tokens", "8")
     assert result.returncode == 0, result.stderr
     prompt = json.loads((out / "config.json").read_text())["prompt"]
-    assert prompt == {**dataclasses.asdict(config.SERVING_PROMPT), "max_middle_tokens": 8}
+    # a harness example is one request on a warm file: the bound for cold requests only with its flag
+    assert prompt == {
+        **dataclasses.asdict(config.SERVING_PROMPT),
+        "max_middle_tokens": 8,
+        "cold_prompt_tokens": 0,
+    }
+    bounded = nanocomplete(
+        *args[:-1], str(tmp_path / "bounded"), "--as-served", "--cold-prompt-tokens", "256"
+    )
+    assert bounded.returncode == 0, bounded.stderr
+    assert (
+        json.loads((tmp_path / "bounded" / "config.json").read_text())["prompt"]["cold_prompt_tokens"] == 256
+    )

@@ -66,6 +66,15 @@ def server(engine, tmp_path):
         yield running
 
 
+@pytest.fixture
+def unbounded_server(engine, tmp_path):
+    """The serving settings without the bound for cold requests: a file's first request evaluates its
+    whole prompt, as a file the editor warmed on opening has it (tests of what its snapshot keeps)."""
+    engine.reset()
+    with RunningServer(engine, tmp_path, settings=bounded_settings(0)) as running:
+        yield running
+
+
 def test_health_names_the_server_the_model_and_the_index_bounds(server):
     with server.client() as client:
         health = client.get("/health").json()
@@ -117,7 +126,8 @@ def test_typing_through_a_shown_completion_needs_no_model(server):
     assert second["completion"] == shown[2:]
 
 
-def test_returning_to_a_file_restores_its_kv_snapshot(server):
+def test_returning_to_a_file_restores_its_kv_snapshot(unbounded_server):
+    server = unbounded_server
     first, other = long_file("alpha", 20), long_file("beta", 20)
     with server.client() as client:
         cold = complete(client, "file:///w/alpha.py", first)
@@ -137,7 +147,8 @@ def complete_at(client, uri, text, line, character):
     return response.json()
 
 
-def test_a_jump_inside_a_file_and_back_restores_the_region_it_left(server):
+def test_a_jump_inside_a_file_and_back_restores_the_region_it_left(unbounded_server):
+    server = unbounded_server
     text = long_file("gamma", 60) + "\n"  # ~1,900 tokens: the windows at its end and at its top differ
     lines = text.split("\n")
     end = (len(lines) - 2, len(lines[-2]))
@@ -157,11 +168,12 @@ def test_a_restarted_server_answers_a_known_file_from_its_snapshot_on_disk(engin
     text = long_file("delta", 20)
     config = ServerConfig(port=free_port(), kv_snapshot_dir=str(tmp_path / "kv"))
     engine.reset()
-    with RunningServer(engine, tmp_path, config=config) as first, first.client() as client:
+    whole = bounded_settings(0)  # the file's whole prompt evaluated, as a warmed file has it
+    with RunningServer(engine, tmp_path, whole, config) as first, first.client() as client:
         cold = complete(client, "file:///w/delta.py", text)
     engine.reset()  # a new process starts with an empty KV cache
     restarted = ServerConfig(port=free_port(), kv_snapshot_dir=str(tmp_path / "kv"))
-    with RunningServer(engine, tmp_path, config=restarted) as second, second.client() as client:
+    with RunningServer(engine, tmp_path, whole, restarted) as second, second.client() as client:
         warm = complete(client, "file:///w/delta.py", text + "value")
     assert cold["timings"]["prompt_tokens_reused"] == 0
     assert warm["cache"] == "snapshot" and warm["timings"]["prompt_tokens_evaluated"] <= 8
