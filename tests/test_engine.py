@@ -446,25 +446,35 @@ def test_new_context_before_a_cached_file_is_evaluated_alone_and_the_file_shifte
     assert fresh.text == shifted.text and shifted.text.startswith("    return x + 40")  # despite stale keys
 
 
+def _cached_file_then_new_context(engine, tokenizer, name: str, op: str, constant: str):
+    """Cache a file of 41 functions after a one-line other file; return the prompt whose other file has
+    80 lines instead, and its gap (start, end): the new text before the cached file, now a run."""
+    text = "".join(f"def {name}_{i}(x):\n    return x {op} {i}\n" for i in range(40)) + f"def {name}_40(x):\n"
+    before = _with_context(tokenizer, "A = 1\n", text)
+    after = _with_context(tokenizer, "".join(f"{constant}_{i} = {i}\n" for i in range(80)), text)
+    gap_start, gap_end = reuse_plan(before, after, min_run_tokens=32, insertions=True).gaps[0]
+    engine.reset()
+    engine.prefill(before)
+    return after, gap_start, gap_end
+
+
+def _assert_holds_the_prompt_up_to_then_the_file(cached, prompt_tokens, done: int, gap_end: int) -> None:
+    """The cache holds the prompt up to `done`, then the file that followed the gap, moved left."""
+    assert cached[:done] == tuple(prompt_tokens[:done])
+    assert cached[done:] == tuple(prompt_tokens[gap_end : len(cached) - done + gap_end])
+    assert len(cached) > done + 300
+
+
 def test_a_cancel_inside_new_context_keeps_what_it_evaluated_and_the_file_after_it(
     shifting_engine, tokenizer
 ):
-    text = "".join(f"def mul_{i}(x):\n    return x * {i}\n" for i in range(40)) + "def mul_40(x):\n"
-    before = _with_context(tokenizer, "A = 1\n", text)
-    after = _with_context(tokenizer, "".join(f"B_{i} = {i}\n" for i in range(80)), text)
-    gap_start, gap_end = reuse_plan(before, after, min_run_tokens=32, insertions=True).gaps[0]
-    shifting_engine.reset()
-    shifting_engine.prefill(before)
+    after, gap_start, gap_end = _cached_file_then_new_context(shifting_engine, tokenizer, "mul", "*", "B")
     calls = []
     with pytest.raises(Cancelled):  # batches of 64: the gap's first token, its first batch, then cancelled
         shifting_engine.prefill(after, cancel=lambda: calls.append(1) or len(calls) > 1)
     done = gap_start + 1 + 64
     assert gap_end - gap_start > 65 + 64
-    cached = shifting_engine.cached_tokens
-    assert cached[:done] == tuple(after[:done]) and cached[done:] == tuple(
-        after[gap_end : len(cached) - done + gap_end]
-    )
-    assert len(cached) > done + 300  # the file, moved left to follow what the gap evaluated
+    _assert_holds_the_prompt_up_to_then_the_file(shifting_engine.cached_tokens, after, done, gap_end)
     snapshot = shifting_engine.snapshot()  # taken before any other decode: the moved keys were rotated
     shifting_engine.reset()
     shifting_engine.restore(snapshot)
@@ -478,21 +488,12 @@ def test_a_cancel_inside_new_context_keeps_what_it_evaluated_and_the_file_after_
 def test_a_prefill_stopped_inside_new_context_keeps_what_it_evaluated_and_the_file_after_it(
     shifting_engine, tokenizer
 ):
-    text = "".join(f"def sub_{i}(x):\n    return x - {i}\n" for i in range(40)) + "def sub_40(x):\n"
-    before = _with_context(tokenizer, "A = 1\n", text)
-    after = _with_context(tokenizer, "".join(f"C_{i} = {i}\n" for i in range(80)), text)
-    gap_start, gap_end = reuse_plan(before, after, min_run_tokens=32, insertions=True).gaps[0]
+    after, gap_start, gap_end = _cached_file_then_new_context(shifting_engine, tokenizer, "sub", "-", "C")
     assert gap_end - gap_start > 200
-    shifting_engine.reset()
-    shifting_engine.prefill(before)
     stop = gap_start + 100  # a warm-up's share of a request's budget, inside the new context
     evaluated, _ = shifting_engine.prefill(after, stop_at=stop)
     assert evaluated == 100
-    cached = shifting_engine.cached_tokens
-    assert cached[:stop] == tuple(after[:stop]) and cached[stop:] == tuple(
-        after[gap_end : len(cached) - stop + gap_end]
-    )
-    assert len(cached) > stop + 300  # the file, moved left to follow what the gap evaluated
+    _assert_holds_the_prompt_up_to_then_the_file(shifting_engine.cached_tokens, after, stop, gap_end)
     resumed = shifting_engine.generate(after, GenerationConfig(max_tokens=8))
     assert resumed.timings.prompt_tokens_evaluated == gap_end - stop + 1  # the rest of the gap, the last
     assert resumed.text.startswith("    return x - 40")
