@@ -1049,8 +1049,8 @@ def prefix_within(
     """(end, reuse end): the end of the longest prefix of `prompt` whose evaluation over a cache holding
     `cached` costs at most `tokens` (the plan's head and runs are free, its gaps and the tail cost: a
     warm-up's share within a request's budget), and where the plan's reuse ends (`ReusePlan.end`). A
-    prefill of `prompt[:end]` drops the cached runs past `end`, so where reuse end > end a caller that
-    means to keep them evaluates the whole prompt later instead."""
+    prefill of `prompt[:end]` would drop the cached runs past `end`; `Engine.prefill(prompt,
+    stop_at=end)` keeps them."""
     plan = reuse_plan(cached, prompt, min_run_tokens, insertions)
     left, position = tokens, plan.head
     for _, place, length in plan.runs:
