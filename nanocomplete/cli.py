@@ -125,8 +125,10 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--as-served",
         action="store_true",
-        help="prompt settings start from what `serve` uses (config.SERVING_PROMPT) instead of the CLI's; "
-        "flags given still override them. The gate is not applied (`nanocomplete gate RUN` replays it)",
+        help="prompt settings start from what `serve` uses for a file it holds (config.SERVING_FULL_PROMPT: "
+        "the serving prompt without the cold_prompt_tokens bound, which --cold-prompt-tokens measures) "
+        "instead of the CLI's; flags given still override them. The gate is not applied (`nanocomplete "
+        "gate RUN` replays it)",
     )
     evaluate.add_argument("--setting", help="only examples of this setting, e.g. cross_file_first")
     evaluate.add_argument(
@@ -772,9 +774,7 @@ def run_eval(args: argparse.Namespace) -> int:
         task = get_task(args.task)
     except KeyError as error:
         raise NanocompleteError(str(error.args[0])) from None
-    # an example is one request on a warm file: the serving bound for cold ones only with its flag
-    as_served = dataclasses.replace(config.SERVING_PROMPT, cold_prompt_tokens=0)
-    prompt = settings_from_args(args, "prompt", as_served if args.as_served else None)
+    prompt = settings_from_args(args, "prompt", config.SERVING_FULL_PROMPT if args.as_served else None)
     spec = runner.RunSpec(
         args.task, args.model, args.limit, args.seed, args.cursor, prompt, settings_from_args(args, "engine"),
         settings_from_args(args, "context"), args.setting, args.leave_out,

@@ -364,6 +364,9 @@ SERVING_PROMPT = PromptConfig(
     suffix_skips_auto_closed=True,
     cold_prompt_tokens=512,
 )
+# The serving prompt of a file whose full prompt the KV cache can hold: what a harness example (`eval
+# --as-served`) and a training example are made of. The bound answers only cold requests.
+SERVING_FULL_PROMPT = dataclasses.replace(SERVING_PROMPT, cold_prompt_tokens=0)
 # ... and the confidence gate: hide a completion whose mean token log-prob is below -0.75. Chosen in editing
 # (docs/results.md, "The gate, re-chosen in editing"): `nanocomplete gate` over replays run with the gate off
 # put the knee at -0.75 (answers between -0.75 and -0.5 were accepted as often as those just above -0.5,

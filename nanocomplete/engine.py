@@ -754,11 +754,11 @@ class Engine:
         self._cached = list(prompt[:ready])
 
     def _keep_gap_progress(self, prompt: Sequence[int], plan: ReusePlan) -> None:
-        """After a cancel inside a gap: keep what the gap evaluated, and the runs after it moved left to
-        follow it, so the next prefill goes on from there (a snapshot that holds the runs would otherwise
-        win over the live cache, and a gap longer than the time between requests would never finish).
-        Then rotate the moved keys at once (a decode of one token in the scratch sequence): a snapshot
-        taken before a decode would keep them unrotated (kv-shift notes)."""
+        """After a cancel (or `stop_at`) inside a gap: keep what the gap evaluated, and the runs after it
+        moved left to follow it, so the next prefill goes on from there (a snapshot that holds the runs would
+        otherwise win over the live cache, and a gap longer than the time between requests would never
+        finish). Then rotate the moved keys at once (a decode of one token in the scratch sequence): a
+        snapshot taken before a decode would keep them unrotated (kv-shift notes)."""
         context = self._llama._ctx
         start, done = self._gap
         self._gap = None

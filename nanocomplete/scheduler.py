@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from nanocomplete.config import GenerationConfig
 from nanocomplete.engine import Engine, Generation, common_prefix
-from nanocomplete.errors import Cancelled, NanocompleteError
+from nanocomplete.errors import Cancelled, NanocompleteError, PromptError
 from nanocomplete.kvcache import DiskSnapshots, SnapshotCache
 
 WARM_BATCH_TOKENS = 64
@@ -353,7 +353,10 @@ class Scheduler:
         end, _ = self.engine.prefix_within(share.prompt, share.tokens)
         # stopped inside new text before cached runs, the runs stay (moved left to follow it): a share
         # that waited for the whole gap to fit never began when requests leave no idle time (replay v22)
-        evaluated, held = self.engine.prefill(share.prompt, lambda: job.cancelled, stop_at=end)
+        try:
+            evaluated, held = self.engine.prefill(share.prompt, lambda: job.cancelled, stop_at=end)
+        except PromptError:  # the full prompt does not fit the context window: the bounded one still answers
+            return WarmResult(0, 0, 0, (time.perf_counter() - started) * 1000)
         return WarmResult(end, evaluated, held, (time.perf_counter() - started) * 1000)
 
     def _switch_to(self, job: Job) -> None:

@@ -62,6 +62,10 @@ class FakeEngine:
             self.cached_tokens = tuple(prompt)
             return len(prompt) - plan.reused, plan.reused
         stop = max(stop_at, plan.head + 1)
+        if (
+            plan.runs
+        ):  # after a shift the engine evaluates at least the first gap's first token, or the tail's
+            stop = max(stop, plan.gaps[0][0] + 1 if plan.gaps else plan.end + 1)
         gap = next(((start, end) for start, end in plan.gaps if end > stop), None)
         if gap is None:  # past the last run: the tail up to the stop
             self.cached_tokens = tuple(prompt[: max(stop, plan.end)])

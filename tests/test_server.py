@@ -344,7 +344,8 @@ def test_a_warmup_on_open_primes_the_bounded_prompt_first(engine, tmp_path):
     assert answer["cold_prompt"] is True and timings["prompt_tokens_evaluated"] <= 256
 
 
-def test_a_newer_request_for_the_same_document_cancels_the_older(server):
+def test_a_newer_request_for_the_same_document_cancels_the_older(unbounded_server):
+    server = unbounded_server  # the whole ~940-token prompt: evaluating it outlasts the 0.3 s below
     slow = long_file("gamma", 40)
     results = {}
 
@@ -362,7 +363,8 @@ def test_a_newer_request_for_the_same_document_cancels_the_older(server):
     assert results["second"]["cancelled"] is False
 
 
-def test_a_client_that_goes_away_cancels_its_completion(server):
+def test_a_client_that_goes_away_cancels_its_completion(unbounded_server):
+    server = unbounded_server  # the whole ~940-token prompt: evaluating it outlasts the client's 0.3 s
     slow = long_file("delta", 40)
     with server.client(timeout=0.3) as client, pytest.raises(httpx.ReadTimeout):
         complete(client, "file:///w/delta.py", slow)
@@ -725,7 +727,10 @@ MINIFIED_JS = "".join(f"function f{i}(a,b){{return a*{i}+b}};var v{i}=f{i}(1,2);
         ("file:///w/table.py", "TABLE = {" + ", ".join(f"'k{i}': {i}" for i in range(1500)), "}\n"),
     ],
 )
-def test_a_minified_or_generated_line_gets_an_answer_from_a_bounded_prompt(server, uri, prefix, suffix):
+def test_a_minified_or_generated_line_gets_an_answer_from_a_bounded_prompt(
+    unbounded_server, uri, prefix, suffix
+):
+    server = unbounded_server  # the full prompt's budgets (a cold request's bound is below them)
     with server.client() as client:
         response = client.post("/v1/complete", json={"uri": uri, "prefix": prefix, "suffix": suffix})
     assert response.status_code == 200, response.text

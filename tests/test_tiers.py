@@ -76,13 +76,13 @@ class Engine(FakeEngine):
                 raise Cancelled("cancelled while held")
         return super().generate(prompt)
 
-    def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False):  # warmups, completions
-        with Engine.guard:
+    def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False, stop_at=None):
+        with Engine.guard:  # warmups, warm shares, completions
             Engine.running += 1
             Engine.most_at_once = max(Engine.most_at_once, Engine.running)
         try:
             time.sleep(0.002)
-            return super().prefill(prompt)
+            return super().prefill(prompt, stop_at=stop_at)
         finally:
             with Engine.guard:
                 Engine.running -= 1

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nanocomplete import models
-from nanocomplete.config import SERVING_PROMPT
+from nanocomplete.config import SERVING_FULL_PROMPT
 from nanocomplete.corpus import decontaminate, pins, sources
 from nanocomplete.corpus.sources import Package
 from nanocomplete.storage import write_atomic
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nanocomplete.config import settings_from_args
 
     recipe = Recipe(
-        prompt=settings_from_args(args, "prompt", SERVING_PROMPT),
+        prompt=settings_from_args(args, "prompt", SERVING_FULL_PROMPT),
         standard_layout_share=args.standard_layout_share,
         context_copy_share=args.context_copy_share,
     )

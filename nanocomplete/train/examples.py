@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nanocomplete import context, fim, prompt, syntax
-from nanocomplete.config import SERVING_PROMPT, ContextConfig, GenerationConfig, PromptConfig
+from nanocomplete.config import SERVING_FULL_PROMPT, ContextConfig, GenerationConfig, PromptConfig
 from nanocomplete.corpus import decontaminate
 from nanocomplete.corpus.files import SourceFile, package_record, select_files
 from nanocomplete.corpus.sources import Package
@@ -45,7 +45,7 @@ COPY_TRIES_PER_SLOT = 6  # candidates tried per context-copy slot before giving 
 class Recipe:
     """How prompts and answers are made: the server's settings by default."""
 
-    prompt: PromptConfig = SERVING_PROMPT
+    prompt: PromptConfig = SERVING_FULL_PROMPT
     context: ContextConfig = ContextConfig()
     max_target_tokens: int = GenerationConfig().max_tokens
     context_copy_share: float = CONTEXT_COPY_SHARE
