@@ -243,3 +243,27 @@ def test_a_warm_share_inside_a_long_gap_evaluates_its_tokens_and_keeps_the_run_a
     assert again.timings.warm_share_tokens == 300
     _, snapshot, _ = scheduler.snapshots.best(full)
     assert scheduler.engine.reusable(snapshot.tokens, full) == len(full)
+
+
+def test_a_full_prompt_too_long_for_the_context_window_leaves_the_bounded_answer_standing():
+    from fakes import FakeEngine
+
+    from nanocomplete.config import GenerationConfig
+    from nanocomplete.errors import PromptError
+    from nanocomplete.scheduler import Scheduler, WarmShare
+
+    class SmallWindow(FakeEngine):
+        def prefill(self, prompt, cancel=None, batch_tokens=None, interruptible=False, stop_at=None):
+            if len(prompt) >= 500:  # as Engine.prefill: the whole prompt must fit the window
+                raise PromptError(f"prompt of {len(prompt)} tokens does not fit context_window_tokens=500")
+            return super().prefill(prompt, cancel, batch_tokens, interruptible, stop_at)
+
+    scheduler = Scheduler(SmallWindow())
+    try:
+        share = WarmShare("a", tuple(range(1000, 1600)), 100)
+        job = scheduler.complete("a#bounded", list(range(2000, 2100)), GenerationConfig(max_tokens=4),
+                                 document="a", warm_share=share)  # fmt: skip
+        result = job.future.result(timeout=10)
+    finally:
+        scheduler.close()
+    assert result.text == "value + 1" and result.timings.warm_share_tokens == 0
