@@ -429,7 +429,7 @@ class Engine:
         except _Stopped:  # inside a gap, at `stop_at`
             done = self._gap[1]
             self._keep_gap_progress(prompt, plan)
-            return sum(min(end, done) - start for start, end in plan.gaps if start < done), reused
+            return plan.gap_tokens_before(done), reused
         except BaseException:
             if self._gap is not None:  # stopped inside a gap (a failed decode has emptied the cache)
                 self._keep_gap_progress(prompt, plan)
@@ -941,6 +941,10 @@ class ReusePlan:
     @property
     def gap_tokens(self) -> int:
         return sum(end - start for start, end in self.gaps)
+
+    def gap_tokens_before(self, position: int) -> int:
+        """The gaps' tokens before `position` in the prompt (what a prefill stopped there evaluated)."""
+        return sum(min(end, position) - start for start, end in self.gaps if start < position)
 
 
 def reuse_plan(

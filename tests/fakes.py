@@ -62,9 +62,8 @@ class FakeEngine:
             self.cached_tokens = tuple(prompt)
             return len(prompt) - plan.reused, plan.reused
         stop = max(stop_at, plan.head + 1)
-        if (
-            plan.runs
-        ):  # after a shift the engine evaluates at least the first gap's first token, or the tail's
+        # after a shift the engine evaluates at least the first gap's first token, or the tail's
+        if plan.runs:
             stop = max(stop, plan.gaps[0][0] + 1 if plan.gaps else plan.end + 1)
         gap = next(((start, end) for start, end in plan.gaps if end > stop), None)
         if gap is None:  # past the last run: the tail up to the stop
@@ -73,8 +72,7 @@ class FakeEngine:
             done = max(stop, gap[0])
             self.cached_tokens = tuple(kept_after_stop(prompt, plan, done))
             stop = done
-        evaluated = sum(min(end, stop) - start for start, end in plan.gaps if start < stop)
-        return evaluated + max(0, stop - plan.end), plan.reused
+        return plan.gap_tokens_before(stop) + max(0, stop - plan.end), plan.reused
 
     def generate(
         self,
