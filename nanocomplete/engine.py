@@ -317,10 +317,10 @@ class Engine:
         `kv_shift_min_tokens` the cached runs that shifting puts in place (`reuse_plan`)."""
         return self.reusable(tuple(self._cached), prompt)  # a copy: other threads may ask while it changes
 
-    def prefix_within(self, prompt: Sequence[int], tokens: int) -> tuple[int, int]:
-        """(end, reuse end): the end of the longest prefix of `prompt` that a prefill brings into the cache
-        by evaluating at most `tokens` (~1 more where it ends on a run: its last token is evaluated for
-        logits), and where the cached runs that serve `prompt` end (module `prefix_within`)."""
+    def prefix_within(self, prompt: Sequence[int], tokens: int) -> int:
+        """The end of the longest prefix of `prompt` that a prefill brings into the cache by evaluating at
+        most `tokens` (~1 more where it ends on a run: its last token is evaluated for logits; module
+        `prefix_within`)."""
         cached = tuple(self._cached)
         return prefix_within(cached, prompt, tokens, self._shift_min_tokens, self._shift_insertions)
 
@@ -1049,12 +1049,11 @@ def prefix_within(
     tokens: int,
     min_run_tokens: int = 0,
     insertions: bool = False,
-) -> tuple[int, int]:
-    """(end, reuse end): the end of the longest prefix of `prompt` whose evaluation over a cache holding
-    `cached` costs at most `tokens` (the plan's head and runs are free, its gaps and the tail cost: a
-    warm-up's share within a request's budget), and where the plan's reuse ends (`ReusePlan.end`). A
-    prefill of `prompt[:end]` would drop the cached runs past `end`; `Engine.prefill(prompt,
-    stop_at=end)` keeps them."""
+) -> int:
+    """The end of the longest prefix of `prompt` whose evaluation over a cache holding `cached` costs at
+    most `tokens` (the plan's head and runs are free, its gaps and the tail cost: a warm-up's share within
+    a request's budget). A prefill of `prompt[:end]` would drop the cached runs past `end`;
+    `Engine.prefill(prompt, stop_at=end)` keeps them."""
     plan = reuse_plan(cached, prompt, min_run_tokens, insertions)
     left, position = tokens, plan.head
     for _, place, length in plan.runs:
@@ -1062,7 +1061,7 @@ def prefix_within(
             break
         left -= place - position
         position = place + length
-    return min(position + left, len(prompt)), plan.end
+    return min(position + left, len(prompt))
 
 
 def _prefix_range_end(keys: list[bytes], prefix: bytes) -> int:

@@ -350,7 +350,7 @@ class Scheduler:
         yielding to other completions (this is one), stopping between batches if the job is cancelled."""
         share, started = job.warm_share, time.perf_counter()
         self._switch_to(Job("warm", share.key, share.prompt, document=job.document))
-        end, _ = self.engine.prefix_within(share.prompt, share.tokens)
+        end = self.engine.prefix_within(share.prompt, share.tokens)
         # stopped inside new text before cached runs, the runs stay (moved left to follow it): a share
         # that waited for the whole gap to fit never began when requests leave no idle time (replay v22)
         try:

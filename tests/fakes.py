@@ -38,7 +38,7 @@ class FakeEngine:
         """As the engine's: the cached prefix, and with `kv_shift_min_tokens` the runs shifted into place."""
         return self.reusable(self.cached_tokens, prompt)
 
-    def prefix_within(self, prompt, tokens: int) -> tuple[int, int]:
+    def prefix_within(self, prompt, tokens: int) -> int:
         return prefix_within(
             self.cached_tokens, prompt, tokens, self.kv_shift_min_tokens, self.kv_shift_after_insertions
         )

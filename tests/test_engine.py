@@ -338,9 +338,9 @@ def test_a_warm_share_stops_where_its_tokens_run_out_not_after_runs_beyond_them(
     cached = list(range(100))
     prompt = [*range(10), *range(500, 560), *range(10, 100), 7]  # 60 new tokens before a 90-token run
     assert reuse_plan(cached, prompt, 8, insertions=True).reused == 100
-    assert prefix_within(cached, prompt, 40, 8, insertions=True) == (50, 160)  # inside the gap: 40 evaluated
-    assert prefix_within(cached, prompt, 70, 8, insertions=True) == (161, 160)  # the gap, the run, 10 more
-    assert prefix_within(cached, prompt, 40, 8, insertions=False) == (50, 10)
+    assert prefix_within(cached, prompt, 40, 8, insertions=True) == 50  # inside the gap: 40 evaluated
+    assert prefix_within(cached, prompt, 70, 8, insertions=True) == 161  # the gap, the run, 10 more
+    assert prefix_within(cached, prompt, 40, 8, insertions=False) == 50
 
 
 def test_text_gained_is_skipped_among_other_files_but_ends_reuse_inside_the_file():

@@ -226,7 +226,7 @@ def test_a_warm_share_inside_a_long_gap_evaluates_its_tokens_and_keeps_the_run_a
         # a 300-token snippet gained among the other files, then 50 cached tokens, then new text: the share
         # of 100 stops inside the snippet (a share that waited for the whole gap never began: replay v22)
         full = [*HEAD[:10], *range(8000, 8300), *HEAD[10:], *text[:21], *range(9000, 9100)]
-        assert scheduler.engine.prefix_within(full, 100) == (110, 360)
+        assert scheduler.engine.prefix_within(full, 100) == 110
         share = WarmShare("a", tuple(full), 100)
         job = scheduler.complete("a#bounded", list(range(2000, 2100)), GenerationConfig(max_tokens=4),
                                  document="a", warm_share=share)  # fmt: skip
