@@ -42,6 +42,9 @@ REQUESTS_FILE = "requests.jsonl.gz"  # an arm's request records, one JSON object
 OLD_REQUESTS_FILE = "requests.jsonl"  # the same, uncompressed (replays before 2026-12-04)
 LANGUAGE_SUFFIXES = {"python": (".py",), "typescript": (".ts", ".tsx")}
 RESAMPLES = 2000
+# the parts of a request's latency that the records keep (api.Timings; llama-server's `timings`)
+SERVED_TIMINGS = ("queue_ms", "prompt_ms", "generation_ms", "tokens_generated", "warm_share_tokens")
+PEER_TIMINGS = ("prompt_ms", "predicted_ms", "predicted_n")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def served_answer(client: httpx.Client, body: dict) -> Answer:
         answer.get("completion", ""), latency_ms, timings.get("prompt_tokens_evaluated", 0),
         timings.get("prompt_tokens", 0), cache, cache != "result_cache", True,
         (answer.get("confidence") or {}).get("mean_logprob"), answer.get("tier", ""),
+        {k: timings[k] for k in SERVED_TIMINGS if k in timings},
     )  # fmt: skip
 
 
@@ -149,6 +153,7 @@ class PeerArm:
         return Answer(
             shown[0] if shown else "", latency_ms, int(timings.get("prompt_n", 0)),
             int(first.get("tokens_evaluated", 0)) if isinstance(first, dict) else 0, "kv_cache_reuse",
+            timings={k: timings[k] for k in PEER_TIMINGS if k in timings},
         )  # fmt: skip
 
 

@@ -147,6 +147,9 @@ class Answer:
     requested: bool = True
     mean_logprob: float | None = None
     tier: str = ""  # the tier that answered (served arms)
+    # the server's own breakdown, in its words: ours queue_ms, prompt_ms, generation_ms, tokens_generated,
+    # warm_share_tokens (api.Timings); the peer's prompt_ms, predicted_ms, predicted_n (llama-server)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Arm(Protocol):
@@ -174,6 +177,7 @@ class Record:
     mean_logprob: float | None
     tier: str = ""
     expected: str = ""  # what the typist was about to type (the rest of its region, at most EXPECTED_CHARS)
+    timings: dict[str, float] = field(default_factory=dict)  # `Answer.timings` (replays since 2026-12-05)
 
 
 @dataclass
@@ -352,7 +356,7 @@ class Typist:
             index, region.path, kind, document.line_prefix, answer.completion, len(taken),
             answer.latency_ms, answer.prompt_tokens_evaluated, answer.prompt_tokens, answer.cache,
             answer.model_answered, answer.requested, answer.mean_logprob, answer.tier,
-            upcoming[:EXPECTED_CHARS],
+            upcoming[:EXPECTED_CHARS], answer.timings,
         )  # fmt: skip
         session.records.append(record)
         if on_record:

@@ -302,6 +302,9 @@ def test_the_served_arm_replays_a_session_over_http_and_the_naive_arm_pairs_its_
     accepted = [r for r in run.session.records if r.accepted_chars]
     assert accepted and all(r.expected.startswith(r.completion[: r.accepted_chars]) for r in accepted)
     assert all(0 < len(r.expected) <= typist.EXPECTED_CHARS for r in run.session.records if r.requested)
+    # model answers keep the server's breakdown of their latency
+    answered = [r for r in run.session.records if r.model_answered]
+    assert answered and all(set(r.timings) == set(replay.SERVED_TIMINGS) for r in answered)
     sampled_bodies, sampled = replay.naive_sample([(run, bodies)], 5, seed=0)
     pairs = replay.replay_naive(_factory(engine), sampled_bodies, sampled, lambda record: None)
     assert len(pairs) == 5 and all(p["same_completion"] for p in pairs)
@@ -395,6 +398,7 @@ def test_the_peer_arm_completes_through_the_real_llama_server(model_path):
         first = arm.complete(typist.Document("geometry.py", text, 4, 16))
         again = arm.complete(typist.Document("geometry.py", text.replace("math.", "math.p"), 4, 17))
     assert first.requested and first.prompt_tokens_evaluated > 10
+    assert set(first.timings) == set(replay.PEER_TIMINGS) and first.timings["predicted_ms"] > 0
     assert again.cache == "client_cache" or again.prompt_tokens_evaluated < first.prompt_tokens_evaluated
 
 
