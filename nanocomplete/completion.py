@@ -103,7 +103,7 @@ def finish(prepared: Prepared, generated: Generation, settings: Settings) -> Com
     own = [i for i, end in enumerate(generated.token_end_chars) if end > shift]
     ends = [generated.token_end_chars[i] - shift for i in own]
     logprobs = [generated.token_logprobs[i] for i in own]
-    cut_off = generated.stop_reason == "max_tokens"
+    cut_off = generated.stop_reason in ("max_tokens", "max_generation_ms")  # the model was still writing
     result = postprocess.process(text, prepared.cursor, settings.postprocess, ends, logprobs, cut_off)
     built = prepared.prompt
     return Completion(

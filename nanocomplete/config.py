@@ -250,12 +250,20 @@ class GenerationConfig:
         "(draft_model); the model verifies each draft in one batch",
     )
     draft_max_tokens: int = setting(4, "tokens per draft; the verify batch is one more")
+    max_generation_ms: int = setting(
+        0,
+        "after this long generating, a completion ends at the next line break once it has a whole line "
+        "(the first line always completes; llama-server's t_max_predict_ms); binds only where decoding is "
+        "slow; 0: no limit",
+    )
 
     def __post_init__(self):
         if self.draft not in DRAFTS:
             raise ValueError(f"unknown draft {self.draft!r}; known: {', '.join(DRAFTS)}")
         if self.draft_max_tokens < 1:
             raise ValueError(f"draft_max_tokens must be at least 1, got {self.draft_max_tokens}")
+        if self.max_generation_ms < 0:
+            raise ValueError(f"max_generation_ms must be at least 0, got {self.max_generation_ms}")
 
 
 # the tiers (tiers.py): fast is the model, quality the quality_model; auto routes each request by its trigger

@@ -8,7 +8,8 @@
   scratch sequence of the same cache, since llama.cpp decodes a sequence only at its end).
 - Evaluates the prompt in batches and generates token by token; `cancel()` is checked between batches and
   between tokens, and a cancelled prompt evaluation keeps what it already evaluated in the cache.
-- Stops on the FIM/EOS stop set, on `max_tokens`, or when the caller's `should_stop(text)` says so.
+- Stops on the FIM/EOS stop set, on `max_tokens`, when the caller's `should_stop(text)` says so, or after
+  `max_generation_ms` at a line break (its last, partial line is the caller's to drop).
 
 Not thread-safe: one request at a time (the server serialises them).
 """
@@ -187,7 +188,7 @@ class Generation:
     token_ids: tuple[int, ...]
     token_logprobs: tuple[float, ...]  # natural log, temperature 1, one per generated token
     token_end_chars: tuple[int, ...]  # where each token ends in `text`
-    stop_reason: str  # "stop_token" | "max_tokens" | "should_stop"
+    stop_reason: str  # "stop_token" | "max_tokens" | "should_stop" | "max_generation_ms"
     timings: Timings
 
 
@@ -480,7 +481,8 @@ class Engine:
         started = time.perf_counter()
         evaluated, reused = self.prefill(prompt, cancel)
         prompt_done = time.perf_counter()
-        out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop)
+        deadline = prompt_done + generation.max_generation_ms / 1000 if generation.max_generation_ms else None
+        out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop, deadline)
         rng = np.random.default_rng(generation.seed)
         self._decode_required_start(out, required_start.encode(), generation.temperature, rng, cancel)
         if drafter is None:
@@ -848,13 +850,23 @@ def _logprob(logits: np.ndarray, token: int) -> float:
 
 class _Output:
     """A generation's tokens as they are accepted, and the rules that end it (a stop token, `max_tokens`,
-    the caller's `should_stop`), shared by plain and speculative decoding."""
+    the caller's `should_stop`, the `deadline` once a whole line is written), shared by plain and
+    speculative decoding."""
 
-    def __init__(self, detokenize, stop_ids: set[int], max_tokens: int, should_stop: StopCheck | None):
+    def __init__(
+        self,
+        detokenize,
+        stop_ids: set[int],
+        max_tokens: int,
+        should_stop: StopCheck | None,
+        deadline: float | None = None,
+    ):
+        """`deadline`: a `time.perf_counter()` time, `GenerationConfig.max_generation_ms` after the prompt."""
         self._detokenize = detokenize
         self._stop_ids = stop_ids
         self._max_tokens = max_tokens
         self._should_stop = should_stop
+        self._deadline = deadline
         self.ids: list[int] = []
         self.logprobs: list[float] = []
         self.ends: list[int] = []
@@ -889,7 +901,13 @@ class _Output:
             self.stop_reason, self.done = "should_stop", True
         elif len(self.ids) >= self._max_tokens:
             self.done = True
+        elif self._deadline is not None and time.perf_counter() >= self._deadline and self._has_whole_line():
+            self.stop_reason, self.done = "max_generation_ms", True
         return not self.done
+
+    def _has_whole_line(self) -> bool:
+        """Whether a line with text ends in the output (a partial line after it is the caller's to drop)."""
+        return bool(self.text[: max(self.text.rfind("\n"), 0)].strip())
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -19,8 +19,8 @@ line's text, the line break that keeps that text on its own line):
    brackets put it there, and the prompt leaves it out: `prompt.closing_lines`), the completion is cut
    before the first bracket it closes that was opened before the cursor: that line already closes it.
 4. Strip trailing whitespace and blank lines; drop whitespace-only and too-short completions.
-5. A completion that ran out of tokens (`cut_off`: the model was still writing) drops its last line when it
-   has lines before it: that line stopped at the token limit, in the middle of an expression. One line that
+5. A completion that ran out of tokens or time (`cut_off`: the model was still writing) drops its last line
+   when it has lines before it: that line stopped at the limit, in the middle of an expression. One line that
    ran out of tokens while repeating itself (`" 🌟" + " 🌟" + " 🌟" + "…`: a loop, `_loops`) is dropped.
 6. Confidence gate: the completion is cut before its first token whose log-probability is below
    `min_token_logprob`, and hidden when the mean log-probability of the tokens kept is below
@@ -100,7 +100,8 @@ def process(
     cut_off: bool = False,
 ) -> Result:
     """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`; `cut_off`: the
-    generation stopped at its token limit (`max_tokens`), not at a stop token or a rule. Before a line's text
+    generation stopped at its token or time limit (`max_tokens`, `max_generation_ms`), not at a stop token
+    or a rule. Before a line's text
     (`CursorText.before_line_text`) the kept lines end with a line break and the line's indentation, so
     that text stays on its own line where it was."""
     rules = cursor.for_rules()

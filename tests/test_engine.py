@@ -148,6 +148,19 @@ def test_should_stop_ends_generation_early(engine):
     assert result.text.count(",") == 1
 
 
+def test_after_max_generation_ms_generation_ends_at_the_first_line_break_after_a_whole_line(engine):
+    tokens = engine.tokenize("def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n")
+    unlimited = engine.generate(tokens, GenerationConfig(max_tokens=24))
+    assert unlimited.stop_reason == "max_tokens" and unlimited.text.count("\n") >= 3
+    limited = engine.generate(tokens, GenerationConfig(max_tokens=24, max_generation_ms=1))
+    assert limited.stop_reason == "max_generation_ms"
+    # the same tokens, up to the token that ends the first line with text (it may begin the next one)
+    assert unlimited.text.startswith(limited.text)
+    line, newline, rest = limited.text.partition("\n")
+    assert line.strip() == "return a - b" and newline and not rest.strip()
+    assert limited.timings.tokens_generated < unlimited.timings.tokens_generated
+
+
 def test_sampling_with_a_seed_is_reproducible(engine, tokenizer):
     tokens = fim_tokens(tokenizer)
     config = GenerationConfig(temperature=0.8, seed=7, max_tokens=8)

@@ -568,3 +568,17 @@ def test_the_tokens_that_only_write_the_healed_text_again_do_not_count_in_the_co
     generated = dataclasses.replace(generated, text=".dumps(data)")
     done = finish(prepared, generated, settings)
     assert done.text == "dumps(data)" and not done.hidden and done.mean_logprob == pytest.approx(-0.15)
+
+
+def test_an_answer_stopped_by_max_generation_ms_drops_the_line_it_had_begun(tokenizer):
+    from nanocomplete.completion import Settings, finish, prepare
+    from nanocomplete.engine import Generation, Timings
+
+    prepared = prepare(FimInput("def slug(title):\n    ", "\n"), tokenizer.tokenize, Settings())
+    raw = "s = title.strip()\n    return s.re"
+    stopped = Generation(
+        raw, (0, 1), (-0.1, -0.1), (18, len(raw)), "max_generation_ms", Timings(9, 9, 0, 1, 1, 2)
+    )
+    assert finish(prepared, stopped, Settings()).text == "s = title.strip()"
+    whole = dataclasses.replace(stopped, stop_reason="stop_token")
+    assert finish(prepared, whole, Settings()).text == raw
