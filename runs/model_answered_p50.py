@@ -1,6 +1,8 @@
 """#21's p50 criterion over the requests the model answers: ours ÷ the peer's median latency of model-answered
 requests, on the visits both arms have, with a 95% bootstrap interval over visits (1,000 resamples, seed 0).
 `bench replay --pair` gives the per-visit statistic over all requests (result-cache answers included).
+Where the records keep the servers' timings (replays since 2026-12-05), it also prints each arm's medians of
+the parts of a model-answered request: prompt evaluation, generation and tokens generated.
 Usage: .venv/bin/python runs/model_answered_p50.py OURS_ARM_DIR[,MORE] PEER_ARM_DIR[,MORE]
 """
 
@@ -37,6 +39,22 @@ def ratio(ours: list[dict], peer: list[dict], visits: list[tuple[str, int]]) -> 
     return statistics.median(mine) / statistics.median(theirs)
 
 
+PARTS = {  # the median parts of a model-answered request, in each server's own words
+    "prompt ms": ("prompt_ms", "prompt_ms"),
+    "generation ms": ("generation_ms", "predicted_ms"),
+    "tokens generated": ("tokens_generated", "predicted_n"),
+}
+
+
+def parts(rows: list[dict], side: int) -> str:
+    timed = [row["timings"] for row in rows if row.get("timings")]
+    if not timed:
+        return "no timings in these records"
+    return ", ".join(
+        f"{name} {statistics.median(t.get(keys[side], 0) for t in timed):.0f}" for name, keys in PARTS.items()
+    )
+
+
 def main(ours_dirs: str, peer_dirs: str) -> None:
     ours, peer = model_answered(ours_dirs), model_answered(peer_dirs)
     visits = sorted(set(map(visit, ours)) & set(map(visit, peer)))
@@ -47,6 +65,8 @@ def main(ours_dirs: str, peer_dirs: str) -> None:
         f"model-answered latency p50, ours ÷ peer: {ratio(ours, peer, visits):.2f} [{low:.2f}, {high:.2f}]"
         f" over {len(visits)} visits ({len(ours)} / {len(peer)} model-answered requests)"
     )
+    print(f"ours, medians: {parts(ours, 0)}")
+    print(f"peer, medians: {parts(peer, 1)}")
 
 
 if __name__ == "__main__":
