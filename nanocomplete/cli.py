@@ -371,14 +371,13 @@ def _add_model_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _serving_settings(args: argparse.Namespace):
-    """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_PROMPT`
-    and `config.SERVING_POSTPROCESS`."""
+    """Settings for the server and the replay benchmark: the flags given, over `config.SERVING_BASES`."""
     from nanocomplete.completion import Settings
 
     bases = config.SERVING_BASES
     return Settings(
         settings_from_args(args, "prompt", bases["prompt"]),
-        settings_from_args(args, "generation"),
+        settings_from_args(args, "generation", bases["generation"]),
         settings_from_args(args, "postprocess", bases["postprocess"]),
     )
 

@@ -382,6 +382,11 @@ SERVING_FULL_PROMPT = dataclasses.replace(SERVING_PROMPT, cold_prompt_tokens=0)
 # sessions confirmed it: accepted characters per 100 typed x1.08 [1.01, 1.17] against -0.5, 14% more
 # suggestions shown, latency unchanged. On HumanEval (the latest as-served run) it hides 4 of 392, none exact.
 SERVING_POSTPROCESS = PostprocessConfig(min_mean_logprob=-0.75)
+# ... and a time limit on generating (max_generation_ms 500, llama.vscode's t_max_predict_ms): after 500 ms a
+# completion ends at its next line break once it has a whole line. Where decoding is fast (a laptop's GPU,
+# ~100 tokens/s) it never binds; on one CPU core (~67 ms a token) it cut the median tokens generated of a
+# model-answered request from 16 to ~8 (docs/performance.md, "Replay v27").
+SERVING_GENERATION = GenerationConfig(max_generation_ms=500)
 
 SETTING_GROUPS = (
     EngineConfig,
@@ -399,7 +404,11 @@ SETTING_GROUPS = (
 SERVE_ONLY_GROUPS = ("tier", "server")
 
 # what `serve` starts from, by settings group (the flags given go over these)
-SERVING_BASES = {"prompt": SERVING_PROMPT, "postprocess": SERVING_POSTPROCESS}
+SERVING_BASES = {
+    "prompt": SERVING_PROMPT,
+    "generation": SERVING_GENERATION,
+    "postprocess": SERVING_POSTPROCESS,
+}
 
 
 def settings_table() -> str:

@@ -45,7 +45,7 @@ def test_an_unknown_context_source_is_refused_with_the_known_ones():
         settings_from_args(args, "context")
 
 
-@pytest.mark.parametrize("group", ["prompt", "postprocess"])
+@pytest.mark.parametrize("group", ["prompt", "generation", "postprocess"])
 def test_serve_help_and_the_settings_table_show_the_defaults_serve_uses(group, capsys):
     served = config.SERVING_BASES[group]
     changed = [f for f in dataclasses.fields(served) if getattr(served, f.name) != f.default]
