@@ -332,9 +332,9 @@ def index_under_load(engine: Engine, model_name: str, root: Path, config, pairs:
 
 def _serving_settings():
     from nanocomplete.completion import Settings
-    from nanocomplete.config import SERVING_POSTPROCESS, SERVING_PROMPT
+    from nanocomplete.config import SERVING_BASES
 
-    return Settings(prompt=SERVING_PROMPT, postprocess=SERVING_POSTPROCESS)
+    return Settings(**SERVING_BASES)
 
 
 def _cold_completion_ms(service, uri: str, workspace_root: str | None) -> float:

@@ -252,9 +252,9 @@ class GenerationConfig:
     draft_max_tokens: int = setting(4, "tokens per draft; the verify batch is one more")
     max_generation_ms: int = setting(
         0,
-        "after this long generating, a completion ends at the next line break once it has a whole line "
-        "(the first line always completes; llama-server's t_max_predict_ms); binds only where decoding is "
-        "slow; 0: no limit",
+        "after this long generating, the next token ends a completion once it has a whole line, and the "
+        "unfinished line after it is dropped (the first line always completes; llama-server's "
+        "t_max_predict_ms); with max_tokens 32 it binds only where decoding is slow; 0: no limit",
     )
 
     def __post_init__(self):
@@ -382,11 +382,12 @@ SERVING_FULL_PROMPT = dataclasses.replace(SERVING_PROMPT, cold_prompt_tokens=0)
 # sessions confirmed it: accepted characters per 100 typed x1.08 [1.01, 1.17] against -0.5, 14% more
 # suggestions shown, latency unchanged. On HumanEval (the latest as-served run) it hides 4 of 392, none exact.
 SERVING_POSTPROCESS = PostprocessConfig(min_mean_logprob=-0.75)
-# ... and a time limit on generating (max_generation_ms 500, llama.vscode's t_max_predict_ms): after 500 ms a
-# completion ends at its next line break once it has a whole line. Where decoding is fast (a laptop's GPU,
-# ~100 tokens/s) it never binds; on one CPU core (~67 ms a token) it cut the median tokens generated of a
-# model-answered request from 16 to 8-9 and its latency p50 from 1.8 to 0.8 s, accepted characters per 100
-# typed 1.00x [0.87, 1.16] of no limit over both languages (docs/performance.md, "Replay v27").
+# ... and a time limit on generating (max_generation_ms 500, llama.vscode's t_max_predict_ms): after 500 ms
+# the next token ends a completion once it has a whole line (the unfinished line dropped). Where decoding is
+# fast (a laptop's GPU, ~100 tokens/s) 32 tokens take less and it never binds; on one CPU core (~67 ms a
+# token) it cut the median tokens generated of a model-answered request from 16 to 8-9 and its latency p50
+# from 1.8 to 0.8 s, accepted characters per 100 typed 1.00x [0.87, 1.16] of no limit over both languages
+# (docs/performance.md, "Replay v27").
 SERVING_GENERATION = GenerationConfig(max_generation_ms=500)
 
 SETTING_GROUPS = (

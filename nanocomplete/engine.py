@@ -8,8 +8,9 @@
   scratch sequence of the same cache, since llama.cpp decodes a sequence only at its end).
 - Evaluates the prompt in batches and generates token by token; `cancel()` is checked between batches and
   between tokens, and a cancelled prompt evaluation keeps what it already evaluated in the cache.
-- Stops on the FIM/EOS stop set, on `max_tokens`, when the caller's `should_stop(text)` says so, or after
-  `max_generation_ms` at a line break (its last, partial line is the caller's to drop).
+- Stops on the FIM/EOS stop set, on `max_tokens`, when the caller's `should_stop(text)` says so, or at the
+  first token after `max_generation_ms` once a whole line is written (the unfinished line after it is the
+  caller's to drop).
 
 Not thread-safe: one request at a time (the server serialises them).
 """
@@ -482,7 +483,10 @@ class Engine:
         evaluated, reused = self.prefill(prompt, cancel)
         prompt_done = time.perf_counter()
         deadline = prompt_done + generation.max_generation_ms / 1000 if generation.max_generation_ms else None
-        out = _Output(self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop, deadline)
+        out = _Output(
+            self._llama.detokenize, self._stop_ids, generation.max_tokens, should_stop, deadline,
+            len(required_start),
+        )  # fmt: skip
         rng = np.random.default_rng(generation.seed)
         self._decode_required_start(out, required_start.encode(), generation.temperature, rng, cancel)
         if drafter is None:
@@ -860,13 +864,17 @@ class _Output:
         max_tokens: int,
         should_stop: StopCheck | None,
         deadline: float | None = None,
+        healed_chars: int = 0,
     ):
-        """`deadline`: a `time.perf_counter()` time, `GenerationConfig.max_generation_ms` after the prompt."""
+        """`deadline`: a `time.perf_counter()` time, `GenerationConfig.max_generation_ms` after the prompt;
+        `healed_chars`: the output's first characters that only write the healed text again (the user's,
+        not a line of the model's)."""
         self._detokenize = detokenize
         self._stop_ids = stop_ids
         self._max_tokens = max_tokens
         self._should_stop = should_stop
         self._deadline = deadline
+        self._healed_chars = healed_chars
         self.ids: list[int] = []
         self.logprobs: list[float] = []
         self.ends: list[int] = []
@@ -906,8 +914,10 @@ class _Output:
         return not self.done
 
     def _has_whole_line(self) -> bool:
-        """Whether a line with text ends in the output (a partial line after it is the caller's to drop)."""
-        return bool(self.text[: max(self.text.rfind("\n"), 0)].strip())
+        """Whether a line with text of the model's ends in the output (a partial line after it is the
+        caller's to drop, as `postprocess.process` does with `cut_off`)."""
+        own = self.text[self._healed_chars :]
+        return bool(own[: max(own.rfind("\n"), 0)].strip())
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -50,9 +50,8 @@ def parts(rows: list[dict], side: int) -> str:
     timed = [row["timings"] for row in rows if row.get("timings")]
     if not timed:
         return "no timings in these records"
-    return ", ".join(
-        f"{name} {statistics.median(t.get(keys[side], 0) for t in timed):.0f}" for name, keys in PARTS.items()
-    )
+    medians = {name: [t[keys[side]] for t in timed if keys[side] in t] for name, keys in PARTS.items()}
+    return ", ".join(f"{name} {statistics.median(values):.0f}" for name, values in medians.items() if values)
 
 
 def main(ours_dirs: str, peer_dirs: str) -> None:

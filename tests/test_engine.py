@@ -7,9 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nanocomplete import engine as engine_module
 from nanocomplete import fim, prompt
 from nanocomplete.config import GenerationConfig, PromptConfig
-from nanocomplete.engine import prefix_within, reuse_plan
+from nanocomplete.engine import _Output, prefix_within, reuse_plan
 from nanocomplete.errors import Cancelled, PromptError
 from nanocomplete.prompt import FimInput
 
@@ -148,7 +149,7 @@ def test_should_stop_ends_generation_early(engine):
     assert result.text.count(",") == 1
 
 
-def test_after_max_generation_ms_generation_ends_at_the_first_line_break_after_a_whole_line(engine):
+def test_after_max_generation_ms_the_next_token_ends_a_generation_that_holds_a_whole_line(engine):
     tokens = engine.tokenize("def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n")
     unlimited = engine.generate(tokens, GenerationConfig(max_tokens=24))
     assert unlimited.stop_reason == "max_tokens" and unlimited.text.count("\n") >= 3
@@ -159,6 +160,38 @@ def test_after_max_generation_ms_generation_ends_at_the_first_line_break_after_a
     line, newline, rest = limited.text.partition("\n")
     assert line.strip() == "return a - b" and newline and not rest.strip()
     assert limited.timings.tokens_generated < unlimited.timings.tokens_generated
+
+
+PIECES = {1: b"x", 2: b"\n", 3: b"    y", 4: b" = 1", 5: b"\n", 6: b"    z"}
+
+
+def _output(deadline: float, healed_chars: int = 0) -> _Output:
+    return _Output(lambda ids: b"".join(PIECES[i] for i in ids), set(), 32, None, deadline, healed_chars)
+
+
+def _taken(out: _Output, tokens) -> str:
+    """Feed `tokens` until the output ends; its text."""
+    for token in tokens:
+        if not out.add(token, 0.0):
+            break
+    return out.text
+
+
+def test_past_the_time_limit_a_whole_line_of_the_models_own_ends_the_output():
+    assert _taken(_output(deadline=0.0), range(1, 7)) == "x\n"
+    # "x" only writes the healed text again: the model's own first line is "    y = 1"
+    assert _taken(_output(deadline=0.0, healed_chars=1), range(1, 7)) == "x\n    y = 1\n"
+    # an output that begins with a line break has no whole line until the next one
+    assert _taken(_output(deadline=0.0), range(2, 7)) == "\n    y = 1\n"
+    unlimited = _output(deadline=float("inf"))
+    assert _taken(unlimited, range(1, 7)) == "x\n    y = 1\n    z" and unlimited.stop_reason == "max_tokens"
+
+
+def test_a_limit_that_passes_inside_the_second_line_ends_the_output_there(monkeypatch):
+    clock = iter([0.0, 0.0, 0.0, 2.0, 2.0, 2.0])  # the limit (1.0) passes after "    y"
+    monkeypatch.setattr(engine_module.time, "perf_counter", lambda: next(clock))
+    out = _output(deadline=1.0)
+    assert _taken(out, range(1, 7)) == "x\n    y = 1" and out.stop_reason == "max_generation_ms"
 
 
 def test_sampling_with_a_seed_is_reproducible(engine, tokenizer):
