@@ -865,8 +865,9 @@ class _Output:
         should_stop: StopCheck | None,
         deadline: float | None = None,
         healed_chars: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
     ):
-        """`deadline`: a `time.perf_counter()` time, `GenerationConfig.max_generation_ms` after the prompt;
+        """`deadline`: a `clock()` time, `GenerationConfig.max_generation_ms` after the prompt;
         `healed_chars`: the output's first characters that only write the healed text again (the user's,
         not a line of the model's)."""
         self._detokenize = detokenize
@@ -875,6 +876,7 @@ class _Output:
         self._should_stop = should_stop
         self._deadline = deadline
         self._healed_chars = healed_chars
+        self._clock = clock
         self.ids: list[int] = []
         self.logprobs: list[float] = []
         self.ends: list[int] = []
@@ -909,7 +911,7 @@ class _Output:
             self.stop_reason, self.done = "should_stop", True
         elif len(self.ids) >= self._max_tokens:
             self.done = True
-        elif self._deadline is not None and time.perf_counter() >= self._deadline and self._has_whole_line():
+        elif self._deadline is not None and self._clock() >= self._deadline and self._has_whole_line():
             self.stop_reason, self.done = "max_generation_ms", True
         return not self.done
 

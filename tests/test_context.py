@@ -348,9 +348,12 @@ def test_the_editors_buffer_is_read_for_imports_not_the_indexed_file(index):
     assert workspace.document_imports(path, again)[0][0].alias == "added_names"
 
 
-def test_the_trees_kept_for_reparsing_hold_a_bounded_amount_of_source_the_newest_always_kept():
+def test_the_trees_kept_for_reparsing_hold_a_bounded_amount_of_source_the_newest_always_kept(monkeypatch):
+    from nanocomplete import syntax
     from nanocomplete.workspace import DOCUMENT_TREES_SOURCE_BYTES
 
+    # a parse past its deadline keeps no tree: on a busy CPU these 1.9 MB parses could pass it (~3 s)
+    monkeypatch.setattr(syntax, "PARSE_DEADLINE_S_PER_MB", 60.0)
     workspace = Workspace()
     huge = "import os\n" + "value = os.path.join('a', 'b')\n" * 60_000  # ~1.9 MB each
     for i in range(4):

@@ -2,12 +2,12 @@
 
 import math
 import random
+import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from nanocomplete import engine as engine_module
 from nanocomplete import fim, prompt
 from nanocomplete.config import GenerationConfig, PromptConfig
 from nanocomplete.engine import _Output, prefix_within, reuse_plan
@@ -165,8 +165,9 @@ def test_after_max_generation_ms_the_next_token_ends_a_generation_that_holds_a_w
 PIECES = {1: b"x", 2: b"\n", 3: b"    y", 4: b" = 1", 5: b"\n", 6: b"    z"}
 
 
-def _output(deadline: float, healed_chars: int = 0) -> _Output:
-    return _Output(lambda ids: b"".join(PIECES[i] for i in ids), set(), 32, None, deadline, healed_chars)
+def _output(deadline: float, healed_chars: int = 0, clock=time.perf_counter) -> _Output:
+    detokenize = lambda ids: b"".join(PIECES[i] for i in ids)  # noqa: E731
+    return _Output(detokenize, set(), 32, None, deadline, healed_chars, clock)
 
 
 def _taken(out: _Output, tokens) -> str:
@@ -187,10 +188,9 @@ def test_past_the_time_limit_a_whole_line_of_the_models_own_ends_the_output():
     assert _taken(unlimited, range(1, 7)) == "x\n    y = 1\n    z" and unlimited.stop_reason == "max_tokens"
 
 
-def test_a_limit_that_passes_inside_the_second_line_ends_the_output_there(monkeypatch):
-    clock = iter([0.0, 0.0, 0.0, 2.0, 2.0, 2.0])  # the limit (1.0) passes after "    y"
-    monkeypatch.setattr(engine_module.time, "perf_counter", lambda: next(clock))
-    out = _output(deadline=1.0)
+def test_a_limit_that_passes_inside_the_second_line_ends_the_output_there():
+    times = iter([0.0, 0.0, 0.0, 2.0, 2.0, 2.0])  # the limit (1.0) passes after "    y"
+    out = _output(deadline=1.0, clock=lambda: next(times))
     assert _taken(out, range(1, 7)) == "x\n    y = 1" and out.stop_reason == "max_generation_ms"
 
 
