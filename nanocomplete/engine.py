@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanocomplete import draft, fim
+from nanocomplete import draft, fim, postprocess
 from nanocomplete.config import EngineConfig, GenerationConfig
 from nanocomplete.errors import Cancelled, EngineError, PromptError
 
@@ -916,10 +916,9 @@ class _Output:
         return not self.done
 
     def _has_whole_line(self) -> bool:
-        """Whether a line with text of the model's ends in the output (a partial line after it is the
-        caller's to drop, as `postprocess.process` does with `cut_off`)."""
-        own = self.text[self._healed_chars :]
-        return bool(own[: max(own.rfind("\n"), 0)].strip())
+        """Whether a line with text of the model's ends in the output (the partial line after it is the
+        caller's to drop: `postprocess.process` with `cut_off`)."""
+        return postprocess.has_whole_line(self.text[self._healed_chars :])
 
 
 def _logsumexp(values: np.ndarray) -> float:

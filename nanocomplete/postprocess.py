@@ -101,14 +101,13 @@ def process(
 ) -> Result:
     """Apply the rules to `raw`; `token_end_chars[i]` is where token i ends in `raw`; `cut_off`: the
     generation stopped at its token or time limit (`max_tokens`, `max_generation_ms`), not at a stop token
-    or a rule. Before a line's text
-    (`CursorText.before_line_text`) the kept lines end with a line break and the line's indentation, so
-    that text stays on its own line where it was."""
+    or a rule. Before a line's text (`CursorText.before_line_text`) the kept lines end with a line break
+    and the line's indentation, so that text stays on its own line where it was."""
     rules = cursor.for_rules()
     confident = _confident_length(raw, token_end_chars, token_logprobs, config.min_token_logprob)
     text = raw[: min(confident, cut_index(raw, rules, config))]
     last_break = raw.rfind("\n")
-    if cut_off and raw[: max(last_break, 0)].strip() and last_break < len(text):
+    if cut_off and has_whole_line(raw) and last_break < len(text):
         text = text[:last_break]  # the kept text reaches into the line the limit cut, after lines of text
     elif cut_off and _loops(text):
         text = ""
@@ -124,6 +123,12 @@ def process(
     if result.text and cursor.before_line_text:
         return dataclasses.replace(result, text=result.text + "\n" + cursor.line_prefix)
     return result
+
+
+def has_whole_line(raw: str) -> bool:
+    """Whether a line with text ends in `raw` before its last line (the line a limit may have cut): what a
+    cut-off completion keeps, and what the engine waits for before `max_generation_ms` may end one."""
+    return bool(raw[: max(raw.rfind("\n"), 0)].strip())
 
 
 def retyped_closers(text: str, line_suffix: str) -> tuple[int, int]:

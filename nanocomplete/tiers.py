@@ -37,9 +37,9 @@ CALIBRATION_TEXT = (
 )
 CALIBRATION_PROMPT_TOKENS = 64
 EWMA_WEIGHT = 0.3  # the weight of the newest measurement in the latency model's moving averages
-# tokens a completion stopped by max_generation_ms generates after the limit's share (replay v27: a median of
-# 8-9 where 500 ms fits ~7.5 at ~67 ms a token)
-LINE_TOKENS = 2
+# tokens a completion stopped by max_generation_ms generates beyond what fits the limit, finishing its line
+# (replay v27: a median of 8-9 where 500 ms fits ~7.5 at ~67 ms a token)
+TOKENS_AFTER_LIMIT = 2
 MIN_MEASURED_PROMPT_TOKENS = 32  # shorter evaluations are mostly a decode's fixed cost, not per-token
 
 
@@ -111,11 +111,11 @@ class LatencyModel:
 
 def _usual_generated_tokens(generation: GenerationConfig, latency: LatencyModel) -> float:
     """Tokens a completion is taken to generate before any is measured: half of `max_tokens`, at most the
-    tokens that fit `max_generation_ms` at the measured rate and a line of ~LINE_TOKENS after them."""
+    tokens that fit `max_generation_ms` at the measured rate and TOKENS_AFTER_LIMIT more."""
     half = generation.max_tokens / 2
     if not generation.max_generation_ms or not latency.generation_ms_per_token:
         return half
-    return min(half, generation.max_generation_ms / latency.generation_ms_per_token + LINE_TOKENS)
+    return min(half, generation.max_generation_ms / latency.generation_ms_per_token + TOKENS_AFTER_LIMIT)
 
 
 class TieredService:
@@ -236,8 +236,8 @@ class TieredService:
     def calibrate(self) -> None:
         """Measure each tier's costs once, before serving (auto's first routing decisions then use them):
         CALIBRATION_PROMPT_TOKENS prompt tokens and a few generated tokens on each engine; until
-        completions are measured, a completion is taken to generate half of max_tokens, or what fits
-        max_generation_ms and a line more. Leaves the engines' KV caches empty."""
+        completions are measured, a completion is taken to generate half of max_tokens, or fewer where
+        max_generation_ms binds (`_usual_generated_tokens`). Leaves the engines' KV caches empty."""
         for tier, service in self.tiers.items():
             engine = service.engine
             prompt = (engine.tokenize(CALIBRATION_TEXT) * 8)[:CALIBRATION_PROMPT_TOKENS]
