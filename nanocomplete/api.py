@@ -15,6 +15,7 @@ MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
 MAX_DISABLED_FILES = 64  # globs a request may add (Dash's default list has 12)
 MAX_TOKENS = 256
+MAX_GENERATION_MS = 60_000  # a request's limit on generating; max_tokens bounds generation anyway
 # a request's disabled_files globs, all together: RE2 compiles them as one set, which 64 globs of 300
 # characters' wildcards overflow (a 503 before; Dash's defaults are ~200 characters)
 MAX_DISABLED_FILES_CHARS = 4_000
@@ -91,11 +92,24 @@ TIER_DESCRIPTION = (
 )
 
 
+MAX_GENERATION_MS_DESCRIPTION = (
+    "after this long generating, in ms, the next token ends the completion once it has a whole line (the "
+    "unfinished line after it is dropped); 0: no limit but max_tokens; unset: the server's max_generation_ms"
+)
+T_MAX_PREDICT_MS_DESCRIPTION = (
+    "llama-server's limit on generating, in ms, read as our max_generation_ms (≤ 0: none; capped at "
+    f"{MAX_GENERATION_MS:,}); unset: the server's max_generation_ms"
+)
+
+
 class CompleteRequest(Document):
     request_id: str | None = Field(default=None, max_length=200)
     trigger_kind: Literal["automatic", "invoked"] = "automatic"
     model: str | None = Field(default=None, max_length=200, description="must name the loaded model if set")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    max_generation_ms: int | None = Field(
+        default=None, ge=0, le=MAX_GENERATION_MS, description=MAX_GENERATION_MS_DESCRIPTION
+    )
     tier: Literal["fast", "quality", "auto"] | None = Field(default=None, description=TIER_DESCRIPTION)
 
 
@@ -255,6 +269,7 @@ class InfillRequest(BaseModel):
     input_extra: list[InfillExtra] = Field(default_factory=list, max_length=MAX_SNIPPETS)
     prompt: str = Field(default="", max_length=100_000, description="the typed part of the current line")
     n_predict: int | None = Field(default=None, ge=-1, le=1024)
+    t_max_predict_ms: int | None = Field(default=None, description=T_MAX_PREDICT_MS_DESCRIPTION)
     id_slot: int | None = None
 
 
@@ -265,6 +280,7 @@ class LlamaCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     prompt: str | list[str] = Field(max_length=MAX_TEXT_CHARS)
     n_predict: int | None = Field(default=None, ge=-1, le=1024)
+    t_max_predict_ms: int | None = Field(default=None, description=T_MAX_PREDICT_MS_DESCRIPTION)
     stream: bool = False
 
 

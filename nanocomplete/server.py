@@ -413,7 +413,16 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
         suffix=body.input_suffix,
         recent=recent,
         max_tokens=_max_tokens(body.n_predict),
+        max_generation_ms=_max_generation_ms(body.t_max_predict_ms),
     )
+
+
+def _max_generation_ms(t_max_predict_ms: int | None) -> int | None:
+    """llama-server's `t_max_predict_ms` as our `max_generation_ms`: at most api.MAX_GENERATION_MS; 0 or
+    less is no limit, as there (llama.vscode sends 500); unset leaves the server's setting."""
+    if t_max_predict_ms is None:
+        return None
+    return min(max(t_max_predict_ms, 0), api.MAX_GENERATION_MS)
 
 
 def _max_tokens(n_predict: int | None) -> int | None:
@@ -440,6 +449,7 @@ def _llama_completion_request(body: api.LlamaCompletionRequest) -> api.CompleteR
         prefix=prefix,
         suffix=suffix,
         max_tokens=_max_tokens(body.n_predict),
+        max_generation_ms=_max_generation_ms(body.t_max_predict_ms),
     )
 
 

@@ -472,9 +472,16 @@ class CompletionService:
         state.last_completion = completion
 
     def _settings_for(self, request: api.CompleteRequest) -> Settings:
-        if request.max_tokens is None:
+        """The server's settings with what the request sets in their place (`max_tokens`,
+        `max_generation_ms`)."""
+        asked = {
+            name: getattr(request, name)
+            for name in ("max_tokens", "max_generation_ms")
+            if getattr(request, name) is not None
+        }
+        if not asked:
             return self.settings
-        generation = dataclasses.replace(self.settings.generation, max_tokens=request.max_tokens)
+        generation = dataclasses.replace(self.settings.generation, **asked)
         return dataclasses.replace(self.settings, generation=generation)
 
     def _response(

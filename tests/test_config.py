@@ -76,6 +76,25 @@ def test_the_servers_disabled_files_are_dashs_defaults():
     )
 
 
+def test_dashs_generation_settings_are_the_requests_fields_of_the_same_name_and_bounds():
+    import json
+    from pathlib import Path
+
+    from nanocomplete import api
+
+    manifest = Path(__file__).parents[1] / "editors" / "vscode" / "package.json"
+    dash = json.loads(manifest.read_text())["contributes"]["configuration"]["properties"]
+    fields = api.CompleteRequest.model_json_schema()["properties"]
+    for name in ("max_tokens", "max_generation_ms"):
+        setting = dash[
+            "nanocomplete." + "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+        ]
+        (bounds,) = [kind for kind in fields[name]["anyOf"] if kind["type"] == "integer"]
+        assert (setting["minimum"], setting["maximum"]) == (bounds["minimum"], bounds["maximum"]), name
+        assert setting["default"] is None and f"`{name}`" in setting["markdownDescription"]
+        assert f"`--{name.replace('_', '-')}`" in setting["markdownDescription"]  # empty: the server's
+
+
 def test_disabled_files_take_vs_codes_alternatives_ignore_case_and_refuse_what_they_cannot_read():
     import pytest
 

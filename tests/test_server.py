@@ -548,6 +548,29 @@ def test_llama_cpp_infill_compatibility(server):
     assert body["stop"] is True and body["timings"]["predicted_n"] >= 1 and body["timings"]["prompt_n"] > 0
 
 
+STATS_PREFIX = "def mean_and_variance(values):\n    n = len(values)\n"
+
+
+def test_a_requests_max_generation_ms_takes_the_place_of_the_servers_setting(server):
+    body = {"prefix": STATS_PREFIX, "suffix": "", "max_tokens": 32}
+    with server.client() as client:
+        ask = lambda uri, **extra: client.post("/v1/complete", json={**body, "uri": uri, **extra})  # noqa: E731
+        unset, unlimited, limited = ask("a"), ask("b", max_generation_ms=0), ask("c", max_generation_ms=1)
+        # llama.vscode sends llama-server's t_max_predict_ms (500) with each /infill; ours reads it
+        infill = {"input_prefix": STATS_PREFIX, "input_suffix": "", "n_predict": 32}
+        infill_limited = client.post("/infill", json={**infill, "t_max_predict_ms": 1})
+        infill_unlimited = client.post("/infill", json={**infill, "t_max_predict_ms": -1})
+        refused = [ask("d", max_generation_ms=-1), ask("e", max_generation_ms=60_001)]
+    lines = lambda text: text.strip("\n").count("\n") + 1  # noqa: E731
+    # the test server's own max_generation_ms is 0 (none): unset and 0 answer alike, at least two lines
+    assert unset.json()["completion"] == unlimited.json()["completion"]
+    assert lines(unlimited.json()["completion"]) >= 2
+    assert lines(limited.json()["completion"]) == 1
+    assert unlimited.json()["completion"].startswith(limited.json()["completion"])
+    assert lines(infill_limited.json()["content"]) == 1 and lines(infill_unlimited.json()["content"]) >= 2
+    assert [r.status_code for r in refused] == [422, 422]
+
+
 def test_openai_completions_compatibility(server):
     request = {
         "model": "test-model",

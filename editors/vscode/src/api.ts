@@ -45,6 +45,8 @@ export interface CompleteRequest extends DocumentRequest {
   request_id: string;
   trigger_kind: TriggerKind;
   max_tokens?: number;
+  /** After this long generating (ms), the next token ends the completion once it has a whole line; 0: none. */
+  max_generation_ms?: number;
   tier?: Tier;
 }
 

@@ -23,6 +23,7 @@ export function readSettings(document?: vscode.TextDocument): Settings {
     serverUrl: c.get("serverUrl", "http://127.0.0.1:8012"),
     enabled: c.get("enabled", true),
     maxTokens: c.get<number | null>("maxTokens", null),
+    maxGenerationMs: c.get<number | null>("maxGenerationMs", null),
     tier: c.get<api.Tier | null>("tier", null),
     debounceMs: c.get("debounceMs", 150),
     serverCommand: c.get("serverCommand", ""),

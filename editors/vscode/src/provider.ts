@@ -24,6 +24,7 @@ export interface Settings {
   serverUrl: string;
   enabled: boolean;
   maxTokens: number | null;
+  maxGenerationMs: number | null;
   tier: api.Tier | null;
   debounceMs: number;
   serverCommand: string;
@@ -110,13 +111,13 @@ export class Provider implements vscode.InlineCompletionItemProvider {
     signal: AbortSignal,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const requestId = newRequestId();
-    const { maxTokens, tier, disabledFiles } = this.deps.settings(document);
+    const { maxTokens, maxGenerationMs, tier, disabledFiles } = this.deps.settings(document);
     const current = documentState(document, position, this.deps.recent, disabledFiles);
     const item = selected && asIfAccepted(current, selected);
     if (selected && !item) return undefined;
     const state = item ? item.doc : current;
     if (!withinLimits(state.text)) return undefined;
-    const body = completeRequest(state, { requestId, triggerKind, maxTokens, tier });
+    const body = completeRequest(state, { requestId, triggerKind, maxTokens, maxGenerationMs, tier });
     const started = performance.now();
     const response = await this.deps.client.complete(body, signal);
     const latencyMs = performance.now() - started;

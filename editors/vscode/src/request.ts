@@ -27,6 +27,7 @@ export interface CompleteOptions {
   requestId: string;
   triggerKind: api.TriggerKind;
   maxTokens?: number | null;
+  maxGenerationMs?: number | null;
   tier?: api.Tier | null;
 }
 
@@ -67,6 +68,7 @@ export function completeRequest(doc: DocumentState, options: CompleteOptions): a
     request_id: options.requestId,
     trigger_kind: options.triggerKind,
     max_tokens: options.maxTokens ?? undefined,
+    max_generation_ms: options.maxGenerationMs ?? undefined,
     tier: options.tier ?? undefined,
   };
 }

@@ -47,7 +47,13 @@ describe("shouldComplete", () => {
 
 describe("request bodies", () => {
   it("builds the complete request as the server's schema wants it", () => {
-    const options = { requestId: "dash-1", triggerKind: "automatic", maxTokens: 48, tier: "auto" } as const;
+    const options = {
+      requestId: "dash-1",
+      triggerKind: "automatic",
+      maxTokens: 48,
+      maxGenerationMs: 250,
+      tier: "auto",
+    } as const;
     const body = completeRequest(doc, options);
     assert.deepEqual(JSON.parse(JSON.stringify(body)), {
       uri: "file:///w/app.py",
@@ -60,17 +66,19 @@ describe("request bodies", () => {
       request_id: "dash-1",
       trigger_kind: "automatic",
       max_tokens: 48,
+      max_generation_ms: 250,
       tier: "auto",
     });
   });
 
-  it("leaves max_tokens, tier and workspace_root out when unset (the server's defaults apply)", () => {
+  it("leaves max_tokens, max_generation_ms, tier and workspace_root out when unset (the server's defaults apply)", () => {
     const body = completeRequest(
       { ...doc, workspaceRoot: undefined },
       { requestId: "x", triggerKind: "invoked" },
     );
     const sent = JSON.parse(JSON.stringify(body));
-    assert.ok(!("max_tokens" in sent) && !("tier" in sent) && !("workspace_root" in sent));
+    for (const name of ["max_tokens", "max_generation_ms", "tier", "workspace_root"])
+      assert.ok(!(name in sent), name);
     assert.equal(sent.trigger_kind, "invoked");
   });
 
