@@ -159,6 +159,13 @@ class CompleteResponse(BaseModel):
         "multiple of prefix_anchor_lines lines), so the prompt after it was evaluated again",
     )
     timings: Timings | None
+    stop_reason: Literal["stop_token", "max_tokens", "max_generation_ms", "should_stop"] | None = Field(
+        default=None,
+        description="why generating ended: the model's end-of-text or FIM stop token, max_tokens, "
+        "max_generation_ms (its next token after a whole line; the unfinished line is dropped), or "
+        "should_stop (a rule of the post-processing: the block or the first line ended); null where the "
+        "model did not answer (result_cache, a disabled file, a cancelled request)",
+    )
     model: str
     tier: Literal["fast", "quality"] = Field(default="fast", description="the tier that answered")
     tier_reason: Literal[
@@ -292,6 +299,9 @@ class OpenAICompletionRequest(BaseModel):
     prompt: str | list[str] = Field(max_length=MAX_TEXT_CHARS)
     suffix: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     max_tokens: int | None = Field(default=None, ge=1, le=1024)
+    max_generation_ms: int | None = Field(
+        default=None, ge=0, le=MAX_GENERATION_MS, description="as in /v1/complete"
+    )
     tier: Literal["fast", "quality", "auto"] | None = Field(default=None, description="as in /v1/complete")
     temperature: float | None = Field(default=None, ge=0, le=2)
     stop: str | list[str] | None = None

@@ -492,7 +492,7 @@ def _openai_request(body: api.OpenAICompletionRequest) -> api.CompleteRequest:
         prefix, suffix = template
     return api.CompleteRequest(
         uri=_document_key("openai", prefix, suffix), prefix=prefix, suffix=suffix,
-        max_tokens=_max_tokens(body.max_tokens), tier=body.tier,
+        max_tokens=_max_tokens(body.max_tokens), max_generation_ms=body.max_generation_ms, tier=body.tier,
     )  # fmt: skip
 
 
@@ -505,13 +505,25 @@ def _openai_response(completion: api.CompleteResponse) -> dict:
         "object": "text_completion",
         "created": int(time.time()),
         "model": completion.model,
-        "choices": [{"text": completion.completion, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "text": completion.completion,
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": _finish_reason(completion),
+            }
+        ],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": generated,
             "total_tokens": prompt_tokens + generated,
         },
     }
+
+
+def _finish_reason(completion: api.CompleteResponse) -> str:
+    """OpenAI's `finish_reason`: "length" where a limit (max_tokens, max_generation_ms) cut the model off."""
+    return "length" if completion.stop_reason in ("max_tokens", "max_generation_ms") else "stop"
 
 
 async def _llama_sse(payload: dict) -> AsyncIterator[bytes]:

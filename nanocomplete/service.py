@@ -286,6 +286,7 @@ class CompletionService:
             mean_logprob=completion.mean_logprob, min_logprob=completion.min_logprob
         )
         response.hidden_by_confidence = completion.hidden
+        response.stop_reason = completion.stop_reason
         response.cold_prompt = pending.cold_prompt
         response.prefix_window_moved = pending.window_moved
         if self.log_prompts:

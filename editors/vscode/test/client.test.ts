@@ -61,6 +61,7 @@ function completion(text: string): api.CompleteResponse {
     cancelled: false,
     cache: "miss",
     timings: null,
+    stop_reason: "stop_token",
     model: "qwen-test",
     tier: "fast",
     tier_reason: "asked",
