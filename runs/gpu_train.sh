@@ -17,8 +17,13 @@ DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples}
 
 # 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
 #    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
-#    (~20 min on one core: an earlier build of the same examples is kept; the tokenizer is the same for both bases)
-if [ ! -f "$DATA/manifest.json" ]; then
+#    (~25 min on one core: an earlier build of the same examples and recipe is kept; the tokenizer is the same for
+#    both bases; a build of another recipe, such as the GPU runs' of 2026-12-04, is made again)
+same_recipe() {
+  $py -c 'import json, sys; from nanocomplete.train.examples import Recipe
+sys.exit(json.load(open(sys.argv[1]))["recipe"].get("copy_tries_per_slot") != Recipe.copy_tries_per_slot)' "$1"
+}
+if [ ! -f "$DATA/manifest.json" ] || ! same_recipe "$DATA/manifest.json"; then
   $py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
     --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
 fi
