@@ -254,7 +254,9 @@ class GenerationConfig:
         0,
         "after this long generating, the next token ends a completion once it has a whole line, and the "
         "unfinished line after it is dropped (the first line always completes; llama-server's "
-        "t_max_predict_ms); with max_tokens 32 it binds only where decoding is slow; 0: no limit",
+        "t_max_predict_ms); with max_tokens 32 it binds only where decoding is slow; 0: no limit. A "
+        "request's own (max_generation_ms; t_max_predict_ms on /infill, which llama.vscode sends) takes "
+        "its place",
     )
 
     def __post_init__(self):

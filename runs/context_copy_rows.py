@@ -14,9 +14,9 @@ prompts are rebuilt from its config (examples, prompt budgets, context settings)
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,6 +33,7 @@ RESAMPLES = 1000
 def copy_ids(run: Path, tokenizer: Tokenizer) -> dict[str, bool]:
     """Example id → whether its reference line is a context copy in the run's own prompt."""
     config = json.loads((run / "config.json").read_text())
+    # the context settings a run records are these two fields and the module's LANGUAGE_SHARES (`shares`)
     task = tasks.get_task(config["task"])
     examples = tasks.examples_for(task, config["limit"], config["seed"], leave_out=config.get("leave_out"))
     context = ContextConfig(
@@ -62,11 +63,18 @@ def interval(changes: list[float]) -> tuple[float, float]:
     return means[int(0.025 * RESAMPLES)], means[int(0.975 * RESAMPLES) - 1]
 
 
-def main(runs: list[str]) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="RUN_A RUN_B [RUN_A2 RUN_B2 ...]")
+    runs = parser.parse_args().runs
+    if len(runs) % 2:
+        parser.error("give the runs in pairs: A B [A2 B2 ...]")
     tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
     groups: dict[bool, list[tuple[float, float]]] = defaultdict(list)
     for a, b in zip(runs[::2], runs[1::2], strict=True):
         copies, first, second = copy_ids(Path(a), tokenizer), exact(Path(a)), exact(Path(b))
+        if not set(copies) == set(first) == set(second):
+            parser.error(f"{a} and {b} are not runs of the same examples")
         for example_id, is_copy in copies.items():
             groups[is_copy].append((first[example_id], second[example_id]))
     print("| reference line | examples | A: EM | B: EM | B − A (95% bootstrap) | worse / better |")
@@ -87,4 +95,4 @@ def main(runs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

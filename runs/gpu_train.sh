@@ -13,17 +13,16 @@
 set -euo pipefail
 py=.venv/bin/python
 examples=${1:-20000}
-DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples}
+# r2: the recipe since 2026-12-05 (24 tries per context-copy slot); data-gpu-20000 without a suffix is the build
+# both GPU runs of 2026-12-04 trained on (6 tries). A change to the recipe takes a new suffix, so no build of
+# another recipe is reused or overwritten.
+DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples-r2}
 
 # 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
 #    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
 #    (~25 min on one core: an earlier build of the same examples and recipe is kept; the tokenizer is the same for
-#    both bases; a build of another recipe, such as the GPU runs' of 2026-12-04, is made again)
-same_recipe() {
-  $py -c 'import json, sys; from nanocomplete.train.examples import Recipe
-sys.exit(json.load(open(sys.argv[1]))["recipe"].get("copy_tries_per_slot") != Recipe.copy_tries_per_slot)' "$1"
-}
-if [ ! -f "$DATA/manifest.json" ] || ! same_recipe "$DATA/manifest.json"; then
+#    both bases)
+if [ ! -f "$DATA/manifest.json" ]; then
   $py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
     --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
 fi

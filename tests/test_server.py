@@ -560,10 +560,13 @@ def test_a_requests_max_generation_ms_takes_the_place_of_the_servers_setting(ser
         infill = {"input_prefix": STATS_PREFIX, "input_suffix": "", "n_predict": 32}
         infill_limited = client.post("/infill", json={**infill, "t_max_predict_ms": 1})
         infill_unlimited = client.post("/infill", json={**infill, "t_max_predict_ms": -1})
+        infill_capped = client.post("/infill", json={**infill, "t_max_predict_ms": 10**12})  # at 60,000 ms
+        raw = {"prompt": STATS_PREFIX, "n_predict": 32}  # /completion: text to continue
+        raw_limited = client.post("/completion", json={**raw, "t_max_predict_ms": 1})
         openai = {"prompt": STATS_PREFIX, "suffix": "", "max_tokens": 32}
         openai_limited = client.post("/v1/completions", json={**openai, "max_generation_ms": 1}).json()
         refused = [ask("d", max_generation_ms=-1), ask("e", max_generation_ms=60_001)]
-    lines = lambda text: text.strip("\n").count("\n") + 1  # noqa: E731
+    lines = lambda text: len([line for line in text.split("\n") if line.strip()])  # noqa: E731
     # the test server's own max_generation_ms is 0 (none): unset and 0 answer alike, at least two lines
     assert unset.json()["completion"] == unlimited.json()["completion"]
     assert lines(unlimited.json()["completion"]) >= 2
@@ -573,6 +576,7 @@ def test_a_requests_max_generation_ms_takes_the_place_of_the_servers_setting(ser
     assert openai_limited["choices"][0]["finish_reason"] == "length"
     assert lines(openai_limited["choices"][0]["text"]) == 1
     assert lines(infill_limited.json()["content"]) == 1 and lines(infill_unlimited.json()["content"]) >= 2
+    assert lines(infill_capped.json()["content"]) >= 2 and lines(raw_limited.json()["content"]) == 1
     assert [r.status_code for r in refused] == [422, 422]
 
 

@@ -226,6 +226,12 @@ def make_parser() -> argparse.ArgumentParser:
         default=Recipe.context_copy_share,
         help="share of examples whose answer uses a name only the cross-file context shows",
     )
+    build_.add_argument(
+        "--copy-tries-per-slot",
+        type=int,
+        default=Recipe.copy_tries_per_slot,
+        help="candidates tried per context-copy slot before giving up on the share (6 before 2026-12-05)",
+    )
     # how: the prompt budgets (the server's by default; smaller ones make CPU training cheaper)
     from nanocomplete.config import add_settings_flags
 
@@ -238,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error("--examples must be at least 1")
+    if args.copy_tries_per_slot < 0:
+        parser.error("--copy-tries-per-slot must be at least 0")
     for name in ("standard_layout_share", "context_copy_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
@@ -258,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prompt=settings_from_args(args, "prompt", SERVING_FULL_PROMPT),
         standard_layout_share=args.standard_layout_share,
         context_copy_share=args.context_copy_share,
+        copy_tries_per_slot=args.copy_tries_per_slot,
     )
     built = build(packages, tokenizer.tokenize, args.examples, args.seed, recipe)
     manifest = write(built, out_dir)

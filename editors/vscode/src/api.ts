@@ -71,7 +71,7 @@ export interface CompleteResponse {
   cache: "hit" | "snapshot" | "miss" | "result_cache" | "none";
   timings: Timings | null;
   /** Why generating ended; null where the model did not answer. */
-  stop_reason: "stop_token" | "max_tokens" | "max_generation_ms" | "should_stop" | null;
+  stop_reason?: "stop_token" | "max_tokens" | "max_generation_ms" | "should_stop" | null;
   model: string;
   tier: "fast" | "quality";
   /** Why that tier answered (see the server's README, "Two tiers"). */
