@@ -8,7 +8,8 @@ docs/training.md) can teach little of what that language's copy examples measure
 
 Each RUN is an evaluation folder (config.json, results.jsonl) of a `crossfile-LANG-retrieved` task; its
 prompts are rebuilt from its config (examples, prompt budgets, context settings), no model runs. Pairs
-(A, B) of the same task and examples are pooled; B − A per group with a 95% bootstrap over examples
+(A, B) of the same task and examples are pooled, an example that two samples share counted once; B − A per
+group with a 95% bootstrap over examples
 (1,000 resamples, seed 0).
 """
 
@@ -70,13 +71,16 @@ def main() -> None:
     if len(runs) % 2:
         parser.error("give the runs in pairs: A B [A2 B2 ...]")
     tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
-    groups: dict[bool, list[tuple[float, float]]] = defaultdict(list)
+    pooled: dict[str, tuple[bool, float, float]] = {}  # example id → (a copy?, A's EM, B's EM), once each
     for a, b in zip(runs[::2], runs[1::2], strict=True):
         copies, first, second = copy_ids(Path(a), tokenizer), exact(Path(a)), exact(Path(b))
         if not set(copies) == set(first) == set(second):
             parser.error(f"{a} and {b} are not runs of the same examples")
         for example_id, is_copy in copies.items():
-            groups[is_copy].append((first[example_id], second[example_id]))
+            pooled[example_id] = (is_copy, first[example_id], second[example_id])
+    groups: dict[bool, list[tuple[float, float]]] = defaultdict(list)
+    for is_copy, em_a, em_b in pooled.values():
+        groups[is_copy].append((em_a, em_b))
     print("| reference line | examples | A: EM | B: EM | B − A (95% bootstrap) | worse / better |")
     print("|---|---|---|---|---|---|")
     for is_copy in (True, False):
