@@ -4,6 +4,7 @@
 # Nothing here needs the GPU; the device calls are made with the session's `run` tool (it is no command).
 #
 # Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
+#        COPY_TRIES=24 runs/gpu_train.sh   (Python's share of context copies filled; a longer build)
 #        BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh   (nanocomplete-1.5b: the 1.1 GB base travels
 #        in 21 parts of 53 MiB, ~2.5 min of the 15 with the machine's start; the rest trains)
 # Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:
@@ -13,18 +14,20 @@
 set -euo pipefail
 py=.venv/bin/python
 examples=${1:-20000}
-# r2: the recipe since 2026-12-05 (24 tries per context-copy slot); data-gpu-20000 without a suffix is the build
-# both GPU runs of 2026-12-04 trained on (6 tries). A change to the recipe takes a new suffix, so no build of
-# another recipe is reused or overwritten.
-DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples-r2}
+# COPY_TRIES=24: fill Python's share of context copies (24% instead of 11% of examples; the build takes over
+# twice as long: docs/training.md, "Python context copies"), in a folder of its own, so that no build of
+# another recipe is reused or overwritten
+copy_tries=${COPY_TRIES:-}
+DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples${copy_tries:+-tries$copy_tries}}
 
 # 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
 #    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
-#    (~25 min on one core: an earlier build of the same examples and recipe is kept; the tokenizer is the same for
+#    (~20 min on one core: an earlier build of the same examples and recipe is kept; the tokenizer is the same for
 #    both bases)
 if [ ! -f "$DATA/manifest.json" ]; then
   $py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
-    --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512
+    --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512 \
+    ${copy_tries:+--copy-tries-per-slot "$copy_tries"}
 fi
 # 2. the one package the machine lacks for reading a GGUF (transformers' gguf loader), as a wheel
 mkdir -p .gpu-wheels

@@ -230,7 +230,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--copy-tries-per-slot",
         type=int,
         default=Recipe.copy_tries_per_slot,
-        help="candidates tried per context-copy slot before giving up on the share (6 before 2026-12-05)",
+        help="candidates tried per context-copy slot before giving up on the share (24 fills Python's)",
     )
     # how: the prompt budgets (the server's by default; smaller ones make CPU training cheaper)
     from nanocomplete.config import add_settings_flags

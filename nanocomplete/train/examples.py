@@ -38,8 +38,9 @@ KIND_WEIGHTS = {"after_trigger": 0.45, "end_of_line": 0.2, "new_line": 0.35}
 CONTEXT_COPY_SHARE = 0.3
 STANDARD_LAYOUT_SHARE = 0.5
 MIN_COPY_NAME_CHARS = 3  # shorter identifiers (`i`, `lt`) do not make a context copy
-COPY_TRIES_PER_SLOT = 24  # candidates tried per context-copy slot before giving up on the share (6 until
-# 2026-12-05: Python filled 11% of a 30% share, now 24%; docs/training.md)
+# candidates tried per context-copy slot before giving up on the share: in Python, 6 fill 11% of a 30% share
+# and 24 fill 24%, at over twice the build time (docs/training.md, "Python context copies")
+COPY_TRIES_PER_SLOT = 6
 
 
 @dataclass(frozen=True)
