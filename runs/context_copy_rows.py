@@ -1,23 +1,23 @@
 """Cross-file next-line examples split by whether the reference line is a context copy (an identifier of
 at least three characters that the prompt's cross-file context shows and its in-file text does not: the
-training data's definition, `train.examples.context_copies`), with each run's exact matches per group and
-the paired change between two runs. Training data that holds few copies in one language (Python: 7-11%,
-docs/training.md) can teach little of what that language's copy examples measure.
+training data's definition, `train.examples.context_copies`), with each run's mean score per group (exact
+match by default, `--metric es` for edit similarity) and the paired change between two runs. Training data
+that holds few copies in one language (Python: 7-11%, docs/training.md) can teach little of what that
+language's copy examples measure.
 
-    .venv/bin/python runs/context_copy_rows.py RUN_A RUN_B [RUN_A2 RUN_B2 ...]
+    .venv/bin/python runs/context_copy_rows.py [--metric em|es] RUN_A RUN_B [RUN_A2 RUN_B2 ...]
 
 Each RUN is an evaluation folder (config.json, results.jsonl) of a `crossfile-LANG-retrieved` task; its
 prompts are rebuilt from its config (examples, prompt budgets, context settings), no model runs. Pairs
-(A, B) of the same task and examples are pooled, an example that two samples share counted once; B − A per
-group with a 95% bootstrap over examples
-(1,000 resamples, seed 0).
+(A, B) of the same task and examples are pooled, an example that two samples share counted once (where
+`nanocomplete compare` would count it twice); B − A per group and over all examples with
+`metrics.paired_difference`, the statistic `nanocomplete compare` prints (a 95% bootstrap over examples).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,10 +25,9 @@ from nanocomplete import models, prompt
 from nanocomplete.config import ContextConfig, PromptConfig
 from nanocomplete.engine import Tokenizer
 from nanocomplete.evals import tasks
+from nanocomplete.evals.metrics import paired_difference
 from nanocomplete.evals.runner import RetrievedContext
 from nanocomplete.train.examples import context_copies
-
-RESAMPLES = 1000
 
 
 def copy_ids(run: Path, tokenizer: Tokenizer) -> dict[str, bool]:
@@ -53,48 +52,46 @@ def copy_ids(run: Path, tokenizer: Tokenizer) -> dict[str, bool]:
     return found
 
 
-def exact(run: Path) -> dict[str, float]:
+def scores(run: Path, metric: str) -> dict[str, float]:
     rows = map(json.loads, (run / "results.jsonl").read_text().splitlines())
-    return {row["id"]: row["scores"]["em"] for row in rows}
-
-
-def interval(changes: list[float]) -> tuple[float, float]:
-    rng = random.Random(0)
-    means = sorted(sum(rng.choices(changes, k=len(changes))) / len(changes) for _ in range(RESAMPLES))
-    return means[int(0.025 * RESAMPLES)], means[int(0.975 * RESAMPLES) - 1]
+    return {row["id"]: row["scores"][metric] for row in rows}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metric", choices=("em", "es"), default="em")
     parser.add_argument("runs", nargs="+", help="RUN_A RUN_B [RUN_A2 RUN_B2 ...]")
-    runs = parser.parse_args().runs
+    args = parser.parse_args()
+    runs, metric = args.runs, args.metric
     if len(runs) % 2:
         parser.error("give the runs in pairs: A B [A2 B2 ...]")
     tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
-    pooled: dict[str, tuple[bool, float, float]] = {}  # example id → (a copy?, A's EM, B's EM), once each
+    pooled: dict[
+        str, tuple[bool, float, float]
+    ] = {}  # example id → (a copy?, A's score, B's score), once each
     for a, b in zip(runs[::2], runs[1::2], strict=True):
-        copies, first, second = copy_ids(Path(a), tokenizer), exact(Path(a)), exact(Path(b))
+        copies, first, second = copy_ids(Path(a), tokenizer), scores(Path(a), metric), scores(Path(b), metric)
         if not set(copies) == set(first) == set(second):
             parser.error(f"{a} and {b} are not runs of the same examples")
         for example_id, is_copy in copies.items():
             pooled[example_id] = (is_copy, first[example_id], second[example_id])
-    groups: dict[bool, list[tuple[float, float]]] = defaultdict(list)
-    for is_copy, em_a, em_b in pooled.values():
-        groups[is_copy].append((em_a, em_b))
-    print("| reference line | examples | A: EM | B: EM | B − A (95% bootstrap) | worse / better |")
+    groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for is_copy, score_a, score_b in pooled.values():
+        groups["a context copy" if is_copy else "no context copy"].append((score_a, score_b))
+        groups["all"].append((score_a, score_b))
+    print(
+        f"| reference line | examples | A: {metric} | B: {metric} | B − A (95% bootstrap) | worse / better |"
+    )
     print("|---|---|---|---|---|---|")
-    for is_copy in (True, False):
-        pairs = groups[is_copy]
-        if not pairs:
+    for name in ("a context copy", "no context copy", "all"):
+        if not groups[name]:
             continue
-        changes = [b - a for a, b in pairs]
-        low, high = interval(changes)
-        mean_a, mean_b = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
-        name = "a context copy" if is_copy else "no context copy"
-        moved = f"{sum(c < 0 for c in changes)} / {sum(c > 0 for c in changes)}"
+        a_scores, b_scores = (list(side) for side in zip(*groups[name], strict=True))
+        change, n = paired_difference(a_scores, b_scores), len(a_scores)
         print(
-            f"| {name} | {len(pairs)} | {mean_a:.3f} | {mean_b:.3f} | "
-            f"{mean_b - mean_a:+.3f} [{low:+.3f}, {high:+.3f}] | {moved} |"
+            f"| {name} | {n} | {sum(a_scores) / n:.3f} | {sum(b_scores) / n:.3f} | "
+            f"{change['difference']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}] | "
+            f"{change['a_wins']} / {change['b_wins']} |"
         )
 
 
