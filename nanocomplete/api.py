@@ -9,13 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nanocomplete.config import disabled_files_matcher
+from nanocomplete.config import MAX_GENERATION_MS, disabled_files_matcher
 
 MAX_TEXT_CHARS = 2_000_000
 MAX_SNIPPETS = 32
 MAX_DISABLED_FILES = 64  # globs a request may add (Dash's default list has 12)
 MAX_TOKENS = 256
-MAX_GENERATION_MS = 60_000  # a request's limit on generating; max_tokens bounds generation anyway
 # a request's disabled_files globs, all together: RE2 compiles them as one set, which 64 globs of 300
 # characters' wildcards overflow (a 503 before; Dash's defaults are ~200 characters)
 MAX_DISABLED_FILES_CHARS = 4_000

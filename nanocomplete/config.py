@@ -239,6 +239,10 @@ class IndexConfig:
 DRAFTS = ("none", "lookup", "model")
 
 
+# the most max_generation_ms a setting or a request may ask for (ms); max_tokens bounds generation anyway
+MAX_GENERATION_MS = 60_000
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     max_tokens: int = setting(32, "new tokens per completion; each costs ~50 ms on a 2-core CPU")
@@ -254,7 +258,8 @@ class GenerationConfig:
         0,
         "after this long generating, the next token ends a completion once it has a whole line, and the "
         "unfinished line after it is dropped (the first line always completes; llama-server's "
-        "t_max_predict_ms); with max_tokens 32 it binds only where decoding is slow; 0: no limit. A "
+        "t_max_predict_ms); with max_tokens 32 it binds only where decoding is slow; 0: no limit; at most "
+        f"{MAX_GENERATION_MS:,}. A "
         "request's own (max_generation_ms; t_max_predict_ms on /infill, which llama.vscode sends) takes "
         "its place",
     )
@@ -264,8 +269,10 @@ class GenerationConfig:
             raise ValueError(f"unknown draft {self.draft!r}; known: {', '.join(DRAFTS)}")
         if self.draft_max_tokens < 1:
             raise ValueError(f"draft_max_tokens must be at least 1, got {self.draft_max_tokens}")
-        if self.max_generation_ms < 0:
-            raise ValueError(f"max_generation_ms must be at least 0, got {self.max_generation_ms}")
+        if not 0 <= self.max_generation_ms <= MAX_GENERATION_MS:
+            raise ValueError(
+                f"max_generation_ms must be 0 to {MAX_GENERATION_MS:,}, got {self.max_generation_ms}"
+            )
 
 
 # the tiers (tiers.py): fast is the model, quality the quality_model; auto routes each request by its trigger

@@ -174,7 +174,7 @@ class CompletionService:
             return self._disabled_answer(request, started)
         fim_input, position = self.fim_input(request)
         state = self._state(request.uri)
-        settings = self._settings_for(request)
+        settings = self.settings_for(request)
         typed_through = self._typed_through(state, fim_input) if self.reuse_kv else None
         if typed_through is not None:
             self._remember(state, fim_input, typed_through)
@@ -232,7 +232,7 @@ class CompletionService:
         if pending.answer is not None:
             return pending
         request, prepared = pending.request, pending.prepared
-        settings = self._settings_for(request)
+        settings = self.settings_for(request)
         if pending.warm_first:
             self.scheduler.warm(request.uri, pending.warm_first)
         pending.job = self.scheduler.complete(
@@ -268,7 +268,7 @@ class CompletionService:
             self.metrics.tiers.labels(pending.tier, pending.tier_reason).inc()
             return pending.answer
         request, job = pending.request, pending.job
-        completion = finish(pending.prepared, job.future.result(), self._settings_for(request))
+        completion = finish(pending.prepared, job.future.result(), self.settings_for(request))
         fim_input = pending.fim_input
         line_break = postprocess.document_line_break(fim_input.prefix, fim_input.suffix)
         text = postprocess.with_line_break(completion.text, line_break)
@@ -472,7 +472,7 @@ class CompletionService:
         state.last_suffix_start, state.last_suffix_chars = suffix[:REMEMBERED_CHARS], len(suffix)
         state.last_completion = completion
 
-    def _settings_for(self, request: api.CompleteRequest) -> Settings:
+    def settings_for(self, request: api.CompleteRequest) -> Settings:
         """The server's settings with what the request sets in their place (`max_tokens`,
         `max_generation_ms`)."""
         asked = {

@@ -99,23 +99,33 @@ class LatencyModel:
             self.generation_ms_per_token = _average(self.generation_ms_per_token, per_token)
         self.generated_tokens = _average(self.generated_tokens, timings.tokens_generated)
 
-    def estimate_ms(self, uncached_tokens: int) -> float | None:
+    def estimate_ms(self, uncached_tokens: int, generation: GenerationConfig | None = None) -> float | None:
         """A completion's latency when `uncached_tokens` of its prompt must be evaluated: those tokens,
-        one decode for the prompt's last batch and the usual generation. None until measured (a warmup
-        of a file measures the prompt rate, the first completion the rest)."""
+        one decode for the prompt's last batch and the usual generation, at most what `generation` (a
+        request's max_tokens and max_generation_ms) lets it generate. None until measured (a warmup of a
+        file measures the prompt rate, the first completion the rest). A request that allows more than the
+        measured completions generated is estimated at what they generated."""
         if self.generation_ms_per_token is None:
             return None
         prompt_ms = (self.prompt_ms_per_token or self.generation_ms_per_token) * uncached_tokens
-        return prompt_ms + self.generation_ms_per_token * (1 + (self.generated_tokens or 0))
+        tokens = self.generated_tokens or 0
+        if generation is not None:
+            tokens = min(tokens, _most_generated_tokens(generation, self.generation_ms_per_token))
+        return prompt_ms + self.generation_ms_per_token * (1 + tokens)
+
+
+def _most_generated_tokens(generation: GenerationConfig, ms_per_token: float | None) -> float:
+    """Tokens a completion can generate under `generation`'s limits: `max_tokens`, or where
+    `max_generation_ms` binds at `ms_per_token`, the tokens that fit it and TOKENS_AFTER_LIMIT more."""
+    if not generation.max_generation_ms or not ms_per_token:
+        return generation.max_tokens
+    return min(generation.max_tokens, generation.max_generation_ms / ms_per_token + TOKENS_AFTER_LIMIT)
 
 
 def _usual_generated_tokens(generation: GenerationConfig, latency: LatencyModel) -> float:
-    """Tokens a completion is taken to generate before any is measured: half of `max_tokens`, at most the
-    tokens that fit `max_generation_ms` at the measured rate and TOKENS_AFTER_LIMIT more."""
-    half = generation.max_tokens / 2
-    if not generation.max_generation_ms or not latency.generation_ms_per_token:
-        return half
-    return min(half, generation.max_generation_ms / latency.generation_ms_per_token + TOKENS_AFTER_LIMIT)
+    """Tokens a completion is taken to generate before any is measured: half of `max_tokens`, at most
+    what the limits let it generate (`_most_generated_tokens`)."""
+    return min(generation.max_tokens / 2, _most_generated_tokens(generation, latency.generation_ms_per_token))
 
 
 class TieredService:
@@ -199,18 +209,20 @@ class TieredService:
         tier, reason = route(document_text(request)[0])
         if tier == QUALITY:
             pending = self.tiers[QUALITY].plan(request)
-            if pending.answer is not None or self._affordable(pending.uncached_tokens):
+            asked = self.tiers[QUALITY].settings_for(request).generation
+            if pending.answer is not None or self._affordable(pending.uncached_tokens, asked):
                 return QUALITY, reason, pending
             if self._affordable(0):  # its prompt is what costs too much: warm it for the next such request
                 self.tiers[QUALITY].warm_planned(pending)
             reason = "over_latency"
         return FAST, reason, self.fast.plan(request)
 
-    def _affordable(self, uncached_tokens: int) -> bool:
-        """Whether the quality tier's estimated latency, with `uncached_tokens` to evaluate, is within
-        quality_max_latency_ms (unmeasured: yes)."""
+    def _affordable(self, uncached_tokens: int, generation: GenerationConfig | None = None) -> bool:
+        """Whether the quality tier's estimated latency, with `uncached_tokens` to evaluate and a request's
+        limits on generating (`generation`; None: the server's), is within quality_max_latency_ms
+        (unmeasured: yes)."""
         budget = self.config.quality_max_latency_ms
-        estimate = self.latency[QUALITY].estimate_ms(uncached_tokens)
+        estimate = self.latency[QUALITY].estimate_ms(uncached_tokens, generation)
         return budget <= 0 or estimate is None or estimate <= budget
 
     def finish(self, pending: Pending) -> api.CompleteResponse:

@@ -17,7 +17,8 @@
 #   eval-js ARM HumanEval-X JavaScript single-line as served, 200 tasks
 #   eval-xf LANG ARM  cross-file next line with the context engine, XF_LIMIT (100) examples (LANG: python |
 #            typescript); XF_LEAVE_OUT=100 takes the next, disjoint 100 (out dir ...-100-after-100), which
-#            `compare` pools with the first; ARM base-1.5b or a merged .gguf (out/train/gpu-1.5b/merged.gguf)
+#            `compare` pools with the first; ARM base: the untrained 0.5B-Instruct (0 training tokens);
+#            ARM base-1.5b or a merged .gguf (out/train/gpu-1.5b/merged.gguf)
 #            runs the quality tier's rows (#19)
 #   compare  the paired table (HumanEval, JavaScript, cross-file: each that both arms have)
 set -euo pipefail
@@ -79,9 +80,10 @@ case $1 in
           exit 2 ;;
       released) model=nanocomplete-0.5b; name=released ;;
       v2) model=$out/merged.gguf; name=$(basename "$out") ;;
+      base) model=$base; name=base ;;  # the untrained 0.5B-Instruct: the curve's point at 0 training tokens
       base-1.5b) model=qwen2.5-coder-1.5b-instruct; name=base-1.5b ;;  # the quality tier's untrained base
       *.gguf) model=$3; name=$(basename "$(dirname "$3")") ;;  # another run's model, named after its folder
-      *) echo "eval-xf LANG ARM: python|typescript released|v2|base-1.5b|PATH.gguf" >&2; exit 2 ;;
+      *) echo "eval-xf LANG ARM: python|typescript released|v2|base|base-1.5b|PATH.gguf" >&2; exit 2 ;;
     esac
     $nc eval "crossfile-$lang-retrieved" --model "$model" --limit "$xf_limit" --leave-out "$xf_leave_out" \
       --current-line-after-middle --heal-trailing-whitespace --max-prefix-tokens 1024 --max-suffix-tokens 256 \

@@ -229,9 +229,11 @@ def test_register_refuses_flags_that_serve_would_refuse(tmp_path):
     [
         (["--draft", "model"], "--draft model needs --draft-model"),
         (["--draft", "medusa"], "unknown draft 'medusa'"),
+        (["--max-generation-ms", "60001"], "max_generation_ms must be 0 to 60,000, got 60001"),
+        (["--max-generation-ms", "-1"], "max_generation_ms must be 0 to 60,000, got -1"),
     ],
 )
-def test_serve_refuses_a_draft_it_cannot_run_before_loading_anything(flags, message):
+def test_serve_refuses_a_draft_it_cannot_run_or_a_limit_out_of_bounds_before_loading_anything(flags, message):
     result = nanocomplete("serve", "--port", "0", *flags)
     assert result.returncode != 0 and message in result.stderr
 

@@ -11,11 +11,11 @@ from fakes import FakeEngine
 
 from nanocomplete import api
 from nanocomplete.completion import Settings
-from nanocomplete.config import SERVING_PROMPT, ServerConfig, TierConfig
+from nanocomplete.config import SERVING_PROMPT, GenerationConfig, ServerConfig, TierConfig
 from nanocomplete.errors import Cancelled, ModelError
 from nanocomplete.server import BackgroundServer, create_app, free_port
 from nanocomplete.service import CompletionService
-from nanocomplete.tiers import LatencyModel, TieredService, route
+from nanocomplete.tiers import TOKENS_AFTER_LIMIT, LatencyModel, TieredService, route
 
 
 @pytest.mark.parametrize(
@@ -55,6 +55,17 @@ def test_the_latency_estimate_is_unknown_until_measured_then_follows_the_measure
     assert latency.estimate_ms(100) == pytest.approx(100 * 10 + 50 * (1 + 10))
     latency.observe_completion(timings(2, 400.0, 10, 500.0))  # 2 tokens: a decode's fixed cost, not a rate
     assert latency.prompt_ms_per_token == pytest.approx(10.0)
+
+
+def test_a_requests_limits_on_generating_cap_the_latency_estimate_and_never_raise_it():
+    latency = LatencyModel()
+    latency.observe_completion(timings(64, 640.0, 10, 500.0))  # 10 ms per prompt token, 50 per generated
+    prompt_ms = 100 * 10
+    assert latency.estimate_ms(100, GenerationConfig(max_tokens=4)) == pytest.approx(prompt_ms + 50 * (1 + 4))
+    limited = GenerationConfig(max_tokens=32, max_generation_ms=100)  # 2 tokens fit, TOKENS_AFTER_LIMIT more
+    assert latency.estimate_ms(100, limited) == pytest.approx(prompt_ms + 50 * (1 + 2 + TOKENS_AFTER_LIMIT))
+    unlimited = GenerationConfig(max_tokens=32, max_generation_ms=0)  # allows more than was measured
+    assert latency.estimate_ms(100, unlimited) == latency.estimate_ms(100) == prompt_ms + 50 * (1 + 10)
 
 
 class Engine(FakeEngine):
@@ -220,6 +231,28 @@ def test_auto_sends_a_line_to_fast_when_the_quality_tiers_measured_latency_is_ov
     assert second.tier_reason == "over_latency"
     assert service.latency["quality"].estimate_ms(0) < 1.0  # measured: the stand-in generates in ~0.1 ms
     assert "b = 2" in quality.engine.detokenize(quality.engine.cached_tokens)  # warmed for the next time
+
+
+def test_auto_sends_a_line_to_quality_when_the_requests_own_limits_bring_it_within_budget(tmp_path):
+    service = tiered(tmp_path, max_latency_ms=60.0)
+    quality = service.latency["quality"]
+
+    def measured_as_slow():  # ~0 ms a prompt token, 10 ms a generated token, 20 generated: ~210 ms
+        quality.prompt_ms_per_token = 1e-4
+        quality.generation_ms_per_token, quality.generated_tokens = 10.0, 20
+
+    try:
+        measured_as_slow()
+        servers = answer(service, "a = 1\n", uri="file:///app/a.py")
+        measured_as_slow()
+        few_tokens = answer(service, "b = 2\n", uri="file:///app/b.py", max_tokens=3)  # ~40 ms
+        measured_as_slow()
+        short_limit = answer(service, "c = 3\n", uri="file:///app/c.py", max_generation_ms=20)  # ~50 ms
+    finally:
+        service.close()
+    assert (servers.tier, servers.tier_reason) == ("fast", "over_latency")
+    assert (few_tokens.tier, few_tokens.tier_reason) == ("quality", "new_line")
+    assert (short_limit.tier, short_limit.tier_reason) == ("quality", "new_line")
 
 
 def test_auto_does_not_warm_the_quality_tier_when_its_generation_alone_is_over_budget(tmp_path):
