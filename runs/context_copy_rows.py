@@ -1,11 +1,14 @@
-"""Cross-file next-line examples split by whether the reference line is a context copy (an identifier of
-at least three characters that the prompt's cross-file context shows and its in-file text does not: the
-training data's definition, `train.examples.context_copies`), with each run's mean score per group (exact
-match by default, `--metric es` for edit similarity) and the paired change between two runs. Training data
-that holds few copies in one language (Python: 7-11%, docs/training.md) can teach little of what that
-language's copy examples measure.
+"""Cross-file next-line examples split by whether the reference line is a context copy (an identifier of at
+least three characters that the prompt's cross-file context shows and its in-file text does not: the
+training data's definition, `train.examples.context_copies`), or with `--by setting` by the benchmark's
+setting (`evals/crossfile_examples.py`: cross_file_first, the first use of a name imported from another
+file of the package; cross_file_random, a later line that uses such a name; in_file, a line that uses
+none), with each run's mean score per group (exact match by default, `--metric es` for edit similarity) and
+the paired change between two runs. Training data that holds few copies in one language (Python: 7-11%,
+docs/training.md) can teach little of what that language's copy examples measure.
 
-    .venv/bin/python runs/context_copy_rows.py [--metric em|es] RUN_A RUN_B [RUN_A2 RUN_B2 ...]
+    .venv/bin/python runs/context_copy_rows.py [--metric em|es] [--by copy|setting] \\
+        RUN_A RUN_B [RUN_A2 RUN_B2 ...]
 
 Each RUN is an evaluation folder (config.json, results.jsonl) of a `crossfile-LANG-retrieved` task; its
 prompts are rebuilt from its config (examples, prompt budgets, context settings), no model runs. Pairs
@@ -28,6 +31,30 @@ from nanocomplete.evals import tasks
 from nanocomplete.evals.metrics import paired_difference
 from nanocomplete.evals.runner import RetrievedContext
 from nanocomplete.train.examples import context_copies
+
+GROUPS = {  # the rows of each `--by`, in order
+    "copy": ("a context copy", "no context copy"),
+    "setting": ("cross_file_first", "cross_file_random", "cross-file", "in_file"),
+}
+
+
+def copy_groups(run: Path, tokenizer: Tokenizer) -> dict[str, tuple[str, ...]]:
+    """Example id → its group: whether its reference line is a context copy in the run's own prompt."""
+    return {
+        example_id: ("a context copy" if is_copy else "no context copy",)
+        for example_id, is_copy in copy_ids(run, tokenizer).items()
+    }
+
+
+def setting_groups(run: Path) -> dict[str, tuple[str, ...]]:
+    """Example id → its groups: its setting, and `cross-file` for both cross-file settings."""
+    rows = map(json.loads, (run / "results.jsonl").read_text().splitlines())
+    return {
+        row["id"]: (row["setting"], "cross-file")
+        if row["setting"].startswith("cross_file")
+        else (row["setting"],)
+        for row in rows
+    }
 
 
 def copy_ids(run: Path, tokenizer: Tokenizer) -> dict[str, bool]:
@@ -60,30 +87,34 @@ def scores(run: Path, metric: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--metric", choices=("em", "es"), default="em")
+    parser.add_argument(
+        "--by", choices=("copy", "setting"), default="copy",
+        help="the groups: context copy or not (default), or the benchmark's setting, with the two cross-file "
+        "settings together as `cross-file`",
+    )  # fmt: skip
     parser.add_argument("runs", nargs="+", help="RUN_A RUN_B [RUN_A2 RUN_B2 ...]")
     args = parser.parse_args()
     runs, metric = args.runs, args.metric
     if len(runs) % 2:
         parser.error("give the runs in pairs: A B [A2 B2 ...]")
-    tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL))
+    tokenizer = Tokenizer(models.resolve(models.DEFAULT_MODEL)) if args.by == "copy" else None
     pooled: dict[
-        str, tuple[bool, float, float]
-    ] = {}  # example id → (a copy?, A's score, B's score), once each
+        str, tuple[tuple[str, ...], float, float]
+    ] = {}  # id → (its groups, A's, B's score), once each
     for a, b in zip(runs[::2], runs[1::2], strict=True):
-        copies, first, second = copy_ids(Path(a), tokenizer), scores(Path(a), metric), scores(Path(b), metric)
-        if not set(copies) == set(first) == set(second):
+        found = copy_groups(Path(a), tokenizer) if tokenizer else setting_groups(Path(a))
+        first, second = scores(Path(a), metric), scores(Path(b), metric)
+        if not set(found) == set(first) == set(second):
             parser.error(f"{a} and {b} are not runs of the same examples")
-        for example_id, is_copy in copies.items():
-            pooled[example_id] = (is_copy, first[example_id], second[example_id])
+        for example_id, names in found.items():
+            pooled[example_id] = (names, first[example_id], second[example_id])
     groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for is_copy, score_a, score_b in pooled.values():
-        groups["a context copy" if is_copy else "no context copy"].append((score_a, score_b))
-        groups["all"].append((score_a, score_b))
-    print(
-        f"| reference line | examples | A: {metric} | B: {metric} | B − A (95% bootstrap) | worse / better |"
-    )
+    for names, score_a, score_b in pooled.values():
+        for name in (*names, "all"):
+            groups[name].append((score_a, score_b))
+    print(f"| {args.by} | examples | A: {metric} | B: {metric} | B − A (95% bootstrap) | worse / better |")
     print("|---|---|---|---|---|---|")
-    for name in ("a context copy", "no context copy", "all"):
+    for name in (*GROUPS[args.by], "all"):
         if not groups[name]:
             continue
         a_scores, b_scores = (list(side) for side in zip(*groups[name], strict=True))
