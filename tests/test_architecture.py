@@ -36,6 +36,7 @@ PURE = (
     "syntax",
     "workspace",
     "corpus.files",
+    "corpus.imports",
     "evals.crossfile_examples",
     "train.cursors",
     "typist",

@@ -6,9 +6,8 @@ RepoBench setting:
 - cross_file_first: the first use of a name bound by an import from another file of the package;
 - cross_file_random: a later line that uses such a name (and is no name's first use);
 - in_file: a line that uses none.
-A name counts as cross-file when its import resolves to another file: Python absolute (`pkg.mod`) and
-relative imports, packages through `__init__.py`; TS relative specifiers with .ts/.tsx/index resolution
-(`./x.js` means `./x.ts`). Star imports and bare-package specifiers bind no cross-file name.
+A name counts as cross-file when its import resolves to another file of the package (`corpus.imports`,
+which the training-data builder shares).
 
 "Unparseable" means tree-sitter errors touch more than MAX_ERROR_LINE_SHARE of the lines: the TypeScript
 grammar lags the language (it rejects `in`/`out` variance annotations, which zod's core schemas use on a
@@ -22,13 +21,13 @@ definitions the target line uses first, then the file's other imports, followed 
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nanocomplete import syntax
 from nanocomplete.corpus.files import SourceFile
+from nanocomplete.corpus.imports import PackageImports, Target, cross_file_uses
 from nanocomplete.corpus.sources import Package
 
 SETTINGS = ("cross_file_first", "cross_file_random", "in_file")
@@ -39,8 +38,6 @@ MAX_SUFFIX_LINES = 60
 MAX_SNIPPET_LINES = 15
 MAX_SNIPPETS = 8
 MAX_REEXPORT_HOPS = 4
-TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
-TS_COMPILED_SUFFIX = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 COMMENT_STARTS = ("#", "//", "/*", "*")
 
 
@@ -95,53 +92,18 @@ class Candidate:
     names: tuple[str, ...]  # cross-file names the line uses, in line order
 
 
-# --- one package: import resolution and definitions ----------------------------------------------------
-
-Target = tuple[str, str | None]  # (path of the file, name defined there; None: the module itself)
+# --- one package: definitions, candidates and examples --------------------------------------------------
 
 
-class PackageIndex:
-    """One package's files by path and by Python module name; finds candidates and makes examples.
-    Definition lookups and each file's import snippets are memoized."""
+class PackageIndex(PackageImports):
+    """One package's files and where their imports point (`PackageImports`); finds candidates and makes
+    examples. Definition lookups and each file's import snippets are memoized."""
 
     def __init__(self, package: Package, files: list[SourceFile]):
+        super().__init__(files)
         self.package = package
-        self.files = {file.path: file for file in files}
-        self.modules = {_module_name(file.path): file.path for file in files if file.language == "python"}
         self._found: dict[Target, tuple[str, syntax.Definition] | None] = {}
         self._import_snippets: dict[str, list[Snippet]] = {}
-
-    def resolve(self, file: SourceFile, imp: syntax.Import) -> Target | None:
-        """Where an import points inside the package, or None (outside it, or a star import)."""
-        if imp.name == "*":
-            return None
-        if file.language == "python":
-            return self._resolve_python(file, imp)
-        path = self._resolve_specifier(file.path, imp.module)
-        return (path, imp.name) if path else None
-
-    def _resolve_python(self, file: SourceFile, imp: syntax.Import) -> Target | None:
-        base = _absolute_module(file.path, imp.module, imp.level)
-        if base is None:
-            return None
-        if imp.name is None:
-            bound = imp.alias if imp.level == 0 and imp.alias == base.split(".")[0] else base
-            return (self.modules[bound], None) if bound in self.modules else None
-        submodule = f"{base}.{imp.name}" if base else imp.name
-        if submodule in self.modules:
-            return self.modules[submodule], None
-        return (self.modules[base], imp.name) if base in self.modules else None
-
-    def _resolve_specifier(self, path: str, specifier: str) -> str | None:
-        if not specifier.startswith("."):
-            return None
-        base = posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier))
-        candidates = [base] if base.endswith(TS_SUFFIXES) else []
-        for compiled, sources in TS_COMPILED_SUFFIX.items():
-            if base.endswith(compiled):
-                candidates += [base[: -len(compiled)] + suffix for suffix in sources]
-        candidates += [base + suffix for suffix in TS_SUFFIXES] + [f"{base}/index.ts", f"{base}/index.tsx"]
-        return next((candidate for candidate in candidates if candidate in self.files), None)
 
     def definition(self, target: Target, hops: int = 0) -> tuple[str, syntax.Definition] | None:
         """The definition a target names, followed through re-exports (memoized)."""
@@ -167,17 +129,6 @@ class PackageIndex:
                         return found
         return None
 
-    def cross_file_names(self, file: SourceFile) -> dict[str, Target]:
-        """Local names bound by imports that resolve to another file of the package, in import order."""
-        names: dict[str, Target] = {}
-        for imp in file.facts.imports:
-            if imp.reexport or imp.alias in names:
-                continue
-            target = self.resolve(file, imp)
-            if target is not None and target[0] != file.path:
-                names[imp.alias] = target
-        return names
-
     def snippets(self, file: SourceFile, alias: str, target: Target, line_text: str | None) -> list[Snippet]:
         """Snippets for one cross-file name: its definition; for a module, the attributes that
         `line_text` reads from it (`sessions.Session` → `Session` in sessions.py)."""
@@ -200,7 +151,7 @@ class PackageIndex:
         cross = self.cross_file_names(file)
         if not cross:
             return []
-        used_on, first_use = _uses(file, cross)
+        used_on, first_use = cross_file_uses(file, cross)
         language = "python" if file.language == "python" else "typescript"
         found = []
         for row in _target_rows(file):
@@ -233,42 +184,6 @@ class PackageIndex:
             found = [s for alias, target in cross.items() for s in self.snippets(file, alias, target, None)]
             self._import_snippets[file.path] = found
         return self._import_snippets[file.path]
-
-
-def _uses(file: SourceFile, cross: dict[str, Target]) -> tuple[dict[int, list[str]], dict[str, int]]:
-    """Which cross-file names each line uses, and each name's first use (after its import)."""
-    uses = syntax.identifier_lines(file.text, file.language)
-    import_line: dict[str, int] = {}
-    for imp in file.facts.imports:
-        if not imp.reexport:
-            import_line.setdefault(imp.alias, imp.line)
-    used_on: dict[int, list[str]] = {}
-    first_use: dict[str, int] = {}
-    for alias in cross:
-        rows = [row for row in uses.get(alias, ()) if row > import_line[alias]]
-        for row in rows:
-            used_on.setdefault(row, []).append(alias)
-        if rows:
-            first_use[alias] = rows[0]
-    return used_on, first_use
-
-
-def _module_name(path: str) -> str:
-    parts = path[: -len(".py")].split("/")
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _absolute_module(path: str, module: str, level: int) -> str | None:
-    """The absolute module of a Python import written in `path` (relative when `level` > 0)."""
-    if level == 0:
-        return module
-    package = _module_name(path).split(".")
-    if not path.endswith("__init__.py"):
-        package = package[:-1]
-    if level - 1 > len(package):
-        return None
-    base = package[: len(package) - (level - 1)]
-    return ".".join(base + ([module] if module else []))
 
 
 def _defines(definition: syntax.Definition, name: str) -> bool:
