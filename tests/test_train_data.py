@@ -332,6 +332,37 @@ def test_more_tries_per_copy_slot_fill_more_of_the_context_copy_share(package, t
     assert copies(1) < copies(24)
 
 
+# names each file imports from another file of the package (FILES)
+IMPORTED = {
+    "shop/__init__.py": {"Item", "make_item", "total"},
+    "shop/pricing.py": {"Item"},
+    "shop/cart.py": {"Item", "make_item", "pricing"},
+    "web/view.tsx": {"Cart", "formatPrice"},
+    "web/badge.jsx": {"formatPrice"},
+}
+
+
+def test_a_cross_file_share_takes_lines_that_use_a_name_imported_from_another_file_first(
+    built, package, tokenizer, cleaner
+):
+    def cross_file(examples) -> list:
+        return [e for e in examples if e.cross_file]
+
+    recipe = data.Recipe(prompt=SMALL, cross_file_share=1.0)
+    asked = data.build([package], tokenizer.tokenize, examples=12, recipe=recipe, cleaner=cleaner)
+    natural = data.build(
+        [package], tokenizer.tokenize, examples=12, recipe=data.Recipe(prompt=SMALL), cleaner=cleaner
+    )
+    assert len(cross_file(asked.examples)) > len(cross_file(natural.examples))
+    assert len(cross_file(asked.examples)) >= 8
+    assert asked.manifest["recipe"]["cross_file_share"] == 1.0
+    counts = asked.manifest["counts"]["cross_file"]
+    assert sum(c["yes"] for c in counts.values()) == len(cross_file(asked.examples))
+    for example in cross_file(asked.examples + built.examples):
+        assert IMPORTED[example.path] & set(code_tokens(example.target)), example.id
+    assert any(e.path == "shop/cart.py" for e in cross_file(built.examples))  # the default share: their own
+
+
 def test_javascript_and_jsx_files_make_examples_of_their_own_language_and_dialect(built):
     by_path = {e.path: (e.language, e.dialect) for e in built.examples}
     assert by_path.get("web/stock.js") == ("javascript", "js")

@@ -111,15 +111,16 @@ def _language(builder: PackageBuilder) -> str:
 
 def _manifest(builders, chosen, requested, seed, recipe, cleaner) -> dict:
     counts: dict = {"examples": len(chosen), "by_language": Counter(), "by_dialect": Counter()}
-    counts.update(by_kind={}, context_copy={}, multi_line={}, by_package=Counter())
+    counts.update(by_kind={}, context_copy={}, cross_file={}, multi_line={}, by_package=Counter())
     for example in chosen:
         counts["by_language"][example.language] += 1
         counts["by_dialect"][example.dialect] += 1
         counts["by_package"][example.package] += 1
         counts["by_kind"].setdefault(example.language, Counter())[example.kind] += 1
         counts["context_copy"].setdefault(example.language, Counter())[bool(example.copy_names)] += 1
+        counts["cross_file"].setdefault(example.language, Counter())[example.cross_file] += 1
         counts["multi_line"].setdefault(example.language, Counter())[example.block_lines > 1] += 1
-    for key in ("context_copy", "multi_line"):
+    for key in ("context_copy", "cross_file", "multi_line"):
         counts[key] = {lang: {"yes": c[True], "no": c[False]} for lang, c in sorted(counts[key].items())}
     return {
         "dataset": DATASET_NAME,
@@ -187,10 +188,11 @@ def summary(manifest: dict) -> str:
     ]
     for language, kinds in counts["by_kind"].items():
         copies, multi = counts["context_copy"][language], counts["multi_line"][language]
+        cross = counts.get("cross_file", {}).get(language, {"yes": 0})  # absent from older manifests
         rows.append(
             f"{language:<10} "
             + ", ".join(f"{k} {v}" for k, v in kinds.items())
-            + f"; context copies {copies['yes']}, multi-line {multi['yes']}"
+            + f"; context copies {copies['yes']}, cross-file lines {cross['yes']}, multi-line {multi['yes']}"
         )
     dropped = manifest["decontamination"]["candidates_dropped"]
     rows.append("decontaminated candidates: " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
@@ -227,6 +229,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="share of examples whose answer uses a name only the cross-file context shows",
     )
     build_.add_argument(
+        "--cross-file-share",
+        type=float,
+        default=Recipe.cross_file_share,
+        help="share of examples whose answer uses a name imported from another file of the package, chosen "
+        "first (0: their own share of the candidates; the cross-file benchmark's is two thirds)",
+    )
+    build_.add_argument(
         "--copy-tries-per-slot",
         type=int,
         default=Recipe.copy_tries_per_slot,
@@ -246,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--examples must be at least 1")
     if args.copy_tries_per_slot < 0:
         parser.error("--copy-tries-per-slot must be at least 0")
-    for name in ("standard_layout_share", "context_copy_share"):
+    for name in ("standard_layout_share", "context_copy_share", "cross_file_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
     out_dir = args.out or default_out_dir()
@@ -267,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         standard_layout_share=args.standard_layout_share,
         context_copy_share=args.context_copy_share,
         copy_tries_per_slot=args.copy_tries_per_slot,
+        cross_file_share=args.cross_file_share,
     )
     built = build(packages, tokenizer.tokenize, args.examples, args.seed, recipe)
     manifest = write(built, out_dir)

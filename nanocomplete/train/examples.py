@@ -7,10 +7,13 @@ The document is the file with the answer cut out, and the workspace holds the do
 tokens are the healed whitespace plus the answer, then <|endoftext|> (so the model learns to stop); answers
 longer than `max_target_tokens` are shortened by block lines, or dropped.
 
-Sampling inside a package (seeded): cursor kinds take turns by KIND_WEIGHTS, TSX files count double, and
-about `context_copy_share` of the examples are context copies: the answer uses an identifier (of at least
-MIN_COPY_NAME_CHARS characters) that the cross-file context shows and the in-file prompt text does not.
-Candidates whose answer has an identifier found nowhere else in the file are tried first for those.
+Sampling inside a package (seeded): cursor kinds take turns by KIND_WEIGHTS, TSX files count double;
+`cross_file_share` of the examples (none by default) are cross-file lines first: the answer uses a name
+the file imports from another file of the package (`corpus.imports`, the cross-file benchmark's rule for its
+cross_file settings); then about `context_copy_share` of them are context copies: the answer uses an
+identifier (of at least MIN_COPY_NAME_CHARS characters) that the cross-file context shows and the in-file
+prompt text does not. Candidates whose answer has an identifier found nowhere else in the file are tried
+first for those.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from nanocomplete import context, fim, prompt, syntax
 from nanocomplete.config import SERVING_FULL_PROMPT, ContextConfig, GenerationConfig, PromptConfig
 from nanocomplete.corpus import decontaminate
 from nanocomplete.corpus.files import SourceFile, package_record, select_files
+from nanocomplete.corpus.imports import PackageImports, cross_file_uses
 from nanocomplete.corpus.sources import Package
 from nanocomplete.errors import PromptError
 from nanocomplete.prompt import FimInput
@@ -41,6 +45,10 @@ MIN_COPY_NAME_CHARS = 3  # shorter identifiers (`i`, `lt`) do not make a context
 # candidates tried per context-copy slot before giving up on the share: in Python, 6 fill 11% of a 30% share
 # and 24 fill 24%, at over twice the build time (docs/training.md, "Python context copies")
 COPY_TRIES_PER_SLOT = 6
+# lines that use a name imported from another file of the package: 11% of Python's and 21% of TypeScript's
+# candidate lines in the cross-file benchmark's packages, two thirds of its examples (docs/training.md,
+# "Cross-file lines"); 0 keeps the candidates' own share
+CROSS_FILE_SHARE = 0.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Recipe:
     max_target_tokens: int = GenerationConfig().max_tokens
     context_copy_share: float = CONTEXT_COPY_SHARE
     copy_tries_per_slot: int = COPY_TRIES_PER_SLOT
+    cross_file_share: float = CROSS_FILE_SHARE
     # share of examples in the standard layout (typed line before the suffix, no healing), so the model
     # also serves clients and benchmarks that do not use the server's layout
     standard_layout_share: float = STANDARD_LAYOUT_SHARE
@@ -87,6 +96,7 @@ class Example:
     target_ids: tuple[int, ...]  # healed whitespace + answer, then <|endoftext|>
     copy_names: tuple[str, ...]  # answer identifiers only the cross-file context shows
     layout: str  # "after_middle" (the server's) or "standard"
+    cross_file: bool = False  # the answer uses a name imported from another file of the package
 
     @property
     def block_lines(self) -> int:
@@ -106,6 +116,7 @@ class Example:
             "block_lines": self.block_lines,
             "context_copy": bool(self.copy_names),
             "copy_names": list(self.copy_names),
+            "cross_file": self.cross_file,
             "context_tokens": self.prompt.context_tokens,
             "prefix_tokens": self.prompt.prefix_tokens,
             "suffix_tokens": self.prompt.suffix_tokens,
@@ -120,6 +131,7 @@ class Candidate:
     file: SourceFile
     cursor: Cursor
     novel: bool  # the answer has an identifier found nowhere else in the file
+    cross_file: bool = False  # the answer uses a name imported from another file of the package
 
 
 class PackageBuilder:
@@ -135,6 +147,9 @@ class PackageBuilder:
     ):
         self.package, self.tokenize, self.recipe, self.seed = package, tokenize, recipe, seed
         self.files = select_files(package)
+        self.imports = PackageImports(self.files)
+        # path → 0-based line → the names imported from another file of the package that it uses
+        self.cross_file_uses: dict[str, dict[int, list[str]]] = {}
         self.workspace = Workspace()
         self.workspace_texts = {file.path: file.text for file in self.files}
         for file in self.files:
@@ -152,6 +167,8 @@ class PackageBuilder:
         )
         flagged = cleaner.flagged_rows(file.lines)
         in_file = Counter(code_tokens(file.text))
+        cross = self.imports.cross_file_names(file)
+        self.cross_file_uses[file.path] = cross_file_uses(file, cross)[0] if cross else {}
         found = []
         for cursor in cursors.cursors(file.lines, code, rng):
             answer, last_row = cursors.target(file.lines, cursor)
@@ -159,8 +176,17 @@ class PackageBuilder:
                 self.counts["decontaminated"] += 1
                 continue
             mine = Counter(code_tokens(answer))
-            found.append(Candidate(file, cursor, any(in_file[name] == n for name, n in mine.items())))
+            novel = any(in_file[name] == n for name, n in mine.items())
+            cross_file = self._uses_cross_file(file, cursor, answer, last_row)
+            found.append(Candidate(file, cursor, novel, cross_file))
         return found
+
+    def _uses_cross_file(self, file: SourceFile, cursor: Cursor, answer: str, last_row: int) -> bool:
+        """Whether the answer (rows cursor.row to last_row) uses a name the file imports from another file
+        of the package (a use left of the cursor, in the prefix, does not count)."""
+        used_on = self.cross_file_uses[file.path]
+        used = {name for row in range(cursor.row, last_row + 1) for name in used_on.get(row, ())}
+        return bool(used.intersection(code_tokens(answer)))
 
     def example(self, candidate: Candidate) -> Example | None:
         """The example at a candidate, or None (answer too long, or the line alone over budget)."""
@@ -169,7 +195,7 @@ class PackageBuilder:
         text = file.text
         start = cursors.offset(file.lines, cursor)
         for block_lines in range(cursor.block_lines, 0, -1):
-            answer, _ = cursors.target(file.lines, cursor, block_lines)
+            answer, last_row = cursors.target(file.lines, cursor, block_lines)
             prefix, suffix = text[:start], text[start + len(answer) :]
             try:
                 built, fim_input = self.prompt(file.path, prefix, suffix)
@@ -179,7 +205,9 @@ class PackageBuilder:
             target_ids = tuple(self.tokenize(built.healed + answer))
             if len(target_ids) <= self.recipe.max_target_tokens:
                 copies = context_copies(answer, prefix, suffix, built, fim_input)
-                return self._example(file, cursor, prefix, answer, suffix, built, target_ids, copies)
+                example = self._example(file, cursor, prefix, answer, suffix, built, target_ids, copies)
+                cross_file = self._uses_cross_file(file, cursor, answer, last_row)  # the answer as cut
+                return dataclasses.replace(example, cross_file=cross_file)
         self.counts["target_too_long"] += 1
         return None
 
@@ -227,25 +255,37 @@ class PackageBuilder:
     # --- sampling ---
 
     def sample(self, quota: int) -> list[Example]:
-        """`quota` examples (fewer when the package runs out): context copies first, up to their share."""
+        """`quota` examples (fewer when the package runs out): cross-file lines first, up to their share,
+        then context copies up to theirs (counting the copies among the cross-file lines), then the rest."""
         ordered = self.ordered()
-        copy_quota = round(quota * self.recipe.context_copy_share)
         chosen: dict[int, Example] = {}
         tried: dict[int, Example | None] = {}
+
+        def take(i: int) -> Example | None:  # the candidate's example, made once
+            if i not in tried:
+                tried[i] = self.example(ordered[i])
+            return tried[i]
+
+        cross_quota = round(quota * self.recipe.cross_file_share)
+        for i in [i for i, c in enumerate(ordered) if c.cross_file] if cross_quota else ():
+            if len(chosen) >= cross_quota:
+                break
+            if (found := take(i)) is not None:
+                chosen[i] = found
+        copy_quota = round(quota * self.recipe.context_copy_share)
+        copies = sum(1 for example in chosen.values() if example.copy_names)
         novel = [i for i, c in enumerate(ordered) if c.novel]
         for i in novel[: copy_quota * self.recipe.copy_tries_per_slot]:
-            if len(chosen) >= copy_quota:
+            if copies >= copy_quota:
                 break
-            tried[i] = self.example(ordered[i])
-            if tried[i] is not None and tried[i].copy_names:
-                chosen[i] = tried[i]
-        for i, candidate in enumerate(ordered):
+            if i not in chosen and (found := take(i)) is not None and found.copy_names:
+                chosen[i] = found
+                copies += 1
+        for i in range(len(ordered)):
             if len(chosen) >= quota:
                 break
-            if i not in chosen:
-                found = tried[i] if i in tried else self.example(candidate)
-                if found is not None:
-                    chosen[i] = found
+            if i not in chosen and (found := take(i)) is not None:
+                chosen[i] = found
         return [chosen[i] for i in sorted(chosen)]
 
     def ordered(self) -> list[Candidate]:
