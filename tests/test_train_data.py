@@ -10,6 +10,8 @@ import pytest
 from nanocomplete import context, fim, prompt
 from nanocomplete.config import ContextConfig, PromptConfig
 from nanocomplete.corpus import decontaminate, pins, sources
+from nanocomplete.corpus.files import select_files
+from nanocomplete.corpus.imports import PackageImports
 from nanocomplete.corpus.sources import SourceError
 from nanocomplete.prompt import FimInput
 from nanocomplete.train import cursors, data
@@ -361,6 +363,30 @@ def test_a_cross_file_share_takes_lines_that_use_a_name_imported_from_another_fi
     for example in cross_file(asked.examples + built.examples):
         assert IMPORTED[example.path] & set(code_tokens(example.target)), example.id
     assert any(e.path == "shop/cart.py" for e in cross_file(built.examples))  # the default share: their own
+
+
+def test_javascript_imports_resolve_to_the_packages_javascript_files_after_its_typescript_ones(tmp_path):
+    files = {
+        "web/app.js": 'import { helper } from "./lib";\nimport { other } from "./x.js";\n'
+        'import both from "./both";\nimport { panel } from "./ui";\nimport React from "react";\n',
+        "web/lib.js": "export function helper() {}\n",
+        "web/x.js": "export const other = 1;\n",
+        "web/both.ts": "export default 1;\n",
+        "web/both.js": "export default 2;\n",
+        "web/ui/index.jsx": "export const panel = 3;\n",
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    found = select_files(sources.directory_package(tmp_path, "web"))
+    app = next(file for file in found if file.path == "web/app.js")
+    names = PackageImports(found).cross_file_names(app)
+    assert {alias: path for alias, (path, _) in names.items()} == {
+        "helper": "web/lib.js",
+        "other": "web/x.js",
+        "both": "web/both.ts",
+        "panel": "web/ui/index.jsx",
+    }
 
 
 def test_javascript_and_jsx_files_make_examples_of_their_own_language_and_dialect(built):

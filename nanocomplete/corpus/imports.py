@@ -3,9 +3,9 @@ I/O). Shared by the cross-file benchmark (evals/crossfile_examples: its settings
 builder (train/examples: its cross-file share), so both call the same lines cross-file.
 
 A name counts as cross-file when its import resolves to another file of the package: Python absolute
-(`pkg.mod`) and relative imports, packages through `__init__.py`; TS relative specifiers with .ts/.tsx/index
-resolution (`./x.js` means `./x.ts`). Star imports and bare-package specifiers bind no cross-file name, and
-JavaScript specifiers resolve to TypeScript files only (a JavaScript package has no cross-file names).
+(`pkg.mod`) and relative imports, packages through `__init__.py`; TS and JS relative specifiers with
+.ts/.tsx/index resolution (`./x.js` means `./x.ts`), then JavaScript files (`./x` → `./x.js`, `./x/index.js`)
+where no TypeScript file answers. Star imports and bare-package specifiers bind no cross-file name.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from nanocomplete.corpus.files import SourceFile
 
 TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
 TS_COMPILED_SUFFIX = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
+JS_SUFFIXES = (".js", ".jsx", ".mjs", ".cjs")
 
 Target = tuple[str, str | None]  # (path of the file, name defined there; None: the module itself)
 
@@ -58,6 +59,8 @@ class PackageImports:
             if base.endswith(compiled):
                 candidates += [base[: -len(compiled)] + suffix for suffix in sources]
         candidates += [base + suffix for suffix in TS_SUFFIXES] + [f"{base}/index.ts", f"{base}/index.tsx"]
+        candidates += [base] if base.endswith(JS_SUFFIXES) else []
+        candidates += [base + suffix for suffix in JS_SUFFIXES] + [f"{base}/index.js", f"{base}/index.jsx"]
         return next((candidate for candidate in candidates if candidate in self.files), None)
 
     def cross_file_names(self, file: SourceFile) -> dict[str, Target]:
