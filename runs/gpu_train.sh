@@ -5,6 +5,8 @@
 #
 # Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
 #        COPY_TRIES=24 runs/gpu_train.sh   (Python's share of context copies filled; a longer build)
+#        CROSS_FILE_SHARE=0.33 runs/gpu_train.sh   (a third of the examples lines that use a name imported from
+#        another file of the package, twice their own share; docs/training.md "Cross-file lines")
 #        BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh   (nanocomplete-1.5b: the 1.1 GB base travels
 #        in 21 parts of 53 MiB, ~2.5 min of the 15 with the machine's start; the rest trains)
 # Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:
@@ -16,9 +18,10 @@ py=.venv/bin/python
 examples=${1:-20000}
 # COPY_TRIES=24: fill Python's share of context copies (24% instead of 11% of examples; the build takes over
 # twice as long: docs/training.md, "Python context copies"), in a folder of its own, so that no build of
-# another recipe is reused or overwritten
+# another recipe is reused or overwritten; CROSS_FILE_SHARE likewise (-xfSHARE)
 copy_tries=${COPY_TRIES:-}
-DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples${copy_tries:+-tries$copy_tries}}
+cross_file_share=${CROSS_FILE_SHARE:-}
+DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples${copy_tries:+-tries$copy_tries}${cross_file_share:+-xf$cross_file_share}}
 
 # 1. the data, here (tree-sitter and the corpus are not on the GPU machine): the server's prompt path at its
 #    serving budgets, the recipe of runs/train.sh otherwise (~1 s per 20 examples on 2 cores)
@@ -27,7 +30,7 @@ DATA=${DATA:-$HOME/.cache/nanocomplete/train/data-gpu-$examples${copy_tries:+-tr
 if [ ! -f "$DATA/manifest.json" ]; then
   $py -m nanocomplete.train.data build --out "$DATA" --examples "$examples" \
     --max-prefix-tokens 1024 --max-suffix-tokens 256 --max-context-tokens 512 \
-    ${copy_tries:+--copy-tries-per-slot "$copy_tries"}
+    ${copy_tries:+--copy-tries-per-slot "$copy_tries"} ${cross_file_share:+--cross-file-share "$cross_file_share"}
 fi
 # 2. the one package the machine lacks for reading a GGUF (transformers' gguf loader), as a wheel
 mkdir -p .gpu-wheels
