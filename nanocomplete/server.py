@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nanocomplete import __version__, api, fim, postprocess
-from nanocomplete.config import ServerConfig
+from nanocomplete.config import MAX_GENERATION_MS, ServerConfig
 from nanocomplete.errors import Cancelled, EngineError, ModelError, NanocompleteError, PromptError
 from nanocomplete.service import CompletionService
 
@@ -418,11 +418,11 @@ def _infill_request(body: api.InfillRequest) -> api.CompleteRequest:
 
 
 def _max_generation_ms(t_max_predict_ms: int | None) -> int | None:
-    """llama-server's `t_max_predict_ms` as our `max_generation_ms`: at most api.MAX_GENERATION_MS; 0 or
+    """llama-server's `t_max_predict_ms` as our `max_generation_ms`: at most config.MAX_GENERATION_MS; 0 or
     less is no limit, as there (llama.vscode sends 500); unset leaves the server's setting."""
     if t_max_predict_ms is None:
         return None
-    return min(max(t_max_predict_ms, 0), api.MAX_GENERATION_MS)
+    return min(max(t_max_predict_ms, 0), MAX_GENERATION_MS)
 
 
 def _max_tokens(n_predict: int | None) -> int | None:

@@ -209,10 +209,10 @@ class TieredService:
         tier, reason = route(document_text(request)[0])
         if tier == QUALITY:
             pending = self.tiers[QUALITY].plan(request)
-            asked = self.tiers[QUALITY].settings_for(request).generation
-            if pending.answer is not None or self._affordable(pending.uncached_tokens, asked):
+            generation = self.tiers[QUALITY].settings_for(request).generation  # the request's limits
+            if pending.answer is not None or self._affordable(pending.uncached_tokens, generation):
                 return QUALITY, reason, pending
-            if self._affordable(0):  # its prompt is what costs too much: warm it for the next such request
+            if self._affordable(0, generation):  # its prompt costs too much: warm it for the next request
                 self.tiers[QUALITY].warm_planned(pending)
             reason = "over_latency"
         return FAST, reason, self.fast.plan(request)

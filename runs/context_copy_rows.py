@@ -112,7 +112,8 @@ def main() -> None:
     for names, score_a, score_b in pooled.values():
         for name in (*names, "all"):
             groups[name].append((score_a, score_b))
-    print(f"| {args.by} | examples | A: {metric} | B: {metric} | B − A (95% bootstrap) | worse / better |")
+    label = {"copy": "reference line", "setting": "setting"}[args.by]
+    print(f"| {label} | examples | A: {metric} | B: {metric} | B − A (95% bootstrap) | worse / better |")
     print("|---|---|---|---|---|---|")
     for name in (*GROUPS[args.by], "all"):
         if not groups[name]:

@@ -6,7 +6,7 @@
 # Usage: runs/gpu_train.sh [EXAMPLES]      (default 20000: ~28 M training tokens, ~50x the CPU run's 0.56 M)
 #        COPY_TRIES=24 runs/gpu_train.sh   (Python's share of context copies filled; a longer build)
 #        CROSS_FILE_SHARE=0.33 runs/gpu_train.sh   (a third of the examples lines that use a name imported from
-#        another file of the package, twice their own share; docs/training.md "Cross-file lines")
+#        another file of the package, about twice their own share; docs/training.md "Cross-file lines")
 #        BASE_MODEL=qwen2.5-coder-1.5b-instruct runs/gpu_train.sh   (nanocomplete-1.5b: the 1.1 GB base travels
 #        in 21 parts of 53 MiB, ~2.5 min of the 15 with the machine's start; the rest trains)
 # Then make the calls it prints, back to back (the machine is given back 30 s after a call ends), then:

@@ -255,6 +255,28 @@ def test_auto_sends_a_line_to_quality_when_the_requests_own_limits_bring_it_with
     assert (short_limit.tier, short_limit.tier_reason) == ("quality", "new_line")
 
 
+def test_auto_warms_the_quality_tier_for_a_request_whose_own_limits_make_its_generation_affordable(tmp_path):
+    service = tiered(tmp_path, max_latency_ms=60.0)
+    quality = service.latency["quality"]
+    # a prompt token costs 10 ms (a new file's prompt: over budget), a generated one 10 ms, 20 generated
+    quality.prompt_ms_per_token, quality.generation_ms_per_token, quality.generated_tokens = 10.0, 10.0, 20
+    try:
+        servers = answer(service, "a = 1\n", uri="file:///app/a.py")  # generation alone ~210 ms: no warmup
+        time.sleep(0.1)
+        warmups_before = service.tiers["quality"].scheduler.stats.warmups
+        few_tokens = answer(service, "b = 2\n", uri="file:///app/b.py", max_tokens=3)  # ~40 ms + the prompt
+        deadline = time.monotonic() + 5
+        while (
+            service.tiers["quality"].scheduler.stats.warmups <= warmups_before and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+    finally:
+        service.close()
+    assert (servers.tier, few_tokens.tier) == ("fast", "fast")
+    assert few_tokens.tier_reason == "over_latency"
+    assert warmups_before == 0 and service.tiers["quality"].scheduler.stats.warmups == 1
+
+
 def test_auto_does_not_warm_the_quality_tier_when_its_generation_alone_is_over_budget(tmp_path):
     service = tiered(tmp_path, max_latency_ms=0.001)  # any measured completion is over this
     try:

@@ -5,7 +5,8 @@ builder (train/examples: its cross-file share), so both call the same lines cros
 A name counts as cross-file when its import resolves to another file of the package: Python absolute
 (`pkg.mod`) and relative imports, packages through `__init__.py`; TS and JS relative specifiers with
 .ts/.tsx/index resolution (`./x.js` means `./x.ts`), then JavaScript files (`./x` → `./x.js`, `./x/index.js`)
-where no TypeScript file answers. Star imports and bare-package specifiers bind no cross-file name.
+where no TypeScript file answers. Star imports and bare-package specifiers bind no cross-file name. (The
+benchmark's packages hold no JavaScript files, so its examples are as before JavaScript resolved.)
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ tokens are the healed whitespace plus the answer, then <|endoftext|> (so the mod
 longer than `max_target_tokens` are shortened by block lines, or dropped.
 
 Sampling inside a package (seeded): cursor kinds take turns by KIND_WEIGHTS, TSX files count double;
-`cross_file_share` of the examples (none by default) are cross-file lines first: the answer uses a name
-the file imports from another file of the package (`corpus.imports`, the cross-file benchmark's rule for its
-cross_file settings); then about `context_copy_share` of them are context copies: the answer uses an
+`cross_file_share` of the examples (0 by default: no preference) are cross-file lines first: the answer uses a
+name the file imports from another file of the package (`corpus.imports`, the cross-file benchmark's rule for
+its cross_file settings); then about `context_copy_share` of them are context copies: the answer uses an
 identifier (of at least MIN_COPY_NAME_CHARS characters) that the cross-file context shows and the in-file
-prompt text does not. Candidates whose answer has an identifier found nowhere else in the file are tried
-first for those.
+prompt text does not. Candidates whose answer has an identifier found nowhere else in the file are tried first
+for those.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ class PackageBuilder:
 
     def _uses_cross_file(self, file: SourceFile, cursor: Cursor, answer: str, last_row: int) -> bool:
         """Whether the answer (rows cursor.row to last_row) uses a name the file imports from another file
-        of the package (a use left of the cursor, in the prefix, does not count)."""
+        of the package: a row's use whose name the answer's text has (rows, not columns: a use left of the
+        cursor counts only where the answer has the same word too, as an attribute, say)."""
         used_on = self.cross_file_uses[file.path]
         used = {name for row in range(cursor.row, last_row + 1) for name in used_on.get(row, ())}
         return bool(used.intersection(code_tokens(answer)))
@@ -270,11 +271,11 @@ class PackageBuilder:
         for i in [i for i, c in enumerate(ordered) if c.cross_file] if cross_quota else ():
             if len(chosen) >= cross_quota:
                 break
-            if (found := take(i)) is not None:
+            if (found := take(i)) is not None and found.cross_file:  # not when its block was cut short of it
                 chosen[i] = found
         copy_quota = round(quota * self.recipe.context_copy_share)
         copies = sum(1 for example in chosen.values() if example.copy_names)
-        novel = [i for i, c in enumerate(ordered) if c.novel]
+        novel = [i for i, c in enumerate(ordered) if c.novel and i not in chosen]
         for i in novel[: copy_quota * self.recipe.copy_tries_per_slot]:
             if copies >= copy_quota:
                 break
