@@ -187,12 +187,16 @@ SMALL = PromptConfig(
 )
 
 
+def write_files(root, files: dict[str, str]):
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
 @pytest.fixture()
 def package(tmp_path):
-    for path, text in FILES.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    return sources.directory_package(tmp_path, "shop")
+    return sources.directory_package(write_files(tmp_path, FILES), "shop")
 
 
 @pytest.fixture(scope="module")
@@ -375,10 +379,7 @@ def test_javascript_imports_resolve_to_the_packages_javascript_files_after_its_t
         "web/both.js": "export default 2;\n",
         "web/ui/index.jsx": "export const panel = 3;\n",
     }
-    for path, text in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    found = select_files(sources.directory_package(tmp_path, "web"))
+    found = select_files(sources.directory_package(write_files(tmp_path, files), "web"))
     app = next(file for file in found if file.path == "web/app.js")
     names = PackageImports(found).cross_file_names(app)
     assert {alias: path for alias, (path, _) in names.items()} == {
