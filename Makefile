@@ -43,6 +43,7 @@ run: setup
 # extension's unit tests and its end-to-end test in a real VS Code (code-server + headless Chromium).
 test: setup lint
 	@$(BIN)/nanocomplete pull qwen2.5-coder-1.5b-instruct > /dev/null  # the quality tier's model (tests/test_tiers_real.py)
+	@scripts/build_llama_server.sh $(PY) $(JOBS) > /dev/null  # the replay's peer arm (tests/test_replay.py); built once, cached
 	$(PY) -m pytest
 	scripts/e2e.sh
 
