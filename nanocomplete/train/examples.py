@@ -206,9 +206,10 @@ class PackageBuilder:
             target_ids = tuple(self.tokenize(built.healed + answer))
             if len(target_ids) <= self.recipe.max_target_tokens:
                 copies = context_copies(answer, prefix, suffix, built, fim_input)
-                example = self._example(file, cursor, prefix, answer, suffix, built, target_ids, copies)
                 cross_file = self._uses_cross_file(file, cursor, answer, last_row)  # the answer as cut
-                return dataclasses.replace(example, cross_file=cross_file)
+                return self._example(
+                    file, cursor, prefix, answer, suffix, built, target_ids, copies, cross_file
+                )
         self.counts["target_too_long"] += 1
         return None
 
@@ -230,7 +231,9 @@ class PackageBuilder:
     def package_text(self, path: str) -> str:
         return self.workspace_texts[path]
 
-    def _example(self, file, cursor, prefix, answer, suffix, built, target_ids, copies) -> Example:
+    def _example(
+        self, file, cursor, prefix, answer, suffix, built, target_ids, copies, cross_file
+    ) -> Example:
         return Example(
             id=f"{self.package.name}/{file.path}:{cursor.row}:{cursor.column}",
             language=language_of(file),
@@ -247,6 +250,7 @@ class PackageBuilder:
             target_ids=(*target_ids, fim.ENDOFTEXT),
             copy_names=copies,
             layout=self._layout_name(file.path, len(prefix)),
+            cross_file=cross_file,
         )
 
     def _layout_name(self, path: str, cursor_offset: int) -> str:
@@ -279,7 +283,7 @@ class PackageBuilder:
         for i in novel[: copy_quota * self.recipe.copy_tries_per_slot]:
             if copies >= copy_quota:
                 break
-            if i not in chosen and (found := take(i)) is not None and found.copy_names:
+            if (found := take(i)) is not None and found.copy_names:
                 chosen[i] = found
                 copies += 1
         for i in range(len(ordered)):
